@@ -1,0 +1,50 @@
+"""The FLOAT golden engine: run a ``Network`` layer by layer with Darknet's semantics."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from golden.errors import UserInputError
+from golden.kernels import KERNELS
+from golden.layers import LayerSpec
+from golden.network import Network
+
+LayerCallback = Callable[[LayerSpec, np.ndarray], None]
+
+
+def run_layer(net: Network, spec: LayerSpec, outputs: dict[int, np.ndarray]) -> np.ndarray:
+    """Run one layer on the outputs of the layers it reads (``-1`` = network input)."""
+    inputs = [outputs[i] for i in spec.inputs]
+    params = net.params.get(spec.index)
+    if spec.n_params and params is None:
+        raise UserInputError(f"layer {spec.index} ({spec.kind.value}) has no weights loaded")
+    return KERNELS[spec.kind](spec, inputs, params)
+
+
+def forward(net: Network, x: np.ndarray, keep_all: bool = True,
+            on_layer: LayerCallback | None = None) -> dict[int, np.ndarray]:
+    """Run the whole network on one ``(C, H, W)`` float32 input.
+
+    Returns ``{layer index: output}`` (and ``-1``: the input).  With ``keep_all=False``
+    an output is dropped as soon as no later layer reads it (the network output and
+    the detection heads are always kept), which bounds memory on big networks.
+    """
+    if x.shape != net.input_shape:
+        raise UserInputError(f"input has shape {x.shape}, {net.name} expects {net.input_shape}")
+    outputs: dict[int, np.ndarray] = {-1: np.ascontiguousarray(x, dtype=np.float32)}
+    last_use: dict[int, int] = {}
+    if not keep_all:
+        for spec in net.layers:
+            for i in spec.inputs:
+                last_use[i] = spec.index
+        keep = {net.output_index, *(h.index for h in net.heads)}
+    for spec in net.layers:
+        outputs[spec.index] = run_layer(net, spec, outputs)
+        if on_layer is not None:
+            on_layer(spec, outputs[spec.index])
+        if not keep_all:
+            for i in spec.inputs:
+                if last_use.get(i) == spec.index and i not in keep:
+                    outputs.pop(i, None)
+    return outputs

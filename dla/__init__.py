@@ -1,1 +1,3 @@
-"""dla package."""
+"""The DLA model: hardware config, integer arithmetic and kernels, engines, CLI."""
+
+__version__ = "0.1.0"

@@ -130,18 +130,52 @@ def box_diou(a: tuple[float, ...], b: tuple[float, ...], beta: float = 0.6) -> f
     return iou if c2 == 0 else iou - (d2 / c2) ** beta
 
 
+def _iou_one_to_many(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``box_iou`` of one centre/size box ``a`` (4,) against many ``b`` (n, 4)."""
+    w = np.minimum(a[0] + a[2] / 2, b[:, 0] + b[:, 2] / 2) - np.maximum(a[0] - a[2] / 2, b[:, 0] - b[:, 2] / 2)
+    h = np.minimum(a[1] + a[3] / 2, b[:, 1] + b[:, 3] / 2) - np.maximum(a[1] - a[3] / 2, b[:, 1] - b[:, 3] / 2)
+    inter = np.where((w < 0) | (h < 0), 0.0, w * h)
+    union = a[2] * a[3] + b[:, 2] * b[:, 3] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def _diou_one_to_many(a: np.ndarray, b: np.ndarray, beta: float) -> np.ndarray:
+    left = np.minimum(a[0] - a[2] / 2, b[:, 0] - b[:, 2] / 2)
+    right = np.maximum(a[0] + a[2] / 2, b[:, 0] + b[:, 2] / 2)
+    top = np.minimum(a[1] - a[3] / 2, b[:, 1] - b[:, 3] / 2)
+    bot = np.maximum(a[1] + a[3] / 2, b[:, 1] + b[:, 3] / 2)
+    c2 = (right - left) ** 2 + (bot - top) ** 2
+    d2 = (a[0] - b[:, 0]) ** 2 + (a[1] - b[:, 1]) ** 2
+    iou = _iou_one_to_many(a, b)
+    ratio = np.divide(d2, c2, out=np.zeros_like(d2), where=c2 > 0)
+    return np.where(c2 > 0, iou - ratio ** beta, iou)
+
+
 def do_nms_sort(cands: list[Candidate], classes: int, nms: float, diou_beta: float | None = None) -> None:
-    """Per class: sort by that class's prob, zero it in later boxes overlapping > ``nms``."""
+    """Per class: sort by that class's prob; each box still above 0 zeroes that class in every
+    later box whose IoU (or DIoU) with it is > ``nms``.  Boxes with prob 0 for a class can
+    neither suppress nor be changed for it, so only the others are visited (same result)."""
     live = [c for c in cands if c.objectness != 0]
+    if not live:
+        return
+    boxes = np.array([c.box for c in live], dtype=np.float64)  # (n, 4) centre/size
+    probs = np.stack([c.probs for c in live])  # (n, classes), rows are views written back below
     for k in range(classes):
-        order = sorted(live, key=lambda c: -float(c.probs[k]))
-        for i, a in enumerate(order):
-            if a.probs[k] == 0:
+        idx = np.nonzero(probs[:, k] > 0)[0]
+        if idx.size < 2:
+            continue
+        idx = idx[np.argsort(-probs[idx, k], kind="stable")]
+        alive = np.ones(idx.size, dtype=bool)
+        for i in range(idx.size - 1):
+            if not alive[i]:
                 continue
-            for b in order[i + 1:]:
-                score = box_iou(a.box, b.box) if diou_beta is None else box_diou(a.box, b.box, diou_beta)
-                if score > nms:
-                    b.probs[k] = 0
+            rest = idx[i + 1:]
+            score = (_iou_one_to_many(boxes[idx[i]], boxes[rest]) if diou_beta is None
+                     else _diou_one_to_many(boxes[idx[i]], boxes[rest], diou_beta))
+            alive[i + 1:] &= ~(score > nms)
+        probs[idx[~alive], k] = 0
+    for c, row in zip(live, probs):
+        c.probs[:] = row
 
 
 def detect(net: Network, outputs: dict[int, np.ndarray], im_w: int, im_h: int, names: list[str] | None = None,

@@ -13,12 +13,13 @@ import numpy as np
 
 from golden.engine import run_layer
 from golden.kernels import im2col
-from golden.layers import ConnectedSpec, ConvSpec
+from golden.layers import ConnectedSpec, ConvSpec, RegionSpec, YoloSpec
 from golden.network import LayerParams, Network
 
 
 def synthetic_image(shape: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
-    """Smooth random image in [0, 1]: a few blurred colour blobs (natural-image-like statistics)."""
+    """Random image in [0, 1] with photo-like statistics: smooth colour blobs, sharp-edged
+    rectangles (edges and texture at every scale drive deep layers as photos do) and noise."""
     c, h, w = shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     img = np.full((c, h, w), 0.5, np.float32)
@@ -27,7 +28,13 @@ def synthetic_image(shape: tuple[int, int, int], rng: np.random.Generator) -> np
         r = rng.uniform(0.05, 0.3) * max(h, w)
         amp = rng.uniform(-0.5, 0.5, size=(c, 1, 1)).astype(np.float32)
         img += amp * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))[None]
-    img += rng.normal(0, 0.03, size=img.shape).astype(np.float32)
+    for _ in range(40):
+        y0, x0 = int(rng.integers(0, h)), int(rng.integers(0, w))
+        y1, x1 = y0 + int(rng.integers(1, max(2, h // 4))), x0 + int(rng.integers(1, max(2, w // 4)))
+        img[:, y0:y1, x0:x1] = rng.uniform(0, 1, size=(c, 1, 1))
+    period = rng.uniform(2, 8)
+    img += np.float32(0.1) * np.sin(xx / period + yy / (2 * period))[None]
+    img += rng.normal(0, 0.08, size=img.shape).astype(np.float32)
     return np.clip(img, 0, 1).astype(np.float32)
 
 
@@ -50,6 +57,7 @@ def random_weights(net: Network, seed: int = 0) -> Network:
     x = synthetic_image(net.input_shape, rng)
     outputs: dict[int, np.ndarray] = {-1: x}
     net.params = {}
+    readers = net.consumers()
     for spec in net.layers:
         if isinstance(spec, (ConvSpec, ConnectedSpec)):
             n = spec.filters if isinstance(spec, ConvSpec) else spec.output
@@ -58,8 +66,14 @@ def random_weights(net: Network, seed: int = 0) -> Network:
             gain = 1.0 if spec.activation == "linear" else 2.0
             w = rng.normal(0.0, np.sqrt(gain / fan_in), size=shape).astype(np.float32)
             p = LayerParams(biases=rng.normal(0.0, 0.1, n).astype(np.float32), weights=w)
-            if spec.batch_normalize:
-                acc = _accumulator(spec, outputs[spec.index - 1], w)
+            acc = _accumulator(spec, outputs[spec.index - 1], w)
+            if not spec.batch_normalize:
+                # No BN to normalise it: scale the weights so the output has unit spread on
+                # the synthetic image, and give detection heads a low objectness prior (as
+                # trained detectors have) so random weights do not "detect" everything.
+                w *= np.float32(1.0 / max(float(acc.std()), 1e-6))
+                _objectness_prior(net, spec, p.biases)
+            else:
                 mean, var = acc.mean(axis=1), acc.var(axis=1)
                 p.scales = rng.uniform(0.5, 1.5, n).astype(np.float32)
                 p.rolling_mean = (mean + rng.normal(0, 0.05, n) * np.sqrt(var + 1e-6)).astype(np.float32)
@@ -67,14 +81,21 @@ def random_weights(net: Network, seed: int = 0) -> Network:
             net.params[spec.index] = p
         outputs[spec.index] = run_layer(net, spec, outputs)
         for i in spec.inputs:  # drop what no later layer reads
-            if all(j <= spec.index for j in _readers(net, i)) and i != -1:
+            if i != -1 and max(readers[i]) <= spec.index:
                 outputs.pop(i, None)
     net.weights_header = (0, 2, 0, 0)
     return net
 
 
-def _readers(net: Network, i: int) -> list[int]:
-    return [s.index for s in net.layers if i in s.inputs]
+def _objectness_prior(net: Network, spec: ConvSpec | ConnectedSpec, biases: np.ndarray) -> None:
+    """If a yolo/region layer reads this conv, bias its objectness planes to -4 (σ ≈ 0.018)."""
+    nxt = net.layers[spec.index + 1] if spec.index + 1 < len(net.layers) else None
+    if isinstance(nxt, YoloSpec):
+        per, n = 5 + nxt.classes, len(nxt.mask)
+        biases[[a * per + 4 for a in range(n)]] = -4.0
+    elif isinstance(nxt, RegionSpec):
+        per = nxt.coords + 1 + nxt.classes
+        biases[[a * per + nxt.coords for a in range(nxt.num)]] = -4.0
 
 
 __all__ = ["random_weights", "synthetic_image"]

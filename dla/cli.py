@@ -1,0 +1,226 @@
+"""The ``dla`` command: a thin layer over the library.
+
+Every command parses its options, calls one library function and prints.  User
+mistakes (``golden.errors.UserInputError``) become one ``Error: ...`` line on stderr
+and a non-zero exit code, never a traceback.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from dla import __version__
+from dla.errors import DlaError
+from dla.models import DEFAULT_IMAGE, DEFAULT_MODEL, default_names, read_names, resolve_cfg
+from golden.network import Network, load_network, parse_network
+
+
+class UserError(click.ClickException):
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class DlaGroup(click.Group):
+    """Turns the project's user errors into click errors (one line, non-zero exit)."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except DlaError as exc:
+            raise UserError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise UserError("interrupted", 130) from None
+
+
+def _warn(net: Network, quiet: bool) -> None:
+    if not quiet:
+        for w in net.warnings:
+            click.echo(f"warning: {w}", err=True)
+
+
+def _load(cfg: str, weights: str | None, quiet: bool) -> Network:
+    net = load_network(resolve_cfg(cfg), weights)
+    _warn(net, quiet)
+    return net
+
+
+def _progress(net: Network, quiet: bool, desc: str) -> tqdm:
+    return tqdm(total=len(net.layers), desc=desc, unit="layer", disable=quiet, leave=False, file=sys.stderr)
+
+
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar and no warnings.")
+
+
+@click.group(cls=DlaGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dla")
+def cli() -> None:
+    """Bit-accurate simulation of an int8 DLA running Darknet networks.
+
+    MODEL arguments take a .cfg path or the name of a shipped cfg
+    (yolov3-tiny, yolov3, yolov2, yolov2-tiny, yolov4-tiny, darknet, ...).
+    """
+
+
+@cli.command("info")
+@click.argument("cfg")
+@click.argument("weights", required=False, type=click.Path(dir_okay=False))
+@quiet_option
+def info_cmd(cfg: str, weights: str | None, quiet: bool) -> None:
+    """Print the layer table of CFG (and check WEIGHTS against it if given)."""
+    from dla.info import layer_table
+
+    net = _load(cfg, weights, quiet)
+    for row in layer_table(net):
+        click.echo(row)
+    if weights:
+        major, minor, rev, seen = net.weights_header or (0, 0, 0, 0)
+        click.echo(f"weights: {weights} (version {major}.{minor}.{rev}, seen {seen:,}) match the cfg")
+
+
+@cli.command("gen-weights")
+@click.argument("cfg")
+@click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same bytes).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .weights file.")
+@quiet_option
+def gen_weights_cmd(cfg: str, seed: int, output: str, quiet: bool) -> None:
+    """Write realistic random weights for CFG (He-scaled, BN statistics measured on a synthetic image)."""
+    from golden.genweights import random_weights
+    from golden.weights import weights_bytes
+    from dla.fileio import write_bytes_atomic
+
+    net = parse_network(resolve_cfg(cfg))
+    _warn(net, quiet)
+    random_weights(net, seed)
+    write_bytes_atomic(output, weights_bytes(net))
+    if not quiet:
+        click.echo(f"wrote {output}: {net.n_params:,} parameters, seed {seed}")
+
+
+def _names(net: Network, names: str | None) -> list[str] | None:
+    if names:
+        return read_names(names)
+    classes = max((h.classes for h in net.heads), default=0) or net.layers[net.output_index].out_shape[0]
+    return default_names(classes)
+
+
+def _run_and_report(net: Network, image: str, mode: str, names: str | None, thresh: float, nms: float,
+                    dump: str | None, out_png: str | None, json_out: str | None, quiet: bool,
+                    announce: bool = True):
+    from dla.dump import write_dump
+    from dla.fileio import write_bytes_atomic, write_json_atomic
+    from dla.infer import infer
+    from golden.draw import draw_detections
+
+    for target in (out_png, json_out):  # fail before the run, not after it
+        if target and not Path(target).resolve().parent.is_dir():
+            raise UserError(f"{target}: directory {Path(target).parent} does not exist")
+    with _progress(net, quiet, f"{net.name} [{mode}]") as bar:
+        res = infer(net, image, mode, _names(net, names), thresh, nms, keep_all=dump is not None,
+                    on_layer=lambda spec, out: bar.update())
+    click.echo(f"{net.name} on {Path(image).name} ({res.image_size[0]}x{res.image_size[1]}), mode {mode}: "
+               f"{res.seconds * 1e3:.0f} ms")
+    for line in res.summary_lines():
+        click.echo("  " + line)
+    if dump:
+        write_dump(dump, net, res.outputs, mode, meta={"image": str(image)})
+        if announce:
+            click.echo(f"dump: {dump}/manifest.json ({len(net.layers)} layers)")
+    if out_png:
+        import io
+
+        buf = io.BytesIO()
+        draw_detections(image, res.detections).save(buf, format="PNG")
+        write_bytes_atomic(out_png, buf.getvalue())
+        if announce:
+            click.echo(f"image: {out_png}")
+    if json_out:
+        payload = ([d.to_json() for d in res.detections] if net.is_detector
+                   else [{"class": n, "prob": round(p, 6)} for n, p in res.top])
+        write_json_atomic(json_out, payload)
+        if announce:
+            click.echo(f"json: {json_out}")
+    return res
+
+
+@cli.command("infer")
+@click.argument("cfg")
+@click.argument("weights", type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("--mode", type=click.Choice(["float"]), default="float", show_default=True,
+              help="FLOAT: the golden engine (Darknet semantics).")
+@click.option("--dump", type=click.Path(file_okay=False), help="Write every layer output to DIR (manifest.json + NNN.npy).")
+@click.option("-o", "--output", "out_png", type=click.Path(dir_okay=False), help="Draw the detections into this PNG.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write detections (or top-5) as JSON.")
+@click.option("--names", type=click.Path(dir_okay=False), help="Class names file (default: COCO for 80 classes, VOC for 20).")
+@click.option("--thresh", default=0.5, show_default=True, help="Detection threshold (Darknet's -thresh).")
+@click.option("--nms", default=0.45, show_default=True, help="NMS IoU threshold (0 disables NMS).")
+@quiet_option
+def infer_cmd(cfg: str, weights: str, image: str, mode: str, dump: str | None, out_png: str | None,
+              json_out: str | None, names: str | None, thresh: float, nms: float, quiet: bool) -> None:
+    """Run IMAGE through CFG+WEIGHTS; print detections (or the top-5 classes)."""
+    net = _load(cfg, weights, quiet)
+    _run_and_report(net, image, mode, names, thresh, nms, dump, out_png, json_out, quiet)
+
+
+@cli.command("demo")
+@click.option("-o", "--output", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for the demo's outputs.")
+@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Shipped cfg name or a .cfg path.")
+@click.option("--image", default=str(DEFAULT_IMAGE), show_default=True, type=click.Path(dir_okay=False))
+@click.option("--seed", default=0, show_default=True, help="Seed of the generated weights.")
+@click.option("--thresh", default=0.5, show_default=True)
+@quiet_option
+def demo_cmd(out_dir: str, model: str, image: str, seed: int, thresh: float, quiet: bool) -> None:
+    """Run the built-in default: a shipped network with seeded weights on a shipped photo.
+
+    Writes OUT/layers.txt, OUT/detections.png, OUT/detections.json and a full dump OUT/dump/.
+    """
+    from dla.fileio import atomic_dir
+    from dla.info import layer_table
+    from golden.genweights import random_weights
+
+    net = parse_network(resolve_cfg(model))
+    _warn(net, quiet)
+    random_weights(net, seed)
+    for row in layer_table(net):
+        click.echo(row)
+    click.echo(f"weights: generated with seed {seed} (random: detections are not meaningful)")
+    with atomic_dir(out_dir, replace_if="layers.txt") as tmp:
+        (tmp / "layers.txt").write_text("\n".join(layer_table(net)) + "\n")
+        _run_and_report(net, image, "float", None, thresh, 0.45, str(tmp / "dump"),
+                        str(tmp / "detections.png"), str(tmp / "detections.json"), quiet, announce=False)
+    click.echo(f"wrote {out_dir}/: layers.txt, detections.png, detections.json, dump/manifest.json")
+
+
+@cli.group("bench")
+def bench_group() -> None:
+    """Benchmarks: figures and ratios to a peer measured in the same process."""
+
+
+@bench_group.command("float")
+@click.option("--model", default="yolov3-tiny", show_default=True)
+@click.option("--weights", type=click.Path(dir_okay=False), help="Real weights (default: seeded random).")
+@click.option("--repeats", default=7, show_default=True)
+@click.option("--threads", default="2,1", show_default=True, help="Comma-separated thread counts.")
+def bench_float_cmd(model: str, weights: str | None, repeats: int, threads: str) -> None:
+    """Golden FLOAT engine vs OpenCV DNN (needs opencv-python-headless<5)."""
+    from dla.bench import bench_float
+
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        raise UserError("the float benchmark needs OpenCV: pip install 'opencv-python-headless<5'") from None
+    bench_float(resolve_cfg(model), weights, tuple(int(t) for t in threads.split(",")), repeats)
+
+
+def main() -> None:
+    cli(prog_name="dla")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The layer table of ``dla info``: shapes, hyper-parameters, parameter and MAC counts."""
+from __future__ import annotations
+
+from golden.layers import ConvSpec, Kind, LayerSpec, MaxPoolSpec, RouteSpec, ShortcutSpec, UpsampleSpec
+from golden.network import Network
+
+
+def _detail(s: LayerSpec) -> str:
+    if isinstance(s, ConvSpec):
+        g = f" g{s.groups}" if s.groups > 1 else ""
+        bn = " bn" if s.batch_normalize else ""
+        stride = s.stride_x if s.stride_x == s.stride_y else f"{s.stride_x}x{s.stride_y}"
+        return f"{s.filters:>4} {s.size}x{s.size}/{stride}{g}{bn} {s.activation}"
+    if isinstance(s, MaxPoolSpec):
+        return f"     {s.size}x{s.size}/{s.stride_x}"
+    if isinstance(s, RouteSpec):
+        grp = f" group {s.group_id}/{s.groups}" if s.groups > 1 else ""
+        return "     " + ",".join(map(str, s.layers)) + grp
+    if isinstance(s, ShortcutSpec):
+        return f"     from {','.join(map(str, s.from_layers))} {s.activation}"
+    if isinstance(s, UpsampleSpec):
+        return f"     x{s.stride}"
+    return ""
+
+
+def _shape(shape: tuple[int, int, int]) -> str:
+    c, h, w = shape
+    return f"{c}x{h}x{w}"
+
+
+def layer_table(net: Network) -> list[str]:
+    rows = [f"{net.name}: input {_shape(net.input_shape)} (CxHxW), {len(net.layers)} layers",
+            f"{'idx':>4}  {'type':<14} {'input':>13} -> {'output':<13} {'detail':<30} {'params':>11} {'MACs':>14}"]
+    for s in net.layers:
+        rows.append(f"{s.index:>4}  {s.kind.value:<14} {_shape(s.in_shape):>13} -> {_shape(s.out_shape):<13} "
+                    f"{_detail(s):<30} {s.n_params:>11,} {s.macs:>14,}")
+    convs = sum(1 for s in net.layers if s.kind is Kind.CONV)
+    rows.append(f"total: {net.n_params:,} parameters ({4 * net.n_params / 2**20:.1f} MiB as float32), "
+                f"{net.macs:,} MACs ({2 * net.macs / 1e9:.2f} GFLOP), {convs} convolutions")
+    return rows

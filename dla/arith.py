@@ -1,0 +1,267 @@
+"""Fixed-point arithmetic primitives of the DLA: the one choke point for rounding,
+saturation and wrap-around.  Every integer kernel calls these; none clips or shifts inline.
+
+All functions are pure and vectorised over numpy integer arrays (computed in int64, so
+int32 products never overflow); scalars work too.  Semantics follow TensorFlow Lite and
+gemmlowp exactly where named (sources read, not copied:
+``tensorflow/lite/kernels/internal/common.h`` — ``MultiplyByQuantizedMultiplier`` in both its
+double-rounding and ``TFLITE_SINGLE_ROUNDING`` forms; ``tensorflow/lite/kernels/internal/
+quantization_util.cc`` — ``QuantizeMultiplier``; gemmlowp ``fixedpoint/fixedpoint.h`` —
+``SaturatingRoundingDoublingHighMul``, ``RoundingDivideByPOT``).
+
+Conventions: a *multiplier* is a non-negative integer ``M0`` in Q0.(bits−1), i.e. the real
+value ``M0 / 2^(bits−1)`` in [0.5, 1) (or 0); *shift* is TFLite's: positive = left.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+
+Rounding = Literal["half_away", "half_up", "truncate"]
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+ArrayLike = np.ndarray | int
+
+
+def _i64(x: ArrayLike) -> np.ndarray:
+    return np.asarray(x, dtype=np.int64)
+
+
+def saturate(x: ArrayLike, bits: int) -> np.ndarray:
+    """Clamp to the signed range of ``bits``: ``[−2^(bits−1), 2^(bits−1) − 1]``.
+
+    >>> saturate(np.array([-300, -128, 5, 200]), 8).tolist()
+    [-128, -128, 5, 127]
+    """
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return np.clip(_i64(x), lo, hi)
+
+
+def wrap(x: ArrayLike, bits: int) -> np.ndarray:
+    """Two's-complement wrap to ``bits`` (what a ``bits``-wide register does on overflow).
+
+    >>> wrap(np.array([128, -129, 255]), 8).tolist()
+    [-128, 127, -1]
+    """
+    half = 1 << (bits - 1)
+    return ((_i64(x) + half) & ((1 << bits) - 1)) - half
+
+
+def overflow_count(x: ArrayLike, bits: int) -> int:
+    """How many values lie outside the signed range of ``bits`` (before saturate/wrap)."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    a = _i64(x)
+    return int(np.count_nonzero((a < lo) | (a > hi)))
+
+
+def fit(x: ArrayLike, bits: int, mode: Literal["saturate", "wrap"]) -> np.ndarray:
+    """``saturate`` or ``wrap`` by a config string."""
+    return saturate(x, bits) if mode == "saturate" else wrap(x, bits)
+
+
+def _trunc_div_pot(x: np.ndarray, n: int) -> np.ndarray:
+    """C integer division by ``2^n`` (truncation toward zero)."""
+    q = np.abs(x) >> n
+    return np.where(x < 0, -q, q)
+
+
+def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike, rounding: Rounding = "half_away") -> np.ndarray:
+    """``x / 2^exponent`` rounded to an integer; ``exponent`` in 0..62 (scalar or array).
+
+    * ``half_away`` (gemmlowp ``RoundingDivideByPOT``): ties away from zero —
+      ``(x >> e) + (remainder > (mask >> 1) + (x < 0))`` with ``mask = 2^e − 1``;
+    * ``half_up``: ties toward +inf — ``(x + 2^(e−1)) >> e``;
+    * ``truncate``: floor — ``x >> e`` (an arithmetic shift, as hardware without rounding does).
+
+    >>> rounding_divide_by_pot(np.array([5, -5, 6, -6, 7]), 1).tolist()   # 2.5 -2.5 3 -3 3.5
+    [3, -3, 3, -3, 4]
+    >>> rounding_divide_by_pot(np.array([5, -5]), 1, "half_up").tolist()
+    [3, -2]
+    """
+    a, e = _i64(x), _i64(exponent)
+    if np.any((e < 0) | (e > 62)):
+        raise ValueError(f"exponent must be in 0..62, got {exponent}")
+    if rounding == "truncate":
+        return a >> e
+    if rounding == "half_up":
+        half = np.where(e > 0, np.left_shift(np.int64(1), np.maximum(e - 1, 0)), 0)
+        return (a + half) >> e
+    mask = np.left_shift(np.int64(1), e) - 1
+    remainder = a & mask
+    threshold = (mask >> 1) + (a < 0)
+    return (a >> e) + (remainder > threshold)
+
+
+def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike, bits: int = 32) -> np.ndarray:
+    """gemmlowp ``SaturatingRoundingDoublingHighMul`` for Q0.(bits−1) ``b``.
+
+    For ``bits = 32``: ``(a·b + nudge) / 2^31`` with C truncation and
+    ``nudge = 2^30`` if ``a·b ≥ 0`` else ``1 − 2^30``.  That is ``a·b/2^31`` rounded to nearest
+    with exact ties going **toward +inf** (+1.5 → 2 but −1.5 → −1, −0.5 → 0): the ``+1`` in
+    the negative nudge makes negative ties truncate.  (Often described as "half away from
+    zero"; it is not, for negative ties.)  The one overflow case ``a = b = INT32_MIN``
+    saturates to ``INT32_MAX``.
+    Narrower multipliers use ``2^(bits−1)`` and ``2^(bits−2)`` in place of ``2^31``, ``2^30``.
+
+    >>> saturating_rounding_doubling_high_mul(np.array([INT32_MIN]), np.array([INT32_MIN])).tolist()
+    [2147483647]
+    >>> saturating_rounding_doubling_high_mul(np.array([3, -3]), np.array([1 << 30])).tolist()  # ±1.5
+    [2, -1]
+    """
+    a64, b64 = _i64(a), _i64(b)
+    ab = a64 * b64
+    half = 1 << (bits - 2)
+    nudge = np.where(ab >= 0, half, 1 - half)
+    res = _trunc_div_pot(ab + nudge, bits - 1)
+    if bits == 32:
+        res = np.where((a64 == INT32_MIN) & (b64 == INT32_MIN), INT32_MAX, res)
+    return res
+
+
+def quantize_multiplier(real: float, bits: int = 32) -> tuple[int, int]:
+    """TFLite ``QuantizeMultiplier``: ``real ≈ M0 / 2^(bits−1) · 2^shift``, ``M0`` in
+    ``[2^(bits−2), 2^(bits−1))`` (for ``bits = 32``: Q0.31 in [0.5, 1)).
+
+    ``frexp`` gives ``q ∈ [0.5, 1)`` and the exponent; ``M0 = round_half_away(q·2^(bits−1))``;
+    if that rounds up to ``2^(bits−1)`` it is halved and the shift incremented; a shift below
+    ``−(bits−1)`` flushes to ``(0, 0)`` (TFLite's "flush denormals"); ``real = 0`` gives ``(0, 0)``.
+
+    >>> quantize_multiplier(0.5)
+    (1073741824, 0)
+    >>> quantize_multiplier(1 - 2**-40)   # rounds to 2^31: renormalised
+    (1073741824, 1)
+    >>> quantize_multiplier(3.0)
+    (1610612736, 2)
+    """
+    if real < 0:
+        raise ValueError(f"multipliers are non-negative here, got {real}")
+    if real == 0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    one = 1 << (bits - 1)
+    q_fixed = int(math.floor(q * one + 0.5))  # q > 0: round half away from zero
+    assert q_fixed <= one
+    if q_fixed == one:
+        q_fixed //= 2
+        shift += 1
+    if shift < -(bits - 1):
+        return 0, 0
+    return q_fixed, shift
+
+
+def multiply_by_quantized_multiplier(acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike,
+                                     bits: int = 32, rounding: Rounding = "half_away",
+                                     left_shift_overflow: Literal["saturate", "wrap"] = "wrap") -> np.ndarray:
+    """TFLite ``MultiplyByQuantizedMultiplier`` (double rounding, the gemmlowp default):
+    ``RoundingDivideByPOT(SRDHM(acc · 2^left, M0), right)`` with ``left = max(shift, 0)``,
+    ``right = max(−shift, 0)``; int32 in, int32 out.
+
+    ``acc · 2^left`` is a plain int32 multiply in TFLite, i.e. it **wraps**
+    (``left_shift_overflow="wrap"``, the default here so the function *is* TFLite's); the DLA
+    saturates it instead (``HardwareConfig.left_shift_overflow``).  ``rounding`` changes only
+    the final divide; ``half_away`` is TFLite.  ``multiplier``/``shift`` may be per-channel
+    arrays broadcasting against ``acc``.
+
+    >>> multiply_by_quantized_multiplier(np.array([100, -100, 5]), 1073741824, -1).tolist()  # x/4
+    [25, -25, 2]
+
+    (5/4 = 1.25 gives 2: the high multiply rounds 2.5 up to 3, the divide rounds 1.5 up to 2 —
+    the double rounding the ``single_round`` scheme removes.)
+    """
+    a = _i64(acc)
+    s = _i64(shift)
+    left = np.maximum(s, 0)
+    right = np.maximum(-s, 0)
+    shifted = a << left
+    shifted = fit(shifted, 32, left_shift_overflow)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier, bits), right, rounding)
+
+
+def multiply_by_quantized_multiplier_single_round(acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike,
+                                                  bits: int = 32, rounding: Rounding = "half_up") -> np.ndarray:
+    """TFLite's ``TFLITE_SINGLE_ROUNDING`` variant: ``total = (bits−1) − shift``,
+    ``(acc·M0 + 2^(total−1)) >> total`` in 64 bits — one rounding, ties toward +inf — then
+    saturated to int32.  Requires ``shift ≤ bits−2`` (TFLite clamps the multiplier to
+    ``(2^31−1, 30)`` beforehand: see :func:`clamp_single_round`).
+
+    >>> multiply_by_quantized_multiplier_single_round(np.array([5, -5]), 1 << 30, -1).tolist()  # ±1.25
+    [1, -1]
+    >>> multiply_by_quantized_multiplier_single_round(np.array([6, -6]), 1 << 30, -1).tolist()  # ±1.5
+    [2, -1]
+    """
+    total = (bits - 1) - _i64(shift)
+    if np.any(total < 1):
+        raise ValueError("single_round needs shift <= bits-2 (clamp the multiplier first)")
+    prod = _i64(acc) * _i64(multiplier)
+    if rounding == "truncate":
+        return saturate(prod >> total, 32)
+    return saturate((prod + (np.int64(1) << (total - 1))) >> total, 32)
+
+
+def clamp_single_round(multiplier: int, shift: int, bits: int = 32) -> tuple[int, int]:
+    """TFLite (single rounding) saturates multipliers with ``shift > 30`` to ``(2^31 − 1, 30)``."""
+    if shift > bits - 2:
+        return (1 << (bits - 1)) - 1, bits - 2
+    return multiplier, shift
+
+
+def quantize_scale_shift(real: float, multiplier_bits: int = 16, shift_bits: int = 6) -> tuple[int, int]:
+    """NVDLA-style encoding ``real ≈ scaling / 2^shift`` with a signed ``multiplier_bits``
+    ``scaling`` and an unsigned ``shift_bits`` right shift: the largest shift whose
+    ``round_half_away(real·2^shift)`` still fits, for the most precision.  Multipliers too
+    large to encode (``real ≥ 2^(multiplier_bits−1)``) raise; too small ones become ``(0, 0)``.
+
+    >>> quantize_scale_shift(0.25, 16, 6)
+    (16384, 16)
+    """
+    if real < 0:
+        raise ValueError(f"multipliers are non-negative here, got {real}")
+    limit = (1 << (multiplier_bits - 1)) - 1
+    max_shift = (1 << shift_bits) - 1
+    if real == 0:
+        return 0, 0
+    if math.floor(real + 0.5) > limit:
+        raise ValueError(f"multiplier {real} does not fit a {multiplier_bits}-bit scaling")
+    best = (int(math.floor(real + 0.5)), 0)
+    for shift in range(max_shift + 1):
+        scaling = int(math.floor(real * (1 << shift) + 0.5))
+        if scaling > limit:
+            break
+        best = (scaling, shift)
+    return best
+
+
+def apply_scale_shift(acc: ArrayLike, scaling: ArrayLike, shift: ArrayLike,
+                      rounding: Rounding = "half_away") -> np.ndarray:
+    """``saturate_int32(round(acc·scaling / 2^shift))`` — NVDLA's converter (``precision.rst``)."""
+    return saturate(rounding_divide_by_pot(_i64(acc) * _i64(scaling), shift, rounding), 32)
+
+
+def round_half_away(x: np.ndarray | float) -> np.ndarray:
+    """Float → nearest integer, ties away from zero (C ``round``, TFLite ``TfLiteRound``)."""
+    xf = np.asarray(x, dtype=np.float64)
+    return (np.sign(xf) * np.floor(np.abs(xf) + 0.5)).astype(np.int64)
+
+
+def half_up(x: np.ndarray | float) -> np.ndarray:
+    """Float → nearest integer, ties toward +inf (``floor(x + 0.5)``)."""
+    return np.floor(np.asarray(x, dtype=np.float64) + 0.5).astype(np.int64)
+
+
+def leaky_shift_params(bits: int, alpha: float = 0.1) -> tuple[int, int]:
+    """``(a, k)`` with ``a / 2^k`` the nearest to ``alpha`` at ``k = bits`` (7 → 13/128)."""
+    return int(math.floor(alpha * (1 << bits) + 0.5)), bits
+
+
+def leaky_shift(q: ArrayLike, bits: int = 7, alpha: float = 0.1) -> np.ndarray:
+    """Shift-mode LeakyReLU on int8 values: ``x`` if ``x ≥ 0`` else
+    ``round_half_away(x·a / 2^k)``; stays within int8.
+
+    >>> leaky_shift(np.array([-128, -5, -4, 0, 100])).tolist()   # a/2^k = 13/128
+    [-13, -1, 0, 0, 100]
+    """
+    a, k = leaky_shift_params(bits, alpha)
+    x = _i64(q)
+    return np.where(x >= 0, x, rounding_divide_by_pot(x * a, k, "half_away"))

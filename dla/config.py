@@ -1,0 +1,211 @@
+"""The one ``HardwareConfig``: every arithmetic rule and array/memory parameter of the DLA.
+
+Loaded from YAML (``scenarios/hw/*.yaml``), validated with errors naming file:line,
+printed in every report.  Kernels take it as an argument; there are no module-level
+hardware constants.  Field docs below are the reference (docs/hardware-config.md).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+from golden.errors import FileMissingError, UserInputError
+
+
+class ConfigError(UserInputError):
+    """Raised for a hardware YAML that does not describe a valid ``HardwareConfig`` (names file:line)."""
+
+    def __init__(self, path: str | Path, line: int | None, msg: str) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {msg}")
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """The DLA's arithmetic contract (DESIGN §4) and array/memory description (DESIGN §5)."""
+
+    # --- accumulation
+    acc_bits: int = 32
+    """Signed accumulator width of the MAC array (bits); conv/connected sums and bias live here."""
+    acc_overflow: Literal["saturate", "wrap"] = "saturate"
+    """What the accumulator does past its range: clamp (DLA default) or two's-complement wrap."""
+
+    # --- requantization (accumulator -> int8)
+    requant: Literal["gemmlowp", "single_round", "scale_shift"] = "gemmlowp"
+    """Encoding of the real multiplier M = s_x*s_w/s_y and how it is applied (docs/arithmetic.md)."""
+    multiplier_bits: int = 32
+    """Width of the signed fixed-point multiplier (Q0.(bits-1) for gemmlowp/single_round)."""
+    shift_bits: int = 6
+    """Width of the unsigned right shift of the ``scale_shift`` scheme."""
+    rounding: Literal["half_away", "half_up", "truncate"] = "half_away"
+    """Rounding of the final right shift where the scheme allows it (gemmlowp, scale_shift)."""
+    left_shift_overflow: Literal["saturate", "wrap"] = "saturate"
+    """A multiplier >= 1 shifts the accumulator left: saturate to int32 (DLA) or wrap (TFLite)."""
+
+    # --- activations
+    leaky: Literal["fused", "shift"] = "fused"
+    """LeakyReLU in the requantizer with a second multiplier alpha*M (fused) or on the int8 result (shift)."""
+    leaky_bits: int = 7
+    """Fraction bits of the shift-mode slope: a/2^k nearest to 0.1 (k=7 gives 13/128)."""
+    activation_lut: bool = False
+    """Allow logistic/mish/swish/... in INT mode through a 256-entry int8->int8 table."""
+
+    # --- element-wise layers
+    route_shared_scale: bool = False
+    """Calibration forces one scale over a route's inputs (no rescale in the concat)."""
+    shortcut_left_shift: int = 20
+    """Common int32 domain of shortcut (add) operands: both are shifted left by this (TFLite ADD)."""
+
+    # --- MAC array and memories (used by the cycle model, issue E)
+    rows: int = 16
+    """Input channels processed in parallel by the MAC array."""
+    cols: int = 16
+    """Output channels processed in parallel by the MAC array."""
+    clock_mhz: float = 500.0
+    """Core clock, for latency and fps figures."""
+    input_buffer_kib: int = 128
+    """On-chip input-activation buffer."""
+    weight_buffer_kib: int = 128
+    """On-chip weight buffer."""
+    output_buffer_kib: int = 64
+    """On-chip output/accumulator buffer."""
+    dram_bytes_per_cycle: float = 16.0
+    """DRAM bandwidth at the core clock."""
+    dram_latency_cycles: int = 100
+    """Fixed latency of one DRAM burst."""
+    dataflow: Literal["weight_stationary", "output_stationary"] = "weight_stationary"
+    """What stays in the PEs while the other operand streams."""
+    requant_latency: int = 3
+    """Pipeline depth of the bias/requantizer/activation unit (cycles)."""
+    pool_latency: int = 2
+    """Pipeline depth of the pooling unit (cycles)."""
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise UserInputError("invalid hardware config: " + "; ".join(p for _, p in problems))
+
+    def problems(self) -> list[tuple[str, str]]:
+        """``(field, message)`` for every value outside its valid range."""
+        return _problems(self.to_dict())
+
+    # derived quantities, one name each
+    @property
+    def acc_min(self) -> int:
+        return -(1 << (self.acc_bits - 1))
+
+    @property
+    def acc_max(self) -> int:
+        return (1 << (self.acc_bits - 1)) - 1
+
+    @property
+    def macs_per_cycle(self) -> int:
+        return self.rows * self.cols
+
+    def replace(self, **changes: Any) -> HardwareConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _problems(v: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    ranges = {"acc_bits": (8, 64), "multiplier_bits": (2, 32), "shift_bits": (1, 8), "leaky_bits": (1, 16),
+              "shortcut_left_shift": (0, 30)}
+    for name, (lo, hi) in ranges.items():
+        if not lo <= v[name] <= hi:
+            out.append((name, f"{name}={v[name]} is outside {lo}..{hi}"))
+    for name in ("rows", "cols", "input_buffer_kib", "weight_buffer_kib", "output_buffer_kib",
+                 "dram_bytes_per_cycle", "clock_mhz"):
+        if v[name] <= 0:
+            out.append((name, f"{name}={v[name]} must be positive"))
+    for name in ("dram_latency_cycles", "requant_latency", "pool_latency"):
+        if v[name] < 0:
+            out.append((name, f"{name}={v[name]} must not be negative"))
+    if v["requant"] == "single_round" and v["rounding"] == "truncate":
+        out.append(("rounding", "single_round has one built-in half-up rounding; rounding=truncate is not "
+                                "available with it"))
+    return out
+
+
+def _field_docs() -> dict[str, str]:
+    """Field docstrings (the string literal after each field), for docs and error messages."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(HardwareConfig))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = str(nxt.value.value)  # type: ignore[union-attr]
+    return docs
+
+
+def _check_type(name: str, tp: Any, value: Any) -> str | None:
+    """``None`` if ``value`` fits the annotation, else what was expected."""
+    if get_origin(tp) is Literal:
+        choices = get_args(tp)
+        return None if value in choices else f"one of {', '.join(map(str, choices))}"
+    if tp is bool or tp == "bool":
+        return None if isinstance(value, bool) else "true or false"
+    if tp is int or tp == "int":
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if tp is float or tp == "float":
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+    return None
+
+
+def config_from_mapping(data: dict[str, Any], path: str | Path = "<config>",
+                        lines: dict[str, int] | None = None, base: HardwareConfig | None = None) -> HardwareConfig:
+    """Validate a plain mapping (YAML or inline scenario) into a ``HardwareConfig``."""
+    lines = lines or {}
+    import typing
+
+    hints = typing.get_type_hints(HardwareConfig)
+    known = [f.name for f in fields(HardwareConfig)]
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(known)})"
+            raise ConfigError(path, lines.get(key), f"unknown key '{key}'{hint}")
+        expected = _check_type(key, hints[key], value)
+        if expected:
+            raise ConfigError(path, lines.get(key), f"'{key}' must be {expected}, got {value!r}")
+        values[key] = float(value) if hints[key] is float else value
+    merged = {**(base or HardwareConfig()).to_dict(), **values}
+    for name, msg in _problems(merged):
+        raise ConfigError(path, lines.get(name), msg)
+    return HardwareConfig(**merged)
+
+
+def load_config(path: str | Path) -> HardwareConfig:
+    """Read a hardware YAML file; every mistake is a ``ConfigError`` naming file:line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileMissingError(path, "hardware config")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        col = f", column {mark.column + 1}" if mark else ""
+        raise ConfigError(path, line, f"invalid YAML{col}: {getattr(exc, 'problem', exc)}") from None
+    if node is None:
+        return HardwareConfig()
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(path, node.start_mark.line + 1, "expected a mapping of 'key: value' lines")
+    lines = {k.value: k.start_mark.line + 1 for k, _ in node.value}
+    data = yaml.safe_load(text) or {}
+    return config_from_mapping(data, path, lines)
+
+
+__all__ = ["ConfigError", "HardwareConfig", "config_from_mapping", "load_config"]

@@ -53,18 +53,14 @@ def overflow_count(x: ArrayLike, bits: int) -> int:
     """How many values lie outside the signed range of ``bits`` (before saturate/wrap)."""
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     a = _i64(x)
+    if a.size == 0 or (a.min() >= lo and a.max() <= hi):  # the common case: two cheap reductions
+        return 0
     return int(np.count_nonzero((a < lo) | (a > hi)))
 
 
 def fit(x: ArrayLike, bits: int, mode: Literal["saturate", "wrap"]) -> np.ndarray:
     """``saturate`` or ``wrap`` by a config string."""
     return saturate(x, bits) if mode == "saturate" else wrap(x, bits)
-
-
-def _trunc_div_pot(x: np.ndarray, n: int) -> np.ndarray:
-    """C integer division by ``2^n`` (truncation toward zero)."""
-    q = np.abs(x) >> n
-    return np.where(x < 0, -q, q)
 
 
 def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike, rounding: Rounding = "half_away") -> np.ndarray:
@@ -85,13 +81,14 @@ def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike, rounding: Rounding
         raise ValueError(f"exponent must be in 0..62, got {exponent}")
     if rounding == "truncate":
         return a >> e
+    half = np.left_shift(np.int64(1), e) >> 1  # 2^(e-1), or 0 for e = 0
     if rounding == "half_up":
-        half = np.where(e > 0, np.left_shift(np.int64(1), np.maximum(e - 1, 0)), 0)
         return (a + half) >> e
-    mask = np.left_shift(np.int64(1), e) - 1
-    remainder = a & mask
-    threshold = (mask >> 1) + (a < 0)
-    return (a >> e) + (remainder > threshold)
+    # gemmlowp adds 1 when remainder > (mask >> 1) + (x < 0).  With x = q·2^e + r (floor), that is
+    # r >= half for x >= 0 and r > half for x < 0, i.e. (x + half − [x < 0]) >> e for e > 0.
+    if np.all(e > 0):
+        return (a + half - (a < 0)) >> e
+    return (a + half - ((a < 0) & (e > 0))) >> e
 
 
 def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike, bits: int = 32) -> np.ndarray:
@@ -111,11 +108,11 @@ def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike, bits: int 
     [2, -1]
     """
     a64, b64 = _i64(a), _i64(b)
-    ab = a64 * b64
-    half = 1 << (bits - 2)
-    nudge = np.where(ab >= 0, half, 1 - half)
-    res = _trunc_div_pot(ab + nudge, bits - 1)
-    if bits == 32:
+    # (ab + nudge) truncated toward zero equals floor((ab + 2^(bits-2)) / 2^(bits-1)) for every ab:
+    # for ab < 0, trunc((ab + 1 - h)/2^n) = floor((ab + 1 - h + 2^n - 1)/2^n) = floor((ab + h)/2^n)
+    # with h = 2^(n-1), n = bits - 1.  One add and one arithmetic shift.
+    res = (a64 * b64 + (1 << (bits - 2))) >> (bits - 1)
+    if bits == 32 and np.any(b64 == INT32_MIN):
         res = np.where((a64 == INT32_MIN) & (b64 == INT32_MIN), INT32_MAX, res)
     return res
 
@@ -172,11 +169,10 @@ def multiply_by_quantized_multiplier(acc: ArrayLike, multiplier: ArrayLike, shif
     """
     a = _i64(acc)
     s = _i64(shift)
-    left = np.maximum(s, 0)
     right = np.maximum(-s, 0)
-    shifted = a << left
-    shifted = fit(shifted, 32, left_shift_overflow)
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier, bits), right, rounding)
+    if np.any(s > 0):
+        a = fit(a << np.maximum(s, 0), 32, left_shift_overflow)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(a, multiplier, bits), right, rounding)
 
 
 def multiply_by_quantized_multiplier_single_round(acc: ArrayLike, multiplier: ArrayLike, shift: ArrayLike,

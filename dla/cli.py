@@ -54,6 +54,33 @@ def _progress(net: Network, quiet: bool, desc: str) -> tqdm:
 
 
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar and no warnings.")
+hw_option = click.option("--hw", type=click.Path(dir_okay=False),
+                         help="Hardware config YAML (default: the built-in default, scenarios/hw/default.yaml).")
+calib_option = click.option("--calib", type=click.Path(),
+                            help="Calibration images: a folder or a list file (default: the input image).")
+granularity_option = click.option("--granularity", type=click.Choice(["per-tensor", "per-channel"]),
+                                  default="per-tensor", show_default=True, help="Weight scales.")
+
+
+def _hw(path: str | None):
+    from dla.config import HardwareConfig, load_config
+
+    return load_config(path) if path else HardwareConfig()
+
+
+def _engine(net: Network, image: str, calib: str | None, granularity: str, hw_path: str | None, quiet: bool):
+    """Calibrate (progress bar per image) and build the INT/HYBRID engine."""
+    from dla.calibration import quantized_engine
+    from quant import calibration_images
+
+    hw = _hw(hw_path)
+    images = calibration_images(calib) if calib else [Path(image)]
+    with tqdm(total=len(images), desc="calibrating", unit="img", disable=quiet, leave=False,
+              file=sys.stderr) as bar:
+        engine = quantized_engine(net, images, granularity.replace("-", "_"), hw,  # type: ignore[arg-type]
+                                  on_image=lambda n: bar.update())
+    engine.plans()  # fail early (e.g. an activation the DLA cannot run) — before any output is written
+    return engine
 
 
 @click.group(cls=DlaGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -110,7 +137,7 @@ def _names(net: Network, names: str | None) -> list[str] | None:
 
 def _run_and_report(net: Network, image: str, mode: str, names: str | None, thresh: float, nms: float,
                     dump: str | None, out_png: str | None, json_out: str | None, quiet: bool,
-                    announce: bool = True):
+                    announce: bool = True, engine=None):
     from dla.dump import write_dump
     from dla.fileio import write_bytes_atomic, write_json_atomic
     from dla.infer import infer
@@ -121,13 +148,13 @@ def _run_and_report(net: Network, image: str, mode: str, names: str | None, thre
             raise UserError(f"{target}: directory {Path(target).parent} does not exist")
     with _progress(net, quiet, f"{net.name} [{mode}]") as bar:
         res = infer(net, image, mode, _names(net, names), thresh, nms, keep_all=dump is not None,
-                    on_layer=lambda spec, out: bar.update())
+                    on_layer=lambda spec, out: bar.update(), engine=engine)
     click.echo(f"{net.name} on {Path(image).name} ({res.image_size[0]}x{res.image_size[1]}), mode {mode}: "
                f"{res.seconds * 1e3:.0f} ms")
     for line in res.summary_lines():
         click.echo("  " + line)
     if dump:
-        write_dump(dump, net, res.outputs, mode, meta={"image": str(image)})
+        write_dump(dump, net, res.raw or res.outputs, mode, scales=res.scales, meta={"image": str(image)})
         if announce:
             click.echo(f"dump: {dump}/manifest.json ({len(net.layers)} layers)")
     if out_png:
@@ -151,8 +178,11 @@ def _run_and_report(net: Network, image: str, mode: str, names: str | None, thre
 @click.argument("cfg")
 @click.argument("weights", type=click.Path(dir_okay=False))
 @click.argument("image", type=click.Path(dir_okay=False))
-@click.option("--mode", type=click.Choice(["float"]), default="float", show_default=True,
-              help="FLOAT: the golden engine (Darknet semantics).")
+@click.option("--mode", type=click.Choice(["float", "hybrid", "int"]), default="float", show_default=True,
+              help="float: golden engine; hybrid: convs on the int8 MAC array, the rest float; int: all integer.")
+@hw_option
+@calib_option
+@granularity_option
 @click.option("--dump", type=click.Path(file_okay=False), help="Write every layer output to DIR (manifest.json + NNN.npy).")
 @click.option("-o", "--output", "out_png", type=click.Path(dir_okay=False), help="Draw the detections into this PNG.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write detections (or top-5) as JSON.")
@@ -160,11 +190,51 @@ def _run_and_report(net: Network, image: str, mode: str, names: str | None, thre
 @click.option("--thresh", default=0.5, show_default=True, help="Detection threshold (Darknet's -thresh).")
 @click.option("--nms", default=0.45, show_default=True, help="NMS IoU threshold (0 disables NMS).")
 @quiet_option
-def infer_cmd(cfg: str, weights: str, image: str, mode: str, dump: str | None, out_png: str | None,
-              json_out: str | None, names: str | None, thresh: float, nms: float, quiet: bool) -> None:
-    """Run IMAGE through CFG+WEIGHTS; print detections (or the top-5 classes)."""
+def infer_cmd(cfg: str, weights: str, image: str, mode: str, hw: str | None, calib: str | None, granularity: str,
+              dump: str | None, out_png: str | None, json_out: str | None, names: str | None, thresh: float,
+              nms: float, quiet: bool) -> None:
+    """Run IMAGE through CFG+WEIGHTS; print detections (or the top-5 classes).
+
+    HYBRID and INT calibrate activation ranges first (max |x| over --calib, default: IMAGE itself).
+    """
     net = _load(cfg, weights, quiet)
-    _run_and_report(net, image, mode, names, thresh, nms, dump, out_png, json_out, quiet)
+    engine = _engine(net, image, calib, granularity, hw, quiet) if mode != "float" else None
+    _run_and_report(net, image, mode, names, thresh, nms, dump, out_png, json_out, quiet, engine=engine)
+
+
+@cli.command("compare")
+@click.argument("cfg")
+@click.argument("weights", type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path(dir_okay=False))
+@hw_option
+@calib_option
+@granularity_option
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write the per-layer table as CSV.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write table + detections as JSON.")
+@click.option("--names", type=click.Path(dir_okay=False), help="Class names file.")
+@click.option("--thresh", default=0.5, show_default=True)
+@quiet_option
+def compare_cmd(cfg: str, weights: str, image: str, hw: str | None, calib: str | None, granularity: str,
+                csv_out: str | None, json_out: str | None, names: str | None, thresh: float, quiet: bool) -> None:
+    """FLOAT vs HYBRID vs INT on IMAGE: per-layer SQNR/errors and the detections of each mode."""
+    from dla.compare import compare_modes
+    from dla.report_text import comparison_csv, comparison_json, comparison_lines
+    from dla.fileio import write_bytes_atomic, write_json_atomic
+    from golden.image import load_image, prepare_input
+
+    net = _load(cfg, weights, quiet)
+    engine = _engine(net, image, calib, granularity, hw, quiet)
+    im = load_image(image)
+    x = prepare_input(im, net.input_shape, letterbox=net.letter_box)
+    cmp = compare_modes(engine, x, (im.shape[2], im.shape[1]), _names(net, names), thresh)
+    for line in comparison_lines(cmp):
+        click.echo(line)
+    if csv_out:
+        write_bytes_atomic(csv_out, comparison_csv(cmp).encode())
+        click.echo(f"csv: {csv_out}")
+    if json_out:
+        write_json_atomic(json_out, comparison_json(cmp))
+        click.echo(f"json: {json_out}")
 
 
 @cli.command("demo")

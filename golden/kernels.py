@@ -98,6 +98,7 @@ def maxpool(spec: MaxPoolSpec, inputs: Sequence[np.ndarray], p: object = None) -
     """Max over ``size×size`` windows starting at ``(i·stride − ⌊padding/2⌋, …)``.
 
     Out-of-bounds positions are ignored (Darknet reads −FLT_MAX there), never zero.
+    Works on any dtype (the INT engine runs it on int8 unchanged: it only compares).
     """
     x = inputs[0]
     c, h, w = x.shape
@@ -108,7 +109,9 @@ def maxpool(spec: MaxPoolSpec, inputs: Sequence[np.ndarray], p: object = None) -
     if lo == 0 and need_h <= h and need_w <= w:
         xp = x  # every window in bounds (e.g. 2/2 on even sizes): no padded copy
     else:
-        xp = np.full((c, max(need_h, h + lo), max(need_w, w + lo)), -np.inf, dtype=np.float32)
+        # Out-of-bounds positions must never win: the lowest value of the dtype (−inf for floats).
+        lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
+        xp = np.full((c, max(need_h, h + lo), max(need_w, w + lo)), lowest, dtype=x.dtype)
         xp[:, lo:lo + h, lo:lo + w] = x
     out = None
     for ky in range(k):

@@ -551,6 +551,13 @@ def resize_image(im: np.ndarray, w: int, h: int) -> np.ndarray:
     return _array(out, (ch, h, w))
 
 
+def letterbox_size(im_w: int, im_h: int, w: int, h: int) -> tuple[int, int]:
+    """``(new_w, new_h)`` of ``letterbox_image``: a float comparison, then integer math."""
+    if F(w) / F(im_w) < F(h) / F(im_h):
+        return w, _cdiv(im_h * w, im_w)
+    return _cdiv(im_w * h, im_h), h
+
+
 def letterbox_image(im: np.ndarray, w: int, h: int) -> np.ndarray:
     """``image.c: letterbox_image``::
 
@@ -562,10 +569,7 @@ def letterbox_image(im: np.ndarray, w: int, h: int) -> np.ndarray:
     (``set_pixel`` silently drops writes outside the canvas.)
     """
     ch, ih, iw = im.shape
-    if F(w) / F(iw) < F(h) / F(ih):
-        new_w, new_h = w, _cdiv(ih * w, iw)
-    else:
-        new_h, new_w = h, _cdiv(iw * h, ih)
+    new_w, new_h = letterbox_size(iw, ih, w, h)
     resized = _flat(resize_image(im, new_w, new_h))
     boxed: list[np.float32] = [F(0.5)] * (ch * h * w)
     dx, dy = _cdiv(w - new_w, 2), _cdiv(h - new_h, 2)

@@ -1,0 +1,320 @@
+"""Integer kernels of the DLA (INT mode) and the per-layer plans they run from.
+
+A ``LayerPlan`` holds what one layer needs at run time — its int8 weights and int32 bias,
+its encoded requantizers (``dla.requant``) — built once from the ``QuantizedNetwork`` and
+the ``HardwareConfig`` by :func:`build_plans`.  Kernels are ``f(spec, inputs, plan, hw)``
+on int8 ``(C, H, W)`` arrays returning ``(int8 output, LayerStats)``.
+
+Accumulation is exact: im2col + float32 GEMMs over inner-dimension chunks of at most
+1024 (each chunk's sum is below 1024·128·127 < 2^24, so float32 holds it exactly), the
+chunks summed in float64 (exact below 2^53) and converted to int64; then the bias is added
+and the result fitted to ``acc_bits`` (saturate or wrap) — saturation is applied to the
+exact sum, as an accumulator with guard bits followed by a clamp would.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dla import arith
+from dla.config import HardwareConfig
+from dla.requant import Requant, apply, apply_select, encode
+from golden.activations import activate
+from golden.errors import UnsupportedError
+from golden.kernels import im2col
+from golden.kernels import maxpool as _maxpool
+from golden.kernels import reorg as _reorg
+from golden.layers import (AvgPoolSpec, ConnectedSpec, ConvSpec, Kind, LayerSpec, RouteSpec,
+                           ScaleChannelsSpec, ShortcutSpec, UpsampleSpec)
+from quant.qnet import QuantizedNetwork
+
+LEAKY_ALPHA = 0.1
+GEMM_CHUNK = 1024
+
+
+@dataclass
+class LayerStats:
+    """Per-layer event counts of one INT execution."""
+
+    overflow: int = 0  # accumulator values outside acc_bits (before saturate/wrap)
+    saturated: int = 0  # outputs clipped to the int8 range
+    elements: int = 0
+
+
+@dataclass
+class LayerPlan:
+    """Run-time data of one layer in INT mode."""
+
+    out_scale: float
+    in_scales: list[float]
+    w_q: np.ndarray | None = None  # (N, K) int8 as float32, GEMM-ready
+    b_q: np.ndarray | None = None  # (N,) int64
+    rq: Requant | None = None  # accumulator -> output (or pre-activation)
+    rq_neg: Requant | None = None  # fused leaky: alpha * multiplier for negative accumulators
+    in_rq: list[Requant] = field(default_factory=list)  # route/shortcut: per-input rescale
+    lut: np.ndarray | None = None  # 256-entry int8 table (activation_lut)
+    relu6_max: int = 127
+
+
+def exact_int_gemm(w: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """``w (N, K) @ col (K, P)`` for int8-valued float32 operands, exactly.
+
+    Returns float32 (K ≤ 1024: every partial sum is an integer below 2^24) or float64 (chunk
+    sums added exactly below 2^53) holding integers; callers convert to int64.
+    """
+    k = w.shape[1]
+    if k <= GEMM_CHUNK:
+        return w @ col
+    acc = w[:, :GEMM_CHUNK] @ col[:GEMM_CHUNK]
+    acc = acc.astype(np.float64)
+    for k0 in range(GEMM_CHUNK, k, GEMM_CHUNK):
+        acc += w[:, k0:k0 + GEMM_CHUNK] @ col[k0:k0 + GEMM_CHUNK]
+    return acc
+
+
+_POOL: ThreadPoolExecutor | None = None
+BLOCK_ELEMENTS = 1 << 15  # int64 temporaries of 256 KiB stay in cache
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Worker threads for block-wise requantization (numpy releases the GIL in its loops)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="dla-rq")
+    return _POOL
+
+
+def _requant_blocks(acc: np.ndarray, act: str, plan: LayerPlan, hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
+    """Bias, accumulator fit, requantization and activation of ``acc (N, P)`` (exact integer
+    values, any dtype), column block by column block so the int64 temporaries stay in cache,
+    spread over worker threads.  Same result as doing it on the whole array at once."""
+    n, p = acc.shape
+    width = max(1, BLOCK_ELEMENTS // max(n, 1))
+    out = np.empty((n, p), dtype=np.int8)
+
+    def block(c0: int) -> LayerStats:
+        st = LayerStats()
+        a = _accumulate(acc[:, c0:c0 + width].astype(np.int64), plan, hw, st)
+        out[:, c0:c0 + width] = _activation_int(a, act, plan, hw, st)
+        return st
+
+    starts = range(0, p, width)
+    results = list(_pool().map(block, starts)) if len(starts) > 1 else [block(0)]
+    total = LayerStats()
+    for st in results:
+        total.overflow += st.overflow
+        total.saturated += st.saturated
+        total.elements += st.elements
+    return out, total
+
+
+def _accumulate(acc: np.ndarray, plan: LayerPlan, hw: HardwareConfig, stats: LayerStats) -> np.ndarray:
+    """Add the bias, count and resolve overflow of the ``acc_bits`` accumulator."""
+    acc = acc + plan.b_q.reshape((-1,) + (1,) * (acc.ndim - 1))
+    n = arith.overflow_count(acc, hw.acc_bits)
+    stats.overflow += n
+    return arith.fit(acc, hw.acc_bits, hw.acc_overflow) if n else acc
+
+
+def _to_int8(y: np.ndarray, stats: LayerStats) -> np.ndarray:
+    n = arith.overflow_count(y, 8)
+    stats.saturated += n
+    stats.elements += y.size
+    return (arith.saturate(y, 8) if n else y).astype(np.int8)
+
+
+def _activation_int(acc: np.ndarray, act: str, plan: LayerPlan, hw: HardwareConfig,
+                    stats: LayerStats) -> np.ndarray:
+    """Requantize int accumulators and apply the layer's activation in integers."""
+    if act == "leaky" and hw.leaky == "fused":
+        return _to_int8(apply_select(acc, plan.rq, plan.rq_neg, hw), stats)
+    q = _to_int8(apply(acc, plan.rq, hw), stats)
+    if act == "linear":
+        return q
+    if act == "leaky":
+        return arith.leaky_shift(q, hw.leaky_bits, LEAKY_ALPHA).astype(np.int8)
+    if act == "relu":
+        return np.maximum(q, 0).astype(np.int8)
+    if act == "relu6":
+        return np.clip(q, 0, plan.relu6_max).astype(np.int8)
+    return plan.lut[q.astype(np.int64) + 128]
+
+
+def conv_int(spec: ConvSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
+             hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
+    """``acc = Σ x_q·w_q + b_q`` (exact, fitted to acc_bits) → requantize → activation → int8."""
+    acc = conv_accumulate(spec, inputs[0].astype(np.float32), plan.w_q)
+    out, stats = _requant_blocks(acc.reshape(acc.shape[0], -1), spec.activation, plan, hw)
+    return out.reshape(spec.out_shape), stats
+
+
+def conv_accumulate(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Exact accumulators ``(N, OH, OW)`` (integer values; float32 or float64 holding them
+    exactly, see ``exact_int_gemm``) of a conv on int-valued float32 input."""
+    c = x.shape[0]
+    n, oh, ow = spec.out_shape
+    g = spec.groups
+    if g == 1:
+        col = im2col(x, spec.size, spec.stride_y, spec.stride_x, spec.padding)
+        return exact_int_gemm(w, col).reshape(n, oh, ow)
+    cg, ng = c // g, n // g
+    out = np.empty((n, oh * ow), dtype=np.float64)
+    for j in range(g):
+        col = im2col(x[j * cg:(j + 1) * cg], spec.size, spec.stride_y, spec.stride_x, spec.padding)
+        out[j * ng:(j + 1) * ng] = exact_int_gemm(w[j * ng:(j + 1) * ng], col)
+    return out.reshape(n, oh, ow)
+
+
+def connected_int(spec: ConnectedSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
+                  hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
+    acc = exact_int_gemm(plan.w_q, inputs[0].reshape(-1, 1).astype(np.float32))
+    out, stats = _requant_blocks(acc, spec.activation, plan, hw)
+    return out.reshape(spec.out_shape), stats
+
+
+def maxpool_int(spec: LayerSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
+                hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
+    """Exact: the golden maxpool on int8 values (out-of-bounds positions ignored)."""
+    return _maxpool(spec, inputs), LayerStats()  # type: ignore[arg-type]
+
+
+def passthrough_int(spec: LayerSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
+                    hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
+    return inputs[0], LayerStats()
+
+
+def upsample_int(spec: UpsampleSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
+                 hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
+    s = spec.stride
+    return np.repeat(np.repeat(inputs[0], s, axis=1), s, axis=2), LayerStats()
+
+
+def reorg_int(spec: LayerSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
+              hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
+    return _reorg(spec, inputs), LayerStats()  # type: ignore[arg-type]
+
+
+def route_int(spec: RouteSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
+              hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
+    """Each input rescaled to the output scale by its own requantizer, then concatenated."""
+    stats = LayerStats()
+    parts = []
+    for x, rq, s_in in zip(inputs, plan.in_rq, plan.in_scales):
+        cg = x.shape[0] // spec.groups
+        part = x[spec.group_id * cg:(spec.group_id + 1) * cg]
+        if s_in != plan.out_scale:
+            part = _to_int8(apply(part.astype(np.int64), rq, hw), stats)
+        parts.append(part)
+    return np.concatenate(parts, axis=0), stats
+
+
+def shortcut_int(spec: ShortcutSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
+                 hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
+    """TFLite ADD in the DLA's int32 domain: each operand ``q << left_shift`` rescaled by its own
+    multiplier (``α·s_prev`` resp. ``β·s_from`` over ``2·max``), summed, requantized to ``s_y``
+    (``plan.rq``; fused leaky uses ``plan.rq_neg`` on negative sums)."""
+    stats = LayerStats()
+    ls = hw.shortcut_left_shift
+    total = apply(inputs[0].astype(np.int64) << ls, plan.in_rq[0], hw)
+    for x, rq in zip(inputs[1:], plan.in_rq[1:]):
+        scaled = apply(x.astype(np.int64) << ls, rq, hw)
+        if x.shape == total.shape:
+            total = total + scaled
+            continue
+        stride = max(1, x.shape[2] // total.shape[2])
+        sample = max(1, total.shape[2] // x.shape[2])
+        c, h, w = (min(a, b) for a, b in zip(total.shape, x.shape))
+        total = total.copy()
+        total[:c, :h * sample:sample, :w * sample:sample][:, :h, :w] += \
+            scaled[:c, :h * stride:stride, :w * stride:stride][:, :h, :w]
+    total = arith.saturate(total, 32)
+    return _activation_int(total, spec.activation, plan, hw, stats), stats
+
+
+def avgpool_int(spec: AvgPoolSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
+                hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
+    """int32 sum over H×W, requantized by ``M = s_x / (H·W·s_y)``."""
+    stats = LayerStats()
+    x = inputs[0]
+    acc = x.reshape(x.shape[0], -1).astype(np.int64).sum(axis=1)
+    return _to_int8(apply(acc, plan.rq, hw), stats).reshape(spec.out_shape), stats
+
+
+def scale_channels_int(spec: ScaleChannelsSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
+                       hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
+    """``in[c]·from[c,y,x]`` as int16 products, requantized by ``s_a·s_b/s_y``."""
+    stats = LayerStats()
+    scale, frm = inputs
+    prod = frm.astype(np.int64) * (scale.astype(np.int64) if spec.scale_wh else
+                                   scale.astype(np.int64).reshape(-1, 1, 1))
+    return _activation_int(prod, spec.activation, plan, hw, stats), stats
+
+
+INT_KERNELS: dict[Kind, Callable[..., tuple[np.ndarray, LayerStats]]] = {
+    Kind.CONV: conv_int, Kind.CONNECTED: connected_int, Kind.MAXPOOL: maxpool_int,
+    Kind.AVGPOOL: avgpool_int, Kind.ROUTE: route_int, Kind.SHORTCUT: shortcut_int,
+    Kind.UPSAMPLE: upsample_int, Kind.REORG: reorg_int, Kind.DROPOUT: passthrough_int,
+    Kind.COST: passthrough_int, Kind.SCALE_CHANNELS: scale_channels_int,
+}
+
+
+# ----------------------------------------------------------------------------- plans
+
+
+def _act_lut(act: str, s_pre: float, s_out: float) -> np.ndarray:
+    """``LUT[q + 128] = sat8(round_half_away(act(q·s_pre) / s_out))`` for every int8 ``q``."""
+    q = np.arange(-128, 128, dtype=np.float32)
+    y = activate(q * np.float32(s_pre), act).astype(np.float64) / s_out
+    return arith.saturate(arith.round_half_away(y), 8).astype(np.int8)
+
+
+def _activation_plan(spec: LayerSpec, act: str, real: np.ndarray, plan: LayerPlan, qnet: QuantizedNetwork,
+                     hw: HardwareConfig) -> None:
+    if act in ("linear", "leaky", "relu", "relu6"):
+        plan.rq = encode(real, hw)
+        if act == "leaky" and hw.leaky == "fused":
+            plan.rq_neg = encode(real * LEAKY_ALPHA, hw)
+        if act == "relu6":
+            plan.relu6_max = int(min(127, arith.round_half_away(6.0 / plan.out_scale)))
+        return
+    if not hw.activation_lut:
+        raise UnsupportedError(
+            f"layer {spec.index} ({spec.kind.value}): activation '{act}' has no integer implementation "
+            f"on the DLA; set 'activation_lut: true' in the hardware config to run it through a "
+            f"256-entry lookup table (or use --mode hybrid)")
+    s_pre = qnet.pre_act_scales.get(spec.index, plan.out_scale)
+    plan.rq = encode(real * plan.out_scale / s_pre, hw)
+    plan.lut = _act_lut(act, s_pre, plan.out_scale)
+
+
+def build_plan(spec: LayerSpec, qnet: QuantizedNetwork, hw: HardwareConfig) -> LayerPlan:
+    """Everything layer ``spec`` needs to run in INT mode (raises ``UnsupportedError`` if it cannot)."""
+    s_y = qnet.scales[spec.index]
+    s_in = qnet.input_scales(spec)
+    plan = LayerPlan(s_y, s_in)
+    if isinstance(spec, (ConvSpec, ConnectedSpec)):
+        ql = qnet.layers[spec.index]
+        plan.w_q = ql.w_q.reshape(ql.w_q.shape[0], -1).astype(np.float32)
+        plan.b_q = ql.b_q.astype(np.int64)
+        real = s_in[0] * ql.w_scale / s_y
+        _activation_plan(spec, spec.activation, real, plan, qnet, hw)
+    elif isinstance(spec, RouteSpec):
+        plan.in_rq = [encode(s / s_y, hw) for s in s_in]
+    elif isinstance(spec, ShortcutSpec):
+        weights = [spec.alpha] + [spec.beta] * len(spec.from_layers)
+        twice_max = 2 * max(w * s for w, s in zip(weights, s_in))
+        plan.in_rq = [encode(w * s / twice_max, hw) for w, s in zip(weights, s_in)]
+        real_out = np.array([twice_max / ((1 << hw.shortcut_left_shift) * s_y)])
+        _activation_plan(spec, spec.activation, real_out, plan, qnet, hw)
+    elif isinstance(spec, AvgPoolSpec):
+        _, h, w = spec.in_shape
+        plan.rq = encode(s_in[0] / (h * w * s_y), hw)
+    elif isinstance(spec, ScaleChannelsSpec):
+        _activation_plan(spec, spec.activation, np.array([s_in[0] * s_in[1] / s_y]), plan, qnet, hw)
+    elif isinstance(spec, UpsampleSpec) and spec.scale != 1:
+        raise UnsupportedError(f"layer {spec.index} (upsample): scale={spec.scale} is not supported in INT mode")
+    return plan

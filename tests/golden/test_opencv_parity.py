@@ -1,0 +1,490 @@
+"""FLOAT engine vs OpenCV's Darknet importer, layer by layer, on six networks with random weights.
+
+OpenCV (``cv2.dnn.readNetFromDarknet``) reads the same cfg and ``.weights`` files with its own
+parser and runs every layer with its own code.  Agreement to float precision therefore checks
+our cfg semantics, the weights layout and every kernel at once.  The criterion for each
+compared tensor is ``max|cv − ours| ≤ 1e-4 · max|ours|``.
+
+How OpenCV 4.14 names the pieces of a Darknet layer (``darknet_io.cpp``; confirmed on the six
+networks below).  :func:`darknet_index` and :func:`final_pieces` implement this:
+
+* A counter ``i`` equal to the Darknet layer index names the layer's pieces: ``conv_i``,
+  ``bn_i``, ``pool_i``, ``avgpool_i``, ``softmax_i``, ``reorg_i``, ``shortcut_i``,
+  ``upsample_i``, ``yolo_i``.  A route is ``identity_i`` (one input), ``concat_i`` (several) or
+  ``slice_i`` (``groups``).  ``permute_i`` is the NHWC transpose of the input of yolo/region ``i``.
+* The counter is advanced *before* the activation is added, so layer ``i``'s activation is
+  named ``leaky_{i+1}`` (or ``relu_``, ``swish_``, ``mish_``, ``logistic_``).
+* The ``[region]`` layer is named ``detection_out``.
+* The Darknet layer's output is the **last** piece with its index: the activation of a conv,
+  else ``bn_i``, else ``conv_i``.  ``conv_i``/``bn_i`` before an activation are pre-activation
+  intermediates.  Our engine keeps no such values, so they are skipped (and counted).
+
+OpenCV's yolo/region output is decoded: one row per (cell, anchor), ``(y·W + x)·anchors + a``,
+and columns ``x, y, w, h`` (relative to the network input), objectness, objectness·class.
+:func:`to_opencv_layout` puts our head outputs in that layout.  OpenCV also zeroes class probs
+≤ ``thresh`` and runs NMS, which Darknet's forward pass does not do.  The OpenCV copy of each
+cfg therefore sets ``thresh=0`` and ``nms_threshold=0``.  OpenCV's ``[region]`` ignores
+``nms_threshold`` and always runs greedy NMS (IoU 0.4), so for region the probs it drops are
+checked to be ones NMS must drop (:func:`nms_problems`).
+
+Known differences, all well within the criterion:
+
+* Batch norm: OpenCV divides by ``sqrt(var + 1e-6)``, while we follow pjreddie's CPU code with
+  ``sqrt(var) + 1e-6``.  This is the largest contributor, a few 1e-5 relative on these weights.
+* OpenCV's Winograd 3×3 convolution is switched off.  It is an approximation that Darknet does
+  not make, and it alone adds ~2e-5.
+* Summation order in the GEMMs.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from golden.detect import Detection, detect
+from golden.engine import forward
+from golden.genweights import random_weights, synthetic_image
+from golden.layers import ConvSpec, Kind, RegionSpec, YoloSpec
+from golden.network import Network, parse_network
+from golden.weights import write_weights
+from tests.conftest import shared_path
+
+REL_TOL = 1e-4
+#: name: (cfg under ../shared/darknet-cfg, input size; None keeps the cfg's own size).
+#: The 608×608 networks run at 160 to keep CI fast.  Shapes stay valid (a multiple of 32).
+CASES: dict[str, tuple[str, int | None]] = {
+    "yolov2": ("pjreddie/yolov2.cfg", 160),
+    "yolov2-tiny": ("pjreddie/yolov2-tiny.cfg", None),    # 416
+    "yolov3": ("pjreddie/yolov3.cfg", 160),
+    "yolov3-tiny": ("pjreddie/yolov3-tiny.cfg", None),    # 416
+    "yolov4-tiny": ("AlexeyAB/yolov4-tiny.cfg", None),    # 416, route groups, scale_x_y, greedynms
+    "darknet": ("pjreddie/darknet.cfg", None),            # 256, the reference classifier
+}
+DETECTORS = [name for name in CASES if name != "darknet"]
+WEIGHTS_SEED, IMAGE_SEED = 7, 11
+#: Activation pieces are named with the *next* layer's index.
+ACTIVATION_PREFIXES = frozenset({"leaky", "relu", "swish", "mish", "logistic", "sigmoid"})
+#: OpenCV's region layer always runs NMS with this IoU threshold (RegionLayer default).
+OPENCV_REGION_NMS = 0.4
+
+
+# --------------------------------------------------------------------------- running both engines
+
+
+@dataclass
+class Run:
+    """One network run by both engines on the same input."""
+
+    name: str
+    net: Network                   # with its parameters
+    x: np.ndarray                  # (C, H, W) float32 input
+    ours: dict[int, np.ndarray]    # layer index → our output
+    cv: dict[str, np.ndarray]      # OpenCV layer name → output, in getLayerNames() order
+
+
+def resized_cfg(text: str, size: int | None) -> str:
+    """The cfg with ``[net] width``/``height`` set to ``size`` (no other section has them)."""
+    if size is None:
+        return text
+    out, n = re.subn(r"(?m)^[ \t]*(width|height)[ \t]*=.*$", lambda m: f"{m.group(1)}={size}", text)
+    assert n == 2, f"expected one width= and one height= line, found {n}"
+    return out
+
+
+def opencv_cfg(text: str) -> str:
+    """OpenCV's copy of a cfg: no class-prob threshold and no NMS in the yolo/region layers.
+
+    These two keys are read only by OpenCV.  Darknet's ``thresh`` in ``[region]`` is a training
+    option, so it is removed.  Other sections keep every line.
+    """
+    text = re.sub(r"(?m)^[ \t]*thresh[ \t]*=.*$", "", text)
+    return re.sub(r"(?m)^\[(yolo|region)\][ \t]*$", r"[\1]\nthresh=0\nnms_threshold=0", text)
+
+
+def opencv_forward(cfg: Path, weights: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every layer output OpenCV exposes, on ``x`` given as-is (no ``blobFromImage``)."""
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # deterministic, and the test process does not oversubscribe the CPUs
+    try:
+        cvnet = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+        cvnet.enableFusion(False)    # keep conv, bn and activation as separate outputs
+        cvnet.enableWinograd(False)  # an approximation Darknet does not make
+        cvnet.setInput(x[None])
+        names = list(cvnet.getLayerNames())
+        return dict(zip(names, cvnet.forward(names)))
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def run_both(name: str, net: Network, cfg_text: str, weights: Path, x: np.ndarray, workdir: Path) -> Run:
+    """Our forward pass and OpenCV's on the same cfg text, weights file and input."""
+    cv_cfg = workdir / f"{name}-opencv.cfg"
+    cv_cfg.write_text(opencv_cfg(cfg_text))
+    return Run(name, net, x, forward(net, x), opencv_forward(cv_cfg, weights, x))
+
+
+@pytest.fixture(scope="module")
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """A ``CASES`` network with seeded random weights, run by both engines on a synthetic image."""
+    name: str = request.param
+    rel, size = CASES[name]
+    workdir = tmp_path_factory.mktemp(name)
+    cfg = workdir / f"{name}.cfg"
+    cfg.write_text(resized_cfg(shared_path("darknet-cfg", rel).read_text(), size))
+    net = random_weights(parse_network(cfg), WEIGHTS_SEED)
+    weights = workdir / f"{name}.weights"
+    write_weights(net, weights)
+    x = synthetic_image(net.input_shape, np.random.default_rng(IMAGE_SEED))
+    return run_both(name, net, cfg.read_text(), weights, x, workdir)
+
+
+# --------------------------------------------------------------------------- OpenCV names ↔ layers
+
+
+def darknet_index(name: str, net: Network) -> int:
+    """The Darknet layer an OpenCV layer name belongs to (see the module docstring)."""
+    if name == "detection_out":
+        (region,) = [s.index for s in net.layers if s.kind is Kind.REGION]
+        return region
+    prefix, _, number = name.rpartition("_")
+    return int(number) - 1 if prefix in ACTIVATION_PREFIXES else int(number)
+
+
+def final_pieces(names: Iterator[str] | list[str], net: Network) -> dict[int, str]:
+    """Darknet layer index → the OpenCV layer whose output is that layer's output (its last piece)."""
+    final: dict[int, str] = {}
+    for name in names:
+        if not name.startswith("permute_"):
+            final[darknet_index(name, net)] = name
+    return final
+
+
+# --------------------------------------------------------------------------- yolo/region heads
+
+
+def head_geometry(spec: YoloSpec | RegionSpec, net: Network) -> tuple[int, int, np.ndarray, tuple[int, int]]:
+    """``(anchors per cell, values per anchor, anchors (n, 2), (norm_w, norm_h))`` of a head.
+
+    Yolo anchors are in input pixels (normalised by the network size), region anchors in grid
+    cells (normalised by the grid size).
+    """
+    _, gh, gw = spec.out_shape
+    if isinstance(spec, YoloSpec):
+        assert not spec.new_coords, "new_coords heads are decoded differently"
+        anchors = np.array([spec.anchors[2 * m:2 * m + 2] for m in spec.mask], dtype=np.float64)
+        return len(spec.mask), 5 + spec.classes, anchors, (net.input_shape[2], net.input_shape[1])
+    assert spec.coords == 4 and not spec.background, "OpenCV's region layer needs coords=4, no background"
+    anchors = np.array(spec.anchors, dtype=np.float64).reshape(spec.num, 2)
+    return spec.num, spec.coords + 1 + spec.classes, anchors, (gw, gh)
+
+
+def to_opencv_layout(spec: YoloSpec | RegionSpec, out: np.ndarray, net: Network) -> np.ndarray:
+    """Our yolo/region output ``(n·per, H, W)`` (planar, anchor-major) in OpenCV's decoded layout.
+
+    Row ``(y·W + x)·n + a``, columns ``(x + t_x)/W, (y + t_y)/H, exp(t_w)·anchor_w/norm_w,
+    exp(t_h)·anchor_h/norm_h, objectness, objectness·class_k``, in float64.  ``t_x``, ``t_y``,
+    objectness and the class values are already activated (and scale_x_y'd) in our output.
+    """
+    n, per, anchors, (norm_w, norm_h) = head_geometry(spec, net)
+    _, gh, gw = out.shape
+    t = out.reshape(n, per, gh, gw).transpose(2, 3, 0, 1).astype(np.float64)  # (H, W, n, per)
+    dec = np.empty_like(t)
+    dec[..., 0] = (np.arange(gw)[None, :, None] + t[..., 0]) / gw
+    dec[..., 1] = (np.arange(gh)[:, None, None] + t[..., 1]) / gh
+    dec[..., 2] = np.exp(t[..., 2]) * anchors[:, 0] / norm_w
+    dec[..., 3] = np.exp(t[..., 3]) * anchors[:, 1] / norm_h
+    dec[..., 4] = t[..., 4]
+    dec[..., 5:] = t[..., 4:5] * t[..., 5:]
+    return dec.reshape(gh * gw * n, per)
+
+
+def pairwise_iou(boxes: np.ndarray) -> np.ndarray:
+    """IoU of every pair of centre/size boxes ``(n, 4)`` → ``(n, n)``."""
+    x1, y1 = boxes[:, 0] - boxes[:, 2] / 2, boxes[:, 1] - boxes[:, 3] / 2
+    x2, y2 = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
+    iw = np.clip(np.minimum(x2[:, None], x2[None]) - np.maximum(x1[:, None], x1[None]), 0, None)
+    ih = np.clip(np.minimum(y2[:, None], y2[None]) - np.maximum(y1[:, None], y1[None]), 0, None)
+    inter = iw * ih
+    area = boxes[:, 2] * boxes[:, 3]
+    union = area[:, None] + area[None] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def nms_problems(boxes: np.ndarray, probs: np.ndarray, kept: np.ndarray, iou_thresh: float,
+                 tol: float) -> list[str]:
+    """Check that OpenCV's per-class greedy NMS result is one greedy NMS can give.
+
+    ``boxes`` are OpenCV's (centre/size), ``probs`` ours, ``kept`` where OpenCV left a prob.
+    Greedy NMS keeps class-k boxes that overlap each other by at most ``iou_thresh``.  It drops
+    a box only when a kept box with a prob at least as high overlaps it by more than that.
+    """
+    iou = pairwise_iou(boxes)
+    np.fill_diagonal(iou, 0.0)
+    eps = 1e-6  # OpenCV computes the IoU in its own arithmetic
+    problems = []
+    for k in range(probs.shape[1]):
+        keep = np.nonzero(kept[:, k])[0]
+        drop = np.nonzero(~kept[:, k] & (probs[:, k] > tol))[0]
+        if (iou[np.ix_(keep, keep)] > iou_thresh + eps).any():
+            problems.append(f"class {k}: two boxes kept by OpenCV's NMS overlap by > {iou_thresh}")
+        if drop.size:
+            overlaps = iou[np.ix_(drop, keep)] > iou_thresh - eps                   # (dropped, kept)
+            higher = probs[keep, k][None, :] >= probs[drop, k][:, None] - tol      # (dropped, kept)
+            unexplained = drop[~(overlaps & higher).any(axis=1)]
+            if unexplained.size:
+                problems.append(f"class {k}: {unexplained.size} probs zeroed by OpenCV that NMS does not "
+                                f"explain (rows {unexplained[:5].tolist()}, ours {probs[unexplained[:5], k]})")
+    return problems
+
+
+def head_problems(spec: YoloSpec | RegionSpec, cv_out: np.ndarray, ours: np.ndarray, head_in: np.ndarray,
+                  net: Network) -> list[str]:
+    """Compare OpenCV's decoded head with ours (``head_in``: our input of the head).
+
+    A decoded value is a function of the head's input ``z``, whose allowed error is
+    ``1e-4 · max|z|``.  The decode can magnify that error by at most ``L``:
+    ``scale_x_y/(4·W)`` for ``x = (col + σ)/W``, ¼ for objectness, ½ for objectness·σ(class),
+    ¾ for objectness·softmax(class), and 1 for ``log w = t_w + const``.  ``exp`` turns an
+    absolute error into a relative one, so w and h are compared as logs.  Each column group
+    must satisfy ``max|Δ| ≤ 1e-4 · L · max|z|``.
+    """
+    ref = to_opencv_layout(spec, ours, net)
+    if cv_out.shape != ref.shape:
+        return [f"decoded shape {cv_out.shape}, ours {ref.shape}"]
+    cv64 = cv_out.astype(np.float64)
+    _, gh, gw = spec.out_shape
+    z_max = float(np.abs(head_in).max())
+    sxy = spec.scale_x_y if isinstance(spec, YoloSpec) else 1.0
+    problems = []
+
+    def check(what: str, a: np.ndarray, b: np.ndarray, lipschitz: float) -> None:
+        err = float(np.abs(a - b).max()) if a.size else 0.0
+        tol = REL_TOL * lipschitz * z_max
+        if not err <= tol:
+            problems.append(f"{what}: max|Δ| = {err:.3g} > 1e-4 × {lipschitz:.3g} × max|z| = {tol:.3g}")
+
+    check("x", cv64[:, 0], ref[:, 0], sxy / (4 * gw))
+    check("y", cv64[:, 1], ref[:, 1], sxy / (4 * gh))
+    with np.errstate(divide="ignore"):
+        check("log w, log h", np.log(cv64[:, 2:4]), np.log(ref[:, 2:4]), 1.0)
+    check("objectness", cv64[:, 4], ref[:, 4], 0.25)
+    lipschitz = 0.75 if isinstance(spec, RegionSpec) else 0.5
+    probs, kept = ref[:, 5:], cv64[:, 5:] > 0
+    check("class probs", cv64[:, 5:][kept], probs[kept], lipschitz)
+    tol = REL_TOL * lipschitz * z_max
+    if isinstance(spec, RegionSpec):
+        problems += nms_problems(cv64[:, :4], probs, kept, OPENCV_REGION_NMS, tol)
+    else:
+        zeroed = ~kept & (probs > tol)
+        if zeroed.any():
+            problems.append(f"{int(zeroed.sum())} class probs zeroed by OpenCV (its NMS should be off)")
+    return problems
+
+
+# --------------------------------------------------------------------------- the layer comparison
+
+
+@dataclass
+class Comparison:
+    compared: dict[int, str]   # Darknet layer index → the OpenCV layer compared with it
+    extra: list[str]           # compared pieces that are not a Darknet layer output (permute_)
+    skipped: list[str]         # pre-activation pieces with no counterpart in our outputs
+    problems: list[str]
+
+
+def compare_run(r: Run) -> Comparison:
+    """Compare every OpenCV layer output with its counterpart among ours (see module docstring)."""
+    final = final_pieces(list(r.cv), r.net)
+    cmp = Comparison({}, [], [], [])
+    for name, cv_out in r.cv.items():
+        idx = darknet_index(name, r.net)
+        spec = r.net.layers[idx]
+        if name.startswith("permute_"):
+            ours = r.ours[idx - 1].transpose(1, 2, 0)[None]  # the head's input in NHWC
+            cmp.extra.append(name)
+        elif final[idx] != name:
+            if not (name.startswith(("conv_", "bn_")) and spec.kind in (Kind.CONV, Kind.CONNECTED)):
+                cmp.problems.append(f"{name}: unexpected intermediate piece of layer {idx} ({spec.kind.value})")
+            cmp.skipped.append(name)
+            continue
+        elif isinstance(spec, (YoloSpec, RegionSpec)):
+            cmp.compared[idx] = name
+            cmp.problems += [f"{name} (layer {idx}, {spec.kind.value}) {p}"
+                             for p in head_problems(spec, cv_out, r.ours[idx], r.ours[idx - 1], r.net)]
+            continue
+        else:
+            ours = r.ours[idx]
+            cmp.compared[idx] = name
+        if cv_out.size != ours.size:
+            cmp.problems.append(f"{name} (layer {idx}): OpenCV shape {cv_out.shape}, ours {ours.shape}")
+            continue
+        a, b = cv_out.reshape(ours.shape).astype(np.float64), ours.astype(np.float64)
+        err, scale = float(np.abs(a - b).max()), float(np.abs(b).max())
+        if not err <= REL_TOL * scale:
+            cmp.problems.append(f"{name} (layer {idx}, {spec.kind.value}): max|Δ| = {err:.3g} "
+                                f"> 1e-4 × max|ours| = {REL_TOL * scale:.3g}")
+    return cmp
+
+
+def assert_every_layer_matches(r: Run) -> Comparison:
+    """Every Darknet layer was compared with an OpenCV output, and every comparison passed."""
+    cmp = compare_run(r)
+    missing = sorted(set(range(len(r.net.layers))) - set(cmp.compared))
+    assert not missing, f"{r.name}: layers with no OpenCV counterpart: " + ", ".join(
+        f"{i} ({r.net.layers[i].kind.value})" for i in missing)
+    assert not cmp.problems, f"{r.name}: " + "\n".join(cmp.problems)
+    return cmp
+
+
+@pytest.mark.parametrize("run", list(CASES), indirect=True)
+def test_every_layer_matches_opencv(run: Run) -> None:
+    """Each Darknet layer's output equals OpenCV's (decoded layout for yolo/region), 1e-4 relative."""
+    cmp = assert_every_layer_matches(run)
+    # skipped: conv_i of every conv followed by another piece (activation or bn), and bn_i
+    # of every conv with batch norm and an activation
+    convs = [s for s in run.net.layers if isinstance(s, ConvSpec)]
+    expect = sum((s.activation != "linear") + s.batch_normalize for s in convs)
+    assert len(cmp.skipped) == expect, cmp.skipped
+    assert len(cmp.extra) == len(run.net.heads)
+    assert len(cmp.compared) + len(cmp.extra) + len(cmp.skipped) == len(run.cv)
+
+
+def test_opencv_name_mapping() -> None:
+    """The naming rules, on the names OpenCV gives yolov3-tiny (a conv with BN and leaky is 3 pieces)."""
+    net = parse_network(shared_path("darknet-cfg", "pjreddie", "yolov3-tiny.cfg"))
+    names = ["conv_0", "bn_0", "leaky_1", "pool_1", "conv_15", "permute_16", "yolo_16", "identity_17",
+             "upsample_19", "concat_20"]
+    assert [darknet_index(n, net) for n in names] == [0, 0, 0, 1, 15, 16, 16, 17, 19, 20]
+    assert final_pieces(names, net) == {0: "leaky_1", 1: "pool_1", 15: "conv_15", 16: "yolo_16",
+                                        17: "identity_17", 19: "upsample_19", 20: "concat_20"}
+
+
+# --------------------------------------------------------------------------- detections
+
+#: Original image size the boxes are mapped back to (exercises the letterbox correction).
+IMAGE_W, IMAGE_H = 640, 480
+#: Random heads have a low objectness prior; these thresholds give a few to a few dozen detections.
+DETECT_THRESH = 0.1
+NMS = 0.45
+
+
+@dataclass(frozen=True)
+class Det:
+    cls: int
+    prob: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in original-image pixels
+
+
+def undo_letterbox(boxes: np.ndarray, net: Network, im_w: int, im_h: int) -> np.ndarray:
+    """Centre/size boxes relative to the network input → relative to the original image."""
+    _, net_h, net_w = net.input_shape
+    if not net.letter_box:
+        return boxes
+    if np.float32(net_w) / np.float32(im_w) < np.float32(net_h) / np.float32(im_h):
+        new_w, new_h = net_w, im_h * net_w // im_w
+    else:
+        new_w, new_h = im_w * net_h // im_h, net_h
+    out = boxes.copy()
+    out[:, 0] = (boxes[:, 0] - (net_w - new_w) / 2.0 / net_w) / (new_w / net_w)
+    out[:, 1] = (boxes[:, 1] - (net_h - new_h) / 2.0 / net_h) / (new_h / net_h)
+    out[:, 2] = boxes[:, 2] * net_w / new_w
+    out[:, 3] = boxes[:, 3] * net_h / new_h
+    return out
+
+
+def greedy_nms(boxes: np.ndarray, probs: np.ndarray, thresh: float, diou: bool) -> np.ndarray:
+    """Darknet's per-class NMS: by decreasing prob, a live box zeroes that class in every later
+    box overlapping it by > ``thresh``.  ``diou``: AlexeyAB greedynms, ``IoU − (d²/c²)^0.6``."""
+    probs = probs.copy()
+    iou = pairwise_iou(boxes)
+    if diou:
+        x1, x2 = boxes[:, 0] - boxes[:, 2] / 2, boxes[:, 0] + boxes[:, 2] / 2
+        y1, y2 = boxes[:, 1] - boxes[:, 3] / 2, boxes[:, 1] + boxes[:, 3] / 2
+        c2 = ((np.maximum(x2[:, None], x2[None]) - np.minimum(x1[:, None], x1[None])) ** 2
+              + (np.maximum(y2[:, None], y2[None]) - np.minimum(y1[:, None], y1[None])) ** 2)
+        d2 = (boxes[:, None, 0] - boxes[None, :, 0]) ** 2 + (boxes[:, None, 1] - boxes[None, :, 1]) ** 2
+        iou = np.where(c2 > 0, iou - np.divide(d2, c2, out=np.zeros_like(d2), where=c2 > 0) ** 0.6, iou)
+    for k in range(probs.shape[1]):
+        order = np.argsort(-probs[:, k], kind="stable")
+        for pos, i in enumerate(order):
+            if probs[i, k] == 0:  # below threshold, or suppressed by an earlier box
+                continue
+            later = order[pos + 1:]
+            probs[later[iou[i, later] > thresh], k] = 0
+    return probs
+
+
+def opencv_detections(r: Run, thresh: float, nms: float, im_w: int, im_h: int) -> list[Det]:
+    """Darknet's detection decode (``get_yolo_detections`` + ``do_nms_sort``), from OpenCV's outputs.
+
+    Boxes and objectness come from OpenCV's decoded heads.  The class probs come from its yolo
+    output, or, for a region head, from its raw input (``permute_i``).  OpenCV has already run
+    NMS on the decoded region output.
+    """
+    final = final_pieces(list(r.cv), r.net)
+    boxes, probs = [], []
+    for spec in r.net.heads:
+        dec = r.cv[final[spec.index]].astype(np.float64)  # (rows, per)
+        obj = dec[:, 4]
+        if isinstance(spec, RegionSpec):
+            logits = r.cv[f"permute_{spec.index}"].reshape(dec.shape)[:, 5:].astype(np.float64)
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            p = obj[:, None] * e / e.sum(axis=1, keepdims=True)
+        else:
+            p = dec[:, 5:]
+        live = obj > thresh
+        boxes.append(dec[live, :4])
+        probs.append(np.where(p[live] > thresh, p[live], 0.0))
+    b, p = undo_letterbox(np.concatenate(boxes), r.net, im_w, im_h), np.concatenate(probs)
+    diou = any(isinstance(s, YoloSpec) and s.nms_kind == "greedynms" for s in r.net.heads)
+    p = greedy_nms(b, p, nms, diou)
+    dets = []
+    for i, k in zip(*np.nonzero(p > thresh)):
+        x, y, w, h = b[i]
+        box = ((x - w / 2) * im_w, (y - h / 2) * im_h, (x + w / 2) * im_w, (y + h / 2) * im_h)
+        dets.append(Det(int(k), float(p[i, k]), tuple(float(v) for v in box)))
+    return dets
+
+
+def match_detections(ours: list[Detection], theirs: list[Det], prob_tol: float, box_tol: float) -> list[str]:
+    """Pair each of ``theirs`` with one of ``ours`` (same class, closest box); list what disagrees.
+
+    ``box_tol`` is in pixels, ``prob_tol`` absolute.
+    """
+    problems = []
+    ours_count, their_count = Counter(d.cls for d in ours), Counter(d.cls for d in theirs)
+    if ours_count != their_count:
+        problems.append(f"classes differ: ours {sorted(ours_count.items())}, "
+                        f"reference {sorted(their_count.items())}")
+    unused = list(ours)
+    for t in sorted(theirs, key=lambda d: -d.prob):
+        same = [d for d in unused if d.cls == t.cls]
+        if not same:
+            continue
+        best = min(same, key=lambda d: max(abs(a - b) for a, b in zip(d.box, t.box)))
+        unused.remove(best)
+        box_err = max(abs(a - b) for a, b in zip(best.box, t.box))
+        if abs(best.prob - t.prob) > prob_tol or box_err > box_tol:
+            problems.append(f"class {t.cls}: reference prob {t.prob:.6f} box {np.round(t.box, 3).tolist()}, "
+                            f"ours prob {best.prob:.6f} box {np.round(best.box, 3).tolist()}")
+    return problems
+
+
+@pytest.mark.parametrize("run", DETECTORS, indirect=True)
+def test_detections_match_opencv_decode(run: Run) -> None:
+    """``golden.detect.detect`` on our outputs = Darknet's decode of OpenCV's outputs.
+
+    Both sides use the same threshold and NMS, with boxes mapped back to a 640×480 image.
+    They must have the same classes, probs within 1e-4 and boxes within 1e-3 of the image size.
+    """
+    ours = detect(run.net, run.ours, IMAGE_W, IMAGE_H, thresh=DETECT_THRESH, nms=NMS)
+    theirs = opencv_detections(run, DETECT_THRESH, NMS, IMAGE_W, IMAGE_H)
+    assert len(theirs) >= 3, f"only {len(theirs)} detections: the test would check little"
+    problems = match_detections(ours, theirs, prob_tol=1e-4, box_tol=1e-3 * max(IMAGE_W, IMAGE_H))
+    assert not problems, "\n".join(problems)

@@ -47,9 +47,9 @@ def _bias_or_bn(out: np.ndarray, p: LayerParams, batch_normalize: bool) -> np.nd
     """``out`` is ``(N, ...)`` accumulators; applies BN (rolling stats) or bias, in place."""
     shape = (-1,) + (1,) * (out.ndim - 1)
     if batch_normalize:
-        denom = (np.sqrt(p.rolling_variance.astype(np.float64)) + float(BN_EPS)).astype(np.float32)
-        out -= p.rolling_mean.reshape(shape)
-        out /= denom.reshape(shape)
+        denom = np.sqrt(p.rolling_variance.astype(np.float64)) + float(BN_EPS)  # double, as normalize_cpu
+        out -= p.rolling_mean.reshape(shape)                                    # float
+        out[...] = out / denom.reshape(shape)  # divided in double, rounded once to float32 on the store
         out *= p.scales.reshape(shape)
     out += p.biases.reshape(shape)
     return out
@@ -110,7 +110,7 @@ def maxpool(spec: MaxPoolSpec, inputs: Sequence[np.ndarray], p: object = None) -
         xp = x  # every window in bounds (e.g. 2/2 on even sizes): no padded copy
     else:
         # Out-of-bounds positions must never win: the lowest value of the dtype (−inf for floats).
-        lowest = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
+        lowest = -np.finfo(x.dtype).max if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
         xp = np.full((c, max(need_h, h + lo), max(need_w, w + lo)), lowest, dtype=x.dtype)
         xp[:, lo:lo + h, lo:lo + w] = x
     out = None
@@ -147,19 +147,20 @@ def shortcut(spec: ShortcutSpec, inputs: Sequence[np.ndarray], p: object = None)
     only ``out[c, y·sample, x·sample] += from[c, y·stride, x·stride]`` for
     ``c < min(C)``, ``y < min(H)``, ``x < min(W)`` (resnet18, yolov3-tiny-prn).
     """
-    prev = inputs[0]
-    out = prev.copy() if spec.alpha == 1 else prev * _F(spec.alpha)
+    out = inputs[0].copy()
     for frm in inputs[1:]:
         if frm.shape == out.shape:
-            out += frm if spec.beta == 1 else frm * _F(spec.beta)
-            continue
-        stride = max(1, frm.shape[2] // out.shape[2])
-        sample = max(1, out.shape[2] // frm.shape[2])
-        c = min(out.shape[0], frm.shape[0])
-        h = min(out.shape[1], frm.shape[1])
-        w = min(out.shape[2], frm.shape[2])
-        src = frm[:c, :h * stride:stride, :w * stride:stride][:, :h, :w]
-        dst = out[:c, :h * sample:sample, :w * sample:sample][:, :h, :w]
+            src, dst = frm, out
+        else:
+            stride = max(1, frm.shape[2] // out.shape[2])
+            sample = max(1, out.shape[2] // frm.shape[2])
+            c = min(out.shape[0], frm.shape[0])
+            h = min(out.shape[1], frm.shape[1])
+            w = min(out.shape[2], frm.shape[2])
+            src = frm[:c, :h * stride:stride, :w * stride:stride][:, :h, :w]
+            dst = out[:c, :h * sample:sample, :w * sample:sample][:, :h, :w]
+        if spec.alpha != 1:  # shortcut_cpu scales only the positions it visits
+            dst *= _F(spec.alpha)
         dst += src if spec.beta == 1 else src * _F(spec.beta)
     return activate(out, spec.activation, inplace=True)
 
@@ -214,12 +215,13 @@ def region(spec: RegionSpec, inputs: Sequence[np.ndarray], p: object = None) -> 
     out[:, 0:2] = activate(out[:, 0:2], "logistic")
     if not spec.background:
         out[:, spec.coords] = activate(out[:, spec.coords], "logistic")
-    cls = out[:, spec.coords + 1:]
     if spec.softmax:
-        moved = np.moveaxis(cls, 1, -1)  # (num, h, w, classes)
-        out[:, spec.coords + 1:] = np.moveaxis(_softmax_rows(moved, 1.0), -1, 1)
+        # softmax_cpu from plane coords + !background over classes + background planes
+        first = spec.coords + (0 if spec.background else 1)
+        moved = np.moveaxis(out[:, first:], 1, -1)  # (num, h, w, classes [+ 1])
+        out[:, first:] = np.moveaxis(_softmax_rows(moved, 1.0), -1, 1)
     else:
-        out[:, spec.coords + 1:] = activate(cls, "logistic")
+        out[:, spec.coords + 1:] = activate(out[:, spec.coords + 1:], "logistic")
     return out.reshape(c, h, w)
 
 

@@ -88,3 +88,96 @@ def bench_float(cfg: str | Path, weights: str | Path | None = None, threads: tup
         results.append(res)
     log(f"peak RSS {peak_rss_mib():.0f} MiB")
     return results
+
+
+def _ort_qlinearconv_session(spec, w_q: np.ndarray, act_dtype: str, threads: int):
+    """A one-node ONNX model: QLinearConv with int8 weights and int8 (s8s8) or uint8 (u8s8) activations."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    elem = TensorProto.INT8 if act_dtype == "int8" else TensorProto.UINT8
+    zp = np.int8(0) if act_dtype == "int8" else np.uint8(128)
+    c, h, w = spec.in_shape
+    n = spec.filters
+    inits = [
+        numpy_helper.from_array(np.array(0.02, np.float32), "x_scale"),
+        numpy_helper.from_array(np.array(zp), "x_zp"),
+        numpy_helper.from_array(w_q.astype(np.int8), "w"),
+        numpy_helper.from_array(np.full(n, 0.01, np.float32), "w_scale"),
+        numpy_helper.from_array(np.zeros(n, np.int8), "w_zp"),
+        numpy_helper.from_array(np.array(0.05, np.float32), "y_scale"),
+        numpy_helper.from_array(np.array(zp), "y_zp"),
+        numpy_helper.from_array(np.zeros(n, np.int32), "b"),
+    ]
+    node = helper.make_node("QLinearConv", ["x", "x_scale", "x_zp", "w", "w_scale", "w_zp", "y_scale", "y_zp", "b"],
+                            ["y"], kernel_shape=[spec.size, spec.size], strides=[spec.stride_y, spec.stride_x],
+                            pads=[spec.padding] * 4, group=spec.groups)
+    graph = helper.make_graph([node], "conv", [helper.make_tensor_value_info("x", elem, [1, c, h, w])],
+                              [helper.make_tensor_value_info("y", elem, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def bench_int(cfg: str | Path, threads: int = 2, repeats: int = 7, seed: int = 0,
+              log: Callable[[str], None] = print) -> dict[str, float]:
+    """INT forward vs golden FLOAT and OpenCV; the conv stack vs onnxruntime QLinearConv (s8s8, u8s8)."""
+    import cv2
+
+    from dla.engine import Engine, quantize_tensor
+    from dla.int_kernels import conv_int
+    from golden.layers import ConvSpec
+    from quant import collect_ranges, quantize
+
+    net = random_weights(parse_network(cfg), seed)
+    x = synthetic_image(net.input_shape, np.random.default_rng(seed + 1))
+    qnet = quantize(net, collect_ranges(net, [x]), "per_channel")
+    engine = Engine(net, qnet)
+    plans = engine.plans()
+    with tempfile.TemporaryDirectory() as tmp:
+        wpath = Path(tmp) / "w.weights"
+        write_weights(net, wpath)
+        cvnet = cv2.dnn.readNetFromDarknet(str(cfg), str(wpath))
+    out_names = cvnet.getUnconnectedOutLayersNames()
+    cv2.setNumThreads(threads)
+
+    def run_cv() -> object:
+        cvnet.setInput(x[None])
+        return cvnet.forward(out_names)
+
+    figures: dict[str, float] = {}
+    with threadpool_limits(limits=threads):
+        t_int, t_float, t_cv = interleaved_medians(
+            [lambda: engine.run(x, "int"), lambda: forward(net, x, keep_all=False), run_cv], repeats)
+        figures.update(int_ms=t_int, float_ms=t_float, opencv_ms=t_cv)
+        log(f"{net.name} threads={threads}: INT {t_int:.1f} ms, golden FLOAT {t_float:.1f} ms "
+            f"(INT/FLOAT {t_int / t_float:.2f}x), OpenCV float {t_cv:.1f} ms (INT/OpenCV {t_int / t_cv:.2f}x)")
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            log("onnxruntime not installed: pip install onnxruntime onnx (conv-stack comparison skipped)")
+            return figures
+        run = engine.run(x, "int")  # each conv gets its real int8 input from an INT run
+        ours, s8, u8 = 0.0, 0.0, 0.0
+        for spec in net.layers:
+            if not isinstance(spec, ConvSpec):
+                continue
+            src = spec.inputs[0]
+            xq = run.records[src].output if src >= 0 else quantize_tensor(x, qnet.scales[-1])
+            xu = (xq.astype(np.int16) + 128).astype(np.uint8)
+            w_q = qnet.layers[spec.index].w_q
+            sess_s8 = _ort_qlinearconv_session(spec, w_q, "int8", threads)
+            sess_u8 = _ort_qlinearconv_session(spec, w_q, "uint8", threads)
+            plan = plans[spec.index]
+            a, b, c = interleaved_medians([lambda: conv_int(spec, [xq], plan, engine.hw),
+                                           lambda: sess_s8.run(None, {"x": xq[None]}),
+                                           lambda: sess_u8.run(None, {"x": xu[None]})], repeats)
+            ours, s8, u8 = ours + a, s8 + b, u8 + c
+        figures.update(conv_stack_ms=ours, ort_s8s8_ms=s8, ort_u8s8_ms=u8)
+        log(f"conv stack ({sum(isinstance(s, ConvSpec) for s in net.layers)} convs): ours {ours:.1f} ms, "
+            f"onnxruntime s8s8 {s8:.1f} ms (ratio {ours / s8:.2f}x), u8s8 {u8:.1f} ms (ratio {ours / u8:.2f}x, the far goal)")
+    log(f"peak RSS {peak_rss_mib():.0f} MiB")
+    return figures

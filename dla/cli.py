@@ -288,6 +288,21 @@ def bench_float_cmd(model: str, weights: str | None, repeats: int, threads: str)
     bench_float(resolve_cfg(model), weights, tuple(int(t) for t in threads.split(",")), repeats)
 
 
+@bench_group.command("int")
+@click.option("--model", default="yolov3-tiny", show_default=True)
+@click.option("--repeats", default=7, show_default=True)
+@click.option("--threads", default=2, show_default=True)
+def bench_int_cmd(model: str, repeats: int, threads: int) -> None:
+    """INT forward vs golden FLOAT and OpenCV; conv stack vs onnxruntime QLinearConv (s8s8 and u8s8)."""
+    from dla.bench import bench_int
+
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        raise UserError("the INT benchmark needs OpenCV: pip install 'opencv-python-headless<5'") from None
+    bench_int(resolve_cfg(model), threads, repeats)
+
+
 def main() -> None:
     cli(prog_name="dla")
 

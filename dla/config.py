@@ -148,6 +148,26 @@ def _field_docs() -> dict[str, str]:
     return docs
 
 
+def config_reference_markdown() -> str:
+    """The hardware-config reference page (docs/hardware-config.md is this, checked by a test)."""
+    import typing
+
+    hints = typing.get_type_hints(HardwareConfig)
+    docs = _field_docs()
+    out = ["# Hardware config reference", "",
+           "One frozen `HardwareConfig` (`dla/config.py`) holds every arithmetic rule and array/memory",
+           "parameter. Load it from YAML with `--hw FILE` (shipped: `scenarios/hw/default.yaml`,",
+           "`scenarios/hw/acc16.yaml`); omitted keys take the defaults below. Unknown keys, wrong types",
+           "and out-of-range values are errors naming the file and line (with a did-you-mean).",
+           "This page is generated from the code (`python -m dla.config > docs/hardware-config.md`).", "",
+           "| key | type | default | meaning |", "|---|---|---|---|"]
+    for f in fields(HardwareConfig):
+        tp = hints[f.name]
+        tname = " \\| ".join(map(str, get_args(tp))) if get_origin(tp) is Literal else tp.__name__
+        out.append(f"| `{f.name}` | {tname} | `{f.default}` | {docs.get(f.name, '')} |")
+    return "\n".join(out) + "\n"
+
+
 def _check_type(name: str, tp: Any, value: Any) -> str | None:
     """``None`` if ``value`` fits the annotation, else what was expected."""
     if get_origin(tp) is Literal:
@@ -208,4 +228,7 @@ def load_config(path: str | Path) -> HardwareConfig:
     return config_from_mapping(data, path, lines)
 
 
-__all__ = ["ConfigError", "HardwareConfig", "config_from_mapping", "load_config"]
+__all__ = ["ConfigError", "HardwareConfig", "config_from_mapping", "config_reference_markdown", "load_config"]
+
+if __name__ == "__main__":
+    print(config_reference_markdown(), end="")

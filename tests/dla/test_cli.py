@@ -239,3 +239,90 @@ def test_dump_refuses_foreign_nonempty_directory(tmp_path: Path, model: tuple[Pa
     (target / "precious.txt").write_text("keep me")
     fails("infer", cfg, weights, image, "--dump", target, needle="directory exists and is not empty")
     assert (target / "precious.txt").read_text() == "keep me"
+
+
+# ------------------------------------------------------------------ HYBRID / INT from the command line
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "int"])
+def test_infer_quantized_modes_and_int_dump(tmp_path: Path, model: tuple[Path, Path], image: Path, mode: str) -> None:
+    cfg, weights = model
+    dump = tmp_path / "dump"
+    res = ok("infer", cfg, weights, image, "--mode", mode, "--dump", dump, "--granularity", "per-channel", "-q")
+    assert f"mode {mode}" in res.output
+    manifest, arrays = read_dump(dump)
+    assert manifest["mode"] == mode
+    conv = manifest["layers"][0]
+    if mode == "int":
+        assert conv["dtype"] == "int8" and conv["scale"] > 0 and arrays[0].dtype == np.int8
+        assert manifest["input"]["scale"] > 0 and arrays[-1].dtype == np.int8
+        assert manifest["layers"][3]["dtype"] == "float32" and manifest["layers"][3]["scale"] is None  # yolo: host
+    else:
+        assert conv["dtype"] == "float32" and conv["scale"] is None
+
+
+def test_compare_table_csv_json(tmp_path: Path, model: tuple[Path, Path], image: Path) -> None:
+    cfg, weights = model
+    csv_path, js = tmp_path / "layers.csv", tmp_path / "cmp.json"
+    res = ok("compare", cfg, weights, image, "--csv", csv_path, "--json", js, "--thresh", "0.05", "-q")
+    assert "INT SQNR" in res.output and "hybrid vs float: recall" in res.output
+    header = csv_path.read_text().splitlines()[0]
+    assert header.startswith("index,type,shape,hybrid_sqnr_db")
+    data = json.loads(js.read_text())
+    assert len(data["layers"]) == 4 and set(data["detections"]) == {"float", "hybrid", "int"}
+
+
+def test_compare_with_calibration_folder_and_hw(tmp_path: Path, model: tuple[Path, Path], image: Path) -> None:
+    cfg, weights = model
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "a.png").write_bytes(image.read_bytes())
+    hw = tmp_path / "hw.yaml"
+    hw.write_text("acc_bits: 16\nrequant: scale_shift\nmultiplier_bits: 16\n")
+    ok("compare", cfg, weights, image, "--calib", calib, "--hw", hw, "-q")
+
+
+def test_hw_typo_names_file_and_line(tmp_path: Path, model: tuple[Path, Path], image: Path) -> None:
+    cfg, weights = model
+    hw = tmp_path / "hw.yaml"
+    hw.write_text("acc_bits: 32\nrequnt: gemmlowp\n")
+    fails("infer", cfg, weights, image, "--mode", "int", "--hw", hw,
+          needle="hw.yaml:2: unknown key 'requnt' (did you mean 'requant'?)")
+
+
+def test_hw_invalid_yaml(tmp_path: Path, model: tuple[Path, Path], image: Path) -> None:
+    cfg, weights = model
+    hw = tmp_path / "hw.yaml"
+    hw.write_text("acc_bits: [32\n")
+    fails("compare", cfg, weights, image, "--hw", hw, needle="hw.yaml:2: invalid YAML")
+
+
+def test_empty_calibration_folder(tmp_path: Path, model: tuple[Path, Path], image: Path) -> None:
+    cfg, weights = model
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    fails("infer", cfg, weights, image, "--mode", "int", "--calib", empty, "--dump", tmp_path / "dump",
+          needle="calibration set is empty")
+    assert not (tmp_path / "dump").exists()
+
+
+def test_unreadable_calibration_image(tmp_path: Path, model: tuple[Path, Path], image: Path) -> None:
+    cfg, weights = model
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "broken.jpg").write_text("not an image")
+    fails("compare", cfg, weights, image, "--calib", calib, needle="broken.jpg: not a readable image")
+
+
+def test_int_mode_unsupported_activation(tmp_path: Path, image: Path) -> None:
+    cfg = tmp_path / "mish.cfg"
+    cfg.write_text("[net]\nwidth=16\nheight=16\nchannels=3\n[convolutional]\nfilters=4\nsize=3\npad=1\n"
+                   "activation=mish\n")
+    weights = tmp_path / "mish.weights"
+    ok("gen-weights", cfg, "-o", weights, "-q")
+    fails("infer", cfg, weights, image, "--mode", "int", "-o", tmp_path / "out.png",
+          needle="layer 0 (convolutional): activation 'mish' has no integer implementation")
+    assert not (tmp_path / "out.png").exists()
+    hw = tmp_path / "lut.yaml"
+    hw.write_text("activation_lut: true\n")
+    ok("infer", cfg, weights, image, "--mode", "int", "--hw", hw, "-q")

@@ -27,20 +27,22 @@ cfg therefore sets ``thresh=0`` and ``nms_threshold=0``.  OpenCV's ``[region]`` 
 ``nms_threshold`` and always runs greedy NMS (IoU 0.4), so for region the probs it drops are
 checked to be ones NMS must drop (:func:`nms_problems`).
 
-Known differences, all well within the criterion:
+Batch norm: OpenCV divides by ``sqrt(var + 1e-6)``, while we follow pjreddie's CPU code with
+``sqrt(var) + 1e-6``.  Per layer the two differ by ~2e-5 relative on these weights.  Through
+yolov3's 75 convs the difference grows to 8e-4, beyond the criterion.  OpenCV is therefore given
+``var' = (sqrt(var) + 1e-6)² − 1e-6``, which makes its formula compute exactly ours
+(:func:`for_opencv_bn`).  The real-weights test in ``test_real_model.py`` feeds OpenCV the
+original file and shows the difference stays below 2e-5 there.
 
-* Batch norm: OpenCV divides by ``sqrt(var + 1e-6)``, while we follow pjreddie's CPU code with
-  ``sqrt(var) + 1e-6``.  This is the largest contributor, a few 1e-5 relative on these weights.
-* OpenCV's Winograd 3×3 convolution is switched off.  It is an approximation that Darknet does
-  not make, and it alone adds ~2e-5.
-* Summation order in the GEMMs.
+OpenCV's Winograd 3×3 convolution is switched off.  It is an approximation that Darknet does not
+make.  What remains is float rounding and the summation order of the GEMMs: ≤ 3e-5 relative.
 """
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -59,15 +61,15 @@ REL_TOL = 1e-4
 #: name: (cfg under ../shared/darknet-cfg, input size; None keeps the cfg's own size).
 #: The 608×608 networks run at 160 to keep CI fast.  Shapes stay valid (a multiple of 32).
 CASES: dict[str, tuple[str, int | None]] = {
-    "yolov2": ("pjreddie/yolov2.cfg", 160),
+    "yolov2": ("pjreddie/yolov2.cfg", 256),
     "yolov2-tiny": ("pjreddie/yolov2-tiny.cfg", None),    # 416
-    "yolov3": ("pjreddie/yolov3.cfg", 160),
+    "yolov3": ("pjreddie/yolov3.cfg", 256),
     "yolov3-tiny": ("pjreddie/yolov3-tiny.cfg", None),    # 416
     "yolov4-tiny": ("AlexeyAB/yolov4-tiny.cfg", None),    # 416, route groups, scale_x_y, greedynms
     "darknet": ("pjreddie/darknet.cfg", None),            # 256, the reference classifier
 }
 DETECTORS = [name for name in CASES if name != "darknet"]
-WEIGHTS_SEED, IMAGE_SEED = 7, 11
+WEIGHTS_SEED = 7
 #: Activation pieces are named with the *next* layer's index.
 ACTIVATION_PREFIXES = frozenset({"leaky", "relu", "swish", "mish", "logistic", "sigmoid"})
 #: OpenCV's region layer always runs NMS with this IoU threshold (RegionLayer default).
@@ -122,6 +124,23 @@ def opencv_forward(cfg: Path, weights: Path, x: np.ndarray) -> dict[str, np.ndar
         cv2.setNumThreads(threads)
 
 
+def for_opencv_bn(net: Network) -> Network:
+    """A copy of ``net`` whose batch norm, computed OpenCV's way, equals ours.
+
+    OpenCV: ``(x − mean)/sqrt(var' + 1e-6)``.  Ours (pjreddie CPU): ``(x − mean)/(sqrt(var) + 1e-6)``.
+    They are equal for ``var' = (sqrt(var) + 1e-6)² − 1e-6``.
+    """
+    params = {}
+    for i, p in net.params.items():
+        if p.rolling_variance is not None:
+            var = p.rolling_variance.astype(np.float64)
+            adjusted = (np.sqrt(var) + 1e-6) ** 2 - 1e-6
+            assert (adjusted > 0).all(), f"layer {i}: a variance too small to adjust"
+            p = replace(p, rolling_variance=adjusted.astype(np.float32))
+        params[i] = p
+    return replace(net, params=params)
+
+
 def run_both(name: str, net: Network, cfg_text: str, weights: Path, x: np.ndarray, workdir: Path) -> Run:
     """Our forward pass and OpenCV's on the same cfg text, weights file and input."""
     cv_cfg = workdir / f"{name}-opencv.cfg"
@@ -131,16 +150,21 @@ def run_both(name: str, net: Network, cfg_text: str, weights: Path, x: np.ndarra
 
 @pytest.fixture(scope="module")
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """A ``CASES`` network with seeded random weights, run by both engines on a synthetic image."""
+    """A ``CASES`` network with seeded random weights, run by both engines on a synthetic image.
+
+    The image is the one ``random_weights`` draws to set the batch-norm statistics (its first
+    draw from the same seed).  On it the activations have their intended range.  On another
+    random image, yolov3's heads reach ±35, every objectness saturates and boxes reach 1e12 px.
+    """
     name: str = request.param
     rel, size = CASES[name]
     workdir = tmp_path_factory.mktemp(name)
     cfg = workdir / f"{name}.cfg"
     cfg.write_text(resized_cfg(shared_path("darknet-cfg", rel).read_text(), size))
     net = random_weights(parse_network(cfg), WEIGHTS_SEED)
-    weights = workdir / f"{name}.weights"
-    write_weights(net, weights)
-    x = synthetic_image(net.input_shape, np.random.default_rng(IMAGE_SEED))
+    weights = workdir / f"{name}-opencv.weights"
+    write_weights(for_opencv_bn(net), weights)
+    x = synthetic_image(net.input_shape, np.random.default_rng(WEIGHTS_SEED))
     return run_both(name, net, cfg.read_text(), weights, x, workdir)
 
 
@@ -369,16 +393,30 @@ def test_opencv_name_mapping() -> None:
 
 #: Original image size the boxes are mapped back to (exercises the letterbox correction).
 IMAGE_W, IMAGE_H = 640, 480
-#: Random heads have a low objectness prior; these thresholds give a few to a few dozen detections.
-DETECT_THRESH = 0.1
 NMS = 0.45
 
 
 @dataclass(frozen=True)
 class Det:
+    """A detection decoded on the reference side (same fields as ``golden.detect.Detection``)."""
+
     cls: int
     prob: float
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in original-image pixels
+
+
+def pick_thresh(r: Run, want: int = 30) -> float:
+    """A detection threshold that leaves about ``want`` of our class probs above it.
+
+    Random heads score low, and how low depends on the network and the seed.  The threshold is
+    the middle of the widest gap between neighbouring probs around rank ``want``, so no prob lies
+    within float noise of it (OpenCV's value must fall on the same side).  An objectness near
+    the threshold does not matter: that row's probs (objectness·class) are all below it.
+    """
+    values = np.concatenate([to_opencv_layout(s, r.ours[s.index], r.net)[:, 5:].ravel() for s in r.net.heads])
+    ranked = np.unique(values)[::-1][want // 2:want * 2]  # descending
+    i = int(np.argmax(ranked[:-1] - ranked[1:]))
+    return float(ranked[i] + ranked[i + 1]) / 2
 
 
 def undo_letterbox(boxes: np.ndarray, net: Network, im_w: int, im_h: int) -> np.ndarray:
@@ -448,43 +486,56 @@ def opencv_detections(r: Run, thresh: float, nms: float, im_w: int, im_h: int) -
     for i, k in zip(*np.nonzero(p > thresh)):
         x, y, w, h = b[i]
         box = ((x - w / 2) * im_w, (y - h / 2) * im_h, (x + w / 2) * im_w, (y + h / 2) * im_h)
-        dets.append(Det(int(k), float(p[i, k]), tuple(float(v) for v in box)))
+        dets.append(Det(int(k), float(p[i, k]), (float(box[0]), float(box[1]), float(box[2]), float(box[3]))))
     return dets
 
 
-def match_detections(ours: list[Detection], theirs: list[Det], prob_tol: float, box_tol: float) -> list[str]:
-    """Pair each of ``theirs`` with one of ``ours`` (same class, closest box); list what disagrees.
+BoxError = Callable[[tuple[float, ...], tuple[float, ...]], float]
 
-    ``box_tol`` is in pixels, ``prob_tol`` absolute.
-    """
+
+def match_detections(ours: list[Detection], reference: list[Det], prob_tol: float, box_err: BoxError,
+                     box_tol: float) -> list[str]:
+    """What disagrees between two detection lists.  Empty means the classes are the same multiset,
+    and each reference detection pairs with one of ours of its class (closest box).  Each pair
+    has ``|Δprob| ≤ prob_tol`` and ``box_err(ours, ref) ≤ box_tol``."""
     problems = []
-    ours_count, their_count = Counter(d.cls for d in ours), Counter(d.cls for d in theirs)
-    if ours_count != their_count:
+    ours_count, ref_count = Counter(d.cls for d in ours), Counter(d.cls for d in reference)
+    if ours_count != ref_count:
         problems.append(f"classes differ: ours {sorted(ours_count.items())}, "
-                        f"reference {sorted(their_count.items())}")
+                        f"reference {sorted(ref_count.items())}")
     unused = list(ours)
-    for t in sorted(theirs, key=lambda d: -d.prob):
-        same = [d for d in unused if d.cls == t.cls]
+    for ref in sorted(reference, key=lambda d: -d.prob):
+        same = [d for d in unused if d.cls == ref.cls]
         if not same:
             continue
-        best = min(same, key=lambda d: max(abs(a - b) for a, b in zip(d.box, t.box)))
+        best = min(same, key=lambda d: box_err(d.box, ref.box))
         unused.remove(best)
-        box_err = max(abs(a - b) for a, b in zip(best.box, t.box))
-        if abs(best.prob - t.prob) > prob_tol or box_err > box_tol:
-            problems.append(f"class {t.cls}: reference prob {t.prob:.6f} box {np.round(t.box, 3).tolist()}, "
+        if abs(best.prob - ref.prob) > prob_tol or box_err(best.box, ref.box) > box_tol:
+            problems.append(f"class {ref.cls}: reference prob {ref.prob:.6f} box {np.round(ref.box, 3).tolist()}, "
                             f"ours prob {best.prob:.6f} box {np.round(best.box, 3).tolist()}")
     return problems
+
+
+def relative_box_error(ours: tuple[float, ...], ref: tuple[float, ...]) -> float:
+    """Largest corner difference relative to the larger of the image and the reference box.
+
+    exp(t_w) turns a small absolute error of t_w into the same relative error of the box size,
+    and random heads can predict boxes much larger than the image.
+    """
+    scale = max(IMAGE_W, IMAGE_H, ref[2] - ref[0], ref[3] - ref[1])
+    return max(abs(a - b) for a, b in zip(ours, ref)) / scale
 
 
 @pytest.mark.parametrize("run", DETECTORS, indirect=True)
 def test_detections_match_opencv_decode(run: Run) -> None:
     """``golden.detect.detect`` on our outputs = Darknet's decode of OpenCV's outputs.
 
-    Both sides use the same threshold and NMS, with boxes mapped back to a 640×480 image.
-    They must have the same classes, probs within 1e-4 and boxes within 1e-3 of the image size.
+    Both sides use the same threshold and NMS 0.45, with boxes mapped back to a 640×480 image.
+    They must have the same classes, probs within 1e-4 and boxes within 1e-3 relative.
     """
-    ours = detect(run.net, run.ours, IMAGE_W, IMAGE_H, thresh=DETECT_THRESH, nms=NMS)
-    theirs = opencv_detections(run, DETECT_THRESH, NMS, IMAGE_W, IMAGE_H)
-    assert len(theirs) >= 3, f"only {len(theirs)} detections: the test would check little"
-    problems = match_detections(ours, theirs, prob_tol=1e-4, box_tol=1e-3 * max(IMAGE_W, IMAGE_H))
-    assert not problems, "\n".join(problems)
+    thresh = pick_thresh(run)
+    ours = detect(run.net, run.ours, IMAGE_W, IMAGE_H, thresh=thresh, nms=NMS)
+    reference = opencv_detections(run, thresh, NMS, IMAGE_W, IMAGE_H)
+    assert len(reference) >= 5, f"only {len(reference)} detections at thresh {thresh:.4f}: too few to check"
+    problems = match_detections(ours, reference, 1e-4, relative_box_error, 1e-3)
+    assert not problems, f"thresh {thresh:.4f}:\n" + "\n".join(problems)

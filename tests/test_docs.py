@@ -1,0 +1,30 @@
+"""Docs that are generated from the code must be up to date, and the README's commands true."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from dla.config import config_reference_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_hardware_config_reference_is_current() -> None:
+    """docs/hardware-config.md is `python -m dla.config` output; regenerate it when a field changes."""
+    assert (ROOT / "docs" / "hardware-config.md").read_text() == config_reference_markdown()
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
+    readme = (ROOT / "README.md").read_text().splitlines()
+    commands = [line for line in readme[:12] if line.startswith(("pip ", "python"))]
+    assert commands[0].startswith("pip install -e . && dla demo")
+    test_cmd = commands[1].split("#")[0].strip()
+    assert test_cmd == "pip install -e '.[test]' && python3 -m pytest -q"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 -m pip install --quiet -e '.[test]'" in ci and "python3 -m pytest -q" in ci
+
+
+def test_every_doc_link_in_readme_exists() -> None:
+    text = (ROOT / "README.md").read_text()
+    for token in text.split("`"):
+        if token.startswith("docs/") and token.endswith(".md"):
+            assert (ROOT / token).is_file(), token

@@ -123,7 +123,8 @@ def quantize_multiplier(real: float, bits: int = 32) -> tuple[int, int]:
 
     ``frexp`` gives ``q ∈ [0.5, 1)`` and the exponent; ``M0 = round_half_away(q·2^(bits−1))``;
     if that rounds up to ``2^(bits−1)`` it is halved and the shift incremented; a shift below
-    ``−(bits−1)`` flushes to ``(0, 0)`` (TFLite's "flush denormals"); ``real = 0`` gives ``(0, 0)``.
+    −31 flushes to ``(0, 0)`` (TFLite's "flush denormals": the right shift of an int32 cannot
+    exceed 31, whatever the multiplier width); ``real = 0`` gives ``(0, 0)``.
 
     >>> quantize_multiplier(0.5)
     (1073741824, 0)
@@ -143,7 +144,7 @@ def quantize_multiplier(real: float, bits: int = 32) -> tuple[int, int]:
     if q_fixed == one:
         q_fixed //= 2
         shift += 1
-    if shift < -(bits - 1):
+    if shift < -31:  # TFLite's limit comes from the int32 right shift, not the multiplier width
         return 0, 0
     return q_fixed, shift
 
@@ -171,7 +172,8 @@ def multiply_by_quantized_multiplier(acc: ArrayLike, multiplier: ArrayLike, shif
     s = _i64(shift)
     right = np.maximum(-s, 0)
     if np.any(s > 0):
-        a = fit(a << np.maximum(s, 0), 32, left_shift_overflow)
+        # Shifts of 32 or more saturate (or wrap to 0) any int32 value; clipping keeps int64 exact.
+        a = fit(a << np.clip(s, 0, 32), 32, left_shift_overflow)
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(a, multiplier, bits), right, rounding)
 
 
@@ -215,7 +217,7 @@ def quantize_scale_shift(real: float, multiplier_bits: int = 16, shift_bits: int
     if real < 0:
         raise ValueError(f"multipliers are non-negative here, got {real}")
     limit = (1 << (multiplier_bits - 1)) - 1
-    max_shift = (1 << shift_bits) - 1
+    max_shift = min((1 << shift_bits) - 1, 62)
     if real == 0:
         return 0, 0
     if math.floor(real + 0.5) > limit:
@@ -226,7 +228,7 @@ def quantize_scale_shift(real: float, multiplier_bits: int = 16, shift_bits: int
         if scaling > limit:
             break
         best = (scaling, shift)
-    return best
+    return best if best[0] else (0, 0)
 
 
 def apply_scale_shift(acc: ArrayLike, scaling: ArrayLike, shift: ArrayLike,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -116,14 +117,16 @@ class HardwareConfig:
 
 def _problems(v: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
-    ranges = {"acc_bits": (8, 64), "multiplier_bits": (2, 32), "shift_bits": (1, 8), "leaky_bits": (1, 16),
+    ranges = {"acc_bits": (8, 32), "multiplier_bits": (2, 32), "shift_bits": (1, 8), "leaky_bits": (1, 16),
               "shortcut_left_shift": (0, 30)}
     for name, (lo, hi) in ranges.items():
         if not lo <= v[name] <= hi:
             out.append((name, f"{name}={v[name]} is outside {lo}..{hi}"))
     for name in ("rows", "cols", "input_buffer_kib", "weight_buffer_kib", "output_buffer_kib",
                  "dram_bytes_per_cycle", "clock_mhz"):
-        if v[name] <= 0:
+        if not math.isfinite(v[name]):
+            out.append((name, f"{name}={v[name]} must be a finite number"))
+        elif v[name] <= 0:
             out.append((name, f"{name}={v[name]} must be positive"))
     for name in ("dram_latency_cycles", "requant_latency", "pool_latency"):
         if v[name] < 0:
@@ -223,8 +226,19 @@ def load_config(path: str | Path) -> HardwareConfig:
         return HardwareConfig()
     if not isinstance(node, yaml.MappingNode):
         raise ConfigError(path, node.start_mark.line + 1, "expected a mapping of 'key: value' lines")
-    lines = {k.value: k.start_mark.line + 1 for k, _ in node.value}
-    data = yaml.safe_load(text) or {}
+    loader = yaml.SafeLoader("")
+    loader.flatten_mapping(node)
+    data: dict[Any, Any] = {}
+    lines: dict[Any, int] = {}
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        try:
+            key = loader.construct_object(key_node, deep=True)
+            hash(key)
+            value = loader.construct_object(value_node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError) as exc:
+            raise ConfigError(path, line, f"cannot read this entry: {getattr(exc, 'problem', None) or exc}") from None
+        data[key], lines[key] = value, line
     return config_from_mapping(data, path, lines)
 
 

@@ -458,12 +458,13 @@ def test_mbqm_huge_left_shift(shift: int, mode: str) -> None:
 
 def test_narrow_multiplier_bits_16() -> None:
     """16-bit multipliers (Q0.15): 0.1 → (26214, −3) and 1000·0.1 → 100; renormalisation at 2^15;
-    the flush threshold becomes shift < −15 (documented generalisation of TFLite's −31)."""
+    the flush threshold stays TFLite's shift < −31 (the int32 right-shift limit)."""
     assert A.quantize_multiplier(0.1, 16) == (26214, -3) == R.quantize_multiplier(0.1, 16)
     assert as_int(A.multiply_by_quantized_multiplier(np.array([1000]), 26214, -3, 16)) == 100
     assert A.quantize_multiplier(1 - 2**-20, 16) == (1 << 14, 1)
     assert A.quantize_multiplier(2.0**-16, 16) == (1 << 14, -15)
-    assert A.quantize_multiplier(2.0**-17, 16) == (0, 0)
+    assert A.quantize_multiplier(2.0**-17, 16) == (1 << 14, -16)
+    assert A.quantize_multiplier(2.0**-33, 16) == (0, 0)
     # SRDHM with a Q0.15 multiplier: 3·2^14/2^15 = 1.5 → 2; -1.5 → -1 (gemmlowp int16 nudge 1 − 2^14)
     assert A.saturating_rounding_doubling_high_mul(np.array([3, -3]), 1 << 14, 16).tolist() == [2, -1]
     # single rounding with 16 bits: t = 15 − shift

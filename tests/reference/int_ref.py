@@ -193,7 +193,7 @@ def quantize_multiplier(real: float, bits: int = 32) -> tuple[int, int]:
     if m0 == one:
         m0 = one // 2
         shift += 1
-    if shift < -(bits - 1):
+    if shift < -31:  # the int32 right-shift limit (TFLite), whatever the multiplier width
         return 0, 0
     return m0, shift
 

@@ -191,7 +191,9 @@ def detect(net: Network, outputs: dict[int, np.ndarray], im_w: int, im_h: int, n
             assert isinstance(spec, YoloSpec)
             cands += yolo_candidates(spec, out, im_w, im_h, net_w, net_h, thresh, net.letter_box)
             if spec.nms_kind == "greedynms":
-                diou = spec.beta_nms
+                diou = 0.6  # AlexeyAB box_diou: IoU − (d²/c²)^0.6, exponent fixed
+            elif spec.nms_kind == "diounms":
+                diou = spec.beta_nms  # box_diounms(a, b, beta_nms)
         else:
             assert isinstance(spec, RegionSpec)
             cands += region_candidates(spec, out, im_w, im_h, net_w, net_h, thresh, net.letter_box)

@@ -79,6 +79,8 @@ def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike, rounding: Rounding
     a, e = _i64(x), _i64(exponent)
     if np.any((e < 0) | (e > 62)):
         raise ValueError(f"exponent must be in 0..62, got {exponent}")
+    if e.ndim == 0:  # scalar shift: the fast path (Python-int shifts, in-place ops)
+        return _rdbpot_scalar(a, int(e), rounding)
     if rounding == "truncate":
         return a >> e
     half = np.left_shift(np.int64(1), e) >> 1  # 2^(e-1), or 0 for e = 0
@@ -86,9 +88,19 @@ def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike, rounding: Rounding
         return (a + half) >> e
     # gemmlowp adds 1 when remainder > (mask >> 1) + (x < 0).  With x = q·2^e + r (floor), that is
     # r >= half for x >= 0 and r > half for x < 0, i.e. (x + half − [x < 0]) >> e for e > 0.
-    if np.all(e > 0):
-        return (a + half - (a < 0)) >> e
     return (a + half - ((a < 0) & (e > 0))) >> e
+
+
+def _rdbpot_scalar(a: np.ndarray, e: int, rounding: Rounding) -> np.ndarray:
+    """``rounding_divide_by_pot`` for one exponent (same formulas, fewer and in-place passes)."""
+    if e == 0:
+        return a.copy() if isinstance(a, np.ndarray) else a
+    out = a >> e if rounding == "truncate" else a + (1 << (e - 1))
+    if rounding == "half_away":
+        out -= a < 0
+    if rounding != "truncate":
+        out >>= e
+    return out
 
 
 def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike, bits: int = 32) -> np.ndarray:
@@ -111,7 +123,9 @@ def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike, bits: int 
     # (ab + nudge) truncated toward zero equals floor((ab + 2^(bits-2)) / 2^(bits-1)) for every ab:
     # for ab < 0, trunc((ab + 1 - h)/2^n) = floor((ab + 1 - h + 2^n - 1)/2^n) = floor((ab + h)/2^n)
     # with h = 2^(n-1), n = bits - 1.  One add and one arithmetic shift.
-    res = (a64 * b64 + (1 << (bits - 2))) >> (bits - 1)
+    res = a64 * b64
+    res += 1 << (bits - 2)
+    res >>= bits - 1
     if bits == 32 and np.any(b64 == INT32_MIN):
         res = np.where((a64 == INT32_MIN) & (b64 == INT32_MIN), INT32_MAX, res)
     return res

@@ -60,7 +60,7 @@ class HardwareConfig:
     route_shared_scale: bool = False
     """Calibration forces one scale over a route's inputs (no rescale in the concat)."""
     shortcut_left_shift: int = 20
-    """Common int32 domain of shortcut (add) operands: both are shifted left by this (TFLite ADD)."""
+    """Common int32 domain of shortcut (add) operands: both are shifted left by this (TFLite ADD); at most 24 so int8 << shift fits int32."""
 
     # --- MAC array and memories (used by the cycle model, issue E)
     rows: int = 16
@@ -118,7 +118,7 @@ class HardwareConfig:
 def _problems(v: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
     ranges = {"acc_bits": (8, 32), "multiplier_bits": (2, 32), "shift_bits": (1, 8), "leaky_bits": (1, 16),
-              "shortcut_left_shift": (0, 30)}
+              "shortcut_left_shift": (0, 24)}
     for name, (lo, hi) in ranges.items():
         if not lo <= v[name] <= hi:
             out.append((name, f"{name}={v[name]} is outside {lo}..{hi}"))

@@ -56,6 +56,7 @@ class LayerPlan:
     rq: Requant | None = None  # accumulator -> output (or pre-activation)
     rq_neg: Requant | None = None  # fused leaky: alpha * multiplier for negative accumulators
     in_rq: list[Requant] = field(default_factory=list)  # route/shortcut: per-input rescale
+    prev_rq: Requant | None = None  # shortcut with alpha != 1: prev where nothing is added
     lut: np.ndarray | None = None  # 256-entry int8 table (activation_lut)
     relu6_max: int = 127
 
@@ -219,18 +220,22 @@ def shortcut_int(spec: ShortcutSpec, inputs: Sequence[np.ndarray], plan: LayerPl
     (``plan.rq``; fused leaky uses ``plan.rq_neg`` on negative sums)."""
     stats = LayerStats()
     ls = hw.shortcut_left_shift
-    total = apply(inputs[0].astype(np.int64) << ls, plan.in_rq[0], hw)
+    prev = inputs[0].astype(np.int64) << ls
+    # Darknet's shortcut_cpu scales prev by alpha only where it adds (all of it when shapes match).
+    total = apply(prev, plan.prev_rq if plan.prev_rq is not None else plan.in_rq[0], hw)
+    prev_alpha = apply(prev, plan.in_rq[0], hw) if plan.prev_rq is not None else total
     for x, rq in zip(inputs[1:], plan.in_rq[1:]):
         scaled = apply(x.astype(np.int64) << ls, rq, hw)
         if x.shape == total.shape:
-            total = total + scaled
+            total = prev_alpha + scaled if plan.prev_rq is not None else total + scaled
             continue
         stride = max(1, x.shape[2] // total.shape[2])
         sample = max(1, total.shape[2] // x.shape[2])
         c, h, w = (min(a, b) for a, b in zip(total.shape, x.shape))
         total = total.copy()
-        total[:c, :h * sample:sample, :w * sample:sample][:, :h, :w] += \
-            scaled[:c, :h * stride:stride, :w * stride:stride][:, :h, :w]
+        dst = (slice(0, c), slice(0, h * sample, sample), slice(0, w * sample, sample))
+        add = scaled[:c, :h * stride:stride, :w * stride:stride][:, :h, :w]
+        total[dst] = prev_alpha[dst][:, :h, :w] + add if plan.prev_rq is not None else total[dst][:, :h, :w] + add
     total = arith.saturate(total, 32)
     return _activation_int(total, spec.activation, plan, hw, stats), stats
 
@@ -306,8 +311,10 @@ def build_plan(spec: LayerSpec, qnet: QuantizedNetwork, hw: HardwareConfig) -> L
         plan.in_rq = [encode(s / s_y, hw) for s in s_in]
     elif isinstance(spec, ShortcutSpec):
         weights = [spec.alpha] + [spec.beta] * len(spec.from_layers)
-        twice_max = 2 * max(w * s for w, s in zip(weights, s_in))
+        twice_max = 2 * max([w * s for w, s in zip(weights, s_in)] + [s_in[0]])
         plan.in_rq = [encode(w * s / twice_max, hw) for w, s in zip(weights, s_in)]
+        if spec.alpha != 1:
+            plan.prev_rq = encode(s_in[0] / twice_max, hw)
         real_out = np.array([twice_max / ((1 << hw.shortcut_left_shift) * s_y)])
         _activation_plan(spec, spec.activation, real_out, plan, qnet, hw)
     elif isinstance(spec, AvgPoolSpec):

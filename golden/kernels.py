@@ -49,7 +49,7 @@ def _bias_or_bn(out: np.ndarray, p: LayerParams, batch_normalize: bool) -> np.nd
     if batch_normalize:
         denom = np.sqrt(p.rolling_variance.astype(np.float64)) + float(BN_EPS)  # double, as normalize_cpu
         out -= p.rolling_mean.reshape(shape)                                    # float
-        out[...] = out / denom.reshape(shape)  # divided in double, rounded once to float32 on the store
+        np.divide(out, denom.reshape(shape), out=out, casting="same_kind")  # in double, rounded once on the store
         out *= p.scales.reshape(shape)
     out += p.biases.reshape(shape)
     return out

@@ -140,7 +140,7 @@ def test_bad_enum_lists_choices(tmp_path: Path, text: str, line: int, msg: str) 
 @pytest.mark.parametrize(("text", "line", "msg"), [
     ("rows: 16\ncols: 16\n\nacc_bits: 80\n", 4, "acc_bits=80 is outside 8..32"),
     ("multiplier_bits: 33\n", 1, "multiplier_bits=33 is outside 2..32"),
-    ("shortcut_left_shift: -1\n", 1, "shortcut_left_shift=-1 is outside 0..30"),
+    ("shortcut_left_shift: -1\n", 1, "shortcut_left_shift=-1 is outside 0..24"),
     ("leaky_bits: 0\n", 1, "leaky_bits=0 is outside 1..16"),
     ("rows: 0\n", 1, "rows=0 must be positive"),
     ("dram_bytes_per_cycle: -2.5\n", 1, "dram_bytes_per_cycle=-2.5 must be positive"),

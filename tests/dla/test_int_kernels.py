@@ -14,6 +14,7 @@ Randomness is seeded numpy: every run draws the same cases.
 """
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,9 +27,10 @@ from dla.config import HardwareConfig
 from dla.engine import Engine
 from dla.int_kernels import INT_KERNELS, LayerStats, build_plan, exact_int_gemm
 from dla.requant import encode
-from golden.errors import UserInputError
+from golden.errors import UnsupportedError, UserInputError
+from golden.kernels import KERNELS
 from golden.layers import ConnectedSpec, ConvSpec, Kind, LayerSpec, ShortcutSpec
-from golden.network import Network, parse_network
+from golden.network import LayerParams, Network, parse_network
 from quant.qnet import QuantizedNetwork, QuantLayer
 from tests.reference import int_kernels_ref as ref
 
@@ -147,7 +149,7 @@ def random_conv(rng: np.random.Generator, activation: str, granularity: str) -> 
     """One random conv layer (odd sizes, groups, strides 1/2 per axis, padding, kernel 1/3,
     channel counts not multiples of 8), its quantized network and a random int8 input."""
     while True:
-        c, h, w = int(rng.integers(1, 14)), int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        c, h, w = int(rng.integers(1, 21)), int(rng.integers(1, 14)), int(rng.integers(1, 14))
         size = int(rng.choice([1, 3]))
         sx, sy = int(rng.integers(1, 3)), int(rng.integers(1, 3))
         padding = int(rng.integers(0, size))
@@ -155,7 +157,7 @@ def random_conv(rng: np.random.Generator, activation: str, granularity: str) -> 
             break
     divisors = [d for d in range(1, c + 1) if c % d == 0]
     groups = 1 if rng.random() < 0.45 else int(rng.choice(divisors))
-    filters = groups * int(rng.integers(1, max(1, 12 // groups) + 1))
+    filters = groups * int(rng.integers(1, max(1, 20 // groups) + 1))
     net = net_from_cfg(_net_header(c, h, w) + f"[convolutional]\nfilters={filters}\nsize={size}\nstride_x={sx}\n"
                        f"stride_y={sy}\npadding={padding}\ngroups={groups}\nactivation={activation}\n")
     spec = net.layers[0]
@@ -247,7 +249,7 @@ def test_conv_int_matches_reference(variant: str) -> None:
     sizes, C not a multiple of 8), every activation, per-tensor and per-channel weight scales,
     occasional extreme biases/inputs/weights and multipliers ≥ 1: output and counts equal the reference."""
     rng = np.random.default_rng(_seed("conv", variant))
-    for case in range(40):
+    for case in range(50):
         act = ACTIVATIONS[case % len(ACTIVATIONS)]
         gran = "per_channel" if case % 2 else "per_tensor"
         hw = _hw_for(HW_VARIANTS[variant], act)
@@ -432,15 +434,15 @@ SHORTCUT_TOPOLOGIES = (
     # channels differ: only min(C) channels add
     ("[convolutional]\nfilters={a}\nsize=1\nactivation=linear\n\n"
      "[convolutional]\nfilters={b}\nsize=1\nactivation=linear\n\n"
-     "[shortcut]\nfrom=-2\nactivation={act}\n", 2),
+     "[shortcut]\nfrom=-2\nactivation={act}\nalpha={alpha}\nbeta={beta}\n", 2),
     # from is larger (stride 2 sampling of the from layer)
     ("[convolutional]\nfilters={a}\nsize=1\nactivation=linear\n\n"
      "[convolutional]\nfilters={b}\nsize=1\nstride=2\nactivation=linear\n\n"
-     "[shortcut]\nfrom=-2\nactivation={act}\n", 2),
+     "[shortcut]\nfrom=-2\nactivation={act}\nalpha={alpha}\nbeta={beta}\n", 2),
     # from is smaller (added at every second position of the output)
     ("[convolutional]\nfilters={a}\nsize=1\nstride=2\nactivation=linear\n\n"
      "[upsample]\nstride=2\n\n"
-     "[shortcut]\nfrom=-2\nactivation={act}\n", 2),
+     "[shortcut]\nfrom=-2\nactivation={act}\nalpha={alpha}\nbeta={beta}\n", 2),
     # two from layers, equal shapes
     ("[convolutional]\nfilters={a}\nsize=1\nactivation=linear\n\n"
      "[convolutional]\nfilters={a}\nsize=1\nactivation=linear\n\n"
@@ -510,6 +512,58 @@ def test_shortcut_every_allowed_left_shift_stays_int32() -> None:
                 failures.append((ls, lso))
     assert 20 in accepted
     assert not failures, f"shortcut_left_shift values whose operands leave int32: {failures}"
+
+
+def test_shortcut_alpha_scales_only_where_darknet_adds() -> None:
+    """Darknet's ``shortcut_cpu`` computes ``out = α·out + β·from`` only at the positions a smaller
+    ``from`` reaches (``out[k][j·sample][i·sample]``); every other position keeps ``prev`` unscaled
+    (as ``golden.kernels.shortcut`` does).  With power-of-two scales, α = 0.5 and even ``prev``
+    values every step is exact, so the INT output must be exactly those integers."""
+    net = net_from_cfg(_net_header(3, 4, 4) + "[convolutional]\nfilters=2\nsize=1\nstride=2\nactivation=linear\n\n"
+                       "[upsample]\nstride=2\n\n[shortcut]\nfrom=-2\nalpha=0.5\nactivation=linear\n")
+    spec = net.layers[2]
+    s = 2.0**-4
+    qnet = QuantizedNetwork(net, {-1: 0.1, 0: s, 1: s, 2: s})
+    prev = (2 * np.arange(-16, 16)).reshape(2, 4, 4).astype(np.int8)
+    frm = np.array([[[1, 2], [3, 4]], [[-1, -2], [-3, -4]]], dtype=np.int8)
+    want = prev.astype(np.int64)  # Darknet: unvisited positions keep prev
+    for k in range(2):
+        for j in range(2):
+            for i in range(2):
+                want[k, 2 * j, 2 * i] = prev[k, 2 * j, 2 * i] // 2 + frm[k, j, i]
+    for variant in ("gemmlowp", "single_round", "scale_shift"):
+        out, _ = run_kernel(spec, [prev, frm], qnet, HW_VARIANTS[variant])
+        assert np.array_equal(out, want), (variant, out[0].tolist(), want[0].tolist())
+
+
+def test_shortcut_two_froms_with_alpha_keeps_every_operand() -> None:
+    """``[shortcut] from=-2,-3 alpha=0.5``: the golden float kernel applies ``out = α·out + β·from``
+    once per ``from`` (``α²·prev + α·β·f1 + β·f2``).  Darknet itself has no such layer (pjreddie:
+    one ``from``; AlexeyAB: no α/β), so INT mode may refuse it (``UnsupportedError``) — but if it
+    runs it, no operand may be lost: with power-of-two scales and values chosen so every step is
+    exact, the INT output must equal the golden result exactly."""
+    net = net_from_cfg(_net_header(3, 2, 2) + "".join(
+        "[convolutional]\nfilters=2\nsize=1\nactivation=linear\n\n" for _ in range(3))
+        + "[shortcut]\nfrom=-2,-3\nalpha=0.5\nactivation=linear\n")
+    spec = net.layers[3]
+    s = 2.0**-4
+    qnet = QuantizedNetwork(net, {-1: 0.1, 0: s, 1: s, 2: s, 3: s})
+    prev = (4 * np.arange(-4, 4)).reshape(2, 2, 2).astype(np.int8)  # inputs: (prev=2, from 1, from 0)
+    f1 = (2 * np.arange(1, 9)).reshape(2, 2, 2).astype(np.int8)
+    f2 = np.arange(-3, 5).reshape(2, 2, 2).astype(np.int8)
+    inputs = [prev, f1, f2]
+    assert spec.inputs == (2, 1, 0)
+    golden = KERNELS[Kind.SHORTCUT](spec, [x.astype(np.float32) * np.float32(s) for x in inputs], None) / s
+    want = (prev.astype(np.int64) // 4 + f1 // 2 + f2)  # 0.25·prev + 0.5·f1 + f2, all exact
+    assert np.array_equal(golden, want)
+    for variant in ("gemmlowp", "single_round", "scale_shift"):
+        hw = HW_VARIANTS[variant]
+        try:
+            plan = build_plan(spec, qnet, hw)
+        except UnsupportedError:
+            continue
+        out, _ = INT_KERNELS[spec.kind](spec, inputs, plan, hw)
+        assert np.array_equal(out, want), (variant, out.tolist(), want.tolist())
 
 
 @pytest.mark.parametrize("variant", VARIANT_IDS)
@@ -669,42 +723,62 @@ activation=leaky
 """
 
 
-def _engine_qnet(net: Network, rng: np.random.Generator, pow2: bool) -> QuantizedNetwork:
-    """Random scales for every tensor (pass-through layers share their input's), random int8
-    weights and int32 biases for every conv/connected (multipliers sized to the accumulators)."""
-    scales: dict[int, float] = {-1: 1.0 / 127}
-    layers = {}
-    for spec in net.layers:
-        if spec.kind in (Kind.MAXPOOL, Kind.UPSAMPLE, Kind.REORG) or (
-                spec.kind is Kind.ROUTE and len(spec.inputs) == 1):
-            scales[spec.index] = scales[spec.inputs[0]]
-        elif isinstance(spec, (ConvSpec, ConnectedSpec)):
-            s_in = scales[spec.inputs[0]]
-            ql, s_out = quant_layer(rng, spec, s_in, "per_channel" if spec.index % 2 else "per_tensor",
-                                    spec.weight_shape, (np.log2(30), np.log2(120)), pow2)
-            ql.b_q = np.clip(ql.b_q, -50000, 50000)  # keep the network's values alive
-            layers[spec.index] = ql
-            scales[spec.index] = s_out
-        else:
-            scales[spec.index] = p2(rng, -7, -3, pow2)
-    return QuantizedNetwork(net, scales, layers=layers)
+def _calibrated_scale(real: np.ndarray, rng: np.random.Generator, pow2: bool) -> float:
+    """``max|real| / 127`` times a random factor in [0.7, 1.3] (a little saturation now and then);
+    rounded to a power of two when ``pow2``."""
+    m = float(np.max(np.abs(real), initial=0.0))
+    s = max(m, 1e-3) / 127 * float(rng.uniform(0.7, 1.3))
+    return float(2.0 ** np.round(np.log2(s))) if pow2 else s
 
 
-def reference_int_run(net: Network, qnet: QuantizedNetwork, hw: HardwareConfig,
-                      x: np.ndarray) -> dict[int, tuple[np.ndarray, ref.RefStats]]:
-    """Chain the reference kernels layer by layer (host layers skipped: nothing after them here)."""
-    outs: dict[int, np.ndarray] = {-1: ref.quantize_input(x, qnet.scales[-1])}
-    result = {}
+def calibrated_reference_run(net: Network, hw: HardwareConfig, x: np.ndarray, rng: np.random.Generator,
+                             pow2: bool) -> tuple[QuantizedNetwork, dict[int, tuple[np.ndarray, ref.RefStats]]]:
+    """Build a ``QuantizedNetwork`` for ``net`` while chaining the reference kernels layer by layer.
+
+    Each conv/connected gets random int8 weights (per-channel scales on odd layers), int32 biases of
+    about one accumulator standard deviation, and each tensor a scale "calibrated" on this input:
+    the golden float kernel on the dequantized int8 inputs gives the layer's real output, whose
+    ``max|·|/127`` (times 0.7–1.3) is the scale; pass-through layers keep their input's scale.  The
+    reference output of layer ``i`` depends only on the scales of layers ``≤ i``, so the chained
+    reference outputs are final.  Host layers (yolo) are skipped: nothing follows them here.
+    """
+    scales: dict[int, float] = {-1: _calibrated_scale(x, rng, pow2)}
+    qnet = QuantizedNetwork(net, scales)
+    outs: dict[int, np.ndarray] = {-1: ref.quantize_input(x, scales[-1])}
+    result: dict[int, tuple[np.ndarray, ref.RefStats]] = {}
     for spec in net.layers:
         if spec.kind is Kind.YOLO:
             continue
-        plan = build_plan(spec, qnet, hw)
         ins = [outs[i] for i in spec.inputs]
+        reals = [q.astype(np.float32) * np.float32(scales[i]) for q, i in zip(ins, spec.inputs)]
+        if isinstance(spec, (ConvSpec, ConnectedSpec)):
+            shape = spec.weight_shape
+            w_q = rng.integers(-127, 128, size=shape).astype(np.int8)
+            n = shape[0]
+            w_scale = (np.full(n, p2(rng, -9, -5, pow2)) if spec.index % 2 == 0
+                       else p2(rng, -9, -5, pow2) * p2(rng, -1.5, 1.5, pow2, size=n))
+            s_in = scales[spec.inputs[0]]
+            w_real = (w_q.astype(np.float64) * w_scale.reshape((-1,) + (1,) * (len(shape) - 1))).astype(np.float32)
+            linear = dataclasses.replace(spec, activation="linear")
+            acc = KERNELS[spec.kind](linear, reals, LayerParams(np.zeros(n, np.float32), w_real))
+            acc_int_std = float(np.std(acc)) / (s_in * float(np.mean(w_scale))) + 1.0
+            b_q = rng.integers(-int(acc_int_std), int(acc_int_std) + 1, size=n).astype(np.int64)
+            b_real = (b_q * s_in * w_scale).astype(np.float32)
+            real = KERNELS[spec.kind](spec, reals, LayerParams(b_real, w_real))
+            qnet.layers[spec.index] = QuantLayer(spec.index, w_q, w_scale, b_q, b_real.astype(np.float64),
+                                                 w_real.astype(np.float64))
+            scales[spec.index] = _calibrated_scale(real, rng, pow2)
+        elif spec.kind in (Kind.MAXPOOL, Kind.UPSAMPLE, Kind.REORG) or (
+                spec.kind is Kind.ROUTE and len(spec.inputs) == 1):
+            scales[spec.index] = scales[spec.inputs[0]]
+        else:
+            scales[spec.index] = _calibrated_scale(KERNELS[spec.kind](spec, reals, None), rng, pow2)
+        plan = build_plan(spec, qnet, hw)
         stats = ref.RefStats()
-        if spec.kind is Kind.CONV:
-            out, stats = ref.conv(spec, ins[0], qnet.layers[spec.index].w_q, qnet.layers[spec.index].b_q, plan, hw)
-        elif spec.kind is Kind.CONNECTED:
-            out, stats = ref.connected(spec, ins[0], qnet.layers[spec.index].w_q, qnet.layers[spec.index].b_q, plan, hw)
+        if spec.kind in (Kind.CONV, Kind.CONNECTED):
+            kernel = ref.conv if spec.kind is Kind.CONV else ref.connected
+            ql = qnet.layers[spec.index]
+            out, stats = kernel(spec, ins[0], ql.w_q, ql.b_q, plan, hw)
         elif spec.kind is Kind.MAXPOOL:
             out = ref.maxpool(spec, ins[0])
         elif spec.kind is Kind.ROUTE:
@@ -721,7 +795,7 @@ def reference_int_run(net: Network, qnet: QuantizedNetwork, hw: HardwareConfig,
             raise AssertionError(f"no reference for {spec.kind}")
         outs[spec.index] = out
         result[spec.index] = (out, stats)
-    return result
+    return qnet, result
 
 
 @pytest.mark.parametrize("variant", ["gemmlowp", "single_round-half_up", "scale_shift", "leaky_shift",
@@ -736,11 +810,14 @@ def test_engine_int_run_equals_chained_reference(cfg: str, scales: str, variant:
     hw = HW_VARIANTS[variant]
     net = net_from_cfg(YOLO_NET if cfg == "yolo" else ROUTE_NET)
     rng = np.random.default_rng(_seed("engine", cfg, scales, variant))
-    qnet = _engine_qnet(net, rng, scales == "pow2")
     x = rng.uniform(-1.2, 1.2, size=net.input_shape).astype(np.float32)
+    qnet, want = calibrated_reference_run(net, hw, x, rng, scales == "pow2")
     run = Engine(net, qnet, hw).run(x, "int")
-    want = reference_int_run(net, qnet, hw, x)
     assert set(want) == {i for i, r in run.records.items() if r.scale is not None}
+    for spec in net.heads:  # host layer: float, on the dequantized int8 input
+        (src,) = spec.inputs
+        deq = want[src][0].astype(np.float32) * np.float32(qnet.scales[src])
+        assert np.array_equal(run.records[spec.index].output, KERNELS[spec.kind](spec, [deq], None))
     for i, (out, stats) in want.items():
         rec = run.records[i]
         assert rec.output.dtype == np.int8

@@ -401,8 +401,11 @@ def shortcut(spec: Any, inputs: Sequence[np.ndarray], plan: Any, hw: Any) -> tup
         for k < min(c1, c2), j < min(h1, h2), i < min(w1, w2):
             out[k][j·sample][i·sample] += from'[k][j·stride][i·stride]
 
-    The exact sums are saturated to int32, requantized by ``plan.rq`` (``plan.rq_neg`` for
-    negative sums with fused leaky) and activated.
+    ``prev'`` uses ``in_rq[0]`` (which carries ``α``) at the positions some ``from`` reaches; Darknet
+    keeps ``prev`` unscaled everywhere else, so there the reference uses ``plan.prev_rq`` (the
+    encoding of the multiplier without ``α``) if the plan has one, else ``in_rq[0]`` too (the two
+    differ only for ``α ≠ 1`` with mismatched shapes).  The exact sums are saturated to int32,
+    requantized by ``plan.rq`` (``plan.rq_neg`` for negative sums with fused leaky) and activated.
     """
     stats = RefStats()
     ls = hw.shortcut_left_shift
@@ -412,7 +415,8 @@ def shortcut(spec: Any, inputs: Sequence[np.ndarray], plan: Any, hw: Any) -> tup
 
     prev = _int_list3(inputs[0])
     c2, h2, w2 = len(prev), len(prev[0]), len(prev[0][0])
-    total = [[[scaled(prev[k][j][i], plan.in_rq[0]) for i in range(w2)] for j in range(h2)] for k in range(c2)]
+    visited = [[[False] * w2 for _ in range(h2)] for _ in range(c2)]
+    adds = [[[0] * w2 for _ in range(h2)] for _ in range(c2)]
     for frm, rq in zip(inputs[1:], plan.in_rq[1:]):
         add = _int_list3(frm)
         c1, h1, w1 = len(add), len(add[0]), len(add[0][0])
@@ -421,7 +425,11 @@ def shortcut(spec: Any, inputs: Sequence[np.ndarray], plan: Any, hw: Any) -> tup
         for k in range(min(c1, c2)):
             for j in range(min(h1, h2)):
                 for i in range(min(w1, w2)):
-                    total[k][j * sample][i * sample] += scaled(add[k][j * stride][i * stride], rq)
+                    adds[k][j * sample][i * sample] += scaled(add[k][j * stride][i * stride], rq)
+                    visited[k][j * sample][i * sample] = True
+    unscaled_rq = getattr(plan, "prev_rq", None) or plan.in_rq[0]
+    total = [[[scaled(prev[k][j][i], plan.in_rq[0] if visited[k][j][i] else unscaled_rq) + adds[k][j][i]
+               for i in range(w2)] for j in range(h2)] for k in range(c2)]
     out = [requant_activate(saturate(total[k][j][i], 32), k, spec.activation, plan, hw, stats)
            for k in range(c2) for j in range(h2) for i in range(w2)]
     return _pack(out, (c2, h2, w2)), stats

@@ -310,6 +310,10 @@ def build_plan(spec: LayerSpec, qnet: QuantizedNetwork, hw: HardwareConfig) -> L
     elif isinstance(spec, RouteSpec):
         plan.in_rq = [encode(s / s_y, hw) for s in s_in]
     elif isinstance(spec, ShortcutSpec):
+        if spec.alpha != 1 and len(spec.from_layers) > 1:
+            raise UnsupportedError(f"layer {spec.index} (shortcut): alpha={spec.alpha} with "
+                                   f"{len(spec.from_layers)} 'from' layers has no Darknet definition; "
+                                   "INT mode supports alpha != 1 with a single 'from' only")
         weights = [spec.alpha] + [spec.beta] * len(spec.from_layers)
         twice_max = 2 * max([w * s for w, s in zip(weights, s_in)] + [s_in[0]])
         plan.in_rq = [encode(w * s / twice_max, hw) for w, s in zip(weights, s_in)]

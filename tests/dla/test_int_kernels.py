@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +211,8 @@ def assert_same(out: np.ndarray, stats: LayerStats, want: np.ndarray, want_stats
 
 def test_encode_gemmlowp_is_tflite_quantize_multiplier() -> None:
     """``dla.requant.encode`` gives exactly TFLite ``QuantizeMultiplier``'s ``(M0, shift)`` for the
-    gemmlowp scheme (independent frexp-based encoder), and the clamped single-rounding values."""
+    gemmlowp scheme (independent frexp-based encoder), the clamped single-rounding values, and the
+    16-bit multipliers (same frexp rule, flush below shift −31)."""
     rng = np.random.default_rng(_seed("encode"))
     reals = list(2.0 ** rng.uniform(-40, 40, size=3000))
     reals += [0.0, 0.5, 1.0, 2.0, 3.0, 0.75, 1 - 2**-40, 1 - 2**-32, 1 - 2**-31, 0.5 + 2**-33,
@@ -221,6 +223,9 @@ def test_encode_gemmlowp_is_tflite_quantize_multiplier() -> None:
     for i, r in enumerate(reals):
         assert (int(gem.mult[i]), int(gem.shift[i])) == ref.quantize_multiplier(r), r
         assert (int(single.mult[i]), int(single.shift[i])) == ref.quantize_multiplier_single_round(r), r
+    narrow = encode(np.array(reals), HardwareConfig(multiplier_bits=16))
+    for i, r in enumerate(reals):
+        assert (int(narrow.mult[i]), int(narrow.shift[i])) == ref.quantize_multiplier(r, 16), r
     assert ref.quantize_multiplier(0.5) == (2**30, 0)
     assert ref.quantize_multiplier(1 - 2**-40) == (2**30, 1)
 
@@ -235,9 +240,9 @@ def test_encode_scale_shift_is_most_precise_fit() -> None:
     limit = 2 ** (hw.multiplier_bits - 1) - 1
     for r, m, s in zip(reals, rq.mult.tolist(), rq.shift.tolist()):
         assert 0 <= s <= 2**hw.shift_bits - 1 and 0 < m <= limit, (r, m, s)
-        assert m == ref.round_half_away(ref.Fraction(float(r)) * 2**s), (r, m, s)
+        assert m == ref.round_half_away(Fraction(float(r)) * 2**s), (r, m, s)
         if s < 2**hw.shift_bits - 1:
-            assert ref.round_half_away(ref.Fraction(float(r)) * 2 ** (s + 1)) > limit, (r, m, s)
+            assert ref.round_half_away(Fraction(float(r)) * 2 ** (s + 1)) > limit, (r, m, s)
 
 
 # --------------------------------------------------------------------------- conv / connected

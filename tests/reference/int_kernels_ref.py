@@ -463,8 +463,8 @@ def quantize_input(x: np.ndarray, scale: float) -> np.ndarray:
 
 def quantize_multiplier(real: float, bits: int = 32) -> tuple[int, int]:
     """TFLite ``QuantizeMultiplier``: ``q, e = frexp(real)``; ``M0 = round_half_away(q·2^(bits−1))``
-    (exact); ``M0 == 2^(bits−1)`` → halve it and ``e + 1``; ``e < −(bits−1)`` or ``real == 0`` →
-    ``(0, 0)``.  ``real ≈ M0·2^e / 2^(bits−1)``."""
+    (exact); ``M0 == 2^(bits−1)`` → halve it and ``e + 1``; ``e < −31`` (the int32 right-shift
+    limit, whatever the multiplier width) or ``real == 0`` → ``(0, 0)``.  ``real ≈ M0·2^e / 2^(bits−1)``."""
     if real == 0:
         return 0, 0
     q, e = math.frexp(real)
@@ -472,7 +472,7 @@ def quantize_multiplier(real: float, bits: int = 32) -> tuple[int, int]:
     if m0 == 2 ** (bits - 1):
         m0 //= 2
         e += 1
-    if e < -(bits - 1):
+    if e < -31:
         return 0, 0
     return m0, e
 

@@ -13,14 +13,12 @@ exact sum, as an accumulator with guard bits followed by a clamp would.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from dla import arith
+from dla import arith, fused
 from dla.config import HardwareConfig
 from dla.requant import Requant, apply, apply_select, encode
 from golden.activations import activate
@@ -59,6 +57,8 @@ class LayerPlan:
     prev_rq: Requant | None = None  # shortcut with alpha != 1: prev where nothing is added
     lut: np.ndarray | None = None  # 256-entry int8 table (activation_lut)
     relu6_max: int = 127
+    fused_key: tuple | None = None  # cache of the compiled kernel's arguments
+    fused_args: tuple | None = None
 
 
 def exact_int_gemm(w: np.ndarray, col: np.ndarray) -> np.ndarray:
@@ -77,23 +77,50 @@ def exact_int_gemm(w: np.ndarray, col: np.ndarray) -> np.ndarray:
     return acc
 
 
-_POOL: ThreadPoolExecutor | None = None
-BLOCK_ELEMENTS = 1 << 15  # int64 temporaries of 256 KiB stay in cache
+BLOCK_ELEMENTS = 1 << 15  # numpy path: int64 temporaries of 256 KiB stay in cache
 
 
-def _pool() -> ThreadPoolExecutor:
-    """Worker threads for block-wise requantization (numpy releases the GIL in its loops)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="dla-rq")
-    return _POOL
+def _fused_args(plan: LayerPlan, act: str, hw: HardwareConfig, n: int) -> tuple | None:
+    """The compiled kernel's per-layer arguments (cached on the plan); ``None`` if it cannot run it."""
+    if not fused.available:
+        return None
+    key = (act, hw)
+    if plan.fused_key == key:
+        return plan.fused_args
+    code = {"linear": "linear", "relu": "relu", "relu6": "relu6"}.get(act)
+    if act == "leaky":
+        code = "leaky_fused" if hw.leaky == "fused" else "leaky_shift"
+    elif plan.lut is not None:
+        code = "lut"
+    if code is None:
+        return None
+
+    def per_channel(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.broadcast_to(a.astype(np.int64), (n,)))
+
+    neg = plan.rq_neg if plan.rq_neg is not None else plan.rq
+    la, lk = arith.leaky_shift_params(hw.leaky_bits, LEAKY_ALPHA)
+    lut = plan.lut.astype(np.int64) if plan.lut is not None else np.zeros(256, np.int64)
+    args = (np.ascontiguousarray(np.broadcast_to(plan.b_q.astype(np.int64), (n,))), hw.acc_min, hw.acc_max,
+            hw.acc_overflow == "wrap", per_channel(plan.rq.mult), per_channel(plan.rq.shift),
+            per_channel(neg.mult), per_channel(neg.shift), hw.multiplier_bits,
+            {"half_away": 0, "half_up": 1, "truncate": 2}[hw.rounding], hw.left_shift_overflow == "saturate",
+            la, lk, plan.relu6_max, lut)
+    plan.fused_key, plan.fused_args = key, (fused.kernel(hw.requant, code), args)
+    return plan.fused_args
 
 
 def _requant_blocks(acc: np.ndarray, act: str, plan: LayerPlan, hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
     """Bias, accumulator fit, requantization and activation of ``acc (N, P)`` (exact integer
-    values, any dtype), column block by column block so the int64 temporaries stay in cache,
-    spread over worker threads.  Same result as doing it on the whole array at once."""
+    values, any dtype).  Compiled in one pass when numba is there (``dla.fused``); otherwise
+    numpy, column block by column block so the int64 temporaries stay in cache.  Same result."""
     n, p = acc.shape
+    compiled = _fused_args(plan, act, hw, n)
+    if compiled is not None and p > 0:
+        run, args = compiled
+        out = np.empty((n, p), dtype=np.int8)
+        ovf, sat = run(acc, *args, out)
+        return out, LayerStats(int(ovf), int(sat), n * p)
     width = max(1, BLOCK_ELEMENTS // max(n, 1))
     out = np.empty((n, p), dtype=np.int8)
 
@@ -103,8 +130,7 @@ def _requant_blocks(acc: np.ndarray, act: str, plan: LayerPlan, hw: HardwareConf
         out[:, c0:c0 + width] = _activation_int(a, act, plan, hw, st)
         return st
 
-    starts = range(0, p, width)
-    results = list(_pool().map(block, starts)) if len(starts) > 1 else [block(0)]
+    results = [block(c0) for c0 in range(0, p, width)]
     total = LayerStats()
     for st in results:
         total.overflow += st.overflow

@@ -119,6 +119,8 @@ def _ort_qlinearconv_session(spec, w_q: np.ndarray, act_dtype: str, threads: int
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    # Interleaved timing: idle onnxruntime threads must not spin on the cores our next call needs.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 

@@ -15,7 +15,8 @@ _F = np.float32
 
 
 def _logistic(x: np.ndarray) -> np.ndarray:
-    return (_F(1) / (_F(1) + np.exp(-x))).astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):  # exp(-x) -> inf for x < -88 gives the right limit, 0
+        return (_F(1) / (_F(1) + np.exp(-x))).astype(np.float32, copy=False)
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:

@@ -68,19 +68,73 @@ def _hw(path: str | None):
     return load_config(path) if path else HardwareConfig()
 
 
-def _engine(net: Network, image: str, calib: str | None, granularity: str, hw_path: str | None, quiet: bool):
-    """Calibrate (progress bar per image) and build the INT/HYBRID engine."""
-    from dla.calibration import quantized_engine
-    from quant import calibration_images
+def _spec(activations: str, weights: str, granularity: str, percentile: float, spec_file: str | None):
+    """The quantization spec from options, or from a YAML/JSON file (options then ignored)."""
+    from quant.spec import QuantSpec
 
-    hw = _hw(hw_path)
-    images = calibration_images(calib) if calib else [Path(image)]
-    with tqdm(total=len(images), desc="calibrating", unit="img", disable=quiet, leave=False,
-              file=sys.stderr) as bar:
-        engine = quantized_engine(net, images, granularity.replace("-", "_"), hw,  # type: ignore[arg-type]
-                                  on_image=lambda n: bar.update())
+    if spec_file:
+        import yaml
+
+        path = Path(spec_file)
+        if not path.is_file():
+            raise UserError(f"{spec_file}: spec file not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark else ""
+            raise UserError(f"{spec_file}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{spec_file}: expected a mapping (activations:, weights:, granularity:, overrides:)")
+        return QuantSpec.from_dict(data)
+    return QuantSpec(activations, weights, granularity.replace("-", "_"), percentile)
+
+
+def _engine(model: "Model", image: str, calib: str | None, granularity: str, hw_path: str | None, quiet: bool,
+            spec=None, synthetic: int | None = None):
+    """The INT/HYBRID engine: from the .qnet as it is, or by calibrating (progress bar per image)."""
+    from dla.calibration import calibrate, resolve_images
+    from dla.engine import Engine
+
+    if model.qnet is not None:
+        if calib or synthetic:
+            raise UserError("a .qnet is already calibrated: --calib/--calib-synthetic do not apply "
+                            "(re-quantize with 'dla quantize' instead)")
+        engine = Engine(model.net, model.qnet, _hw(hw_path) if hw_path else model.hw)
+    else:
+        hw = _hw(hw_path)
+        images = resolve_images(calib, synthetic, default=Path(image) if image else None)
+        total = images if isinstance(images, int) else len(images)
+        with tqdm(total=total, desc="calibrating", unit="img", disable=quiet, leave=False, file=sys.stderr) as bar:
+            qnet = calibrate(model.net, images, granularity.replace("-", "_"), hw,  # type: ignore[arg-type]
+                             on_image=lambda n: bar.update(), spec=spec)
+        engine = Engine(model.net, qnet, hw)
     engine.plans()  # fail early (e.g. an activation the DLA cannot run) — before any output is written
     return engine
+
+
+class Model:
+    """What the positional model arguments name: CFG [WEIGHTS], or one .qnet."""
+
+    def __init__(self, net: Network, qnet=None, hw=None, source: str = "") -> None:
+        self.net, self.qnet, self.hw, self.source = net, qnet, hw, source
+
+
+def _model(args: tuple[str, ...], needs_weights: bool, quiet: bool, rest: int) -> tuple[Model, list[str]]:
+    """Split ``args`` into the model (``CFG WEIGHTS`` or ``MODEL.qnet``) and ``rest`` further arguments."""
+    from dla.qnet_file import is_qnet, load_qnet
+
+    if args and is_qnet(args[0]) and len(args) == 1 + rest:
+        qnet, hw, _ = load_qnet(args[0])
+        _warn(qnet.net, quiet)
+        return Model(qnet.net, qnet, hw, args[0]), list(args[1:])
+    n_model = 2 if needs_weights else len(args) - rest
+    if len(args) != n_model + rest or n_model not in (1, 2) or (needs_weights and n_model != 2):
+        want = "CFG WEIGHTS" if needs_weights else "CFG [WEIGHTS]"
+        extra = " IMAGE" if rest else ""
+        raise UserError(f"expected {want}{extra} or MODEL.qnet{extra}, got {len(args)} argument(s): {' '.join(args)}")
+    net = _load(args[0], args[1] if n_model == 2 else None, quiet)
+    return Model(net, source=args[0]), list(args[n_model:])
 
 
 @click.group(cls=DlaGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,19 +148,21 @@ def cli() -> None:
 
 
 @cli.command("info")
-@click.argument("cfg")
-@click.argument("weights", required=False, type=click.Path(dir_okay=False))
+@click.argument("model", nargs=-1, required=True, metavar="CFG [WEIGHTS] | MODEL.qnet")
 @quiet_option
-def info_cmd(cfg: str, weights: str | None, quiet: bool) -> None:
-    """Print the layer table of CFG (and check WEIGHTS against it if given)."""
-    from dla.info import layer_table
+def info_cmd(model: tuple[str, ...], quiet: bool) -> None:
+    """Print the layer table (and check WEIGHTS against the cfg); for a .qnet, also its scales."""
+    from dla.info import layer_table, quant_table
 
-    net = _load(cfg, weights, quiet)
-    for row in layer_table(net):
+    m, _ = _model(model, False, quiet, 0)
+    for row in layer_table(m.net):
         click.echo(row)
-    if weights:
-        major, minor, rev, seen = net.weights_header or (0, 0, 0, 0)
-        click.echo(f"weights: {weights} (version {major}.{minor}.{rev}, seen {seen:,}) match the cfg")
+    if m.qnet is not None:
+        for row in quant_table(m.qnet):
+            click.echo(row)
+    elif len(model) == 2:
+        major, minor, rev, seen = m.net.weights_header or (0, 0, 0, 0)
+        click.echo(f"weights: {model[1]} (version {major}.{minor}.{rev}, seen {seen:,}) match the cfg")
 
 
 @cli.command("gen-weights")
@@ -175,9 +231,7 @@ def _run_and_report(net: Network, image: str, mode: str, names: str | None, thre
 
 
 @cli.command("infer")
-@click.argument("cfg")
-@click.argument("weights", type=click.Path(dir_okay=False))
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, required=True, metavar="CFG WEIGHTS IMAGE | MODEL.qnet IMAGE")
 @click.option("--mode", type=click.Choice(["float", "hybrid", "int"]), default="float", show_default=True,
               help="float: golden engine; hybrid: convs on the int8 MAC array, the rest float; int: all integer.")
 @hw_option
@@ -190,22 +244,21 @@ def _run_and_report(net: Network, image: str, mode: str, names: str | None, thre
 @click.option("--thresh", default=0.5, show_default=True, help="Detection threshold (Darknet's -thresh).")
 @click.option("--nms", default=0.45, show_default=True, help="NMS IoU threshold (0 disables NMS).")
 @quiet_option
-def infer_cmd(cfg: str, weights: str, image: str, mode: str, hw: str | None, calib: str | None, granularity: str,
+def infer_cmd(args: tuple[str, ...], mode: str, hw: str | None, calib: str | None, granularity: str,
               dump: str | None, out_png: str | None, json_out: str | None, names: str | None, thresh: float,
               nms: float, quiet: bool) -> None:
-    """Run IMAGE through CFG+WEIGHTS; print detections (or the top-5 classes).
+    """Run IMAGE through the model; print detections (or the top-5 classes).
 
-    HYBRID and INT calibrate activation ranges first (max |x| over --calib, default: IMAGE itself).
+    HYBRID and INT use the scales of a .qnet, or calibrate first (max |x| over --calib,
+    default: IMAGE itself; 'dla quantize' offers every algorithm).
     """
-    net = _load(cfg, weights, quiet)
-    engine = _engine(net, image, calib, granularity, hw, quiet) if mode != "float" else None
-    _run_and_report(net, image, mode, names, thresh, nms, dump, out_png, json_out, quiet, engine=engine)
+    model, (image,) = _model(args, True, quiet, 1)
+    engine = _engine(model, image, calib, granularity, hw, quiet) if mode != "float" else None
+    _run_and_report(model.net, image, mode, names, thresh, nms, dump, out_png, json_out, quiet, engine=engine)
 
 
 @cli.command("compare")
-@click.argument("cfg")
-@click.argument("weights", type=click.Path(dir_okay=False))
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, required=True, metavar="CFG WEIGHTS IMAGE | MODEL.qnet IMAGE")
 @hw_option
 @calib_option
 @granularity_option
@@ -214,7 +267,7 @@ def infer_cmd(cfg: str, weights: str, image: str, mode: str, hw: str | None, cal
 @click.option("--names", type=click.Path(dir_okay=False), help="Class names file.")
 @click.option("--thresh", default=0.5, show_default=True)
 @quiet_option
-def compare_cmd(cfg: str, weights: str, image: str, hw: str | None, calib: str | None, granularity: str,
+def compare_cmd(args: tuple[str, ...], hw: str | None, calib: str | None, granularity: str,
                 csv_out: str | None, json_out: str | None, names: str | None, thresh: float, quiet: bool) -> None:
     """FLOAT vs HYBRID vs INT on IMAGE: per-layer SQNR/errors and the detections of each mode."""
     from dla.compare import compare_modes
@@ -222,8 +275,9 @@ def compare_cmd(cfg: str, weights: str, image: str, hw: str | None, calib: str |
     from dla.fileio import write_bytes_atomic, write_json_atomic
     from golden.image import load_image, prepare_input
 
-    net = _load(cfg, weights, quiet)
-    engine = _engine(net, image, calib, granularity, hw, quiet)
+    model, (image,) = _model(args, True, quiet, 1)
+    net = model.net
+    engine = _engine(model, image, calib, granularity, hw, quiet)
     im = load_image(image)
     x = prepare_input(im, net.input_shape, letterbox=net.letter_box)
     cmp = compare_modes(engine, x, (im.shape[2], im.shape[1]), _names(net, names), thresh)
@@ -235,6 +289,56 @@ def compare_cmd(cfg: str, weights: str, image: str, hw: str | None, calib: str |
     if json_out:
         write_json_atomic(json_out, comparison_json(cmp))
         click.echo(f"json: {json_out}")
+
+
+@cli.command("quantize")
+@click.argument("cfg")
+@click.argument("weights", type=click.Path(dir_okay=False))
+@click.option("--calib", type=click.Path(), help="Calibration images: a folder or a list file.")
+@click.option("--calib-synthetic", type=click.IntRange(1), help="Use N of the project's generated images instead.")
+@click.option("--activations", type=click.Choice(["max", "percentile", "mse", "kl", "log2", "auto"]),
+              default="max", show_default=True, help="Activation calibration ('auto': best SQNR per tensor).")
+@click.option("--weights", "weights_alg", type=click.Choice(["max", "mse"]), default="max", show_default=True,
+              help="Weight scale algorithm.")
+@granularity_option
+@click.option("--percentile", default=99.99, show_default=True, help="For --activations percentile.")
+@click.option("--spec", "spec_file", type=click.Path(dir_okay=False),
+              help="YAML spec with per-layer overrides (replaces the options above).")
+@hw_option
+@click.option("--no-cache", is_flag=True, help="Recompute calibration statistics even if cached.")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output MODEL.qnet directory.")
+@quiet_option
+def quantize_cmd(cfg: str, weights: str, calib: str | None, calib_synthetic: int | None, activations: str,
+                 weights_alg: str, granularity: str, percentile: float, spec_file: str | None, hw: str | None,
+                 no_cache: bool, output: str, quiet: bool) -> None:
+    """Calibrate CFG+WEIGHTS and write the quantized model (MODEL.qnet: model.json + weights.npz).
+
+    Every command that takes CFG WEIGHTS also takes the .qnet.
+    """
+    from dla.calibration import collect_statistics, resolve_images
+    from dla.info import quant_table
+    from dla.qnet_file import save_qnet
+    from quant import quantize
+
+    if not output.endswith(".qnet"):
+        raise UserError(f"{output}: the output must be named *.qnet")
+    spec = _spec(activations, weights_alg, granularity, percentile, spec_file)
+    hwc = _hw(hw)
+    net = _load(cfg, weights, quiet)
+    images = resolve_images(calib, calib_synthetic)
+    total = images if isinstance(images, int) else len(images)
+    with tqdm(total=total, desc="calibrating", unit="img", disable=quiet, leave=False, file=sys.stderr) as bar:
+        ranges, cached = collect_statistics(net, images, not no_cache, on_image=lambda n: bar.update())
+    qnet = quantize(net, ranges, route_shared_scale=hwc.route_shared_scale, spec=spec)
+    from dla.engine import Engine
+
+    Engine(net, qnet, hwc).plans()  # refuse a model the configured DLA cannot run, before writing
+    for row in quant_table(qnet):
+        click.echo(row)
+    save_qnet(qnet, hwc, output)
+    src = "cached statistics" if cached else f"{ranges.images} calibration image(s)"
+    click.echo(f"wrote {output} ({src}; activations {spec.activations}, weights {spec.weights}, "
+               f"{spec.granularity})")
 
 
 @cli.command("demo")

@@ -38,3 +38,21 @@ def layer_table(net: Network) -> list[str]:
     rows.append(f"total: {net.n_params:,} parameters ({4 * net.n_params / 2**20:.1f} MiB as float32), "
                 f"{net.macs:,} MACs ({2 * net.macs / 1e9:.2f} GFLOP), {convs} convolutions")
     return rows
+
+
+def quant_table(qnet) -> list[str]:
+    """Per tensor: the activation algorithm, clipping threshold and scale (and `auto`'s candidates)."""
+    from math import isfinite
+
+    net = qnet.net
+    rows = [f"{'tensor':>6}  {'type':<14} {'algorithm':<10} {'threshold':>11} {'scale':>12}  auto candidates (SQNR dB)"]
+    for t in range(-1, len(net.layers)):
+        kind = "input" if t == -1 else net.layers[t].kind.value
+        cand = ""
+        if t in qnet.auto_table:
+            cand = "  ".join(f"{k} {v:.1f}" if isfinite(v) else f"{k} inf" for k, v in qnet.auto_table[t].items())
+        rows.append(f"{t:>6}  {kind:<14} {qnet.algorithms.get(t, 'max'):<10} {qnet.thresholds.get(t, 0.0):11.4f} "
+                    f"{qnet.scales[t]:12.6g}  {cand}")
+    wl = [f"{i}:{ql.w_algorithm}/{ql.granularity}" for i, ql in sorted(qnet.layers.items())]
+    rows.append("weights: " + ", ".join(wl))
+    return rows

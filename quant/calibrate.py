@@ -18,6 +18,7 @@ from golden.errors import UserInputError
 from golden.image import load_image, prepare_input
 from golden.layers import ConnectedSpec, ConvSpec, LayerSpec
 from golden.network import Network
+from quant.observers import AbsHistogram
 
 INTEGER_ACTIVATIONS = ("linear", "leaky", "relu", "relu6")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
@@ -25,16 +26,20 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tif
 
 @dataclass
 class Ranges:
-    """Running max |x| per tensor (and per pre-activation output where needed)."""
+    """Streaming statistics per tensor (and per pre-activation output where needed):
+    max |x| and a fixed-size histogram of |x| (``quant.observers.AbsHistogram``)."""
 
     absmax: dict[int, float] = field(default_factory=dict)
     pre_act: dict[int, float] = field(default_factory=dict)
+    hists: dict[int, AbsHistogram] = field(default_factory=dict)
+    pre_hists: dict[int, AbsHistogram] = field(default_factory=dict)
     images: int = 0
 
     def update(self, index: int, x: np.ndarray, pre: bool = False) -> None:
-        target = self.pre_act if pre else self.absmax
+        target, hists = (self.pre_act, self.pre_hists) if pre else (self.absmax, self.hists)
         m = float(np.max(np.abs(x))) if x.size else 0.0
         target[index] = max(target.get(index, 0.0), m)
+        hists.setdefault(index, AbsHistogram()).update(x)
 
 
 def calibration_images(source: str | Path) -> list[Path]:

@@ -9,7 +9,8 @@ Scale sharing: layers that only move data (maxpool, upsample, reorg, dropout, si
 route without groups… see ``PASS_THROUGH``) output exactly their input's values, so their
 output tensor *is* their input's scale group; with ``route_shared_scale`` the inputs of a
 multi-input route are tied into one group too.  Each group's scale is
-``max(|x| over the group) / 127`` (the ``max`` calibration; issue C brings the others).
+computed by the spec's algorithm from the merged histogram of the group's producing tensors
+(``max``: ``max(|x| over the group) / 127``).
 
 The hardware encoding of each real multiplier (multiplier + shift) is not stored here:
 it depends on the ``HardwareConfig`` and is computed by ``dla`` (``dla.requant``).
@@ -23,8 +24,10 @@ import numpy as np
 
 from golden.layers import ConnectedSpec, ConvSpec, Kind, LayerSpec, RouteSpec
 from golden.network import Network
+from quant.algorithms import ACTIVATION_ALGORITHMS, histogram_sqnr_db, scale_for, weight_scales
 from quant.calibrate import INTEGER_ACTIVATIONS, Ranges
 from quant.fold import fold_bn
+from quant.spec import QuantSpec
 
 Granularity = Literal["per_tensor", "per_channel"]
 ACT_QMAX = 127
@@ -43,6 +46,8 @@ class QuantLayer:
     b_q: np.ndarray  # int32 (out,) = round_half_away(b' / (s_x * s_w))
     b_float: np.ndarray  # float64 (out,) folded bias b' (HYBRID adds it in float)
     w_float: np.ndarray  # float64 folded weights W' (for reference and CROSS)
+    w_algorithm: str = "max"
+    granularity: str = "per_tensor"
 
 
 @dataclass
@@ -55,6 +60,10 @@ class QuantizedNetwork:
     pre_act_scales: dict[int, float] = field(default_factory=dict)
     granularity: Granularity = "per_tensor"
     calibration_images: int = 0
+    algorithms: dict[int, str] = field(default_factory=dict)  # tensor -> activation algorithm used
+    thresholds: dict[int, float] = field(default_factory=dict)  # tensor -> clipping threshold
+    auto_table: dict[int, dict[str, float]] = field(default_factory=dict)  # tensor -> {algorithm: SQNR dB}
+    spec: QuantSpec = field(default_factory=QuantSpec)
 
     def input_scales(self, spec: LayerSpec) -> list[float]:
         return [self.scales[i] for i in spec.inputs]
@@ -88,13 +97,6 @@ def _groups(net: Network, route_shared_scale: bool) -> dict[int, int]:
     return {i: find(i) for i in parent}
 
 
-def weight_scales(w: np.ndarray, granularity: Granularity) -> np.ndarray:
-    """``max|W'| / 127`` per output channel or for the whole tensor (all-zero → 1.0, no 0-division)."""
-    flat = np.abs(w.reshape(w.shape[0], -1))
-    per = flat.max(axis=1) if granularity == "per_channel" else np.full(w.shape[0], flat.max())
-    return np.where(per > 0, per / WEIGHT_QMAX, 1.0)
-
-
 def quantize_weights(w: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """``clip(round_half_away(W / s), −127, 127)`` as int8."""
     shape = (-1,) + (1,) * (w.ndim - 1)
@@ -102,28 +104,71 @@ def quantize_weights(w: np.ndarray, scales: np.ndarray) -> np.ndarray:
     return np.clip(q, -WEIGHT_QMAX, WEIGHT_QMAX).astype(np.int8)
 
 
+def _group_scale(members: list[int], net: Network, ranges: Ranges, spec: QuantSpec,
+                 qnet: QuantizedNetwork) -> float:
+    """Scale of one scale-sharing group from the merged histogram of its producing tensors."""
+    producers = [t for t in members if t == -1 or not _is_pass_through(net.layers[t])] or members
+    head = producers[0]
+    algorithm = spec.activation_for(None if head == -1 else net.layers[head])
+    hist = None
+    for t in producers:
+        h = ranges.hists.get(t)
+        if h is not None:
+            hist = h if hist is None else hist.merge(h)
+    absmax = max((ranges.absmax.get(t, 0.0) for t in members), default=0.0)
+    if hist is None:  # ranges without histograms (e.g. hand-made): only max is possible
+        scale, chosen, thr = (absmax / ACT_QMAX if absmax > 0 else 1.0 / ACT_QMAX), "max", absmax
+    else:
+        params = {"p": spec.percentile} if algorithm == "percentile" else {}
+        if algorithm == "auto":
+            table = {}
+            for cand in ACTIVATION_ALGORITHMS:
+                kw = {"p": spec.percentile} if cand == "percentile" else {}
+                table[cand] = histogram_sqnr_db(hist, scale_for(hist, cand, **kw))
+            chosen = max(table, key=lambda k: table[k])
+            for t in members:
+                qnet.auto_table[t] = table
+            params = {"p": spec.percentile} if chosen == "percentile" else {}
+        else:
+            chosen = algorithm
+        scale = scale_for(hist, chosen, **params)
+        thr = scale * ACT_QMAX
+    for t in members:
+        qnet.algorithms[t] = chosen
+        qnet.thresholds[t] = thr
+    return scale
+
+
 def quantize(net: Network, ranges: Ranges, granularity: Granularity = "per_tensor",
-             route_shared_scale: bool = False) -> QuantizedNetwork:
-    """Scales from calibration ranges; int8 weights and int32 biases from BN-folded floats."""
+             route_shared_scale: bool = False, spec: QuantSpec | None = None) -> QuantizedNetwork:
+    """Scales from calibration statistics by ``spec`` (default: ``max`` everywhere with the
+    given weight ``granularity``); int8 weights and int32 biases from BN-folded floats."""
+    spec = spec or QuantSpec(granularity=granularity)
     groups = _groups(net, route_shared_scale)
-    group_max: dict[int, float] = {}
-    for t, m in ranges.absmax.items():
-        g = groups[t]
-        group_max[g] = max(group_max.get(g, 0.0), m)
-    scales = {}
-    for t in range(-1, len(net.layers)):
-        m = group_max.get(groups[t], 0.0)
-        scales[t] = m / ACT_QMAX if m > 0 else 1.0 / ACT_QMAX
-    qnet = QuantizedNetwork(net, scales, granularity=granularity, calibration_images=ranges.images)
-    for spec in net.layers:
-        if isinstance(spec, (ConvSpec, ConnectedSpec)):
-            w, b = fold_bn(spec, net.params[spec.index])
-            ws = weight_scales(w, granularity)
-            s_x = scales[spec.inputs[0]]
+    members: dict[int, list[int]] = {}
+    for t, g in groups.items():
+        members.setdefault(g, []).append(t)
+    qnet = QuantizedNetwork(net, {}, granularity=spec.granularity,  # type: ignore[arg-type]
+                            calibration_images=ranges.images, spec=spec)
+    for g, ts in members.items():
+        scale = _group_scale(sorted(ts), net, ranges, spec, qnet)
+        for t in ts:
+            qnet.scales[t] = scale
+    for lspec in net.layers:
+        if isinstance(lspec, (ConvSpec, ConnectedSpec)):
+            w, b = fold_bn(lspec, net.params[lspec.index])
+            w_alg, gran = spec.weights_for(lspec), spec.granularity_for(lspec)
+            ws = weight_scales(w, w_alg, gran)  # type: ignore[arg-type]
+            s_x = qnet.scales[lspec.inputs[0]]
             b_q = np.sign(b) * np.floor(np.abs(b / (s_x * ws)) + 0.5)
             b_q = np.clip(b_q, -(2**31), 2**31 - 1).astype(np.int64)
-            qnet.layers[spec.index] = QuantLayer(spec.index, quantize_weights(w, ws), ws, b_q, b, w)
-            if spec.activation not in INTEGER_ACTIVATIONS:
-                m = ranges.pre_act.get(spec.index, 0.0)
-                qnet.pre_act_scales[spec.index] = m / ACT_QMAX if m > 0 else 1.0 / ACT_QMAX
+            qnet.layers[lspec.index] = QuantLayer(lspec.index, quantize_weights(w, ws), ws, b_q, b, w, w_alg, gran)
+            if lspec.activation not in INTEGER_ACTIVATIONS:
+                h = ranges.pre_hists.get(lspec.index)
+                m = ranges.pre_act.get(lspec.index, 0.0)
+                if h is not None:
+                    qnet.pre_act_scales[lspec.index] = scale_for(h, spec.activation_for(lspec)
+                                                                 if spec.activation_for(lspec) != "auto" else "max")
+                else:
+                    qnet.pre_act_scales[lspec.index] = m / ACT_QMAX if m > 0 else 1.0 / ACT_QMAX
     return qnet

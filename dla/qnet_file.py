@@ -1,0 +1,248 @@
+"""The quantized model file, ``NAME.qnet/`` (DESIGN §7): ``model.json`` + ``weights.npz``.
+
+``model.json`` is human-readable and diffable: the cfg text (so the file is self-contained),
+the quantization spec, the hardware config, every tensor's scale / algorithm / threshold,
+and per layer the weight algorithm, granularity, weight scales and the encoded requantizer
+(multiplier and shift per output channel, and the negative-side pair of a fused leaky).
+``weights.npz`` holds the int8 weights, int32 biases and float64 folded biases, plus the
+original float32 Darknet parameters (so FLOAT mode runs from the same file).
+
+Loading validates everything against the cfg and against the values the scales imply:
+an inconsistent edit (shape, scale ≤ 0, a multiplier or shift that does not follow from the
+scales, a multiplier beyond its bits) is an error naming the layer and the field.  Saving
+is deterministic (fixed zip timestamps, fixed order), so load + save is byte-identical.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dla.config import HardwareConfig, config_from_mapping
+from dla.fileio import atomic_dir
+from dla.int_kernels import build_plan
+from golden.cfg import parse_cfg_text
+from golden.errors import UserInputError
+from golden.layers import ConnectedSpec, ConvSpec, build_layer
+from golden.network import LayerParams, Network, _net_section
+from quant.fold import fold_bn
+from quant.qnet import QuantizedNetwork, QuantLayer
+from quant.spec import QuantSpec
+
+FORMAT, VERSION = "dla-qnet", 1
+FLOAT_FIELDS = ("biases", "weights", "scales", "rolling_mean", "rolling_variance")
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+class QnetError(UserInputError):
+    """Raised for a ``.qnet`` that is malformed or whose fields contradict each other."""
+
+    def __init__(self, path: str | Path, msg: str, layer: int | None = None, field: str | None = None) -> None:
+        where = f"{path}/model.json" + (f": layer {layer}" if layer is not None else "")
+        what = f" field '{field}'" if field else ""
+        super().__init__(f"{where}{what}: {msg}")
+
+
+def is_qnet(path: str | Path) -> bool:
+    p = Path(path)
+    return p.suffix == ".qnet" or (p / "model.json").is_file()
+
+
+def _requant_json(spec, qnet: QuantizedNetwork, hw: HardwareConfig) -> dict[str, Any] | None:
+    plan = build_plan(spec, qnet, hw)
+    if plan.rq is None:
+        return None
+    d: dict[str, Any] = {"scheme": hw.requant, "multiplier": plan.rq.mult.tolist(), "shift": plan.rq.shift.tolist()}
+    if plan.rq_neg is not None:
+        d["neg_multiplier"] = plan.rq_neg.mult.tolist()
+        d["neg_shift"] = plan.rq_neg.shift.tolist()
+    return d
+
+
+def model_json(qnet: QuantizedNetwork, hw: HardwareConfig, cfg_text: str) -> dict[str, Any]:
+    net = qnet.net
+    tensors = []
+    for t in range(-1, len(net.layers)):
+        entry: dict[str, Any] = {"index": t, "scale": qnet.scales[t], "algorithm": qnet.algorithms.get(t, "max"),
+                                 "threshold": qnet.thresholds.get(t, qnet.scales[t] * 127)}
+        if t in qnet.auto_table:
+            entry["auto_sqnr_db"] = {k: (v if math.isfinite(v) else str(v)) for k, v in qnet.auto_table[t].items()}
+        tensors.append(entry)
+    layers = []
+    for spec in net.layers:
+        if not isinstance(spec, (ConvSpec, ConnectedSpec)):
+            continue
+        ql = qnet.layers[spec.index]
+        entry = {"index": spec.index, "type": spec.kind.value, "weight_algorithm": ql.w_algorithm,
+                 "granularity": ql.granularity, "weight_shape": list(ql.w_q.shape),
+                 "weight_scale": ql.w_scale.tolist()}
+        if spec.index in qnet.pre_act_scales:
+            entry["pre_activation_scale"] = qnet.pre_act_scales[spec.index]
+        rq = _requant_json(spec, qnet, hw)
+        if rq is not None:
+            entry["requant"] = rq
+        layers.append(entry)
+    return {"format": FORMAT, "version": VERSION, "model": net.name, "cfg_name": net.cfg_path.name,
+            "input_shape": list(net.input_shape), "weights_header": list(net.weights_header or (0, 2, 0, 0)),
+            "calibration": {"images": qnet.calibration_images}, "spec": qnet.spec.to_dict(),
+            "hardware": hw.to_dict(), "tensors": tensors, "layers": layers, "cfg": cfg_text}
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """A deterministic ``.npz``: sorted names, fixed timestamps, no compression."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name in sorted(arrays):
+            data = io.BytesIO()
+            np.lib.format.write_array(data, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data.getvalue())
+    return buf.getvalue()
+
+
+def weight_arrays(qnet: QuantizedNetwork) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    for idx, ql in qnet.layers.items():
+        arrays[f"L{idx:03d}.w_q"] = ql.w_q.astype(np.int8)
+        arrays[f"L{idx:03d}.b_q"] = ql.b_q.astype(np.int32)
+        arrays[f"L{idx:03d}.b_float"] = ql.b_float.astype(np.float64)
+        for name, arr in qnet.net.params[idx].arrays().items():
+            arrays[f"L{idx:03d}.float.{name}"] = arr.astype(np.float32)
+    return arrays
+
+
+def save_qnet(qnet: QuantizedNetwork, hw: HardwareConfig, path: str | Path, cfg_text: str | None = None) -> Path:
+    """Write ``path`` (a directory) atomically."""
+    text = cfg_text if cfg_text is not None else qnet.net.cfg_path.read_text()
+    meta = json.dumps(model_json(qnet, hw, text), indent=1) + "\n"
+    blob = _npz_bytes(weight_arrays(qnet))
+    with atomic_dir(path, replace_if="model.json") as tmp:
+        (tmp / "model.json").write_text(meta)
+        (tmp / "weights.npz").write_bytes(blob)
+    return Path(path)
+
+
+def _network_from_text(text: str, name: str, path: Path) -> Network:
+    sections = parse_cfg_text(text, path / name)
+    shape, letter_box, warnings = _net_section(sections[0])
+    layers, shapes, prev = [], [], shape
+    for idx, sec in enumerate(sections[1:]):
+        spec = build_layer(sec, idx, prev, shapes)
+        layers.append(spec)
+        shapes.append(spec.out_shape)
+        prev = spec.out_shape
+    return Network(path / name, shape, layers, letter_box=letter_box, warnings=warnings)
+
+
+def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
+    """``(qnet, hardware config, cfg text)``; every inconsistency is a ``QnetError``."""
+    path = Path(path)
+    mf, wf = path / "model.json", path / "weights.npz"
+    if not mf.is_file() or not wf.is_file():
+        raise UserInputError(f"{path}: not a .qnet (needs model.json and weights.npz)")
+    try:
+        meta = json.loads(mf.read_text())
+    except json.JSONDecodeError as exc:
+        raise QnetError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise QnetError(path, f"not a {FORMAT} version {VERSION} file", field="format")
+    for key in ("cfg", "tensors", "layers", "hardware", "spec", "cfg_name"):
+        if key not in meta:
+            raise QnetError(path, "missing", field=key)
+    net = _network_from_text(meta["cfg"], meta["cfg_name"], path)
+    hw = config_from_mapping(meta["hardware"], f"{mf} (hardware)")
+    spec = QuantSpec.from_dict(meta["spec"])
+    try:
+        with np.load(wf, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise UserInputError(f"{wf}: unreadable ({exc})") from None
+    scales: dict[int, float] = {}
+    qnet = QuantizedNetwork(net, scales, granularity=spec.granularity,  # type: ignore[arg-type]
+                            calibration_images=int(meta.get("calibration", {}).get("images", 0)), spec=spec)
+    seen = set()
+    for t in meta["tensors"]:
+        i, s = t.get("index"), t.get("scale")
+        if not isinstance(i, int) or not -1 <= i < len(net.layers):
+            raise QnetError(path, f"tensor index {i!r} outside -1..{len(net.layers) - 1}", field="tensors")
+        if not isinstance(s, (int, float)) or not s > 0 or not math.isfinite(s):
+            raise QnetError(path, f"scale must be a positive number, got {s!r}", layer=i, field="scale")
+        scales[i] = float(s)
+        seen.add(i)
+        qnet.algorithms[i] = t.get("algorithm", "max")
+        qnet.thresholds[i] = float(t.get("threshold", s * 127))
+        if "auto_sqnr_db" in t:
+            qnet.auto_table[i] = {k: float(v) for k, v in t["auto_sqnr_db"].items()}
+    missing = set(range(-1, len(net.layers))) - seen
+    if missing:
+        raise QnetError(path, f"no scale for tensors {sorted(missing)}", field="tensors")
+    entries = {e.get("index"): e for e in meta["layers"]}
+    params: dict[int, LayerParams] = {}
+    for spec_l in net.param_layers():
+        idx = spec_l.index
+        e = entries.get(idx)
+        if e is None:
+            raise QnetError(path, "missing from 'layers'", layer=idx)
+        key = f"L{idx:03d}"
+        try:
+            fl = {n: arrays[f"{key}.float.{n}"] for n in FLOAT_FIELDS if f"{key}.float.{n}" in arrays}
+            w_q, b_q, b_float = arrays[f"{key}.w_q"], arrays[f"{key}.b_q"], arrays[f"{key}.b_float"]
+        except KeyError as exc:
+            raise QnetError(path, f"weights.npz has no array {exc}", layer=idx) from None
+        if tuple(w_q.shape) != tuple(spec_l.weight_shape) or w_q.dtype != np.int8:
+            raise QnetError(path, f"int8 weights have shape {tuple(w_q.shape)} {w_q.dtype}, the cfg needs "
+                            f"{tuple(spec_l.weight_shape)} int8", layer=idx, field="weights")
+        if tuple(e.get("weight_shape", ())) != tuple(spec_l.weight_shape):
+            raise QnetError(path, f"{e.get('weight_shape')} does not match the cfg's {list(spec_l.weight_shape)}",
+                            layer=idx, field="weight_shape")
+        n = spec_l.weight_shape[0]
+        ws = np.asarray(e.get("weight_scale", []), dtype=np.float64)
+        if ws.shape != (n,) or not np.all(ws > 0) or not np.all(np.isfinite(ws)):
+            raise QnetError(path, f"needs {n} positive numbers", layer=idx, field="weight_scale")
+        if np.abs(w_q.astype(np.int16)).max(initial=0) > 127:
+            raise QnetError(path, "int8 weights outside [-127, 127]", layer=idx, field="weights")
+        try:
+            params[idx] = LayerParams(**fl)
+        except TypeError:
+            raise QnetError(path, "float parameters missing", layer=idx) from None
+        w_float, _ = fold_bn(spec_l, params[idx])
+        qnet.layers[idx] = QuantLayer(idx, w_q, ws, b_q.astype(np.int64), b_float.astype(np.float64), w_float,
+                                      e.get("weight_algorithm", "max"), e.get("granularity", "per_tensor"))
+        if "pre_activation_scale" in e:
+            qnet.pre_act_scales[idx] = float(e["pre_activation_scale"])
+    net.params = params
+    net.weights_header = tuple(meta.get("weights_header", (0, 2, 0, 0)))  # type: ignore[assignment]
+    _check_requant(path, qnet, hw, entries)
+    return qnet, hw, meta["cfg"]
+
+
+def _check_requant(path: Path, qnet: QuantizedNetwork, hw: HardwareConfig, entries: dict) -> None:
+    """The stored multipliers/shifts must be what the scales and the hardware config imply."""
+    limit = 1 << (hw.multiplier_bits - 1)
+    for spec in qnet.net.param_layers():
+        stored = entries[spec.index].get("requant")
+        expected = _requant_json(spec, qnet, hw)
+        if stored is None or expected is None:
+            continue
+        for f in ("multiplier", "shift", "neg_multiplier", "neg_shift"):
+            if f not in expected:
+                continue
+            got = stored.get(f)
+            if not isinstance(got, list) or len(got) != len(expected[f]):
+                raise QnetError(path, f"needs {len(expected[f])} integers", layer=spec.index, field=f"requant.{f}")
+            if f.endswith("multiplier") and any(not 0 <= v < limit for v in got):
+                raise QnetError(path, f"values must be in 0..{limit - 1} ({hw.multiplier_bits}-bit multipliers)",
+                                layer=spec.index, field=f"requant.{f}")
+            if f.endswith("shift") and any(not -31 <= v <= 62 for v in got):
+                raise QnetError(path, "values must be in -31..62", layer=spec.index, field=f"requant.{f}")
+            if got != expected[f]:
+                k = next(i for i, (a, b) in enumerate(zip(got, expected[f])) if a != b)
+                raise QnetError(path, f"channel {k}: {got[k]} does not follow from the scales "
+                                f"(expected {expected[f][k]}); edit the scales, not the encoded values",
+                                layer=spec.index, field=f"requant.{f}")

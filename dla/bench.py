@@ -6,6 +6,7 @@ Tests never assert these numbers; they are printed for people and for issue note
 """
 from __future__ import annotations
 
+import itertools
 import resource
 import statistics
 import tempfile
@@ -182,4 +183,33 @@ def bench_int(cfg: str | Path, threads: int = 2, repeats: int = 7, seed: int = 0
         log(f"conv stack ({sum(isinstance(s, ConvSpec) for s in net.layers)} convs): ours {ours:.1f} ms, "
             f"onnxruntime s8s8 {s8:.1f} ms (ratio {ours / s8:.2f}x), u8s8 {u8:.1f} ms (ratio {ours / u8:.2f}x, the far goal)")
     log(f"peak RSS {peak_rss_mib():.0f} MiB")
+    return figures
+
+
+def bench_calibration(cfg: str | Path, counts: tuple[int, ...] = (50, 100), seed: int = 0,
+                      log: Callable[[str], None] = print) -> dict[str, float]:
+    """Calibration statistics (max + |x| histograms of every tensor) over synthetic 416x416
+    images: wall time per image and peak RSS after each count — flat RSS means fixed memory."""
+    from dla.calibration import synthetic_inputs
+    from quant import collect_ranges
+
+    net = random_weights(parse_network(cfg), seed)
+    figures: dict[str, float] = {}
+    inputs = synthetic_inputs(net, max(counts))
+    ranges = None
+    done = 0
+    t0 = time.perf_counter()
+    from quant.calibrate import Ranges
+
+    ranges = Ranges()
+    for target in sorted(counts):
+        part = collect_ranges(net, itertools.islice(inputs, target - done))  # streamed, never a list
+        for t, h in part.hists.items():  # fold the chunk into the running statistics
+            ranges.hists[t] = h if t not in ranges.hists else ranges.hists[t].merge(h)
+        done = target
+        elapsed = time.perf_counter() - t0
+        figures[f"rss_{target}_mib"] = peak_rss_mib()
+        figures[f"seconds_{target}"] = elapsed
+        log(f"{net.name}: statistics over {target} images: {elapsed:.1f} s ({elapsed / target * 1e3:.0f} ms/image), "
+            f"peak RSS {peak_rss_mib():.0f} MiB")
     return figures

@@ -407,6 +407,16 @@ def bench_int_cmd(model: str, repeats: int, threads: int) -> None:
     bench_int(resolve_cfg(model), threads, repeats)
 
 
+@bench_group.command("calib")
+@click.option("--model", default="yolov3-tiny", show_default=True)
+@click.option("--counts", default="50,100", show_default=True, help="Image counts at which to report.")
+def bench_calib_cmd(model: str, counts: str) -> None:
+    """Calibration statistics over synthetic images: time per image and peak RSS (must stay flat)."""
+    from dla.bench import bench_calibration
+
+    bench_calibration(resolve_cfg(model), tuple(int(c) for c in counts.split(",")))
+
+
 def main() -> None:
     cli(prog_name="dla")
 

@@ -34,7 +34,7 @@ def cache_dir() -> Path:
 
 
 def model_digest(net: Network) -> str:
-    h = hashlib.sha256(net.cfg_path.read_bytes() if net.cfg_path.is_file() else net.name.encode())
+    h = hashlib.sha256((net.cfg_text or net.name).encode())
     for idx in sorted(net.params):
         for name, arr in sorted(net.params[idx].arrays().items()):
             h.update(f"{idx}.{name}".encode())

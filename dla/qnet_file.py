@@ -119,7 +119,9 @@ def weight_arrays(qnet: QuantizedNetwork) -> dict[str, np.ndarray]:
 
 def save_qnet(qnet: QuantizedNetwork, hw: HardwareConfig, path: str | Path, cfg_text: str | None = None) -> Path:
     """Write ``path`` (a directory) atomically."""
-    text = cfg_text if cfg_text is not None else qnet.net.cfg_path.read_text()
+    text = cfg_text if cfg_text is not None else qnet.net.cfg_text
+    if text is None:
+        text = qnet.net.cfg_path.read_text()
     meta = json.dumps(model_json(qnet, hw, text), indent=1) + "\n"
     blob = _npz_bytes(weight_arrays(qnet))
     with atomic_dir(path, replace_if="model.json") as tmp:
@@ -137,7 +139,7 @@ def _network_from_text(text: str, name: str, path: Path) -> Network:
         layers.append(spec)
         shapes.append(spec.out_shape)
         prev = spec.out_shape
-    return Network(path / name, shape, layers, letter_box=letter_box, warnings=warnings)
+    return Network(path / name, shape, layers, letter_box=letter_box, warnings=warnings, cfg_text=text)
 
 
 def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:

@@ -46,6 +46,7 @@ class Network:
     warnings: list[str] = field(default_factory=list)
     weights_header: tuple[int, int, int, int] | None = None  # major, minor, revision, seen
     weights_path: Path | None = None
+    cfg_text: str | None = None  # the cfg as read (kept so a model can be saved self-contained)
 
     @property
     def name(self) -> str:
@@ -114,7 +115,8 @@ def parse_network(cfg_path: str | Path) -> Network:
         prev = spec.out_shape
     if not layers:
         raise CfgError(cfg_path, None, "the cfg has a [net] section but no layers")
-    return Network(Path(cfg_path), input_shape, layers, letter_box=letter_box, warnings=warnings)
+    return Network(Path(cfg_path), input_shape, layers, letter_box=letter_box, warnings=warnings,
+                   cfg_text=Path(cfg_path).read_text(encoding="utf-8", errors="replace"))
 
 
 def load_network(cfg_path: str | Path, weights_path: str | Path | None = None) -> Network:

@@ -1,0 +1,432 @@
+"""STEP and CROSS: stop at any layer, look inside, edit weights, re-run, cross to the other mode.
+
+``Session`` wraps one ``Engine`` run of one input, layer by layer::
+
+    s = Session("model.qnet", "dog.jpg", mode="int")
+    s.run_to(8)                       # layers 0..8 have run; layer 8 is current
+    s.stats(s.output)                 # min, max, mean, std, zeros %, saturated %, histogram
+    s.edit_weights(index=(3, 0, 1, 1), value=-5)   # int8 weight [out 3, in 0, ky 1, kx 1]
+    d = s.rerun()                     # layer 8 again: d.changed lists the outputs that moved
+    s.undo(); s.rerun()               # back to bit-identical
+    c = s.cross()                     # layer 8 in FLOAT on the dequantized INT input
+    s.save("debug/"); s.export_qnet("edited.qnet")
+
+Weights are edited in the session's own copy of the model (int8 in INT/HYBRID, float in
+FLOAT), with an undo history; the engine's plan of that layer is rebuilt.  Every bad request
+(layer out of range, wrong shape, value outside int8, cross on a host layer) raises a
+``UserInputError`` and leaves the session unchanged.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dla.config import HardwareConfig
+from dla.engine import Engine, LayerRecord, Mode, quantize_tensor
+from dla.fileio import atomic_dir
+from dla.int_kernels import INT_KERNELS, build_plan
+from dla.metrics import ErrorMetrics, error_metrics
+from golden.errors import UserInputError
+from golden.image import load_image, prepare_input
+from golden.kernels import KERNELS
+from golden.layers import HOST_LAYERS, ConnectedSpec, ConvSpec, LayerSpec
+from golden.network import Network
+from quant.qnet import QuantizedNetwork
+
+
+@dataclass
+class Edit:
+    """One weight edit: which layer, and the whole weight tensor before and after."""
+
+    layer: int
+    domain: str  # "int8" or "float"
+    before: np.ndarray
+    after: np.ndarray
+    description: str
+
+    @property
+    def changed(self) -> np.ndarray:
+        """Indices (rows of an (k, ndim) array) of the weights that differ."""
+        return np.argwhere(self.before != self.after)
+
+
+@dataclass
+class Diff:
+    """What ``rerun()`` changed in the current layer's output."""
+
+    before: np.ndarray
+    after: np.ndarray
+    metrics: ErrorMetrics
+    changed: np.ndarray  # (k, 3) indices (c, y, x) of outputs that differ
+
+    @property
+    def n_changed(self) -> int:
+        return int(self.changed.shape[0])
+
+
+@dataclass
+class CrossResult:
+    """The current layer run in ``mode`` and in ``other`` from the same input, compared in float."""
+
+    layer: int
+    mode: Mode
+    other: Mode
+    output: np.ndarray  # this run's output, float view
+    other_output: np.ndarray  # the other mode's output, float view
+    metrics: ErrorMetrics  # other vs this (reference = the FLOAT side)
+    inherited: ErrorMetrics | None = None  # this run's input vs a FLOAT run's input (if known)
+
+
+def tensor_stats(t: np.ndarray, bins: int = 64) -> dict[str, Any]:
+    """min, max, mean, std, % zeros, % saturated (int8: at −128 or 127) and a histogram."""
+    a = np.asarray(t)
+    f = a.astype(np.float64).reshape(-1)
+    counts, edges = np.histogram(f, bins=bins) if f.size else (np.zeros(bins, int), np.zeros(bins + 1))
+    sat = float(np.mean((a == -128) | (a == 127)) * 100) if a.dtype == np.int8 and a.size else 0.0
+    return {"shape": list(a.shape), "dtype": str(a.dtype), "min": float(f.min()) if f.size else 0.0,
+            "max": float(f.max()) if f.size else 0.0, "mean": float(f.mean()) if f.size else 0.0,
+            "std": float(f.std()) if f.size else 0.0, "zeros_pct": float(np.mean(f == 0) * 100) if f.size else 0.0,
+            "saturated_pct": sat, "histogram": {"counts": counts.tolist(), "edges": edges.tolist()}}
+
+
+OTHER = {Mode.INT: Mode.FLOAT, Mode.HYBRID: Mode.FLOAT, Mode.FLOAT: Mode.INT}
+
+
+class Session:
+    """A layer-by-layer run of one input that can be stopped, inspected, edited and crossed."""
+
+    def __init__(self, model: str | Path | QuantizedNetwork | Engine | Network, image: str | Path | np.ndarray,
+                 mode: str | Mode = "int", hw: HardwareConfig | None = None) -> None:
+        self.mode = Mode(mode)
+        self.engine = self._engine(model, hw)
+        self.net: Network = self.engine.net
+        if isinstance(image, np.ndarray):
+            x = image
+            self.image_size = (x.shape[2], x.shape[1])
+        else:
+            im = load_image(image)
+            self.image_size = (im.shape[2], im.shape[1])
+            x = prepare_input(im, self.net.input_shape, letterbox=self.net.letter_box)
+        if x.shape != self.net.input_shape:
+            raise UserInputError(f"input has shape {x.shape}, {self.net.name} expects {self.net.input_shape}")
+        self.x = np.ascontiguousarray(x, dtype=np.float32)
+        self.records: dict[int, LayerRecord] = {}
+        self.index = -1  # the layer most recently run
+        self.edits: list[Edit] = []
+        self.crosses: list[CrossResult] = []
+
+    # ------------------------------------------------------------------ construction
+    def _engine(self, model: Any, hw: HardwareConfig | None) -> Engine:
+        if isinstance(model, Engine):
+            engine = model
+        elif isinstance(model, QuantizedNetwork):
+            engine = Engine(model.net, model, hw or HardwareConfig())
+        elif isinstance(model, Network):
+            engine = Engine(model, None, hw or HardwareConfig())
+        else:
+            from dla.qnet_file import load_qnet
+
+            qnet, qhw, _ = load_qnet(model)
+            engine = Engine(qnet.net, qnet, hw or qhw)
+        # the session edits weights: work on private copies so the caller's model is untouched
+        net = copy.copy(engine.net)
+        net.params = {i: copy.deepcopy(p) for i, p in engine.net.params.items()}
+        qnet = None
+        if engine.qnet is not None:
+            qnet = copy.copy(engine.qnet)
+            qnet.net = net
+            qnet.layers = {i: copy.copy(ql) for i, ql in engine.qnet.layers.items()}
+            for ql in qnet.layers.values():
+                ql.w_q = ql.w_q.copy()
+        if self.mode is not Mode.FLOAT and qnet is None:
+            raise UserInputError(f"{self.mode.value.upper()} mode needs a quantized model (.qnet or a "
+                                 "QuantizedNetwork)")
+        engine = Engine(net, qnet, engine.hw)
+        if self.mode is Mode.INT:
+            engine.plans()
+        return engine
+
+    # ------------------------------------------------------------------ moving
+    def _check_index(self, i: int) -> int:
+        n = len(self.net.layers)
+        if not isinstance(i, (int, np.integer)) or not 0 <= i < n:
+            raise UserInputError(f"layer {i} is out of range: {self.net.name} has layers 0..{n - 1}")
+        return int(i)
+
+    def step(self) -> LayerRecord:
+        """Run the next layer; it becomes the current one."""
+        if self.index + 1 >= len(self.net.layers):
+            raise UserInputError(f"already at the last layer ({self.index}); nothing left to step")
+        i = self.index + 1
+        self.records[i] = self.engine.run_layer(self.net.layers[i], self.mode, self.records, self.x)
+        self.index = i
+        return self.records[i]
+
+    def run_to(self, i: int) -> LayerRecord:
+        """Run up to layer ``i`` (inclusive); going back re-runs from there on the next steps."""
+        i = self._check_index(i)
+        if i <= self.index:
+            for j in [k for k in self.records if k > i]:
+                del self.records[j]
+            self.index = i
+            return self.records[i]
+        while self.index < i:
+            self.step()
+        return self.records[i]
+
+    def run(self) -> LayerRecord:
+        return self.run_to(len(self.net.layers) - 1)
+
+    # ------------------------------------------------------------------ looking
+    def _current(self) -> LayerSpec:
+        if self.index < 0:
+            raise UserInputError("no layer has run yet: call step() or run_to(N) first")
+        return self.net.layers[self.index]
+
+    @property
+    def layer(self) -> dict[str, Any]:
+        spec = self._current()
+        info: dict[str, Any] = {"index": spec.index, "type": spec.kind.value, "inputs": list(spec.inputs),
+                                "in_shape": list(spec.in_shape), "out_shape": list(spec.out_shape),
+                                "macs": spec.macs, "params": spec.n_params, "mode": self.mode.value,
+                                "host": spec.kind in HOST_LAYERS}
+        if self.engine.qnet is not None:
+            info["out_scale"] = self.engine.qnet.scales[spec.index]
+            info["in_scales"] = [self.engine.qnet.scales[i] for i in spec.inputs]
+            if spec.index in self.engine.qnet.layers:
+                info["weight_scale"] = self.engine.qnet.layers[spec.index].w_scale.tolist()
+        return info
+
+    def _input_record(self, i: int) -> tuple[np.ndarray, float | None]:
+        if i == -1:
+            if self.mode is Mode.INT:
+                s = self.engine.qnet.scales[-1]
+                return quantize_tensor(self.x, s), s
+            return self.x, None
+        r = self.records[i]
+        return r.output, r.scale
+
+    @property
+    def inputs(self) -> list[np.ndarray]:
+        """The current layer's inputs as the mode computes with them (int8 in INT)."""
+        return [self._input_record(i)[0] for i in self._current().inputs]
+
+    @property
+    def input(self) -> np.ndarray:
+        return self.inputs[0]
+
+    @property
+    def input_real(self) -> np.ndarray:
+        arr, s = self._input_record(self._current().inputs[0])
+        return arr if s is None else arr.astype(np.float32) * np.float32(s)
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.records[self._current().index].output
+
+    @property
+    def output_real(self) -> np.ndarray:
+        return self.records[self._current().index].real
+
+    def _param_layer(self) -> ConvSpec | ConnectedSpec:
+        spec = self._current()
+        if not isinstance(spec, (ConvSpec, ConnectedSpec)):
+            raise UserInputError(f"layer {spec.index} ({spec.kind.value}) has no weights")
+        return spec
+
+    @property
+    def weights(self) -> np.ndarray:
+        """int8 weights in INT/HYBRID, float32 in FLOAT (the values the mode computes with)."""
+        spec = self._param_layer()
+        if self.mode is Mode.FLOAT:
+            return self.net.params[spec.index].weights
+        return self.engine.qnet.layers[spec.index].w_q
+
+    @property
+    def weights_float(self) -> np.ndarray:
+        spec = self._param_layer()
+        if self.mode is Mode.FLOAT:
+            return self.net.params[spec.index].weights
+        ql = self.engine.qnet.layers[spec.index]
+        return ql.w_q.astype(np.float64) * ql.w_scale.reshape((-1,) + (1,) * (ql.w_q.ndim - 1))
+
+    @property
+    def bias(self) -> np.ndarray:
+        spec = self._param_layer()
+        if self.mode is Mode.FLOAT:
+            return self.net.params[spec.index].biases
+        return self.engine.qnet.layers[spec.index].b_q
+
+    @property
+    def bias_float(self) -> np.ndarray:
+        spec = self._param_layer()
+        if self.mode is Mode.FLOAT:
+            return self.net.params[spec.index].biases
+        return self.engine.qnet.layers[spec.index].b_float
+
+    @staticmethod
+    def stats(tensor: np.ndarray, bins: int = 64) -> dict[str, Any]:
+        return tensor_stats(tensor, bins)
+
+    # ------------------------------------------------------------------ editing
+    def edit_weights(self, index: Any = None, value: float | int | None = None,
+                     scale_channel: tuple[int, float] | None = None, array: np.ndarray | None = None) -> Edit:
+        """Change the current layer's weights: ``index`` + ``value`` (an index, slice or tuple),
+        ``scale_channel=(c, factor)`` (output channel ``c`` times ``factor``, rounded and
+        clipped in int8), or ``array`` (the whole tensor).  Checked before anything changes."""
+        spec = self._param_layer()
+        current = self.weights
+        new = current.copy()
+        is_int = self.mode is not Mode.FLOAT
+        if array is not None:
+            arr = np.asarray(array)
+            if arr.shape != current.shape:
+                raise UserInputError(f"layer {spec.index}: array has shape {arr.shape}, the weights are {current.shape}")
+            if is_int and not np.issubdtype(arr.dtype, np.integer):
+                raise UserInputError(f"layer {spec.index}: {self.mode.value} weights are int8; give an integer array")
+            new = arr
+            desc = "replaced from an array"
+        elif scale_channel is not None:
+            c, factor = scale_channel
+            if not 0 <= c < current.shape[0]:
+                raise UserInputError(f"layer {spec.index}: channel {c} out of range 0..{current.shape[0] - 1}")
+            scaled = current[c].astype(np.float64) * factor
+            new[c] = np.clip(np.round(scaled), -127, 127) if is_int else scaled
+            desc = f"channel {c} scaled by {factor}"
+        elif index is not None and value is not None:
+            try:
+                new[index] = value
+            except (IndexError, ValueError, TypeError) as exc:
+                raise UserInputError(f"layer {spec.index}: bad index {index!r} for weights {current.shape} "
+                                     f"({exc})") from None
+            if is_int and (np.asarray(value) != np.round(np.asarray(value))).any():
+                raise UserInputError(f"layer {spec.index}: int8 weights take integers, got {value!r}")
+            desc = f"weights[{index}] = {value}"
+        else:
+            raise UserInputError("edit_weights needs index+value, scale_channel=(c, factor) or array=")
+        if is_int:
+            if np.any(np.asarray(new) < -127) or np.any(np.asarray(new) > 127):
+                raise UserInputError(f"layer {spec.index}: int8 weights must be in [-127, 127]")
+            new = np.asarray(new).astype(np.int8)
+        else:
+            new = np.asarray(new, dtype=np.float32)
+        edit = Edit(spec.index, "int8" if is_int else "float", current.copy(), new.copy(), desc)
+        self._set_weights(spec.index, new)
+        self.edits.append(edit)
+        return edit
+
+    def _set_weights(self, layer: int, w: np.ndarray) -> None:
+        if self.mode is Mode.FLOAT:
+            self.net.params[layer].weights = w.copy()
+        else:
+            self.engine.qnet.layers[layer].w_q = w.copy()
+            if self.engine._plans is not None:
+                self.engine._plans[layer] = build_plan(self.net.layers[layer], self.engine.qnet, self.engine.hw)
+
+    def undo(self) -> Edit:
+        if not self.edits:
+            raise UserInputError("nothing to undo")
+        edit = self.edits.pop()
+        self._set_weights(edit.layer, edit.before)
+        return edit
+
+    def rerun(self) -> Diff:
+        """Run the current layer again (with the edited weights) on the same inputs."""
+        spec = self._current()
+        before = self.records[spec.index]
+        after = self.engine.run_layer(spec, self.mode, self.records, self.x)
+        self.records[spec.index] = after
+        changed = np.argwhere(before.output != after.output)
+        return Diff(before.real, after.real, error_metrics(before.real, after.real), changed)
+
+    # ------------------------------------------------------------------ crossing
+    def cross(self, continue_from_cross: bool = False) -> CrossResult:
+        """The current layer in the other mode (INT <-> FLOAT; HYBRID -> FLOAT) from the same input."""
+        spec = self._current()
+        if spec.kind in HOST_LAYERS:
+            raise UserInputError(f"layer {spec.index} ({spec.kind.value}) runs on the host in float in every "
+                                 "mode: there is nothing to cross")
+        other = OTHER[self.mode]
+        if other is Mode.INT and self.engine.qnet is None:
+            raise UserInputError("crossing to INT needs a quantized model")
+        mine = self.records[spec.index]
+        if other is Mode.FLOAT:
+            ins = [self._input_real(i) for i in spec.inputs]
+            out = KERNELS[spec.kind](spec, ins, self.net.params.get(spec.index))
+            other_real = out
+        else:
+            plans = self.engine.plans()
+            ins = []
+            for i in spec.inputs:
+                arr, s = self._input_record(i)
+                ins.append(quantize_tensor(arr, self.engine.qnet.scales[i]) if s is None else arr)
+            out, _ = INT_KERNELS[spec.kind](spec, ins, plans[spec.index], self.engine.hw)
+            other_real = out.astype(np.float32) * np.float32(self.engine.qnet.scales[spec.index])
+        ref, test = (other_real, mine.real) if other is Mode.FLOAT else (mine.real, other_real)
+        result = CrossResult(spec.index, self.mode, other, mine.real, other_real, error_metrics(ref, test))
+        self.crosses.append(result)
+        if continue_from_cross:
+            if self.mode is Mode.INT:
+                q = quantize_tensor(other_real, self.engine.qnet.scales[spec.index])
+                self.records[spec.index] = LayerRecord(spec, q, self.engine.qnet.scales[spec.index])
+            else:
+                self.records[spec.index] = LayerRecord(spec, np.asarray(other_real, dtype=np.float32))
+        return result
+
+    def _input_real(self, i: int) -> np.ndarray:
+        if i == -1:
+            return self.x
+        return self.records[i].real
+
+    # ------------------------------------------------------------------ keeping
+    def save(self, path: str | Path) -> Path:
+        """Every tensor seen so far, every edit and cross, as files (reload with ``load_saved``)."""
+        layers = []
+        with atomic_dir(path, replace_if="session.json") as tmp:
+            np.save(tmp / "input.npy", self.x)
+            for i, rec in sorted(self.records.items()):
+                np.save(tmp / f"{i:03d}.npy", rec.output)
+                layers.append({"index": i, "type": rec.spec.kind.value, "shape": list(rec.output.shape),
+                               "dtype": str(rec.output.dtype), "file": f"{i:03d}.npy", "scale": rec.scale,
+                               "overflow": rec.stats.overflow, "saturated": rec.stats.saturated})
+            edits = []
+            for k, e in enumerate(self.edits):
+                np.save(tmp / f"edit{k:03d}_before.npy", e.before)
+                np.save(tmp / f"edit{k:03d}_after.npy", e.after)
+                edits.append({"layer": e.layer, "domain": e.domain, "description": e.description,
+                              "before": f"edit{k:03d}_before.npy", "after": f"edit{k:03d}_after.npy",
+                              "changed": int(e.changed.shape[0])})
+            crosses = [{"layer": c.layer, "mode": c.mode.value, "other": c.other.value,
+                        "metrics": {k: (v if np.isfinite(v) else str(v)) for k, v in c.metrics.to_dict().items()}}
+                       for c in self.crosses]
+            (tmp / "session.json").write_text(json.dumps(
+                {"format": "dla-session", "version": 1, "model": self.net.name, "mode": self.mode.value,
+                 "current": self.index, "input": {"file": "input.npy", "shape": list(self.x.shape)},
+                 "layers": layers, "edits": edits, "crosses": crosses}, indent=1) + "\n")
+        return Path(path)
+
+    @staticmethod
+    def load_saved(path: str | Path) -> tuple[dict, dict[int, np.ndarray]]:
+        """``(session.json, {index: array, -1: input})`` of a saved session."""
+        p = Path(path)
+        meta = json.loads((p / "session.json").read_text())
+        arrays = {-1: np.load(p / meta["input"]["file"])}
+        for layer in meta["layers"]:
+            arrays[layer["index"]] = np.load(p / layer["file"])
+        return meta, arrays
+
+    def export_qnet(self, path: str | Path) -> Path:
+        """The edited model as a .qnet (INT/HYBRID sessions)."""
+        if self.engine.qnet is None:
+            raise UserInputError("only a quantized session can be exported as .qnet")
+        from dla.qnet_file import save_qnet
+
+        return save_qnet(self.engine.qnet, self.engine.hw, path)
+
+
+__all__ = ["CrossResult", "Diff", "Edit", "Session", "tensor_stats"]

@@ -266,10 +266,18 @@ def infer_cmd(args: tuple[str, ...], mode: str, hw: str | None, calib: str | Non
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write table + detections as JSON.")
 @click.option("--names", type=click.Path(dir_okay=False), help="Class names file.")
 @click.option("--thresh", default=0.5, show_default=True)
+@click.option("--isolated", is_flag=True,
+              help="CROSS at every layer: cumulative vs isolated error, worst layers ranked and flagged.")
+@click.option("--flag-below", default=20.0, show_default=True, help="With --isolated: flag isolated SQNR below (dB).")
 @quiet_option
 def compare_cmd(args: tuple[str, ...], hw: str | None, calib: str | None, granularity: str,
-                csv_out: str | None, json_out: str | None, names: str | None, thresh: float, quiet: bool) -> None:
-    """FLOAT vs HYBRID vs INT on IMAGE: per-layer SQNR/errors and the detections of each mode."""
+                csv_out: str | None, json_out: str | None, names: str | None, thresh: float, isolated: bool,
+                flag_below: float, quiet: bool) -> None:
+    """FLOAT vs HYBRID vs INT on IMAGE: per-layer SQNR/errors and the detections of each mode.
+
+    With --isolated: which layer broke it? Each layer's cumulative error (INT run vs FLOAT run)
+    next to its isolated error (that layer alone in INT from the FLOAT input).
+    """
     from dla.compare import compare_modes
     from dla.report_text import comparison_csv, comparison_json, comparison_lines
     from dla.fileio import write_bytes_atomic, write_json_atomic
@@ -280,6 +288,17 @@ def compare_cmd(args: tuple[str, ...], hw: str | None, calib: str | None, granul
     engine = _engine(model, image, calib, granularity, hw, quiet)
     im = load_image(image)
     x = prepare_input(im, net.input_shape, letterbox=net.letter_box)
+    if isolated:
+        from dla.compare import isolated_errors
+        from dla.report_text import isolated_lines
+
+        rows = isolated_errors(engine, x, flag_below)
+        for line in isolated_lines(rows, flag_below):
+            click.echo(line)
+        if json_out:
+            write_json_atomic(json_out, {"layers": [r.to_dict() for r in rows], "flag_below_db": flag_below})
+            click.echo(f"json: {json_out}")
+        return
     cmp = compare_modes(engine, x, (im.shape[2], im.shape[1]), _names(net, names), thresh)
     for line in comparison_lines(cmp):
         click.echo(line)
@@ -339,6 +358,47 @@ def quantize_cmd(cfg: str, weights: str, calib: str | None, calib_synthetic: int
     src = "cached statistics" if cached else f"{ranges.images} calibration image(s)"
     click.echo(f"wrote {output} ({src}; activations {spec.activations}, weights {spec.weights}, "
                f"{spec.granularity})")
+
+
+@cli.command("graph")
+@click.argument("model", nargs=-1, required=True, metavar="CFG [WEIGHTS] | MODEL.qnet")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .svg, .png, .pdf (Graphviz) or .json (nodes and edges).")
+@click.option("--format", "fmt", type=click.Choice(["svg", "png", "pdf", "json"]), help="Default: from the suffix.")
+@click.option("--color-by", type=click.Choice(["none", "macs", "params"]), default="none", show_default=True)
+@click.option("--values", "values_file", type=click.Path(dir_okay=False),
+              help="JSON {layer index: value} (or the output of 'dla compare --isolated --json') to colour by.")
+@quiet_option
+def graph_cmd(model: tuple[str, ...], output: str, fmt: str | None, color_by: str, values_file: str | None,
+              quiet: bool) -> None:
+    """Draw the network as a graph (index, type, output shape; route and shortcut edges)."""
+    from dla.fileio import write_json_atomic
+    from dla.graph import graph_data, render
+
+    m, _ = _model(model, False, quiet, 0)
+    values, name = None, ""
+    if color_by != "none":
+        values = {s.index: float(s.macs if color_by == "macs" else s.n_params) for s in m.net.layers}
+        name = color_by
+    if values_file:
+        try:
+            data = json.loads(Path(values_file).read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{values_file}: not a readable JSON file ({exc})") from None
+        if isinstance(data, dict) and "layers" in data:  # dla compare --isolated --json
+            values = {r["index"]: float(r["isolated"]["sqnr_db"]) for r in data["layers"] if r.get("isolated")}
+            name = "isolated SQNR dB"
+        elif isinstance(data, dict):
+            values = {int(k): float(v) for k, v in data.items()}
+            name = Path(values_file).stem
+        else:
+            raise UserError(f"{values_file}: expected a JSON object {{layer index: value}}")
+    fmt = fmt or Path(output).suffix.lstrip(".") or "svg"
+    if fmt == "json":
+        write_json_atomic(output, graph_data(m.net, values, name))
+    else:
+        render(m.net, output, values, name, fmt)
+    click.echo(f"wrote {output}")
 
 
 @cli.command("demo")

@@ -101,3 +101,45 @@ def compare_modes(engine: Engine, x: np.ndarray, image_size: tuple[int, int], na
             if m is not Mode.FLOAT:
                 cmp.agreement[m] = match_detections(cmp.detections[Mode.FLOAT], cmp.detections[m])
     return cmp
+
+
+@dataclass
+class IsolatedRow:
+    """One layer's cumulative error (INT run vs FLOAT run) and isolated error (this layer alone
+    in INT from the FLOAT run's input, quantized with its input scales, vs FLOAT)."""
+
+    spec: LayerSpec
+    cumulative: ErrorMetrics
+    isolated: ErrorMetrics | None  # None for host layers (float in every mode)
+    flagged: bool
+
+    def to_dict(self) -> dict:
+        def clean(m: ErrorMetrics | None) -> dict | None:
+            return None if m is None else {k: (v if math.isfinite(v) else str(v)) for k, v in m.to_dict().items()}
+
+        return {"index": self.spec.index, "type": self.spec.kind.value, "cumulative": clean(self.cumulative),
+                "isolated": clean(self.isolated), "flagged": self.flagged}
+
+
+def isolated_errors(engine: Engine, x: np.ndarray, threshold_db: float = 20.0) -> list[IsolatedRow]:
+    """CROSS at every layer: which layer's own arithmetic loses accuracy ("which layer broke it?")."""
+    from dla.engine import quantize_tensor
+    from dla.int_kernels import INT_KERNELS
+    from golden.layers import HOST_LAYERS
+
+    ref = engine.run(x, Mode.FLOAT)
+    run = engine.run(x, Mode.INT)
+    plans = engine.plans()
+    scales = engine.qnet.scales
+    rows = []
+    for spec in engine.net.layers:
+        cumulative = error_metrics(ref.records[spec.index].real, run.records[spec.index].real)
+        isolated = None
+        if spec.kind not in HOST_LAYERS:
+            ins = [quantize_tensor(x if i == -1 else ref.records[i].real, scales[i]) for i in spec.inputs]
+            out, _ = INT_KERNELS[spec.kind](spec, ins, plans[spec.index], engine.hw)
+            real = out.astype(np.float32) * np.float32(scales[spec.index])
+            isolated = error_metrics(ref.records[spec.index].real, real)
+        flagged = isolated is not None and isolated.sqnr_db < threshold_db
+        rows.append(IsolatedRow(spec, cumulative, isolated, flagged))
+    return rows

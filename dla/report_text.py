@@ -55,3 +55,16 @@ def comparison_json(cmp: Comparison) -> dict:
         "top5": {m.value: [{"class": n, "prob": p} for n, p in t] for m, t in cmp.top.items()},
         "agreement": {m.value: a.to_dict() for m, a in cmp.agreement.items()},
     }
+
+
+def isolated_lines(rows, threshold_db: float) -> list[str]:
+    """The "which layer broke it?" table, then the layers ranked by isolated SQNR."""
+    out = [f"{'idx':>4} {'type':<14} {'cumulative SQNR':>16} {'isolated SQNR':>14}  flag"]
+    for r in rows:
+        iso = _db(r.isolated.sqnr_db) if r.isolated else "host"
+        out.append(f"{r.spec.index:>4} {r.spec.kind.value:<14} {_db(r.cumulative.sqnr_db):>16} {iso:>14}  "
+                   f"{'<-- below ' + str(threshold_db) + ' dB' if r.flagged else ''}")
+    ranked = sorted((r for r in rows if r.isolated), key=lambda r: r.isolated.sqnr_db)
+    out.append("worst layers by isolated SQNR: " + ", ".join(
+        f"{r.spec.index} ({r.spec.kind.value}) {_db(r.isolated.sqnr_db).strip()} dB" for r in ranked[:5]))
+    return out

@@ -281,8 +281,8 @@ class Session:
         clipped in int8), or ``array`` (the whole tensor).  Checked before anything changes."""
         spec = self._param_layer()
         current = self.weights
-        new = current.copy()
         is_int = self.mode is not Mode.FLOAT
+        new = current.astype(np.int64) if is_int else current.copy()  # wide, so range checks see the value
         if array is not None:
             arr = np.asarray(array)
             if arr.shape != current.shape:

@@ -213,3 +213,24 @@ def bench_calibration(cfg: str | Path, counts: tuple[int, ...] = (50, 100), seed
         log(f"{net.name}: statistics over {target} images: {elapsed:.1f} s ({elapsed / target * 1e3:.0f} ms/image), "
             f"peak RSS {peak_rss_mib():.0f} MiB")
     return figures
+
+
+def bench_step(cfg: str | Path, seed: int = 0, log: Callable[[str], None] = print) -> dict[str, float]:
+    """``Session.step()`` through every layer in INT mode: per-layer latency (median, max)."""
+    from dla.session import Session
+    from quant import collect_ranges, quantize
+
+    net = random_weights(parse_network(cfg), seed)
+    x = synthetic_image(net.input_shape, np.random.default_rng(seed + 1))
+    qnet = quantize(net, collect_ranges(net, [x]), "per_channel")
+    Session(qnet, x, "int").run()  # warm up (compiled kernels, caches)
+    s = Session(qnet, x, "int")
+    times = []
+    for spec in net.layers:
+        t0 = time.perf_counter()
+        s.step()
+        times.append((time.perf_counter() - t0) * 1e3)
+    worst = int(np.argmax(times))
+    log(f"{net.name} INT step(): median {statistics.median(times):.1f} ms, max {max(times):.1f} ms "
+        f"(layer {worst} {net.layers[worst].kind.value}), total {sum(times):.0f} ms over {len(times)} layers")
+    return {"median_ms": statistics.median(times), "max_ms": max(times)}

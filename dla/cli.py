@@ -477,6 +477,15 @@ def bench_calib_cmd(model: str, counts: str) -> None:
     bench_calibration(resolve_cfg(model), tuple(int(c) for c in counts.split(",")))
 
 
+@bench_group.command("step")
+@click.option("--model", default="yolov3-tiny", show_default=True)
+def bench_step_cmd(model: str) -> None:
+    """Session.step() through all layers in INT mode: per-layer latency (median and max)."""
+    from dla.bench import bench_step
+
+    bench_step(resolve_cfg(model))
+
+
 def main() -> None:
     cli(prog_name="dla")
 

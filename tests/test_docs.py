@@ -28,3 +28,15 @@ def test_every_doc_link_in_readme_exists() -> None:
     for token in text.split("`"):
         if token.startswith("docs/") and token.endswith(".md"):
             assert (ROOT / token).is_file(), token
+
+
+def test_debugging_example_runs(tmp_path, monkeypatch) -> None:
+    """The runnable example of docs/debugging.md, executed as written."""
+    import re
+
+    text = (ROOT / "docs" / "debugging.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    code = code.replace("/tmp/dla-debug", str(tmp_path / "debug")).replace("/tmp/dla-edited.qnet",
+                                                                            str(tmp_path / "e.qnet"))
+    exec(compile(code, "docs/debugging.md", "exec"), {})
+    assert (tmp_path / "debug" / "session.json").is_file() and (tmp_path / "e.qnet" / "model.json").is_file()

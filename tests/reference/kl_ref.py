@@ -20,13 +20,21 @@ Choices the talk leaves open, made here (and why the tests allow one bin of slac
 
 * The slide's last line is ``threshold = (m + 0.5) * width``; the project documents the
   upper edge of the last kept bin, ``m * width`` (half a bin lower).  We return ``m * width``.
-* The slide loops ``range(128, 2048)`` (Python: 2048 excluded); we include ``i = 2048``
-  (no clipping at all), which is what "from 128 to 2048 bins" describes.
+* The candidates run up to the histogram's length, ``i = len(counts)`` included (no
+  clipping; the slide's Python ``range(128, 2048)`` would stop one short).  In TensorRT the
+  2048 bins span ``[0, max]``, so every candidate threshold is ≤ the max.  The project's
+  histogram spans a power of two ``R`` with ``max < R ≤ 2·max``; to ask the same question
+  of it, pass its counts *up to the last non-empty bin* (the bin holding the max).  Given
+  the whole power-of-two histogram, this function would also try thresholds beyond the max,
+  which TensorRT never does — on sparse tails they can win (by noise), see the tests.
 * When ``i`` is not a multiple of 128 the talk does not say how the ``i`` bins split into
-  levels.  Here bin ``k`` belongs to level ``floor(k * 128 / i)`` (its position scaled to
-  the 128 levels); the project splits at ``floor(j * i / 128)``.  Both give levels of
-  ``floor(i/128)`` or ``ceil(i/128)`` bins, placed differently — so near-ties of the KL
-  curve may pick a neighbouring candidate.
+  levels.  Level ``j`` holds bins ``[j·i/128, (j+1)·i/128)`` with the boundaries rounded
+  ``"floor"`` (the project's rule, stated in its code) or ``"ceil"`` (equivalently: bin
+  ``k`` in level ``floor(k·128/i)``).  Both give levels of ``floor(i/128)`` or
+  ``ceil(i/128)`` bins, placed differently.  On smooth histograms the two pick thresholds
+  within a bin of each other; with a spike in bin 0 (ReLU outputs: half the values are
+  exact zeros) the size of level 0 dominates the divergence and the two rules can differ
+  by a hundred bins — the tests compare such histograms with the ``"floor"`` rule only.
 * A candidate where ``Q`` is 0 on a bin where ``P`` is not (only possible on bin ``i-1``
   when it is empty but outliers were folded into it) has infinite divergence: it is never
   chosen.  (onnxruntime smooths ``P`` and ``Q`` with ``eps = 1e-4`` instead, see below.)
@@ -62,6 +70,7 @@ import numpy as np
 
 BINS = 2048
 LEVELS = 128
+SPLIT = "floor"
 
 
 def abs_histogram(values: Sequence[float], bins: int = BINS, top: float | None = None) -> tuple[list[int], float]:
@@ -89,21 +98,31 @@ def reference_distribution(counts: Sequence[float], i: int) -> list[float]:
     return p
 
 
-def candidate_distribution(counts: Sequence[float], i: int, levels: int = LEVELS) -> list[float]:
-    """``Q``: bins ``0..i-1`` merged into ``levels`` levels (bin ``k`` → level ``k*levels//i``),
-    each level's total spread evenly over its non-empty bins; empty bins stay 0."""
-    level_total = [0.0] * levels
-    level_nonempty = [0] * levels
-    for k in range(i):
-        lv = k * levels // i
-        level_total[lv] += counts[k]
-        if counts[k] != 0:
-            level_nonempty[lv] += 1
+def level_bounds(i: int, levels: int = LEVELS, split: str = SPLIT) -> list[int]:
+    """Where the ``levels`` levels of a candidate of ``i`` bins start: level ``j`` holds bins
+    ``bounds[j] .. bounds[j+1]-1``, with ``bounds[j] = j*i/levels`` rounded down (``"floor"``:
+    the project's rule) or up (``"ceil"``: bin ``k`` in level ``floor(k*levels/i)``)."""
+    if split == "floor":
+        return [(j * i) // levels for j in range(levels + 1)]
+    if split == "ceil":
+        return [-((-j * i) // levels) for j in range(levels + 1)]
+    raise ValueError(f"split must be 'floor' or 'ceil', got {split!r}")
+
+
+def candidate_distribution(counts: Sequence[float], i: int, levels: int = LEVELS, split: str = SPLIT) -> list[float]:
+    """``Q``: bins ``0..i-1`` merged into ``levels`` levels (see ``level_bounds``), each level's
+    total spread evenly over its non-empty bins; empty bins stay 0."""
+    bounds = level_bounds(i, levels, split)
     q = [0.0] * i
-    for k in range(i):
-        lv = k * levels // i
-        if counts[k] != 0:
-            q[k] = level_total[lv] / level_nonempty[lv]
+    for j in range(levels):
+        total, nonempty = 0.0, 0
+        for k in range(bounds[j], bounds[j + 1]):
+            total += counts[k]
+            if counts[k] != 0:
+                nonempty += 1
+        for k in range(bounds[j], bounds[j + 1]):
+            if counts[k] != 0:
+                q[k] = total / nonempty
     return q
 
 
@@ -123,18 +142,18 @@ def kl_divergence(p: Sequence[float], q: Sequence[float]) -> float:
     return d
 
 
-def kl_divergences(counts: Sequence[float], levels: int = LEVELS) -> dict[int, float]:
+def kl_divergences(counts: Sequence[float], levels: int = LEVELS, split: str = SPLIT) -> dict[int, float]:
     """``{i: KL(P_i‖Q_i)}`` for every candidate ``i`` in ``levels .. len(counts)``."""
     n = len(counts)
-    return {i: kl_divergence(reference_distribution(counts, i), candidate_distribution(counts, i, levels))
+    return {i: kl_divergence(reference_distribution(counts, i), candidate_distribution(counts, i, levels, split))
             for i in range(levels, n + 1)}
 
 
-def kl_threshold_ref(counts: Sequence[float], width: float, levels: int = LEVELS) -> float:
+def kl_threshold_ref(counts: Sequence[float], width: float, levels: int = LEVELS, split: str = SPLIT) -> float:
     """TensorRT's entropy threshold of a histogram of ``|x|`` (``counts`` in bins of ``width``):
     ``m * width`` for the candidate ``m`` of least divergence (the first one on ties)."""
     best_i, best = None, math.inf
-    for i, d in kl_divergences(counts, levels).items():
+    for i, d in kl_divergences(counts, levels, split).items():
         if d < best:
             best_i, best = i, d
     if best_i is None:  # every candidate infinite (e.g. an empty histogram): nothing to clip

@@ -401,6 +401,50 @@ def graph_cmd(model: tuple[str, ...], output: str, fmt: str | None, color_by: st
     click.echo(f"wrote {output}")
 
 
+@cli.command("step")
+@click.argument("args", nargs=-1, required=True, metavar="CFG WEIGHTS IMAGE | MODEL.qnet IMAGE")
+@click.option("--mode", type=click.Choice(["int", "hybrid", "float"]), default="int", show_default=True,
+              help="The mode the session runs in (cross compares with the other one).")
+@hw_option
+@calib_option
+@granularity_option
+@click.option("--script", type=click.Path(exists=True, dir_okay=False),
+              help="Read the commands from FILE instead of the terminal.")
+@click.option("--pictures", default="dla-step", show_default=True, type=click.Path(file_okay=False),
+              help="Directory where 'show' writes its PNG pictures.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any command failed.")
+@quiet_option
+def step_cmd(args: tuple[str, ...], mode: str, hw: str | None, calib: str | None, granularity: str,
+             script: str | None, pictures: str, strict: bool, quiet: bool) -> None:
+    """Debug IMAGE layer by layer: step, look inside, edit weights, re-run, cross to the other mode.
+
+    Commands come one per line from the terminal (or --script FILE); 'help' lists them.
+    INT/HYBRID calibrate like 'dla infer' unless given a .qnet; FLOAT can cross to INT
+    with a .qnet or --calib.
+    """
+    from dla.engine import Engine
+    from dla.session import Session
+    from dla.stepper import run_repl
+
+    model, (image,) = _model(args, True, quiet, 1)
+    if mode != "float" or calib:
+        source = _engine(model, image, calib, granularity, hw, quiet)
+    elif model.qnet is not None:
+        source = Engine(model.net, model.qnet, _hw(hw) if hw else model.hw)
+    else:
+        source = Engine(model.net, None, _hw(hw))
+    session = Session(source, image, mode=mode)
+    interactive = script is None and sys.stdin.isatty()
+    stream = open(script, encoding="utf-8") if script else sys.stdin
+    try:
+        failed = run_repl(session, stream, sys.stdout, interactive=interactive, pictures=pictures)
+    finally:
+        if script:
+            stream.close()
+    if strict and failed:
+        raise UserError(f"{failed} command(s) failed", 1)
+
+
 @cli.command("demo")
 @click.option("-o", "--output", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False),
               help="Directory for the demo's outputs.")

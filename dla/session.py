@@ -280,6 +280,10 @@ class Session:
         ``scale_channel=(c, factor)`` (output channel ``c`` times ``factor``, rounded and
         clipped in int8), or ``array`` (the whole tensor).  Checked before anything changes."""
         spec = self._param_layer()
+        if scale_channel is not None and (not isinstance(scale_channel[0], (int, np.integer))
+                                          or not np.isfinite(scale_channel[1])):
+            raise UserInputError(f"layer {spec.index}: scale_channel needs (integer channel, finite factor), "
+                                 f"got {scale_channel!r}")
         current = self.weights
         is_int = self.mode is not Mode.FLOAT
         new = current.astype(np.int64) if is_int else current.copy()  # wide, so range checks see the value
@@ -309,6 +313,8 @@ class Session:
             desc = f"weights[{index}] = {value}"
         else:
             raise UserInputError("edit_weights needs index+value, scale_channel=(c, factor) or array=")
+        if not np.all(np.isfinite(np.asarray(new, dtype=np.float64))):
+            raise UserInputError(f"layer {spec.index}: weights must be finite")
         if is_int:
             if np.any(np.asarray(new) < -127) or np.any(np.asarray(new) > 127):
                 raise UserInputError(f"layer {spec.index}: int8 weights must be in [-127, 127]")
@@ -379,9 +385,15 @@ class Session:
         return result
 
     def _input_real(self, i: int) -> np.ndarray:
-        if i == -1:
-            return self.x
-        return self.records[i].real
+        """The real value of input ``i`` as this run computed with it (INT: the dequantized int8
+        the DLA read, even where the producer is the float input or a host layer)."""
+        if self.mode is Mode.INT:
+            arr, s = self._input_record(i)
+            if s is None:
+                s = self.engine.qnet.scales[i]
+                arr = quantize_tensor(arr, s)
+            return arr.astype(np.float32) * np.float32(s)
+        return self.x if i == -1 else self.records[i].real
 
     # ------------------------------------------------------------------ keeping
     def save(self, path: str | Path) -> Path:
@@ -424,6 +436,8 @@ class Session:
         """The edited model as a .qnet (INT/HYBRID sessions)."""
         if self.engine.qnet is None:
             raise UserInputError("only a quantized session can be exported as .qnet")
+        if self.mode is Mode.FLOAT and self.edits:
+            raise UserInputError("float-mode edits are not in the int8 weights; export from an int/hybrid session")
         from dla.qnet_file import save_qnet
 
         return save_qnet(self.engine.qnet, self.engine.hw, path)

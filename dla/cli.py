@@ -445,6 +445,37 @@ def step_cmd(args: tuple[str, ...], mode: str, hw: str | None, calib: str | None
         raise UserError(f"{failed} command(s) failed", 1)
 
 
+@cli.command("cycles")
+@click.argument("model", nargs=-1, required=True, metavar="CFG [WEIGHTS] | MODEL.qnet")
+@hw_option
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Per-layer table as CSV.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Totals and per-layer table as JSON.")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False),
+              help="Write cycles.png, utilization.png and roofline.png into DIR.")
+@quiet_option
+def cycles_cmd(model: tuple[str, ...], hw: str | None, csv_out: str | None, json_out: str | None,
+               plot_dir: str | None, quiet: bool) -> None:
+    """Cycle model of the MAC array: per-layer cycles, stalls, utilization, DRAM traffic; totals and fps."""
+    from dla.cycles import network_cycles
+    from dla.cycles.report import cycle_lines, cycle_plots, cycles_csv, cycles_json
+    from dla.fileio import write_bytes_atomic, write_json_atomic
+
+    m, _ = _model(model, False, quiet, 0)
+    hwc = _hw(hw) if hw else (m.hw or _hw(None))
+    nc = network_cycles(m.net, hwc)
+    for line in cycle_lines(nc):
+        click.echo(line)
+    if csv_out:
+        write_bytes_atomic(csv_out, cycles_csv(nc).encode())
+        click.echo(f"csv: {csv_out}")
+    if json_out:
+        write_json_atomic(json_out, cycles_json(nc))
+        click.echo(f"json: {json_out}")
+    if plot_dir:
+        for p in cycle_plots(nc, plot_dir):
+            click.echo(f"plot: {p}")
+
+
 @cli.command("demo")
 @click.option("-o", "--output", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False),
               help="Directory for the demo's outputs.")

@@ -71,7 +71,7 @@ class HardwareConfig:
     """Core clock, for latency and fps figures."""
     input_buffer_kib: int = 128
     """On-chip input-activation buffer."""
-    weight_buffer_kib: int = 128
+    weight_buffer_kib: int = 512
     """On-chip weight buffer."""
     output_buffer_kib: int = 64
     """On-chip output/accumulator buffer."""

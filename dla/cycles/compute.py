@@ -1,0 +1,87 @@
+"""Compute side of the cycle model: a layer as a GEMM on the R×C MAC array, and its folds.
+
+A convolution (per group) is the GEMM ``(Npx × W) · (W × K)``: ``Npx = OH·OW`` output pixels,
+``W = kh·kw·C_in/groups`` (the im2col window), ``K = filters/groups``.  On an array of
+``R`` rows × ``C`` columns (``HardwareConfig.rows/cols``):
+
+* **weight stationary** (``dataflow: weight_stationary``, the DLA default): a fold keeps
+  ``≤R`` window rows × ``≤C`` filters of weights in the PEs and streams ``n`` pixels through;
+  ``folds = ceil(W/R)·ceil(K/C)``, one fold takes ``n + 2R + C − 2`` cycles:
+  ``R`` to shift the weights in, ``n`` input vectors, ``R − 1`` cycles of input skew (fill)
+  and ``C − 1`` of output skew (drain).
+* **output stationary** (``output_stationary``): a fold keeps ``≤R`` pixels × ``≤C`` filters of
+  accumulators; ``folds = ceil(Npx/R)·ceil(K/C)``, one fold takes ``W + R + C − 2`` cycles.
+
+These are the closed forms SCALE-Sim 3.0.0 implements for its ``ws``/``os`` im2col mapping
+(read from its ``systolic_compute_ws/os`` demand matrices and checked row by row, Δ = 0,
+against its reports in ``tests/golden/scalesim/``; SCALE-Sim prints the index of the last
+cycle, i.e. one less: :func:`scalesim_cycles`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dla.config import HardwareConfig
+from golden.layers import ConnectedSpec, ConvSpec, LayerSpec
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """The GEMM of one group of a conv/connected layer, repeated ``groups`` times."""
+
+    npx: int  # output pixels (rows of the GEMM)
+    window: int  # W = kh*kw*C_in/groups (the reduction)
+    filters: int  # K = filters/groups (columns)
+    groups: int
+
+    @property
+    def macs(self) -> int:
+        return self.npx * self.window * self.filters * self.groups
+
+
+def gemm_of(spec: LayerSpec) -> Gemm | None:
+    if isinstance(spec, ConvSpec):
+        _, oh, ow = spec.out_shape
+        cg = spec.in_shape[0] // spec.groups
+        return Gemm(oh * ow, spec.size * spec.size * cg, spec.filters // spec.groups, spec.groups)
+    if isinstance(spec, ConnectedSpec):
+        return Gemm(1, spec.n_inputs, spec.output, 1)
+    return None
+
+
+def fold_cycles(n_stream: int, rows: int, cols: int, dataflow: str) -> int:
+    """Cycles of one fold: WS streams ``n_stream`` pixels, OS streams a window of ``n_stream``."""
+    if dataflow == "weight_stationary":
+        return n_stream + 2 * rows + cols - 2
+    return n_stream + rows + cols - 2
+
+
+def folds(g: Gemm, rows: int, cols: int, dataflow: str) -> int:
+    first = g.window if dataflow == "weight_stationary" else g.npx
+    return math.ceil(first / rows) * math.ceil(g.filters / cols)
+
+
+def gemm_cycles(g: Gemm, rows: int, cols: int, dataflow: str) -> int:
+    """All folds of all groups, untiled (the whole layer as one operand set)."""
+    n = g.npx if dataflow == "weight_stationary" else g.window
+    return g.groups * folds(g, rows, cols, dataflow) * fold_cycles(n, rows, cols, dataflow)
+
+
+def scalesim_cycles(spec: LayerSpec, rows: int, cols: int, dataflow: str) -> int:
+    """What SCALE-Sim 3.0.0 reports as a conv layer's compute cycles (``ws``/``os``, im2col,
+    no stalls): :func:`gemm_cycles` − 1 (it prints the last cycle's index)."""
+    g = gemm_of(spec)
+    assert g is not None and g.groups == 1, "SCALE-Sim models plain (ungrouped) convolutions"
+    return gemm_cycles(g, rows, cols, dataflow) - 1
+
+
+def tile_cycles(rows_used: int, cols_used: int, pixels: int, hw: HardwareConfig) -> int:
+    """Cycles of one conv tile on the DLA core as the RTL implements it (weight stationary):
+    ``rows_used ≤ R`` window rows × ``cols_used ≤ C`` filters of weights shifted in (``R``
+    cycles — the shift register is always ``R`` deep), ``pixels`` input vectors streamed,
+    ``R − 1`` + ``C − 1`` cycles of skew, then ``requant_latency`` cycles of the
+    bias/requantizer/activation pipeline for the last output."""
+    if not (0 < rows_used <= hw.rows and 0 < cols_used <= hw.cols and pixels > 0):
+        raise ValueError(f"tile {rows_used}x{cols_used}x{pixels} does not fit a {hw.rows}x{hw.cols} array")
+    return fold_cycles(pixels, hw.rows, hw.cols, "weight_stationary") + hw.requant_latency

@@ -1,0 +1,99 @@
+"""Memory side of the cycle model: tiling to fit the on-chip buffers, and DRAM traffic.
+
+Tiling rule (weight stationary; every operand int8 except the int32 accumulators):
+
+* the **weight buffer** holds all weights of one output-channel block of ``C`` filters
+  (``W·C`` bytes) plus its ``4·C`` bytes of bias, double-buffered (half the buffer each);
+* a **pixel tile** is a band of ``t`` output rows (all output columns); it needs
+  ``((t − 1)·stride + kh) · W_in · C_in`` input bytes (the halo rows included) in half the
+  **input buffer**, and ``t · OW · C · 4`` accumulator bytes in half the **output buffer**;
+* ``t`` is the largest band that fits both; a layer where even ``t = 1`` (or one weight
+  block) does not fit is refused, naming the layer and the minimum size needed.
+
+Loop order and traffic::
+
+    for each output-channel block (≤ C filters):      # weights read once: W·K + 4·K bytes in all
+        load its weights and biases
+        for each band of t output rows:                # inputs re-read once per channel block
+            load the band's input rows (with halo)
+            compute ceil(W/R) folds over t·OW pixels
+            requantize, write t·OW·(≤C) int8 outputs
+
+Transfer time of ``b`` bytes: ``dram_latency_cycles + ceil(b / dram_bytes_per_cycle)``.
+Double buffering overlaps tile ``i``'s compute with tile ``i+1``'s loads and tile
+``i−1``'s stores.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dla.config import HardwareConfig
+from golden.errors import UserInputError
+from golden.layers import ConnectedSpec, ConvSpec
+
+
+class BufferTooSmall(UserInputError):
+    """Raised when not even one tile of a layer fits the configured buffers."""
+
+
+@dataclass(frozen=True)
+class Tiling:
+    channel_blocks: int
+    band_rows: int  # t: output rows per pixel tile
+    bands: int
+    input_bytes_per_band: int  # the largest band (halo included)
+    weight_bytes_per_block: int
+    acc_bytes_per_band: int
+
+
+def transfer_cycles(nbytes: int, hw: HardwareConfig) -> int:
+    if nbytes <= 0:
+        return 0
+    return hw.dram_latency_cycles + math.ceil(nbytes / hw.dram_bytes_per_cycle)
+
+
+def tile_conv(spec: ConvSpec | ConnectedSpec, hw: HardwareConfig) -> Tiling:
+    kib = 1024
+    c_in = spec.in_shape[0] if isinstance(spec, ConvSpec) else spec.n_inputs
+    _, in_h, in_w = spec.in_shape if isinstance(spec, ConvSpec) else (c_in, 1, 1)
+    n, oh, ow = spec.out_shape
+    k = spec.size if isinstance(spec, ConvSpec) else 1
+    stride = spec.stride_y if isinstance(spec, ConvSpec) else 1
+    groups = spec.groups if isinstance(spec, ConvSpec) else 1
+    window = k * k * (c_in // groups)
+    cols = min(hw.cols, n)
+    w_block = window * cols + 4 * cols
+    in_w_pad = in_w + 2 * (spec.padding if isinstance(spec, ConvSpec) else 0)
+    half_in, half_w, half_out = hw.input_buffer_kib * kib // 2, hw.weight_buffer_kib * kib // 2, \
+        hw.output_buffer_kib * kib // 2
+    if w_block > half_w:
+        raise BufferTooSmall(f"layer {spec.index} ({spec.kind.value}): one block of {cols} filters needs "
+                             f"{w_block} weight bytes; weight_buffer_kib must be at least "
+                             f"{math.ceil(2 * w_block / kib)} (is {hw.weight_buffer_kib})")
+
+    def in_bytes(t: int) -> int:
+        return ((t - 1) * stride + k) * in_w_pad * c_in if isinstance(spec, ConvSpec) else c_in
+
+    def acc_bytes(t: int) -> int:
+        return t * ow * cols * 4
+
+    short = []
+    if in_bytes(1) > half_in:
+        short.append(f"input_buffer_kib must be at least {math.ceil(2 * in_bytes(1) / kib)} (is {hw.input_buffer_kib}) "
+                     f"for {in_bytes(1)} input bytes")
+    if acc_bytes(1) > half_out:
+        short.append(f"output_buffer_kib must be at least {math.ceil(2 * acc_bytes(1) / kib)} "
+                     f"(is {hw.output_buffer_kib}) for {acc_bytes(1)} accumulator bytes")
+    if short:
+        raise BufferTooSmall(f"layer {spec.index} ({spec.kind.value}): one output row does not fit (double-buffered): "
+                             + "; ".join(short))
+    t = 1
+    lo, hi = 1, oh
+    while lo <= hi:  # largest band that fits both halves
+        mid = (lo + hi) // 2
+        if in_bytes(mid) <= half_in and acc_bytes(mid) <= half_out:
+            t, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    return Tiling(math.ceil(n / cols), t, math.ceil(oh / t), in_bytes(t), w_block, acc_bytes(t))

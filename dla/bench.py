@@ -234,3 +234,16 @@ def bench_step(cfg: str | Path, seed: int = 0, log: Callable[[str], None] = prin
     log(f"{net.name} INT step(): median {statistics.median(times):.1f} ms, max {max(times):.1f} ms "
         f"(layer {worst} {net.layers[worst].kind.value}), total {sum(times):.0f} ms over {len(times)} layers")
     return {"median_ms": statistics.median(times), "max_ms": max(times)}
+
+
+def bench_cycles(cfg: str | Path, repeats: int = 5, log: Callable[[str], None] = print) -> float:
+    """Wall time of the whole cycle model of a network (target for yolov3: under 1 s)."""
+    from dla.config import HardwareConfig
+    from dla.cycles import network_cycles
+
+    net = parse_network(cfg)
+    hw = HardwareConfig()
+    network_cycles(net, hw)
+    ms = interleaved_medians([lambda: network_cycles(net, hw)], repeats, warmup=0)[0]
+    log(f"{net.name}: cycle model of {len(net.layers)} layers in {ms:.1f} ms (median of {repeats})")
+    return ms

@@ -561,6 +561,15 @@ def bench_step_cmd(model: str) -> None:
     bench_step(resolve_cfg(model))
 
 
+@bench_group.command("cycles")
+@click.option("--model", default="yolov3", show_default=True)
+def bench_cycles_cmd(model: str) -> None:
+    """Wall time of the cycle model of a whole network (target: yolov3 under 1 s)."""
+    from dla.bench import bench_cycles
+
+    bench_cycles(resolve_cfg(model))
+
+
 def main() -> None:
     cli(prog_name="dla")
 

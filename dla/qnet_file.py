@@ -48,6 +48,10 @@ class QnetError(UserInputError):
         super().__init__(f"{where}{what}: {msg}")
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def is_qnet(path: str | Path) -> bool:
     p = Path(path)
     return p.suffix == ".qnet" or (p / "model.json").is_file()
@@ -152,11 +156,14 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
         meta = json.loads(mf.read_text())
     except json.JSONDecodeError as exc:
         raise QnetError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise QnetError(path, f"not a {FORMAT} version {VERSION} file", field="format")
     for key in ("cfg", "tensors", "layers", "hardware", "spec", "cfg_name"):
         if key not in meta:
             raise QnetError(path, "missing", field=key)
+    for key in ("tensors", "layers"):
+        if not isinstance(meta[key], list) or not all(isinstance(e, dict) for e in meta[key]):
+            raise QnetError(path, "must be a list of objects", field=key)
     net = _network_from_text(meta["cfg"], meta["cfg_name"], path)
     hw = config_from_mapping(meta["hardware"], f"{mf} (hardware)")
     spec = QuantSpec.from_dict(meta["spec"])
@@ -173,12 +180,15 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
         i, s = t.get("index"), t.get("scale")
         if not isinstance(i, int) or not -1 <= i < len(net.layers):
             raise QnetError(path, f"tensor index {i!r} outside -1..{len(net.layers) - 1}", field="tensors")
-        if not isinstance(s, (int, float)) or not s > 0 or not math.isfinite(s):
+        if not _is_number(s) or not s > 0:
             raise QnetError(path, f"scale must be a positive number, got {s!r}", layer=i, field="scale")
         scales[i] = float(s)
         seen.add(i)
         qnet.algorithms[i] = t.get("algorithm", "max")
-        qnet.thresholds[i] = float(t.get("threshold", s * 127))
+        th = t.get("threshold", s * 127)
+        if not _is_number(th):
+            raise QnetError(path, f"must be a number, got {th!r}", layer=i, field="threshold")
+        qnet.thresholds[i] = float(th)
         if "auto_sqnr_db" in t:
             qnet.auto_table[i] = {k: float(v) for k, v in t["auto_sqnr_db"].items()}
     missing = set(range(-1, len(net.layers))) - seen
@@ -200,13 +210,29 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
         if tuple(w_q.shape) != tuple(spec_l.weight_shape) or w_q.dtype != np.int8:
             raise QnetError(path, f"int8 weights have shape {tuple(w_q.shape)} {w_q.dtype}, the cfg needs "
                             f"{tuple(spec_l.weight_shape)} int8", layer=idx, field="weights")
-        if tuple(e.get("weight_shape", ())) != tuple(spec_l.weight_shape):
+        shape_json = e.get("weight_shape")
+        if not isinstance(shape_json, list) or tuple(shape_json) != tuple(spec_l.weight_shape):
             raise QnetError(path, f"{e.get('weight_shape')} does not match the cfg's {list(spec_l.weight_shape)}",
                             layer=idx, field="weight_shape")
         n = spec_l.weight_shape[0]
-        ws = np.asarray(e.get("weight_scale", []), dtype=np.float64)
-        if ws.shape != (n,) or not np.all(ws > 0) or not np.all(np.isfinite(ws)):
+        raw_ws = e.get("weight_scale")
+        if (not isinstance(raw_ws, list) or len(raw_ws) != n
+                or not all(_is_number(v) and v > 0 for v in raw_ws)):
             raise QnetError(path, f"needs {n} positive numbers", layer=idx, field="weight_scale")
+        ws = np.asarray(raw_ws, dtype=np.float64)
+        for name, arr, dtype in (("b_q", b_q, np.int32), ("b_float", b_float, np.float64)):
+            if arr.shape != (n,) or arr.dtype != dtype:
+                raise QnetError(path, f"weights.npz array '{key}.{name}' is {arr.shape} {arr.dtype}, needs ({n},) "
+                                f"{np.dtype(dtype)}", layer=idx, field=name)
+        need = {"biases": (n,), "weights": tuple(spec_l.weight_shape)}
+        if spec_l.batch_normalize:
+            need.update({k: (n,) for k in ("scales", "rolling_mean", "rolling_variance")})
+        for name, shape in need.items():
+            arr = fl.get(name)
+            if arr is None or arr.shape != shape or arr.dtype != np.float32:
+                got = "missing" if arr is None else f"{arr.shape} {arr.dtype}"
+                raise QnetError(path, f"weights.npz array '{key}.float.{name}' is {got}, needs {shape} float32",
+                                layer=idx, field=f"float.{name}")
         if np.abs(w_q.astype(np.int16)).max(initial=0) > 127:
             raise QnetError(path, "int8 weights outside [-127, 127]", layer=idx, field="weights")
         try:
@@ -217,7 +243,10 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
         qnet.layers[idx] = QuantLayer(idx, w_q, ws, b_q.astype(np.int64), b_float.astype(np.float64), w_float,
                                       e.get("weight_algorithm", "max"), e.get("granularity", "per_tensor"))
         if "pre_activation_scale" in e:
-            qnet.pre_act_scales[idx] = float(e["pre_activation_scale"])
+            pa = e["pre_activation_scale"]
+            if not _is_number(pa) or not pa > 0:
+                raise QnetError(path, f"must be a positive number, got {pa!r}", layer=idx, field="pre_activation_scale")
+            qnet.pre_act_scales[idx] = float(pa)
     net.params = params
     net.weights_header = tuple(meta.get("weights_header", (0, 2, 0, 0)))  # type: ignore[assignment]
     _check_requant(path, qnet, hw, entries)
@@ -236,7 +265,8 @@ def _check_requant(path: Path, qnet: QuantizedNetwork, hw: HardwareConfig, entri
             if f not in expected:
                 continue
             got = stored.get(f)
-            if not isinstance(got, list) or len(got) != len(expected[f]):
+            if (not isinstance(got, list) or len(got) != len(expected[f])
+                    or not all(isinstance(v, int) and not isinstance(v, bool) for v in got)):
                 raise QnetError(path, f"needs {len(expected[f])} integers", layer=spec.index, field=f"requant.{f}")
             if f.endswith("multiplier") and any(not 0 <= v < limit for v in got):
                 raise QnetError(path, f"values must be in 0..{limit - 1} ({hw.multiplier_bits}-bit multipliers)",

@@ -110,6 +110,9 @@ def _group_scale(members: list[int], net: Network, ranges: Ranges, spec: QuantSp
     producers = [t for t in members if t == -1 or not _is_pass_through(net.layers[t])] or members
     head = producers[0]
     algorithm = spec.activation_for(None if head == -1 else net.layers[head])
+    for t in sorted(members):  # an override naming any member (e.g. an upsample) applies to the group
+        if t >= 0 and any(ov.activations is not None and ov.matches(net.layers[t]) for ov in spec.overrides):
+            algorithm = spec.activation_for(net.layers[t])
     hist = None
     for t in producers:
         h = ranges.hists.get(t)

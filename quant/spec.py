@@ -96,13 +96,27 @@ class QuantSpec:
         unknown = set(d) - known
         if unknown:
             raise UserInputError(f"unknown quantization spec key(s) {sorted(unknown)} (valid: {sorted(known)})")
+        raw = d.get("overrides") or []
+        if not isinstance(raw, list):
+            raise UserInputError("'overrides' must be a list of mappings (- layers: [...] or - types: [...])")
         ovs = []
-        for o in d.get("overrides", []) or []:
+        for o in raw:
+            if not isinstance(o, dict):
+                raise UserInputError(f"each entry of 'overrides' must be a mapping, got {o!r}")
             bad = set(o) - {"layers", "types", "activations", "weights", "granularity"}
             if bad:
                 raise UserInputError(f"unknown override key(s) {sorted(bad)}")
-            ovs.append(Override(tuple(o.get("layers", ())), tuple(o.get("types", ())), o.get("activations"),
-                                o.get("weights"), o.get("granularity")))
+            layers, types = o.get("layers", []), o.get("types", [])
+            if not isinstance(layers, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in layers):
+                raise UserInputError(f"override 'layers' must be a list of layer indices, got {layers!r}")
+            if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+                raise UserInputError(f"override 'types' must be a list of layer types, got {types!r}")
+            gran = o.get("granularity")
+            ovs.append(Override(tuple(layers), tuple(types), o.get("activations"), o.get("weights"),
+                                gran.replace("-", "_") if isinstance(gran, str) else gran))
+        try:
+            percentile = float(d.get("percentile", 99.99))
+        except (TypeError, ValueError):
+            raise UserInputError(f"percentile must be a number, got {d.get('percentile')!r}") from None
         return cls(d.get("activations", "max"), d.get("weights", "max"),
-                   str(d.get("granularity", "per_tensor")).replace("-", "_"), float(d.get("percentile", 99.99)),
-                   tuple(ovs))
+                   str(d.get("granularity", "per_tensor")).replace("-", "_"), percentile, tuple(ovs))

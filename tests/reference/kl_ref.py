@@ -40,6 +40,15 @@ Choices the talk leaves open, made here (and why the tests allow one bin of slac
   chosen.  (onnxruntime smooths ``P`` and ``Q`` with ``eps = 1e-4`` instead, see below.)
 * Ties keep the smallest ``i`` (the first minimum, as ``argmin`` does).
 
+Closest published code (read, not imported): NVIDIA's own pytorch-quantization,
+``_compute_amax_entropy`` in ``NVIDIA/TensorRT: tools/pytorch-quantization/pytorch_quantization/
+calib/histogram.py``.  It agrees with the choices above — candidates ``128 .. len(bins)``
+inclusive, the non-empty mask taken from the unclipped bins, ``scipy.stats.entropy`` (so
+``inf`` when ``Q`` misses mass), threshold ``bin_edges[i] = i·width`` — and splits levels
+with ``np.digitize`` (our ``"ceil"``).  It differs in two details: it first replaces bin 0
+by bin 1's count (neutralising the spike of exact zeros of ReLU outputs), and on ties it
+keeps the *largest* ``i``.
+
 The second, test-only reference is onnxruntime's ``HistogramCollector.get_entropy_threshold``
 (``onnxruntime.quantization.calibrate``), which differs from the talk on purpose or by
 accident — documented differences (onnxruntime 1.x):

@@ -259,8 +259,11 @@ def _check_requant(path: Path, qnet: QuantizedNetwork, hw: HardwareConfig, entri
     for spec in qnet.net.param_layers():
         stored = entries[spec.index].get("requant")
         expected = _requant_json(spec, qnet, hw)
-        if stored is None or expected is None:
+        if expected is None:
             continue
+        if not isinstance(stored, dict):
+            raise QnetError(path, "missing: every requantizing layer lists its multipliers and shifts",
+                            layer=spec.index, field="requant")
         for f in ("multiplier", "shift", "neg_multiplier", "neg_shift"):
             if f not in expected:
                 continue

@@ -9,7 +9,8 @@ counted apart); ``T`` is in the tensor's real units and the int8 scale is ``T / 
 * ``mse``: the bin edge ``T`` minimising the expected squared error of
   ``q(x) = clip(round(x/Δ), −127, 127)·Δ``, ``Δ = T/127``, evaluated on bin centres.
 * ``kl``: TensorRT's entropy calibration as described in Szymon Migacz, "8-bit Inference
-  with TensorRT" (GTC 2017): for each candidate ``i`` (128 … bins), the reference
+  with TensorRT" (GTC 2017): for each candidate ``i`` (128 … the last non-empty bin: TensorRT's
+  histogram ends at the max, ours may extend up to twice as far), the reference
   distribution ``P`` is bins ``[0, i)`` with everything beyond folded into bin ``i−1``; the
   candidate ``Q`` merges those ``i`` bins into 128 levels and spreads each level's count
   uniformly over its non-empty bins; ``T`` is the upper edge of bin ``i−1`` for the ``i``
@@ -111,7 +112,7 @@ def kl_threshold(h: AbsHistogram, levels: int = KL_LEVELS) -> float:
 
 def log2_scale(absmax: float) -> float:
     if absmax <= 0:
-        return 1.0 / QMAX
+        return 2.0 ** -7  # a power of two even for an all-zero tensor
     return float(2.0 ** math.ceil(math.log2(absmax / QMAX)))
 
 

@@ -123,15 +123,15 @@ def test_percentile_counts_zeros_and_interpolates() -> None:
 
 @pytest.mark.parametrize("fed", ["zeros", "nothing"])
 def test_all_zero_tensor_gives_scale_one_over_127(fed: str) -> None:
-    """An all-zero tensor (or none at all): every algorithm returns scale 1/127 without any division
-    by zero (numpy errors raised), thresholds 0, and an infinite expected SQNR."""
+    """An all-zero tensor (or none at all): every algorithm returns scale 1/127 (log2: 2^-7, still a
+    power of two) without any division by zero (numpy errors raised), thresholds 0, infinite SQNR."""
     h = AbsHistogram()
     if fed == "zeros":
         h.update(np.zeros((4, 8, 8), np.float32))
         assert h.zeros == 256 and h.range == 0.0
     with np.errstate(all="raise"):
         for name in ACTIVATION_ALGORITHMS:
-            assert scale_for(h, name) == 1 / QMAX, name
+            assert scale_for(h, name) == (2.0 ** -7 if name == "log2" else 1 / QMAX), name
         for fn in (max_threshold, percentile_threshold, mse_threshold, kl_threshold):
             assert fn(h) == 0.0
         assert histogram_sqnr_db(h, 1 / QMAX) == math.inf

@@ -41,7 +41,7 @@ def test_defaults_match_design() -> None:
     assert (hw.route_shared_scale, hw.shortcut_left_shift) == (False, 20)
     assert (hw.rows, hw.cols, hw.dataflow) == (16, 16, "weight_stationary")
     assert (hw.clock_mhz, hw.dram_bytes_per_cycle) == (500.0, 16.0)
-    assert (hw.input_buffer_kib, hw.weight_buffer_kib, hw.output_buffer_kib) == (128, 128, 64)
+    assert (hw.input_buffer_kib, hw.weight_buffer_kib, hw.output_buffer_kib) == (128, 512, 64)
     assert (hw.dram_latency_cycles, hw.requant_latency, hw.pool_latency) == (100, 3, 2)
     assert hw.problems() == []
 

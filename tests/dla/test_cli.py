@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
 
-from dla.cli import cli
+from tests.cli_helpers import fails, ok, run  # noqa: F401
+
 from dla.dump import read_dump
 from golden.engine import forward
 from golden.image import load_image, prepare_input
@@ -57,26 +57,6 @@ activation=linear
 [softmax]
 groups=1
 """
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def ok(*args: str) -> Result:
-    res = run(*args)
-    assert res.exit_code == 0, res.output
-    return res
-
-
-def fails(*args: str, needle: str, code: int = 2) -> Result:
-    """A user mistake: non-zero exit, one clear message containing ``needle``, no traceback."""
-    res = run(*args)
-    assert res.exit_code == code, res.output
-    assert needle in res.output, res.output
-    assert "Traceback" not in res.output
-    assert isinstance(res.exception, SystemExit)
-    return res
 
 
 @pytest.fixture

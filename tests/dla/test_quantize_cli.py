@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
 
-from dla.cli import cli
+from tests.cli_helpers import fails, ok, run  # noqa: F401
+
 from dla.dump import read_dump
 from dla.qnet_file import load_qnet
 
@@ -48,27 +48,6 @@ classes=1
 num=3
 """
 # layers: 0 conv, 1 maxpool, 2 conv, 3 upsample, 4 route (3, 0), 5 conv, 6 yolo
-
-
-def run(*args: object) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def ok(*args: object) -> Result:
-    res = run(*args)
-    assert res.exit_code == 0, res.output
-    return res
-
-
-def fails(*args: object, needle: str, code: int = 2) -> Result:
-    """A user mistake: non-zero exit, one clear message containing ``needle``, no traceback."""
-    res = run(*args)
-    assert res.exit_code == code, (res.output, res.exception)
-    assert needle in res.output, res.output
-    assert "Traceback" not in res.output
-    assert isinstance(res.exception, SystemExit), repr(res.exception)
-    assert len([line for line in res.output.splitlines() if line.startswith("Error:")]) == 1, res.output
-    return res
 
 
 @pytest.fixture(autouse=True)

@@ -485,13 +485,24 @@ def cycles_cmd(model: tuple[str, ...], hw: str | None, csv_out: str | None, json
 @click.option("--thresh", default=0.5, show_default=True)
 @quiet_option
 def demo_cmd(out_dir: str, model: str, image: str, seed: int, thresh: float, quiet: bool) -> None:
-    """Run the built-in default: a shipped network with seeded weights on a shipped photo.
+    """Run the built-in default: a shipped network with seeded weights on a shipped photo, in
+    FLOAT, HYBRID and INT on the default DLA, plus its cycle model.
 
-    Writes OUT/layers.txt, OUT/detections.png, OUT/detections.json and a full dump OUT/dump/.
+    Writes OUT/layers.txt, OUT/detections.png and .json (FLOAT), OUT/dump/ (every FLOAT layer),
+    OUT/compare.csv and .json (per-layer FLOAT vs HYBRID vs INT), OUT/cycles.csv and plots.
     """
+    from dla.calibration import calibrate
+    from dla.compare import compare_modes
+    from dla.config import HardwareConfig
+    from dla.cycles import network_cycles
+    from dla.cycles.report import cycle_lines, cycle_plots, cycles_csv
+    from dla.engine import Engine
     from dla.fileio import atomic_dir
     from dla.info import layer_table
+    from dla.report_text import comparison_csv, comparison_json, comparison_lines
     from golden.genweights import random_weights
+    from golden.image import load_image, prepare_input
+    from quant import QuantSpec
 
     net = parse_network(resolve_cfg(model))
     _warn(net, quiet)
@@ -499,11 +510,28 @@ def demo_cmd(out_dir: str, model: str, image: str, seed: int, thresh: float, qui
     for row in layer_table(net):
         click.echo(row)
     click.echo(f"weights: generated with seed {seed} (random: detections are not meaningful)")
+    hw = HardwareConfig()
     with atomic_dir(out_dir, replace_if="layers.txt") as tmp:
         (tmp / "layers.txt").write_text("\n".join(layer_table(net)) + "\n")
         _run_and_report(net, image, "float", None, thresh, 0.45, str(tmp / "dump"),
                         str(tmp / "detections.png"), str(tmp / "detections.json"), quiet, announce=False)
-    click.echo(f"wrote {out_dir}/: layers.txt, detections.png, detections.json, dump/manifest.json")
+        click.echo("-- FLOAT vs HYBRID vs INT on the default DLA (calibrated on 4 generated images, mse, "
+                   "per-channel weights)")
+        qnet = calibrate(net, 4, hw=hw, spec=QuantSpec("mse", granularity="per_channel"))
+        im = load_image(image)
+        x = prepare_input(im, net.input_shape, letterbox=net.letter_box)
+        cmp = compare_modes(Engine(net, qnet, hw), x, (im.shape[2], im.shape[1]), None, thresh)
+        for line in comparison_lines(cmp):
+            click.echo(line)
+        (tmp / "compare.csv").write_text(comparison_csv(cmp))
+        (tmp / "compare.json").write_text(json.dumps(comparison_json(cmp), indent=1) + "\n")
+        nc = network_cycles(net, hw)
+        click.echo("-- cycle model")
+        for line in cycle_lines(nc)[-2:]:
+            click.echo(line)
+        (tmp / "cycles.csv").write_text(cycles_csv(nc))
+        cycle_plots(nc, tmp / "cycles")
+    click.echo(f"wrote {out_dir}/: layers.txt, detections.png/.json, dump/, compare.csv/.json, cycles.csv, cycles/*.png")
 
 
 @cli.group("bench")

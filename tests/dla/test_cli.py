@@ -139,7 +139,9 @@ def test_demo_runs_on_builtin_default(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     res = ok("demo", "-o", out, "-q")
     assert "yolov3-tiny" in res.output
-    assert {p.name for p in out.iterdir()} == {"layers.txt", "detections.png", "detections.json", "dump"}
+    assert {p.name for p in out.iterdir()} == {"layers.txt", "detections.png", "detections.json", "dump",
+                                              "compare.csv", "compare.json", "cycles.csv", "cycles"}
+    assert "INT SQNR" in res.output and "fps" in res.output
     ok("demo", "-o", out, "-q")  # re-running replaces its own earlier output
 
 

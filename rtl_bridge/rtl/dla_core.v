@@ -1,0 +1,361 @@
+// dla_core: the DLA's weight-stationary ROWS x COLS int8 MAC array, running one tile.
+//
+// A tile is one fold of a convolution GEMM (dla/cycles/compute.py): <= ROWS rows of the
+// im2col window (the reduction) x <= COLS filters of weights stay in the PEs while `pixels`
+// input vectors stream through.  Per pixel p and column c:
+//
+//   acc[p][c] = sat_ACC_W( sum_r x[p][r] * w[r][c]  +  bias[c] )        (exact sum, then clamp)
+//   q[p][c]   = dla_requant(acc, mult[c], shift[c], neg_mult[c], neg_shift[c], leaky_en)
+//
+// Python model: dla.int_kernels.conv_int (exact accumulation, bias, saturation to acc_bits,
+// gemmlowp requantization with the saturating left shift, fused LeakyReLU, int8); the adapter
+// rtl_bridge/tile.py cuts a layer into tiles and produces stimulus and expected outputs.
+//
+// ---------------------------------------------------------------------------- protocol
+// Cycle n is the clock period that ends with rising edge n.
+//  * start / start_ready: a tile begins in the cycle where start & start_ready & pixels != 0
+//    (start_ready = ~busy | done: an idle core, or the cycle in which the previous tile's
+//    last beat leaves, so back-to-back tiles lose no cycle).  That cycle is tile cycle 0.
+//    bias/mult/shift/neg_mult/neg_shift/leaky_en and `pixels` are latched at that edge.
+//  * weights: w_row is sampled in tile cycles 0 .. ROWS-1 (w_load is high in them, no
+//    handshake): beat k is reduction row k, i.e. w_row[8c +: 8] = w[k][c].  The rows form a
+//    shift register ROWS deep (new beats enter at row ROWS-1 and move up one row per beat),
+//    so a partial tile (rows_used < ROWS) still takes ROWS beats, padded with zero rows.
+//  * inputs: in_data/in_valid/in_ready, one beat per pixel, in_data[8r +: 8] = x[p][r]
+//    (unused rows may hold anything: their weights are zero).  in_ready is first high in
+//    tile cycle ROWS.
+//  * outputs: out_data/out_valid/out_ready, one beat per pixel in pixel order,
+//    out_data[8c +: 8] = q[p][c], all COLS columns of a pixel together.
+//  * done: high for one cycle, the cycle in which the tile's last output beat is accepted
+//    (out_valid & out_ready); it is combinational in out_ready.
+//
+// ---------------------------------------------------------------------------- timing
+// Pipeline latencies, for a pixel accepted (in_valid & in_ready) in cycle k.  Nothing stalls;
+// input gaps travel through the array as invalid wavefronts.
+//   input skew      row r sees the pixel's activation in cycle k + r (row 0 combinationally
+//                   from in_data, row r through r registers: ROWS-1 cycles of skew in all)
+//   PE (r, c)       multiplies-accumulates in cycle k + r + c; 1 register (activation to
+//                   the right, partial sum down)
+//   column c        its sum leaves the bottom row in cycle k + ROWS + c
+//   output deskew   COLS-1-c registers on column c: all columns together in cycle
+//                   k + ROWS + COLS - 1 (COLS-1 cycles of output skew)
+//   bias + clamp    combinational, in front of the requantizer
+//   dla_requant     REQUANT_LATENCY cycles (its LATENCY, 3)
+//   output buffer   0 cycles when empty (bypass)
+// => the pixel's output beat is offered in cycle k + ROWS + COLS - 1 + REQUANT_LATENCY.
+//
+// Cycle count of a tile (the convention; tests/rtl_bridge/dla_core checks it): tile cycle 0 is
+// the cycle in which start is taken.  With no input gap and no output stall, done is high in
+//     cycle N = pixels + 2*ROWS + COLS - 2 + REQUANT_LATENCY = dla.cycles.tile_cycles(...)
+// i.e. N = (index of the rising edge that samples done) - (index of the edge that samples
+// start).  Weight beats fill cycles 0..ROWS-1, pixel beats ROWS..ROWS+pixels-1, and the last
+// pixel (k = ROWS+pixels-1) leaves in k + ROWS + COLS - 1 + REQUANT_LATENCY = N.  The next
+// tile's start can be taken in cycle N (start_ready), so back-to-back tiles take exactly the
+// sum of their N.  rows_used / cols_used do not change N: the weight shift register is always
+// ROWS deep and the skews always ROWS-1 / COLS-1.
+//
+// Backpressure: the array never stalls.  A credit counter (pixels accepted - beats sent)
+// limits in-flight pixels to DEPTH = ROWS + COLS + REQUANT_LATENCY, the size of the output
+// buffer, so no result is lost; without backpressure at most DEPTH - 1 are in flight and
+// in_ready never drops.
+//
+// Verilog-2005, synthesizable (initial blocks and the translate_off block are checks only).
+`default_nettype none
+
+module dla_core #(
+    parameter integer ROWS = 16,            // PE rows: reduction rows per tile (HardwareConfig.rows)
+    parameter integer COLS = 16,            // PE columns: filters per tile (HardwareConfig.cols)
+    parameter integer ACC_W = 32,           // accumulator width, 8..32 (HardwareConfig.acc_bits)
+    parameter integer MULT_W = 32,          // requantizer multiplier width, 2..32 (HardwareConfig.multiplier_bits)
+    parameter integer REQUANT_LATENCY = 3,  // must equal dla_requant's LATENCY (HardwareConfig.requant_latency)
+    parameter integer PIX_W = 16            // width of the pixel count of one tile
+) (
+    input  wire                     clk,
+    input  wire                     rst,          // synchronous, active high
+    // tile control
+    input  wire                     start,
+    output wire                     start_ready,  // ~busy | done
+    input  wire [PIX_W-1:0]         pixels,       // input vectors of the tile, >= 1 (0: start ignored)
+    output reg                      busy,
+    output wire                     done,
+    // weights, tile cycles 0 .. ROWS-1
+    output wire                     w_load,
+    input  wire [COLS*8-1:0]        w_row,
+    // per-column requantization, latched at start
+    input  wire [COLS*ACC_W-1:0]    bias,
+    input  wire [COLS*MULT_W-1:0]   mult,
+    input  wire [COLS*6-1:0]        shift,
+    input  wire [COLS*MULT_W-1:0]   neg_mult,
+    input  wire [COLS*6-1:0]        neg_shift,
+    input  wire                     leaky_en,     // the layer's activation: fused LeakyReLU
+    // input vectors
+    input  wire                     in_valid,
+    output wire                     in_ready,
+    input  wire [ROWS*8-1:0]        in_data,
+    // output vectors
+    output wire                     out_valid,
+    input  wire                     out_ready,
+    output wire [COLS*8-1:0]        out_data
+);
+
+    // |sum of ROWS int8 x int8 products| <= ROWS * 2^14 < 2^(15 + clog2(ROWS)): exact in SUM_W.
+    localparam integer SUM_W = 16 + $clog2(ROWS);
+    // bias add without overflow, then clamp to ACC_W
+    localparam integer EXT_W = (SUM_W > ACC_W ? SUM_W : ACC_W) + 1;
+    // in-flight limit = output buffer entries (see header)
+    localparam integer DEPTH = ROWS + COLS + REQUANT_LATENCY;
+    localparam integer AW = $clog2(DEPTH);
+    localparam integer CW = $clog2(DEPTH + 1);
+    localparam integer LW = $clog2(ROWS) + 1;
+    localparam integer VP = ROWS + COLS - 1;  // acceptance -> aligned column results
+
+    initial begin
+        if (ROWS < 1 || COLS < 1) begin
+            $display("ERROR: dla_core: ROWS=%0d COLS=%0d must be >= 1", ROWS, COLS);
+            $finish;
+        end
+        if (ACC_W < 8 || ACC_W > 32) begin
+            $display("ERROR: dla_core: ACC_W=%0d is outside 8..32", ACC_W);
+            $finish;
+        end
+        if (MULT_W < 2 || MULT_W > 32) begin
+            $display("ERROR: dla_core: MULT_W=%0d is outside 2..32", MULT_W);
+            $finish;
+        end
+        if (REQUANT_LATENCY < 1) begin
+            $display("ERROR: dla_core: REQUANT_LATENCY=%0d must be >= 1", REQUANT_LATENCY);
+            $finish;
+        end
+        if (PIX_W < 1) begin
+            $display("ERROR: dla_core: PIX_W=%0d must be >= 1", PIX_W);
+            $finish;
+        end
+    end
+
+    // ------------------------------------------------------------------ control
+    reg             loading;      // tile cycles 1 .. ROWS-1
+    reg [LW-1:0]    load_cnt;     // weight beats taken
+    reg [PIX_W-1:0] in_left;      // pixels still to accept
+    reg [PIX_W-1:0] out_left;     // beats still to send
+    reg [CW:0]      outstanding;  // accepted - sent
+
+    wire out_fire = out_valid & out_ready;
+    assign done = busy & out_fire & (out_left == {{(PIX_W-1){1'b0}}, 1'b1});
+    assign start_ready = ~busy | done;
+    wire start_fire = start & start_ready & (pixels != {PIX_W{1'b0}});
+    assign w_load = start_fire | loading;
+    assign in_ready = busy & ~loading & (in_left != {PIX_W{1'b0}}) & (outstanding < DEPTH);
+    wire in_fire = in_valid & in_ready;
+
+    reg [COLS*ACC_W-1:0]  bias_q;
+    reg [COLS*MULT_W-1:0] mult_q;
+    reg [COLS*6-1:0]      shift_q;
+    reg [COLS*MULT_W-1:0] nmult_q;
+    reg [COLS*6-1:0]      nshift_q;
+    reg                   leaky_q;
+
+    always @(posedge clk) begin
+        if (rst) begin
+            busy <= 1'b0;
+            loading <= 1'b0;
+            load_cnt <= {LW{1'b0}};
+            in_left <= {PIX_W{1'b0}};
+            out_left <= {PIX_W{1'b0}};
+        end else if (start_fire) begin
+            busy <= 1'b1;
+            loading <= (ROWS > 1);
+            load_cnt <= 1;
+            in_left <= pixels;
+            out_left <= pixels;
+        end else begin
+            if (done) busy <= 1'b0;
+            if (loading) begin
+                load_cnt <= load_cnt + 1'b1;
+                if (load_cnt == ROWS - 1) loading <= 1'b0;
+            end
+            if (in_fire) in_left <= in_left - 1'b1;
+            if (out_fire) out_left <= out_left - 1'b1;
+        end
+        if (rst) outstanding <= 0;
+        else outstanding <= outstanding + in_fire - out_fire;
+        if (start_fire) begin
+            bias_q <= bias;
+            mult_q <= mult;
+            shift_q <= shift;
+            nmult_q <= neg_mult;
+            nshift_q <= neg_shift;
+            leaky_q <= leaky_en;
+        end
+    end
+
+    // ------------------------------------------------------------------ input skew
+    // Row r's activation, delayed r cycles (bubbles enter as zeros).
+    wire [ROWS*8-1:0] x_in = in_fire ? in_data : {ROWS*8{1'b0}};
+    wire [ROWS*8-1:0] x_skew;
+
+    genvar r, c;
+    generate
+        for (r = 0; r < ROWS; r = r + 1) begin : g_skew
+            if (r == 0) begin : g_direct
+                assign x_skew[7:0] = x_in[7:0];
+            end else if (r == 1) begin : g_one
+                reg [7:0] sk;
+                always @(posedge clk) sk <= x_in[15:8];
+                assign x_skew[15:8] = sk;
+            end else begin : g_chain
+                reg [8*r-1:0] sk;  // r stages, newest in the low byte
+                always @(posedge clk) sk <= {sk[8*r-9:0], x_in[8*r +: 8]};
+                assign x_skew[8*r +: 8] = sk[8*r-1 -: 8];
+            end
+        end
+    endgenerate
+
+    // ------------------------------------------------------------------ PE array
+    // PE (r, c) holds w[r][c]; each cycle: a_out <= a_in (to the right),
+    // p_out <= p_in + a_in * w (down; p_in = 0 on row 0).  Index of PE (r, c): r*COLS + c.
+    // (Arrays of nets, one element per PE: a flat bus would make every PE's update wake every
+    // reader of the bus in an event-driven simulator.)
+    wire [7:0]       w_arr [0:ROWS*COLS-1];
+    wire [7:0]       a_arr [0:ROWS*COLS-1];
+    wire [SUM_W-1:0] p_arr [0:ROWS*COLS-1];
+
+    generate
+        for (r = 0; r < ROWS; r = r + 1) begin : g_row
+            for (c = 0; c < COLS; c = c + 1) begin : g_pe
+                reg signed [7:0]     w;
+                reg signed [7:0]     a_out;
+                reg signed [SUM_W-1:0] p_out;
+                wire signed [7:0] a_in;
+                wire signed [SUM_W-1:0] p_in;
+                wire signed [7:0] w_next;
+                if (c == 0) begin : g_left
+                    assign a_in = x_skew[8*r +: 8];
+                end else begin : g_inner_a
+                    assign a_in = a_arr[r*COLS + c - 1];
+                end
+                if (r == 0) begin : g_top
+                    assign p_in = {SUM_W{1'b0}};
+                end else begin : g_inner_p
+                    assign p_in = p_arr[(r-1)*COLS + c];
+                end
+                if (r == ROWS - 1) begin : g_bottom
+                    assign w_next = w_row[8*c +: 8];  // new weight beats enter the bottom row
+                end else begin : g_inner_w
+                    assign w_next = w_arr[(r+1)*COLS + c];
+                end
+                wire signed [15:0] prod = a_in * w;
+                always @(posedge clk) begin
+                    if (w_load) w <= w_next;
+                    a_out <= a_in;
+                    p_out <= p_in + prod;
+                end
+                assign w_arr[r*COLS + c] = w;
+                assign a_arr[r*COLS + c] = a_out;
+                assign p_arr[r*COLS + c] = p_out;
+            end
+        end
+    endgenerate
+
+    // Valid of each wavefront: vpipe[VP-1] is high when the aligned column results are a pixel.
+    reg [VP-1:0] vpipe;
+    generate
+        if (VP == 1) begin : g_vp1
+            always @(posedge clk) vpipe <= rst ? 1'b0 : in_fire;
+        end else begin : g_vpn
+            always @(posedge clk) vpipe <= rst ? {VP{1'b0}} : {vpipe[VP-2:0], in_fire};
+        end
+    endgenerate
+    wire acc_valid = vpipe[VP-1];
+
+    // ------------------------------------------------------------------ deskew, bias, requantizer
+    wire [COLS*8-1:0] rq_q;
+    wire [COLS-1:0]   rq_valid_col;
+    wire signed [EXT_W-1:0] acc_max = {{(EXT_W-ACC_W+1){1'b0}}, {(ACC_W-1){1'b1}}};
+    wire signed [EXT_W-1:0] acc_min = {{(EXT_W-ACC_W+1){1'b1}}, {(ACC_W-1){1'b0}}};
+
+    generate
+        for (c = 0; c < COLS; c = c + 1) begin : g_col
+            localparam integer D = COLS - 1 - c;  // deskew registers of this column
+            wire [SUM_W-1:0] bottom = p_arr[(ROWS-1)*COLS + c];
+            wire signed [SUM_W-1:0] col_sum;
+            if (D == 0) begin : g_d0
+                assign col_sum = bottom;
+            end else if (D == 1) begin : g_d1
+                reg [SUM_W-1:0] ds;
+                always @(posedge clk) ds <= bottom;
+                assign col_sum = ds;
+            end else begin : g_dn
+                reg [D*SUM_W-1:0] ds;  // D stages, newest in the low word
+                always @(posedge clk) ds <= {ds[(D-1)*SUM_W-1:0], bottom};
+                assign col_sum = ds[D*SUM_W-1 -: SUM_W];
+            end
+            wire signed [ACC_W-1:0] b = bias_q[ACC_W*c +: ACC_W];
+            wire signed [EXT_W-1:0] wide = col_sum + b;  // both sign-extended to EXT_W: exact
+            wire signed [ACC_W-1:0] acc = (wide > acc_max) ? acc_max[ACC_W-1:0] :
+                                          (wide < acc_min) ? acc_min[ACC_W-1:0] : wide[ACC_W-1:0];
+            wire signed [7:0] q_c;
+            dla_requant #(.ACC_W(ACC_W), .MULT_W(MULT_W)) u_rq (
+                .clk(clk), .rst(rst), .valid_in(acc_valid), .acc(acc),
+                .mult(mult_q[MULT_W*c +: MULT_W]), .shift(shift_q[6*c +: 6]), .leaky_en(leaky_q),
+                .neg_mult(nmult_q[MULT_W*c +: MULT_W]), .neg_shift(nshift_q[6*c +: 6]),
+                .valid_out(rq_valid_col[c]), .q(q_c));
+            assign rq_q[8*c +: 8] = q_c;
+        end
+    endgenerate
+    wire rq_valid = rq_valid_col[0];
+
+    // ------------------------------------------------------------------ output buffer
+    // DEPTH entries with bypass: an empty buffer passes the requantizer's result through in
+    // the same cycle; otherwise beats leave in order from the head.
+    reg [COLS*8-1:0] fifo [0:DEPTH-1];
+    reg [AW-1:0]     rd_ptr, wr_ptr;
+    reg [CW-1:0]     fifo_cnt;
+    wire fifo_empty = (fifo_cnt == {CW{1'b0}});
+    assign out_valid = ~fifo_empty | rq_valid;
+    assign out_data = fifo_empty ? rq_q : fifo[rd_ptr];
+    wire push = rq_valid & ~(fifo_empty & out_ready);
+    wire pop = ~fifo_empty & out_ready;
+
+    always @(posedge clk) begin
+        if (rst) begin
+            rd_ptr <= {AW{1'b0}};
+            wr_ptr <= {AW{1'b0}};
+            fifo_cnt <= {CW{1'b0}};
+        end else begin
+            if (push) begin
+                fifo[wr_ptr] <= rq_q;
+                wr_ptr <= (wr_ptr == DEPTH - 1) ? {AW{1'b0}} : wr_ptr + 1'b1;
+            end
+            if (pop) rd_ptr <= (rd_ptr == DEPTH - 1) ? {AW{1'b0}} : rd_ptr + 1'b1;
+            fifo_cnt <= fifo_cnt + push - pop;
+        end
+    end
+
+    // ------------------------------------------------------------------ simulation checks
+    // synthesis translate_off
+    // The requantizer's valid must follow acc_valid by exactly REQUANT_LATENCY cycles (the
+    // credit limit and the documented tile cycle count rely on it).
+    reg [REQUANT_LATENCY-1:0] rq_expect;
+    generate
+        if (REQUANT_LATENCY == 1) begin : g_chk1
+            always @(posedge clk) rq_expect <= rst ? 1'b0 : acc_valid;
+        end else begin : g_chkn
+            always @(posedge clk)
+                rq_expect <= rst ? {REQUANT_LATENCY{1'b0}} : {rq_expect[REQUANT_LATENCY-2:0], acc_valid};
+        end
+    endgenerate
+    always @(posedge clk) begin
+        if (!rst && rq_valid !== rq_expect[REQUANT_LATENCY-1]) begin
+            $display("ERROR: dla_core: dla_requant's latency is not REQUANT_LATENCY=%0d", REQUANT_LATENCY);
+            $finish;
+        end
+        if (!rst && push && fifo_cnt == DEPTH) begin
+            $display("ERROR: dla_core: output buffer overflow");
+            $finish;
+        end
+    end
+    // synthesis translate_on
+
+endmodule
+
+`default_nettype wire

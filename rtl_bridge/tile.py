@@ -1,0 +1,205 @@
+"""Adapter between a conv layer of the INT engine and the RTL core (``rtl/dla_core.v``): tiles.
+
+A convolution is, per group, the GEMM ``(Npx × W)·(W × K)`` of ``dla.cycles.compute``.  The
+core runs one weight-stationary fold of it per ``start``: ``rows_used ≤ R`` window rows ×
+``cols_used ≤ C`` filters of weights, ``pixels`` input vectors.  :func:`conv_tiles` cuts a
+layer into those tiles in this loop nest::
+
+    for g in range(groups):                       # each group is its own GEMM
+        for f0 in range(0, K, C):                 # a block of ≤ C filters (columns)
+            for p0 in range(0, Npx, band):        # a band of pixels (all of them by default)
+                tile(g, f0, p0)                   # window W ≤ R rows: one reduction fold
+
+and gives, per tile, the stimulus (weight rows, input vectors, per-column bias and
+requantizer integers) and the expected int8 outputs, sliced from
+``dla.int_kernels.conv_int`` run on the whole layer, with the expected cycle count
+``dla.cycles.tile_cycles(rows_used, cols_used, pixels, hw)``.
+
+Limits of this first version (each raises ``UnsupportedError`` naming the layer):
+
+* the whole reduction must fit the array, ``W = kh·kw·C_in/groups ≤ R``: the core
+  requantizes at the end of every tile, so partial sums of several reduction folds
+  cannot be combined outside it (that needs an accumulator output mode in the RTL);
+* activations ``linear`` and ``leaky`` (fused), the ``gemmlowp`` requantizer with
+  ``rounding: half_away`` and ``left_shift_overflow: saturate``, saturating accumulators,
+  biases that fit ``acc_bits`` (what ``dla_requant``/``dla_core`` implement).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dla.config import HardwareConfig
+from dla.cycles import tile_cycles
+from dla.int_kernels import LayerPlan, conv_int
+from golden.errors import UnsupportedError
+from golden.kernels import im2col
+from golden.layers import ConvSpec
+
+SHIFT_BITS = 6
+"""Width of the core's signed shift ports (TFLite shift, positive = left)."""
+PIXELS_MAX = (1 << 16) - 1
+"""Most pixels in one tile: the core's ``pixels`` port is ``PIX_W = 16`` bits wide."""
+
+
+@dataclass(frozen=True, eq=False)
+class Tile:
+    """One ``start`` of the core: stimulus, expected outputs and expected cycles."""
+
+    layer: int
+    group: int
+    filter0: int  # first filter of the tile, within the group
+    pixel0: int  # first output pixel (row-major OH·OW) of the band
+    rows_used: int  # window rows W (≤ R)
+    cols_used: int  # filters (≤ C)
+    weights: np.ndarray  # (R, C) int8: [r, c] = w_q[filter0 + c, r]; zero padded
+    inputs: np.ndarray  # (pixels, R) int8: [p, r] = im2col[r, pixel0 + p]; zero padded
+    bias: np.ndarray  # (C,) int64, b_q; padded columns 0
+    mult: np.ndarray  # (C,) int64, M0 of the multiplier
+    shift: np.ndarray  # (C,) int64, TFLite shift (positive = left)
+    neg_mult: np.ndarray  # (C,) int64, M0 of alpha·M (fused leaky); = mult when not leaky
+    neg_shift: np.ndarray  # (C,) int64
+    leaky: bool
+    expected: np.ndarray  # (pixels, cols_used) int8, from conv_int on the whole layer
+    expected_cycles: int  # dla.cycles.tile_cycles(rows_used, cols_used, pixels, hw)
+
+    @property
+    def pixels(self) -> int:
+        return self.inputs.shape[0]
+
+
+def pack(values: Sequence[int] | np.ndarray, bits: int) -> int:
+    """Flatten integers into one unsigned bus value, element 0 in the low bits, each in two's
+    complement on ``bits`` (how the core's ``COLS*8``/``ROWS*8``/``COLS*ACC_W`` ports are laid out).
+
+    >>> hex(pack([1, -1, -128], 8))
+    '0x80ff01'
+    """
+    mask = (1 << bits) - 1
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    word = 0
+    for i, v in enumerate(np.asarray(values, dtype=np.int64).ravel().tolist()):
+        if not lo <= v <= hi:
+            raise ValueError(f"element {i} = {v} does not fit {bits} signed bits")
+        word |= (v & mask) << (i * bits)
+    return word
+
+
+def unpack(word: int, n: int, bits: int) -> np.ndarray:
+    """Inverse of :func:`pack`: ``n`` signed ``bits``-wide fields of ``word`` as int64."""
+    mask, half = (1 << bits) - 1, 1 << (bits - 1)
+    fields = [(word >> (i * bits)) & mask for i in range(n)]
+    return np.array([f - (1 << bits) if f >= half else f for f in fields], dtype=np.int64)
+
+
+def check_supported(spec: ConvSpec, plan: LayerPlan, hw: HardwareConfig) -> None:
+    """Raise ``UnsupportedError`` unless the core can run ``spec`` bit-exactly (module docstring)."""
+    where = f"layer {spec.index} ({spec.kind.value})"
+    if not isinstance(spec, ConvSpec):
+        raise UnsupportedError(f"{where}: the RTL core runs convolutions only")
+    window = spec.size * spec.size * spec.in_shape[0] // spec.groups
+    if window > hw.rows:
+        raise UnsupportedError(f"{where}: window W = {spec.size}x{spec.size}x{spec.in_shape[0] // spec.groups} "
+                               f"= {window} exceeds the array's {hw.rows} rows; the core requantizes every "
+                               "tile, so reduction folds (W > rows) are not supported")
+    if spec.activation not in ("linear", "leaky"):
+        raise UnsupportedError(f"{where}: activation '{spec.activation}' is not in the core "
+                               "(linear and fused leaky only)")
+    wanted = {"requant": "gemmlowp", "rounding": "half_away", "left_shift_overflow": "saturate",
+              "acc_overflow": "saturate"}
+    if spec.activation == "leaky":
+        wanted["leaky"] = "fused"
+    for key, value in wanted.items():
+        if getattr(hw, key) != value:
+            raise UnsupportedError(f"{where}: the core implements {key}={value}, the config has "
+                                   f"{key}={getattr(hw, key)}")
+    if not 8 <= hw.acc_bits <= 32:
+        raise UnsupportedError(f"{where}: acc_bits={hw.acc_bits} is outside the core's 8..32")
+    if plan.b_q is None or plan.rq is None or plan.w_q is None:
+        raise UnsupportedError(f"{where}: the plan has no weights/bias/requantizer")
+    if plan.b_q.size and (plan.b_q.min() < hw.acc_min or plan.b_q.max() > hw.acc_max):
+        raise UnsupportedError(f"{where}: a bias does not fit the core's {hw.acc_bits}-bit bias port "
+                               f"(range {int(plan.b_q.min())}..{int(plan.b_q.max())})")
+    for rq in (plan.rq, plan.rq_neg):
+        if rq is None:
+            continue
+        lo, hi = -(1 << (SHIFT_BITS - 1)), (1 << (SHIFT_BITS - 1)) - 1
+        if rq.shift.min() < lo or rq.shift.max() > hi:
+            raise UnsupportedError(f"{where}: a requantizer shift is outside the core's {lo}..{hi}")
+
+
+def _per_channel(a: np.ndarray, n: int) -> np.ndarray:
+    return np.broadcast_to(np.asarray(a, dtype=np.int64), (n,)).copy() if a.size == 1 else a.astype(np.int64)
+
+
+def conv_tiles(spec: ConvSpec, plan: LayerPlan, x: np.ndarray, hw: HardwareConfig,
+               band: int | None = None) -> list[Tile]:
+    """The tiles of conv layer ``spec`` on int8 input ``x (C_in, H, W)`` (loop nest in the module
+    docstring); ``band`` pixels per tile at most (default: all ``OH·OW``)."""
+    check_supported(spec, plan, hw)
+    if x.dtype != np.int8 or x.shape != spec.in_shape:
+        raise ValueError(f"input must be int8 {spec.in_shape}, got {x.dtype} {x.shape}")
+    out, _ = conv_int(spec, [x], plan, hw)  # (N, OH, OW) int8
+    n = spec.filters
+    g, cg, ng = spec.groups, spec.in_shape[0] // spec.groups, n // spec.groups
+    npx = spec.out_shape[1] * spec.out_shape[2]
+    band = npx if band is None else band
+    if not 1 <= band <= PIXELS_MAX:
+        raise ValueError(f"layer {spec.index}: a band of {band} pixels is outside the core's 1..{PIXELS_MAX} "
+                         "(pass a smaller band)")
+    out2 = out.reshape(n, npx)  # (N, Npx)
+    mult, shift = _per_channel(plan.rq.mult, n), _per_channel(plan.rq.shift, n)
+    leaky = spec.activation == "leaky"
+    neg = plan.rq_neg if leaky and plan.rq_neg is not None else plan.rq
+    nmult, nshift = _per_channel(neg.mult, n), _per_channel(neg.shift, n)
+    w_all = plan.w_q.astype(np.int64)  # (N, W) int8 values
+    tiles = []
+    for j in range(g):
+        col = im2col(x[j * cg:(j + 1) * cg].astype(np.float32), spec.size, spec.stride_y, spec.stride_x,
+                     spec.padding).astype(np.int64)  # (W, Npx)
+        window = col.shape[0]
+        for f0 in range(0, ng, hw.cols):
+            f1 = min(ng, f0 + hw.cols)
+            k = f1 - f0
+            chans = slice(j * ng + f0, j * ng + f1)  # global filter indices of the block
+
+            def padded(a: np.ndarray) -> np.ndarray:
+                v = np.zeros(hw.cols, dtype=np.int64)
+                v[:k] = a[chans]
+                return v
+
+            weights = np.zeros((hw.rows, hw.cols), dtype=np.int8)  # (R, C)
+            weights[:window, :k] = w_all[chans].T
+            for p0 in range(0, npx, band):
+                p1 = min(npx, p0 + band)
+                inputs = np.zeros((p1 - p0, hw.rows), dtype=np.int8)  # (pixels, R)
+                inputs[:, :window] = col[:, p0:p1].T
+                tiles.append(Tile(
+                    layer=spec.index, group=j, filter0=f0, pixel0=p0, rows_used=window, cols_used=k,
+                    weights=weights, inputs=inputs, bias=padded(plan.b_q), mult=padded(mult),
+                    shift=padded(shift), neg_mult=padded(nmult), neg_shift=padded(nshift), leaky=leaky,
+                    expected=out2[chans, p0:p1].T.copy(),  # (pixels, cols_used)
+                    expected_cycles=tile_cycles(window, k, p1 - p0, hw)))
+    return tiles
+
+
+def assemble(spec: ConvSpec, tiles: Sequence[Tile], outputs: Sequence[np.ndarray]) -> np.ndarray:
+    """Put the cores' per-tile outputs ``(pixels, ≥ cols_used)`` back into the layer's
+    ``(N, OH, OW)`` int8 output (the inverse of the slicing in :func:`conv_tiles`)."""
+    n = spec.filters
+    ng = n // spec.groups
+    npx = spec.out_shape[1] * spec.out_shape[2]
+    out = np.zeros((n, npx), dtype=np.int8)
+    filled = np.zeros((n, npx), dtype=bool)
+    for t, y in zip(tiles, outputs, strict=True):
+        c0 = t.group * ng + t.filter0
+        out[c0:c0 + t.cols_used, t.pixel0:t.pixel0 + t.pixels] = np.asarray(y)[:, :t.cols_used].T
+        filled[c0:c0 + t.cols_used, t.pixel0:t.pixel0 + t.pixels] = True
+    if not filled.all():
+        raise ValueError(f"the tiles cover {int(filled.sum())} of {filled.size} outputs of layer {spec.index}")
+    return out.reshape(spec.out_shape)
+
+
+__all__ = ["PIXELS_MAX", "SHIFT_BITS", "Tile", "assemble", "check_supported", "conv_tiles", "pack", "unpack"]

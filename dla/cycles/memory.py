@@ -62,7 +62,8 @@ def tile_conv(spec: ConvSpec | ConnectedSpec, hw: HardwareConfig) -> Tiling:
     stride = spec.stride_y if isinstance(spec, ConvSpec) else 1
     groups = spec.groups if isinstance(spec, ConvSpec) else 1
     window = k * k * (c_in // groups)
-    cols = min(hw.cols, n)
+    per_group = n // groups
+    cols = min(hw.cols, per_group)
     w_block = window * cols + 4 * cols
     in_w_pad = in_w + 2 * (spec.padding if isinstance(spec, ConvSpec) else 0)
     half_in, half_w, half_out = hw.input_buffer_kib * kib // 2, hw.weight_buffer_kib * kib // 2, \
@@ -96,4 +97,5 @@ def tile_conv(spec: ConvSpec | ConnectedSpec, hw: HardwareConfig) -> Tiling:
             t, lo = mid, mid + 1
         else:
             hi = mid - 1
-    return Tiling(math.ceil(n / cols), t, math.ceil(oh / t), in_bytes(t), w_block, acc_bytes(t))
+    # channel blocks never straddle groups: each group's K_g filters are cut into blocks of <= C
+    return Tiling(groups * math.ceil(per_group / cols), t, math.ceil(oh / t), in_bytes(t), w_block, acc_bytes(t))

@@ -109,10 +109,11 @@ def conv_cycles(spec: ConvSpec | ConnectedSpec, hw: HardwareConfig) -> LayerCycl
     row_bytes = (spec.in_shape[2] + 2 * spec.padding) * spec.in_shape[0] if isinstance(spec, ConvSpec) else 0
     busy_total, skew_total, work, loads, stores = 0, 0, [], [], []
     reads = writes = 0
+    blocks_per_group = math.ceil(g.filters / hw.cols)
     for blk in range(til.channel_blocks):
-        cols_here = min(hw.cols, n - blk * hw.cols)
-        # grouped convs: a block covers ceil(cols/K_g) groups, each its own GEMM on its columns
-        groups_here = 1 if g.groups == 1 else max(1, math.ceil(cols_here / g.filters))
+        # blocks are per group (a group's K_g filters in blocks of <= C columns)
+        cols_here = min(hw.cols, g.filters - (blk % blocks_per_group) * hw.cols)
+        groups_here = 1
         for band in range(til.bands):
             rows_here = min(til.band_rows, oh - band * til.band_rows)
             pixels = rows_here * ow

@@ -151,3 +151,11 @@ def test_shipped_configs_run_yolov3_tiny() -> None:
     for name in ("default", "small8"):
         nc = network_cycles(net, load_config(ROOT / "scenarios" / "hw" / f"{name}.yaml"))
         assert nc.total_cycles > 0 and 0 < nc.util_pct <= 100
+
+
+def test_grouped_conv_blocks_do_not_straddle_groups(tmp_path: Path) -> None:
+    """12 filters in 4 groups of 3 on 4 columns: one block per group (4), not ceil(12/4)·2."""
+    spec = conv(tmp_path, 12, 8, 12, 3, pad=1, groups=4)
+    lc = conv_cycles(spec, HardwareConfig(rows=16, cols=4, **BIG))
+    assert lc.tiles == 4
+    assert lc.compute_cycles == 4 * math.ceil(27 / 16) * 64

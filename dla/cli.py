@@ -476,6 +476,29 @@ def cycles_cmd(model: tuple[str, ...], hw: str | None, csv_out: str | None, json
             click.echo(f"plot: {p}")
 
 
+@cli.group("rtl")
+def rtl_group() -> None:
+    """The Verilog core: interface checks (runs under cocotb: see docs/rtl.md)."""
+
+
+@rtl_group.command("check")
+@hw_option
+@click.option("--rtl", "rtl_file", type=click.Path(dir_okay=False), help="Verilog file (default: the shipped core).")
+@click.option("--module", help="Module name (default: the first in the file).")
+def rtl_check_cmd(hw: str | None, rtl_file: str | None, module: str | None) -> None:
+    """Check that the RTL's parameters agree with the hardware config and that it has every port."""
+    from rtl_bridge.introspect import CORE, check_against, read_interface
+
+    iface = read_interface(rtl_file or CORE, module)
+    click.echo(f"module {iface.module}: parameters " +
+               ", ".join(f"{k}={'(expr)' if v is None else v}" for k, v in iface.parameters.items()))
+    click.echo(f"{len(iface.ports)} ports: " + ", ".join(f"{d} {n}" for n, d in iface.ports.items()))
+    problems = check_against(iface, _hw(hw))
+    if problems:
+        raise UserError("RTL does not match: " + "; ".join(problems))
+    click.echo("RTL parameters match the hardware config; every port the adapter needs is there")
+
+
 @cli.command("demo")
 @click.option("-o", "--output", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False),
               help="Directory for the demo's outputs.")

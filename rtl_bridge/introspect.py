@@ -1,0 +1,98 @@
+"""Reading the RTL's interface with pyverilog: module parameters and ports.
+
+``dla rtl check`` uses it to verify that the Verilog's parameters agree with the
+``HardwareConfig`` a comparison runs with, and that a (user) core has every port the adapter
+drives.  pyverilog 1.3 writes its parser tables into the current directory and evaluates
+``$clog2`` to 0 without warning, so it runs in a temporary directory and only plain integer
+parameters are compared (derived localparams are the simulator's business).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dla.config import HardwareConfig
+from golden.errors import FileMissingError, UserInputError
+
+RTL_DIR = Path(__file__).resolve().parent / "rtl"
+CORE = RTL_DIR / "dla_core.v"
+
+#: Verilog parameter -> HardwareConfig field it must equal.
+PARAMETER_FIELDS = {"ROWS": "rows", "COLS": "cols", "ACC_W": "acc_bits", "MULT_W": "multiplier_bits",
+                    "REQUANT_LATENCY": "requant_latency"}
+#: Ports the tile adapter drives or reads.
+CORE_PORTS = ("clk", "rst", "start", "start_ready", "pixels", "busy", "done", "w_load", "w_row", "bias", "mult",
+              "shift", "neg_mult", "neg_shift", "leaky_en", "in_valid", "in_ready", "in_data", "out_valid",
+              "out_ready", "out_data")
+
+
+@dataclass(frozen=True)
+class Interface:
+    module: str
+    parameters: dict[str, int | None]  # None: not a plain integer (an expression)
+    ports: dict[str, str]  # name -> direction
+
+
+@contextlib.contextmanager
+def _in_tmpdir():
+    old = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        try:
+            yield
+        finally:
+            os.chdir(old)
+
+
+def read_interface(path: str | Path = CORE, module: str | None = None) -> Interface:
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileMissingError(path, "Verilog source")
+    try:
+        from pyverilog.vparser.ast import Input, Inout, ModuleDef, Output, Parameter
+        from pyverilog.vparser.parser import parse
+    except ImportError:
+        raise UserInputError("pyverilog is not installed: pip install pyverilog==1.3.0") from None
+    with _in_tmpdir():
+        try:
+            ast, _ = parse([str(path)], debug=False)
+        except Exception as exc:  # pyverilog raises plain exceptions on syntax errors
+            raise UserInputError(f"{path}: pyverilog cannot parse it: {exc}") from None
+    mods = [d for d in ast.description.definitions if isinstance(d, ModuleDef)]
+    if not mods:
+        raise UserInputError(f"{path}: no module found")
+    mod = next((m for m in mods if m.name == module), None) if module else mods[0]
+    if mod is None:
+        raise UserInputError(f"{path}: no module '{module}' (found: {', '.join(m.name for m in mods)})")
+    params: dict[str, int | None] = {}
+    for p in (mod.paramlist.params if mod.paramlist else ()):
+        for decl in getattr(p, "list", [p]):
+            if isinstance(decl, Parameter):
+                try:
+                    params[decl.name] = int(str(decl.value.var))
+                except (ValueError, AttributeError):
+                    params[decl.name] = None
+    ports: dict[str, str] = {}
+    for port in mod.portlist.ports:
+        first = getattr(port, "first", port)
+        kind = {Input: "input", Output: "output", Inout: "inout"}.get(type(first), "port")
+        ports[first.name] = kind
+    return Interface(mod.name, params, ports)
+
+
+def check_against(iface: Interface, hw: HardwareConfig, required_ports: tuple[str, ...] = CORE_PORTS) -> list[str]:
+    """Problems (empty = the RTL fits the config and the adapter)."""
+    problems = []
+    for pname, field in PARAMETER_FIELDS.items():
+        if pname not in iface.parameters:
+            problems.append(f"parameter {pname} is missing (expected {field} = {getattr(hw, field)})")
+        elif iface.parameters[pname] is not None and iface.parameters[pname] != getattr(hw, field):
+            problems.append(f"parameter {pname} = {iface.parameters[pname]} in the RTL, but the hardware config has "
+                            f"{field} = {getattr(hw, field)}")
+    for port in required_ports:
+        if port not in iface.ports:
+            problems.append(f"port '{port}' is missing from module {iface.module}")
+    return problems

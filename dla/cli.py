@@ -499,6 +499,66 @@ def rtl_check_cmd(hw: str | None, rtl_file: str | None, module: str | None) -> N
     click.echo("RTL parameters match the hardware config; every port the adapter needs is there")
 
 
+@rtl_group.command("run")
+@click.argument("model", nargs=-1, required=True, metavar="CFG WEIGHTS | MODEL.qnet")
+@click.option("--layer", "layer", type=int, required=True, help="Index of the conv layer to run on the RTL core.")
+@click.option("--tiles", "max_tiles", type=click.IntRange(1), help="Run only the layer's first K tiles.")
+@click.option("--image", default=str(DEFAULT_IMAGE), show_default=True, type=click.Path(dir_okay=False),
+              help="Input image (the layer's input is the INT engine's, up to the layer before).")
+@hw_option
+@calib_option
+@click.option("--calib-synthetic", type=click.IntRange(1), help="Calibrate on N of the project's generated images.")
+@granularity_option
+@click.option("--vcd", type=click.Path(dir_okay=False), help="Write a VCD of the core's signals to this file.")
+@quiet_option
+def rtl_run_cmd(model: tuple[str, ...], layer: int, max_tiles: int | None, image: str, hw: str | None,
+                calib: str | None, calib_synthetic: int | None, granularity: str, vcd: str | None,
+                quiet: bool) -> None:
+    """Run conv layer N (or its first K tiles) through the Verilog core under cocotb + Icarus.
+
+    Prints per tile the RTL's cycles against the cycle model's (dla.cycles.tile_cycles) and
+    whether its outputs equal the INT kernel's (else the first mismatches at (c, y, x));
+    exits with 1 on any mismatch.  Quantizes first if MODEL is not a .qnet.
+    """
+    from golden.image import load_image, prepare_input
+    from golden.layers import ConvSpec
+    from rtl_bridge.bench_core import run_layer
+    from rtl_bridge.sim import require_simulator
+
+    require_simulator()
+    mdl, _ = _model(model, True, quiet, 0)
+    if not 0 <= layer < len(mdl.net.layers):
+        raise UserError(f"--layer {layer}: {mdl.net.name} has layers 0..{len(mdl.net.layers) - 1}")
+    if not isinstance(mdl.net.layers[layer], ConvSpec):
+        raise UserError(f"--layer {layer} is a {mdl.net.layers[layer].kind.value} layer; the RTL core runs "
+                        "convolutions only")
+    if vcd and not Path(vcd).resolve().parent.is_dir():
+        raise UserError(f"{vcd}: directory {Path(vcd).parent} does not exist")
+    engine = _engine(mdl, image, calib, granularity, hw, quiet, synthetic=calib_synthetic)
+    x = prepare_input(load_image(image), mdl.net.input_shape, letterbox=mdl.net.letter_box)
+    run = run_layer(engine, x, layer, max_tiles, vcd)
+    h = run.hw
+    click.echo(f"layer {layer} on a {h.rows}x{h.cols} core: {len(run.tiles)} of {run.total_tiles} tiles")
+    for i, r in enumerate(run.tiles):
+        t = r.tile
+        eq = "outputs equal INT" if r.n_mismatches == 0 else f"{r.n_mismatches} outputs differ"
+        cyc = "=" if r.rtl_cycles == r.model_cycles else "!="
+        spec = mdl.net.layers[layer]
+        c0 = t.group * (spec.filters // spec.groups) + t.filter0
+        click.echo(f"  tile {i}: filters {c0}"
+                   f"+{t.cols_used} pixels {t.pixel0}+{t.pixels} folds {t.folds}: RTL {r.rtl_cycles} cycles "
+                   f"{cyc} model {r.model_cycles}; {eq}")
+        for c, y, xx, got, want in r.mismatches:
+            click.echo(f"    mismatch at (c={c}, y={y}, x={xx}): RTL {got}, INT {want}")
+    click.echo(f"RTL: {run.macs} MACs in {run.sim_seconds:.2f} s of simulation "
+               f"({run.macs_per_second:,.0f} MACs/s; {run.wall_seconds:.2f} s with the build)")
+    if vcd:
+        click.echo(f"vcd: {vcd}")
+    if not run.ok:
+        raise UserError(f"layer {layer}: the RTL differs from the INT kernel or the cycle model", 1)
+    click.echo("all tiles: outputs equal the INT kernel; RTL cycles equal the cycle model")
+
+
 @cli.command("demo")
 @click.option("-o", "--output", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False),
               help="Directory for the demo's outputs.")

@@ -24,7 +24,7 @@ CORE = RTL_DIR / "dla_core.v"
 PARAMETER_FIELDS = {"ROWS": "rows", "COLS": "cols", "ACC_W": "acc_bits", "MULT_W": "multiplier_bits",
                     "REQUANT_LATENCY": "requant_latency"}
 #: Ports the tile adapter drives or reads.
-CORE_PORTS = ("clk", "rst", "start", "start_ready", "pixels", "busy", "done", "w_load", "w_row", "bias", "mult",
+CORE_PORTS = ("clk", "rst", "start", "start_ready", "pixels", "folds", "busy", "done", "w_load", "w_row", "bias", "mult",
               "shift", "neg_mult", "neg_shift", "leaky_en", "in_valid", "in_ready", "in_data", "out_valid",
               "out_ready", "out_data")
 

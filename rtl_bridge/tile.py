@@ -1,25 +1,25 @@
 """Adapter between a conv layer of the INT engine and the RTL core (``rtl/dla_core.v``): tiles.
 
 A convolution is, per group, the GEMM ``(Npx × W)·(W × K)`` of ``dla.cycles.compute``.  The
-core runs one weight-stationary fold of it per ``start``: ``rows_used ≤ R`` window rows ×
-``cols_used ≤ C`` filters of weights, ``pixels`` input vectors.  :func:`conv_tiles` cuts a
-layer into those tiles in this loop nest::
+core runs one tile of it per ``start``: ``cols_used ≤ C`` filters × ``pixels`` input vectors,
+the window cut into ``folds = ceil(W/R)`` reduction folds (fold ``f``: window rows
+``[f·R, (f+1)·R)``, the last one zero padded), partial sums kept in the core's accumulator
+buffer.  :func:`conv_tiles` cuts a layer into those tiles in this loop nest::
 
     for g in range(groups):                       # each group is its own GEMM
         for f0 in range(0, K, C):                 # a block of ≤ C filters (columns)
-            for p0 in range(0, Npx, band):        # a band of pixels (all of them by default)
-                tile(g, f0, p0)                   # window W ≤ R rows: one reduction fold
+            for p0 in range(0, Npx, band):        # a band of pixels (≤ MAX_PIX when folds > 1)
+                tile(g, f0, p0)                   # for f in range(folds): weights, then pixels
 
 and gives, per tile, the stimulus (weight rows, input vectors, per-column bias and
 requantizer integers) and the expected int8 outputs, sliced from
 ``dla.int_kernels.conv_int`` run on the whole layer, with the expected cycle count
-``dla.cycles.tile_cycles(rows_used, cols_used, pixels, hw)``.
+``dla.cycles.tile_cycles(rows_last, cols_used, pixels, hw, folds)``.
 
-Limits of this first version (each raises ``UnsupportedError`` naming the layer):
+Limits (each raises ``UnsupportedError`` naming the layer):
 
-* the whole reduction must fit the array, ``W = kh·kw·C_in/groups ≤ R``: the core
-  requantizes at the end of every tile, so partial sums of several reduction folds
-  cannot be combined outside it (that needs an accumulator output mode in the RTL);
+* at most ``2^FOLD_W − 1`` folds per tile (``FOLDS_MAX``) and, with more than one fold, at
+  most ``MAX_PIX`` pixels per tile (``BUFFER_PIXELS``, the core's default; the band is cut to it);
 * activations ``linear`` and ``leaky`` (fused), the ``gemmlowp`` requantizer with
   ``rounding: half_away`` and ``left_shift_overflow: saturate``, saturating accumulators,
   biases that fit ``acc_bits`` (what ``dla_requant``/``dla_core`` implement).
@@ -42,6 +42,10 @@ SHIFT_BITS = 6
 """Width of the core's signed shift ports (TFLite shift, positive = left)."""
 PIXELS_MAX = (1 << 16) - 1
 """Most pixels in one tile: the core's ``pixels`` port is ``PIX_W = 16`` bits wide."""
+FOLDS_MAX = (1 << 12) - 1
+"""Most reduction folds in one tile: the core's ``folds`` port is ``FOLD_W = 12`` bits wide."""
+BUFFER_PIXELS = 256
+"""The core's ``MAX_PIX`` (accumulator buffer depth): most pixels of a tile with ``folds > 1``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,10 +56,11 @@ class Tile:
     group: int
     filter0: int  # first filter of the tile, within the group
     pixel0: int  # first output pixel (row-major OH·OW) of the band
-    rows_used: int  # window rows W (≤ R)
+    rows_used: int  # window rows W (all folds; ≤ folds·R)
     cols_used: int  # filters (≤ C)
-    weights: np.ndarray  # (R, C) int8: [r, c] = w_q[filter0 + c, r]; zero padded
-    inputs: np.ndarray  # (pixels, R) int8: [p, r] = im2col[r, pixel0 + p]; zero padded
+    folds: int  # reduction folds, ceil(W/R)
+    weights: np.ndarray  # (folds, R, C) int8: [f, r, c] = w_q[filter0 + c, f·R + r]; zero padded
+    inputs: np.ndarray  # (folds, pixels, R) int8: [f, p, r] = im2col[f·R + r, pixel0 + p]; zero padded
     bias: np.ndarray  # (C,) int64, b_q; padded columns 0
     mult: np.ndarray  # (C,) int64, M0 of the multiplier
     shift: np.ndarray  # (C,) int64, TFLite shift (positive = left)
@@ -63,11 +68,16 @@ class Tile:
     neg_shift: np.ndarray  # (C,) int64
     leaky: bool
     expected: np.ndarray  # (pixels, cols_used) int8, from conv_int on the whole layer
-    expected_cycles: int  # dla.cycles.tile_cycles(rows_used, cols_used, pixels, hw)
+    expected_cycles: int  # dla.cycles.tile_cycles(rows of the last fold, cols_used, pixels, hw, folds)
 
     @property
     def pixels(self) -> int:
-        return self.inputs.shape[0]
+        return self.inputs.shape[1]
+
+    @property
+    def macs(self) -> int:
+        """Useful multiply-accumulates of the tile (window rows × filters × pixels)."""
+        return self.rows_used * self.cols_used * self.pixels
 
 
 def pack(values: Sequence[int] | np.ndarray, bits: int) -> int:
@@ -100,10 +110,9 @@ def check_supported(spec: ConvSpec, plan: LayerPlan, hw: HardwareConfig) -> None
     if not isinstance(spec, ConvSpec):
         raise UnsupportedError(f"{where}: the RTL core runs convolutions only")
     window = spec.size * spec.size * spec.in_shape[0] // spec.groups
-    if window > hw.rows:
-        raise UnsupportedError(f"{where}: window W = {spec.size}x{spec.size}x{spec.in_shape[0] // spec.groups} "
-                               f"= {window} exceeds the array's {hw.rows} rows; the core requantizes every "
-                               "tile, so reduction folds (W > rows) are not supported")
+    if -(-window // hw.rows) > FOLDS_MAX:
+        raise UnsupportedError(f"{where}: window W = {window} needs {-(-window // hw.rows)} reduction folds "
+                               f"on {hw.rows} rows, more than the core's {FOLDS_MAX}")
     if spec.activation not in ("linear", "leaky"):
         raise UnsupportedError(f"{where}: activation '{spec.activation}' is not in the core "
                                "(linear and fused leaky only)")
@@ -145,10 +154,13 @@ def conv_tiles(spec: ConvSpec, plan: LayerPlan, x: np.ndarray, hw: HardwareConfi
     n = spec.filters
     g, cg, ng = spec.groups, spec.in_shape[0] // spec.groups, n // spec.groups
     npx = spec.out_shape[1] * spec.out_shape[2]
-    band = npx if band is None else band
-    if not 1 <= band <= PIXELS_MAX:
-        raise ValueError(f"layer {spec.index}: a band of {band} pixels is outside the core's 1..{PIXELS_MAX} "
-                         "(pass a smaller band)")
+    window = spec.size * spec.size * cg
+    nfolds = -(-window // hw.rows)
+    limit = PIXELS_MAX if nfolds == 1 else BUFFER_PIXELS
+    band = min(npx, limit) if band is None else band
+    if not 1 <= band <= limit:
+        raise ValueError(f"layer {spec.index}: a band of {band} pixels is outside the core's 1..{limit} "
+                         f"({nfolds} folds; pass a smaller band)")
     out2 = out.reshape(n, npx)  # (N, Npx)
     mult, shift = _per_channel(plan.rq.mult, n), _per_channel(plan.rq.shift, n)
     leaky = spec.activation == "leaky"
@@ -159,7 +171,8 @@ def conv_tiles(spec: ConvSpec, plan: LayerPlan, x: np.ndarray, hw: HardwareConfi
     for j in range(g):
         col = im2col(x[j * cg:(j + 1) * cg].astype(np.float32), spec.size, spec.stride_y, spec.stride_x,
                      spec.padding).astype(np.int64)  # (W, Npx)
-        window = col.shape[0]
+        assert col.shape[0] == window
+        last_rows = window - (nfolds - 1) * hw.rows
         for f0 in range(0, ng, hw.cols):
             f1 = min(ng, f0 + hw.cols)
             k = f1 - f0
@@ -170,18 +183,20 @@ def conv_tiles(spec: ConvSpec, plan: LayerPlan, x: np.ndarray, hw: HardwareConfi
                 v[:k] = a[chans]
                 return v
 
-            weights = np.zeros((hw.rows, hw.cols), dtype=np.int8)  # (R, C)
+            weights = np.zeros((nfolds * hw.rows, hw.cols), dtype=np.int8)  # (folds·R, C)
             weights[:window, :k] = w_all[chans].T
+            weights = weights.reshape(nfolds, hw.rows, hw.cols)
             for p0 in range(0, npx, band):
                 p1 = min(npx, p0 + band)
-                inputs = np.zeros((p1 - p0, hw.rows), dtype=np.int8)  # (pixels, R)
+                inputs = np.zeros((p1 - p0, nfolds * hw.rows), dtype=np.int8)  # (pixels, folds·R)
                 inputs[:, :window] = col[:, p0:p1].T
+                inputs = np.ascontiguousarray(inputs.reshape(p1 - p0, nfolds, hw.rows).transpose(1, 0, 2))
                 tiles.append(Tile(
                     layer=spec.index, group=j, filter0=f0, pixel0=p0, rows_used=window, cols_used=k,
-                    weights=weights, inputs=inputs, bias=padded(plan.b_q), mult=padded(mult),
+                    folds=nfolds, weights=weights, inputs=inputs, bias=padded(plan.b_q), mult=padded(mult),
                     shift=padded(shift), neg_mult=padded(nmult), neg_shift=padded(nshift), leaky=leaky,
                     expected=out2[chans, p0:p1].T.copy(),  # (pixels, cols_used)
-                    expected_cycles=tile_cycles(window, k, p1 - p0, hw)))
+                    expected_cycles=tile_cycles(last_rows, k, p1 - p0, hw, nfolds)))
     return tiles
 
 
@@ -202,4 +217,4 @@ def assemble(spec: ConvSpec, tiles: Sequence[Tile], outputs: Sequence[np.ndarray
     return out.reshape(spec.out_shape)
 
 
-__all__ = ["PIXELS_MAX", "SHIFT_BITS", "Tile", "assemble", "check_supported", "conv_tiles", "pack", "unpack"]
+__all__ = ["BUFFER_PIXELS", "FOLDS_MAX", "PIXELS_MAX", "SHIFT_BITS", "Tile", "assemble", "check_supported", "conv_tiles", "pack", "unpack"]

@@ -76,12 +76,15 @@ def scalesim_cycles(spec: LayerSpec, rows: int, cols: int, dataflow: str) -> int
     return gemm_cycles(g, rows, cols, dataflow) - 1
 
 
-def tile_cycles(rows_used: int, cols_used: int, pixels: int, hw: HardwareConfig) -> int:
+def tile_cycles(rows_used: int, cols_used: int, pixels: int, hw: HardwareConfig, folds: int = 1) -> int:
     """Cycles of one conv tile on the DLA core as the RTL implements it (weight stationary):
-    ``rows_used ≤ R`` window rows × ``cols_used ≤ C`` filters of weights shifted in (``R``
-    cycles — the shift register is always ``R`` deep), ``pixels`` input vectors streamed,
-    ``R − 1`` + ``C − 1`` cycles of skew, then ``requant_latency`` cycles of the
-    bias/requantizer/activation pipeline for the last output."""
-    if not (0 < rows_used <= hw.rows and 0 < cols_used <= hw.cols and pixels > 0):
-        raise ValueError(f"tile {rows_used}x{cols_used}x{pixels} does not fit a {hw.rows}x{hw.cols} array")
-    return fold_cycles(pixels, hw.rows, hw.cols, "weight_stationary") + hw.requant_latency
+    ``folds`` reduction folds over the same ``pixels``, each ``rows_used ≤ R`` window rows ×
+    ``cols_used ≤ C`` filters of weights shifted in (``R`` cycles — the shift register is always
+    ``R`` deep), ``pixels`` input vectors streamed, ``R − 1`` + ``C − 1`` cycles of skew; partial
+    sums stay in the core's accumulator buffer between folds; then ``requant_latency`` cycles of
+    the bias/requantizer/activation pipeline for the last output, once:
+    ``folds · (pixels + 2R + C − 2) + requant_latency``."""
+    if not (0 < rows_used <= hw.rows and 0 < cols_used <= hw.cols and pixels > 0 and folds > 0):
+        raise ValueError(f"tile {rows_used}x{cols_used}x{pixels} ({folds} folds) does not fit a "
+                         f"{hw.rows}x{hw.cols} array")
+    return folds * fold_cycles(pixels, hw.rows, hw.cols, "weight_stationary") + hw.requant_latency

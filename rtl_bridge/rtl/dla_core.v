@@ -1,8 +1,12 @@
 // dla_core: the DLA's weight-stationary ROWS x COLS int8 MAC array, running one tile.
 //
-// A tile is one fold of a convolution GEMM (dla/cycles/compute.py): <= ROWS rows of the
-// im2col window (the reduction) x <= COLS filters of weights stay in the PEs while `pixels`
-// input vectors stream through.  Per pixel p and column c:
+// A tile is <= COLS filters x `pixels` output pixels of a convolution GEMM (dla/cycles/compute.py),
+// its reduction (the im2col window, W rows) cut into `folds` = ceil(W/ROWS) reduction folds.
+// Fold f keeps window rows [f*ROWS, (f+1)*ROWS) x <= COLS filters of weights in the PEs while
+// the same `pixels` pixels stream through (their activations of those rows).  Partial sums of
+// every (pixel, column) are kept, exact, in an on-chip accumulator buffer (MAX_PIX pixels x
+// COLS x BUF_W bits) between folds; only after the last fold are bias, saturation,
+// requantizer and activation applied and the outputs streamed.  Per pixel p and column c:
 //
 //   acc[p][c] = sat_ACC_W( sum_r x[p][r] * w[r][c]  +  bias[c] )        (exact sum, then clamp)
 //   q[p][c]   = dla_requant(acc, mult[c], shift[c], neg_mult[c], neg_shift[c], leaky_en)
@@ -16,14 +20,21 @@
 //  * start / start_ready: a tile begins in the cycle where start & start_ready & pixels != 0
 //    (start_ready = ~busy | done: an idle core, or the cycle in which the previous tile's
 //    last beat leaves, so back-to-back tiles lose no cycle).  That cycle is tile cycle 0.
-//    bias/mult/shift/neg_mult/neg_shift/leaky_en and `pixels` are latched at that edge.
-//  * weights: w_row is sampled in tile cycles 0 .. ROWS-1 (w_load is high in them, no
-//    handshake): beat k is reduction row k, i.e. w_row[8c +: 8] = w[k][c].  The rows form a
+//    bias/mult/shift/neg_mult/neg_shift/leaky_en, `pixels` and `folds` are latched at that
+//    edge (start is ignored while pixels == 0 or folds == 0).  With folds > 1, pixels must be
+//    <= MAX_PIX (the accumulator buffer; a simulation check stops otherwise).
+//  * folds: fold f (0-based) runs a weight phase then a pixel phase.  Fold 0's weight phase
+//    starts in tile cycle 0; fold f+1's starts VP = ROWS+COLS-1 cycles after fold f's last
+//    pixel was accepted (the array drains first), i.e. in tile cycle (f+1)*T with
+//    T = pixels + 2*ROWS + COLS - 2 when no input gap occurs.
+//  * weights: w_row is sampled in the ROWS cycles of each weight phase (w_load is high in
+//    them, no handshake; fold 0: tile cycles 0 .. ROWS-1): beat k of fold f is reduction row
+//    f*ROWS + k, i.e. w_row[8c +: 8] = w[f*ROWS + k][c].  The rows form a
 //    shift register ROWS deep (new beats enter at row ROWS-1 and move up one row per beat),
 //    so a partial tile (rows_used < ROWS) still takes ROWS beats, padded with zero rows.
-//  * inputs: in_data/in_valid/in_ready, one beat per pixel, in_data[8r +: 8] = x[p][r]
-//    (unused rows may hold anything: their weights are zero).  in_ready is first high in
-//    tile cycle ROWS.
+//  * inputs: in_data/in_valid/in_ready, one beat per pixel and fold, in_data[8r +: 8] =
+//    x[p][f*ROWS + r] (unused rows may hold anything: their weights are zero).  in_ready is
+//    first high in tile cycle ROWS, and is low during every weight phase and drain.
 //  * outputs: out_data/out_valid/out_ready, one beat per pixel in pixel order,
 //    out_data[8c +: 8] = q[p][c], all COLS columns of a pixel together.
 //  * done: high for one cycle, the cycle in which the tile's last output beat is accepted
@@ -46,7 +57,12 @@
 //
 // Cycle count of a tile (the convention; tests/rtl_bridge/dla_core checks it): tile cycle 0 is
 // the cycle in which start is taken.  With no input gap and no output stall, done is high in
-//     cycle N = pixels + 2*ROWS + COLS - 2 + REQUANT_LATENCY = dla.cycles.tile_cycles(...)
+//     cycle N = folds * (pixels + 2*ROWS + COLS - 2) + REQUANT_LATENCY
+//             = dla.cycles.tile_cycles(rows_used, cols_used, pixels, hw, folds)
+// Each non-last fold f occupies tile cycles f*T .. (f+1)*T - 1 (its last pixel's aligned column
+// sums enter the accumulator buffer in cycle (f+1)*T, the same cycle in which the next fold's
+// first weight beat is sampled: no PE still needs the old weights then).  The last fold is
+// timed exactly like a one-fold tile, shifted by (folds-1)*T.  For folds = 1:
 // i.e. N = (index of the rising edge that samples done) - (index of the edge that samples
 // start).  Weight beats fill cycles 0..ROWS-1, pixel beats ROWS..ROWS+pixels-1, and the last
 // pixel (k = ROWS+pixels-1) leaves in k + ROWS + COLS - 1 + REQUANT_LATENCY = N.  The next
@@ -54,8 +70,16 @@
 // sum of their N.  rows_used / cols_used do not change N: the weight shift register is always
 // ROWS deep and the skews always ROWS-1 / COLS-1.
 //
+// Accumulator buffer: partial sums are added exactly in BUF_W = SUM_W + FOLD_W bits (one fold's
+// column sum fits SUM_W, and < 2^FOLD_W folds add at most FOLD_W bits), and the final
+// buffer + column sum + bias is saturated to ACC_W once, after the last fold: exactly
+// dla.int_kernels.conv_int (exact sum, then fit to acc_bits).  (For ACC_W = 32 even a
+// per-fold saturation could not differ: |partial| <= W*128*128 <= 4608*2^14 < 2^27 < 2^31 for
+// every yolov3-tiny layer, W <= 3*3*512.)
+//
 // Backpressure: the array never stalls.  A credit counter (pixels accepted - beats sent)
-// limits in-flight pixels to DEPTH = ROWS + COLS + REQUANT_LATENCY, the size of the output
+// (counting the last fold's pixels only; earlier folds
+// produce no output) limits in-flight pixels to DEPTH = ROWS + COLS + REQUANT_LATENCY, the size of the output
 // buffer, so no result is lost; without backpressure at most DEPTH - 1 are in flight and
 // in_ready never drops.
 //
@@ -68,7 +92,9 @@ module dla_core #(
     parameter integer ACC_W = 32,           // accumulator width, 8..32 (HardwareConfig.acc_bits)
     parameter integer MULT_W = 32,          // requantizer multiplier width, 2..32 (HardwareConfig.multiplier_bits)
     parameter integer REQUANT_LATENCY = 3,  // must equal dla_requant's LATENCY (HardwareConfig.requant_latency)
-    parameter integer PIX_W = 16            // width of the pixel count of one tile
+    parameter integer PIX_W = 16,           // width of the pixel count of one tile
+    parameter integer FOLD_W = 12,          // width of the fold count of one tile
+    parameter integer MAX_PIX = 256         // accumulator buffer: most pixels of a tile with folds > 1
 ) (
     input  wire                     clk,
     input  wire                     rst,          // synchronous, active high
@@ -76,6 +102,7 @@ module dla_core #(
     input  wire                     start,
     output wire                     start_ready,  // ~busy | done
     input  wire [PIX_W-1:0]         pixels,       // input vectors of the tile, >= 1 (0: start ignored)
+    input  wire [FOLD_W-1:0]        folds,        // reduction folds of the tile, >= 1 (0: start ignored)
     output reg                      busy,
     output wire                     done,
     // weights, tile cycles 0 .. ROWS-1
@@ -100,14 +127,17 @@ module dla_core #(
 
     // |sum of ROWS int8 x int8 products| <= ROWS * 2^14 < 2^(15 + clog2(ROWS)): exact in SUM_W.
     localparam integer SUM_W = 16 + $clog2(ROWS);
-    // bias add without overflow, then clamp to ACC_W
-    localparam integer EXT_W = (SUM_W > ACC_W ? SUM_W : ACC_W) + 1;
     // in-flight limit = output buffer entries (see header)
     localparam integer DEPTH = ROWS + COLS + REQUANT_LATENCY;
     localparam integer AW = $clog2(DEPTH);
     localparam integer CW = $clog2(DEPTH + 1);
     localparam integer LW = $clog2(ROWS) + 1;
     localparam integer VP = ROWS + COLS - 1;  // acceptance -> aligned column results
+    // exact sum over < 2^FOLD_W folds (see header)
+    localparam integer BUF_W = SUM_W + FOLD_W;
+    localparam integer XW = (BUF_W > ACC_W ? BUF_W : ACC_W) + 2;  // buffer + column sum + bias, exact
+    localparam integer BI = (MAX_PIX > 1) ? $clog2(MAX_PIX) : 1;  // buffer index width
+    localparam integer DW = $clog2(VP + 1);
 
     initial begin
         if (ROWS < 1 || COLS < 1) begin
@@ -126,6 +156,10 @@ module dla_core #(
             $display("ERROR: dla_core: REQUANT_LATENCY=%0d must be >= 1", REQUANT_LATENCY);
             $finish;
         end
+        if (FOLD_W < 1 || MAX_PIX < 1) begin
+            $display("ERROR: dla_core: FOLD_W=%0d and MAX_PIX=%0d must be >= 1", FOLD_W, MAX_PIX);
+            $finish;
+        end
         if (PIX_W < 1) begin
             $display("ERROR: dla_core: PIX_W=%0d must be >= 1", PIX_W);
             $finish;
@@ -137,15 +171,24 @@ module dla_core #(
     reg [LW-1:0]    load_cnt;     // weight beats taken
     reg [PIX_W-1:0] in_left;      // pixels still to accept
     reg [PIX_W-1:0] out_left;     // beats still to send
-    reg [CW:0]      outstanding;  // accepted - sent
+    reg [CW:0]      outstanding;  // accepted - sent (last fold)
+    reg [PIX_W-1:0]  pix_q;       // the tile's pixels
+    reg [FOLD_W-1:0] fold_left;   // folds after the current one
+    reg              first_fold;  // the current fold is fold 0
+    reg              draining;    // between a non-last fold's last pixel and the next weight phase
+    reg [DW-1:0]     drain_cnt;   // cycles of drain left
 
     wire out_fire = out_valid & out_ready;
     assign done = busy & out_fire & (out_left == {{(PIX_W-1){1'b0}}, 1'b1});
     assign start_ready = ~busy | done;
-    wire start_fire = start & start_ready & (pixels != {PIX_W{1'b0}});
-    assign w_load = start_fire | loading;
-    assign in_ready = busy & ~loading & (in_left != {PIX_W{1'b0}}) & (outstanding < DEPTH);
+    wire start_fire = start & start_ready & (pixels != {PIX_W{1'b0}}) & (folds != {FOLD_W{1'b0}});
+    wire last_fold = (fold_left == {FOLD_W{1'b0}});
+    wire reload = busy & draining & (drain_cnt == {DW{1'b0}});  // next fold's weight beat 0
+    assign w_load = start_fire | loading | reload;
+    assign in_ready = busy & ~loading & ~draining & (in_left != {PIX_W{1'b0}}) &
+                      (~last_fold | (outstanding < DEPTH));
     wire in_fire = in_valid & in_ready;
+    wire in_last = in_fire & (in_left == {{(PIX_W-1){1'b0}}, 1'b1});  // a fold's last pixel
 
     reg [COLS*ACC_W-1:0]  bias_q;
     reg [COLS*MULT_W-1:0] mult_q;
@@ -161,12 +204,28 @@ module dla_core #(
             load_cnt <= {LW{1'b0}};
             in_left <= {PIX_W{1'b0}};
             out_left <= {PIX_W{1'b0}};
+            fold_left <= {FOLD_W{1'b0}};
+            first_fold <= 1'b0;
+            draining <= 1'b0;
+            drain_cnt <= {DW{1'b0}};
+            pix_q <= {PIX_W{1'b0}};
         end else if (start_fire) begin
             busy <= 1'b1;
             loading <= (ROWS > 1);
             load_cnt <= 1;
             in_left <= pixels;
             out_left <= pixels;
+            pix_q <= pixels;
+            fold_left <= folds - 1'b1;
+            first_fold <= 1'b1;
+            draining <= 1'b0;
+        end else if (reload) begin  // next fold: weight beat 0 now, pixels again
+            draining <= 1'b0;
+            loading <= (ROWS > 1);
+            load_cnt <= 1;
+            in_left <= pix_q;
+            fold_left <= fold_left - 1'b1;
+            first_fold <= 1'b0;
         end else begin
             if (done) busy <= 1'b0;
             if (loading) begin
@@ -175,9 +234,15 @@ module dla_core #(
             end
             if (in_fire) in_left <= in_left - 1'b1;
             if (out_fire) out_left <= out_left - 1'b1;
+            if (in_last & ~last_fold) begin
+                draining <= 1'b1;
+                drain_cnt <= VP - 1;
+            end else if (draining) begin
+                drain_cnt <= drain_cnt - 1'b1;
+            end
         end
         if (rst) outstanding <= 0;
-        else outstanding <= outstanding + in_fire - out_fire;
+        else outstanding <= outstanding + (in_fire & last_fold) - out_fire;
         if (start_fire) begin
             bias_q <= bias;
             mult_q <= mult;
@@ -266,12 +331,45 @@ module dla_core #(
         end
     endgenerate
     wire acc_valid = vpipe[VP-1];
+    // Fold tags travelling with each wavefront: first fold (buffer starts from 0), last fold
+    // (the result goes to the requantizer instead of the buffer).
+    reg [VP-1:0] fpipe, lpipe;
+    generate
+        if (VP == 1) begin : g_tp1
+            always @(posedge clk) begin
+                fpipe <= first_fold;
+                lpipe <= last_fold;
+            end
+        end else begin : g_tpn
+            always @(posedge clk) begin
+                fpipe <= {fpipe[VP-2:0], first_fold};
+                lpipe <= {lpipe[VP-2:0], last_fold};
+            end
+        end
+    endgenerate
+    wire acc_first = fpipe[VP-1];
+    wire acc_last = lpipe[VP-1];
+    wire rq_in_valid = acc_valid & acc_last;
+
+    // ------------------------------------------------------------------ accumulator buffer
+    // One word per pixel (COLS partial sums of BUF_W bits); the aligned pixel index counts
+    // wavefronts modulo the tile's pixels (every fold sends them in the same order).
+    reg [COLS*BUF_W-1:0] accbuf [0:MAX_PIX-1];
+    reg [PIX_W-1:0]      acc_idx;
+    wire [BI-1:0]        buf_idx = acc_idx[BI-1:0];
+    wire [COLS*BUF_W-1:0] buf_rd = accbuf[buf_idx];
+    wire [COLS*BUF_W-1:0] buf_wr;
+    always @(posedge clk) begin
+        if (rst) acc_idx <= {PIX_W{1'b0}};
+        else if (acc_valid) acc_idx <= (acc_idx == pix_q - 1'b1) ? {PIX_W{1'b0}} : acc_idx + 1'b1;
+        if (acc_valid & ~acc_last) accbuf[buf_idx] <= buf_wr;
+    end
 
     // ------------------------------------------------------------------ deskew, bias, requantizer
     wire [COLS*8-1:0] rq_q;
     wire [COLS-1:0]   rq_valid_col;
-    wire signed [EXT_W-1:0] acc_max = {{(EXT_W-ACC_W+1){1'b0}}, {(ACC_W-1){1'b1}}};
-    wire signed [EXT_W-1:0] acc_min = {{(EXT_W-ACC_W+1){1'b1}}, {(ACC_W-1){1'b0}}};
+    wire signed [XW-1:0] acc_max = {{(XW-ACC_W+1){1'b0}}, {(ACC_W-1){1'b1}}};
+    wire signed [XW-1:0] acc_min = {{(XW-ACC_W+1){1'b1}}, {(ACC_W-1){1'b0}}};
 
     generate
         for (c = 0; c < COLS; c = c + 1) begin : g_col
@@ -290,12 +388,16 @@ module dla_core #(
                 assign col_sum = ds[D*SUM_W-1 -: SUM_W];
             end
             wire signed [ACC_W-1:0] b = bias_q[ACC_W*c +: ACC_W];
-            wire signed [EXT_W-1:0] wide = col_sum + b;  // both sign-extended to EXT_W: exact
+            // partial sum of the earlier folds (0 in the first) + this fold's column sum: exact
+            wire signed [BUF_W-1:0] prev = acc_first ? {BUF_W{1'b0}} : buf_rd[BUF_W*c +: BUF_W];
+            wire signed [BUF_W-1:0] part = prev + col_sum;  // col_sum sign-extended; cannot overflow
+            assign buf_wr[BUF_W*c +: BUF_W] = part;
+            wire signed [XW-1:0] wide = part + b;  // both sign-extended to XW: exact
             wire signed [ACC_W-1:0] acc = (wide > acc_max) ? acc_max[ACC_W-1:0] :
                                           (wide < acc_min) ? acc_min[ACC_W-1:0] : wide[ACC_W-1:0];
             wire signed [7:0] q_c;
             dla_requant #(.ACC_W(ACC_W), .MULT_W(MULT_W)) u_rq (
-                .clk(clk), .rst(rst), .valid_in(acc_valid), .acc(acc),
+                .clk(clk), .rst(rst), .valid_in(rq_in_valid), .acc(acc),
                 .mult(mult_q[MULT_W*c +: MULT_W]), .shift(shift_q[6*c +: 6]), .leaky_en(leaky_q),
                 .neg_mult(nmult_q[MULT_W*c +: MULT_W]), .neg_shift(nshift_q[6*c +: 6]),
                 .valid_out(rq_valid_col[c]), .q(q_c));
@@ -338,15 +440,19 @@ module dla_core #(
     reg [REQUANT_LATENCY-1:0] rq_expect;
     generate
         if (REQUANT_LATENCY == 1) begin : g_chk1
-            always @(posedge clk) rq_expect <= rst ? 1'b0 : acc_valid;
+            always @(posedge clk) rq_expect <= rst ? 1'b0 : rq_in_valid;
         end else begin : g_chkn
             always @(posedge clk)
-                rq_expect <= rst ? {REQUANT_LATENCY{1'b0}} : {rq_expect[REQUANT_LATENCY-2:0], acc_valid};
+                rq_expect <= rst ? {REQUANT_LATENCY{1'b0}} : {rq_expect[REQUANT_LATENCY-2:0], rq_in_valid};
         end
     endgenerate
     always @(posedge clk) begin
         if (!rst && rq_valid !== rq_expect[REQUANT_LATENCY-1]) begin
             $display("ERROR: dla_core: dla_requant's latency is not REQUANT_LATENCY=%0d", REQUANT_LATENCY);
+            $finish;
+        end
+        if (!rst && start_fire && folds > 1 && pixels > MAX_PIX) begin
+            $display("ERROR: dla_core: a tile of %0d folds has %0d pixels > MAX_PIX=%0d", folds, pixels, MAX_PIX);
             $finish;
         end
         if (!rst && push && fifo_cnt == DEPTH) begin

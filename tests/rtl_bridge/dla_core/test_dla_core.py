@@ -50,12 +50,13 @@ ROOT = Path(__file__).resolve().parents[3]
 TEST_MODULE = "tests.rtl_bridge.dla_core.test_dla_core"
 HW_ENV = "DLA_CORE_HW"
 
-#: Array geometries the core is built for (non-square 16x4 catches row/column mix-ups and
-#: is the one where a 3x3 conv of one input channel, W = 9, fits).
+#: Array geometries the core is built for (non-square 16x4 catches row/column mix-ups; on
+#: 16-row arrays a 3x3 conv of one input channel, W = 9, takes one fold, on the others several).
 CONFIGS: dict[str, HardwareConfig] = {
     "4x4": HardwareConfig(rows=4, cols=4),
     "8x8": HardwareConfig(rows=8, cols=8),
     "16x4": HardwareConfig(rows=16, cols=4),
+    "16x16": HardwareConfig(rows=16, cols=16),  # the default DLA geometry
 }
 
 
@@ -83,11 +84,12 @@ def test_dla_core(name: str) -> None:
 
 
 def random_layer_tiles(rng: np.random.Generator, hw: HardwareConfig, leaky: bool) -> list[Tile]:
-    """A random 1x1 conv (``C_in ≤ R``, up to two column folds, ``pixels`` in a row) with int8
+    """A random 1x1 conv (``C_in ≤ 3R``: up to three reduction folds, up to two column blocks,
+    ``pixels`` in a row) with int8
     weights over the full −128..127, int32 biases (some near the limits so the accumulator
     saturates) and per-channel multipliers ``encode``d from random reals (some ≥ 1: left shifts),
     cut into tiles by ``conv_tiles`` (expected outputs from ``conv_int``)."""
-    cin = int(rng.integers(1, hw.rows + 1))
+    cin = int(rng.integers(1, 3 * hw.rows + 1))
     filters = int(rng.integers(1, 2 * hw.cols + 1))
     npx = int(rng.integers(1, 13))
     act = "leaky" if leaky else "linear"
@@ -151,15 +153,15 @@ groups=3
 activation=leaky
 """
 
-#: The window ``W = kh·kw·C_in/groups`` of each layer of :data:`TINY_CFG`: a layer runs on the
-#: core when ``W ≤ rows``; the others must be refused.
+#: The window ``W = kh·kw·C_in/groups`` of each layer of :data:`TINY_CFG`: with reduction folds
+#: every layer runs on every config; ``W > rows`` takes ``ceil(W/rows)`` folds.
 TINY_WINDOWS = (9, 4, 6, 9)
 
 
-def test_configs_cover_a_3x3_and_a_1x1_layer() -> None:
-    """Some config runs a 3x3 conv of the tiny network and every config runs at least one layer."""
-    assert any(hw.rows >= TINY_WINDOWS[0] for hw in CONFIGS.values())
-    assert all(min(TINY_WINDOWS) <= hw.rows for hw in CONFIGS.values())
+def test_configs_fold_the_reduction() -> None:
+    """Some config needs reduction folds for a tiny-network layer, some runs one in a single fold."""
+    assert any(hw.rows < max(TINY_WINDOWS) for hw in CONFIGS.values())
+    assert any(hw.rows >= max(TINY_WINDOWS) for hw in CONFIGS.values())
 
 
 LayerTiles = tuple[ConvSpec, list[Tile], np.ndarray]  # (layer, its tiles, the INT engine's int8 output)
@@ -195,6 +197,51 @@ def tiny_network_tiles(hw: HardwareConfig, workdir: Path) -> tuple[list[LayerTil
             continue
         layers.append((spec, tiles, run.records[spec.index].output))
     return layers, refused
+
+
+#: yolov3-tiny layers run through the core (at a 32x32 input so the simulation stays short):
+#: layer 2 (3x3 stride 1, leaky, W = 144, 16x16 pixels) and layer 22 (1x1, linear, W = 256,
+#: 255 filters, 2x2 pixels).  Per layer, how many tiles: None = all; k = the first k - 1 and
+#: the last one (the partial column block).  Small arrays run a subset only.
+YOLO_SIZE = 32
+
+
+def yolo_selection(hw: HardwareConfig) -> dict[int, int | None]:
+    if hw.rows * hw.cols >= 64:
+        return {2: None, 22: 4}
+    return {2: 2, 22: 3}
+
+
+def yolo_network_tiles(hw: HardwareConfig, workdir: Path, selection: dict[int, int | None]) -> list[LayerTiles]:
+    """yolov3-tiny at :data:`YOLO_SIZE` with seeded random weights, calibrated on two synthetic
+    images and quantized per channel by ``quant``, run by the INT engine; per selected layer:
+    (spec, its selected tiles, the engine's int8 output)."""
+    from dla.engine import Engine
+    from golden.genweights import random_weights, synthetic_image
+    from golden.network import parse_network
+    from quant import collect_ranges, quantize
+
+    text = (ROOT / "dla" / "data" / "cfg" / "yolov3-tiny.cfg").read_text()
+    text = text.replace("width=416", f"width={YOLO_SIZE}").replace("height=416", f"height={YOLO_SIZE}")
+    cfg = workdir / "yolov3-tiny-small.cfg"
+    cfg.write_text(text)
+    net = random_weights(parse_network(cfg), seed=3)
+    rng = np.random.default_rng(4)
+    calib = [synthetic_image(net.input_shape, rng) for _ in range(2)]
+    qnet = quantize(net, collect_ranges(net, calib), "per_channel")
+    x = synthetic_image(net.input_shape, rng)
+    engine = Engine(net, qnet, hw)
+    run = engine.run(x, "int")
+    plans = engine.plans()
+    layers = []
+    for index, k in selection.items():
+        spec = net.layers[index]
+        x_q = run.records[index - 1].output  # both layers take the previous layer's output
+        tiles = conv_tiles(spec, plans[index], x_q, hw)
+        if k is not None and k < len(tiles):
+            tiles = tiles[:k - 1] + tiles[-1:]
+        layers.append((spec, tiles, run.records[index].output))
+    return layers
 
 
 # ============================================================================ test bench
@@ -286,9 +333,10 @@ def edge_index(period_ns: int) -> int:
 
 
 class TileSequencer:
-    """Runs tiles back to back: holds ``start`` high with the next tile's ``pixels``,
+    """Runs tiles back to back: holds ``start`` high with the next tile's ``pixels``, ``folds``,
     per-column integers and weight row 0 until the core takes it (``start_ready``), then
-    presents weight rows 1..R-1 on the next R-1 cycles (checking ``w_load``)."""
+    presents weight rows 1..R-1 on the next R-1 cycles (checking ``w_load``); for every further
+    fold, presents its row 0 until ``w_load`` takes it, then rows 1..R-1 on the next cycles."""
 
     def __init__(self, dut, hw: HardwareConfig, period_ns: int) -> None:
         self.dut, self.hw, self.period = dut, hw, period_ns
@@ -299,13 +347,14 @@ class TileSequencer:
         dut, acc, mw = self.dut, self.hw.acc_bits, self.hw.multiplier_bits
         for t in tiles:
             dut.pixels.value = t.pixels
+            dut.folds.value = t.folds
             dut.bias.value = pack(t.bias, acc)
             dut.mult.value = pack(t.mult, mw)
             dut.shift.value = pack(t.shift, 6)
             dut.neg_mult.value = pack(t.neg_mult, mw)
             dut.neg_shift.value = pack(t.neg_shift, 6)
             dut.leaky_en.value = int(t.leaky)
-            dut.w_row.value = pack(t.weights[0], 8)
+            dut.w_row.value = pack(t.weights[0, 0], 8)
             dut.start.value = 1
             while True:
                 await RisingEdge(dut.clk)
@@ -313,11 +362,15 @@ class TileSequencer:
                     break
             self.start_edges.append(edge_index(self.period))
             dut.start.value = 0
-            for k in range(1, self.hw.rows):
-                dut.w_row.value = pack(t.weights[k], 8)
+            beats = t.weights.reshape(-1, self.hw.cols)  # (folds·R, C)
+            for k in range(1, len(beats)):
+                dut.w_row.value = pack(beats[k], 8)
                 await RisingEdge(dut.clk)
-                if dut.w_load.value != 1:
-                    self.errors.append(f"w_load low in tile cycle {k}")
+                if k % self.hw.rows == 0:  # a fold's first beat: when the core is ready for it
+                    while dut.w_load.value != 1:
+                        await RisingEdge(dut.clk)
+                elif dut.w_load.value != 1:
+                    self.errors.append(f"w_load low in weight beat {k}")
         dut.start.value = 0
 
 
@@ -341,7 +394,8 @@ class Checker:
     def check_cycles(self, i: int, tile: Tile, cycles: int) -> None:
         if cycles != tile.expected_cycles:
             self.errors += 1
-            self.log.error(f"tile {i} ({tile.rows_used}x{tile.cols_used}x{tile.pixels}): {cycles} cycles, "
+            self.log.error(f"tile {i} ({tile.rows_used}x{tile.cols_used}x{tile.pixels}, {tile.folds} folds): "
+                           f"{cycles} cycles, "
                            f"dla.cycles.tile_cycles says {tile.expected_cycles}")
 
 
@@ -376,7 +430,7 @@ class TB:
         Clock(dut.clk, self.PERIOD_NS, unit="ns").start()
         dut.rst.value = 1
         dut.start.value = 0
-        for name in ("pixels", "w_row", "bias", "mult", "shift", "neg_mult", "neg_shift", "leaky_en"):
+        for name in ("pixels", "folds", "w_row", "bias", "mult", "shift", "neg_mult", "neg_shift", "leaky_en"):
             getattr(dut, name).value = 0
         self.driver.start()
         self.monitor.start()
@@ -388,7 +442,7 @@ class TB:
     async def run(self, tiles: Sequence[Tile]) -> None:
         """Every tile back to back; then every output checked, and cycles when untimed stalls are off."""
         for t in tiles:
-            self.driver.send(t.inputs)
+            self.driver.send(t.inputs.reshape(-1, self.hw.rows))  # fold by fold
         budget = 4 * sum(t.expected_cycles for t in tiles) + 100 * len(tiles) + 100
         seq = cocotb.start_soon(self.sequencer.run(tiles))
         for _ in range(budget):
@@ -444,9 +498,8 @@ if cocotb is not None:
         assembled outputs equal the INT engine's; each tile's cycles equal tile_cycles."""
         tb = TB(dut)
         layers, refused = tiny_network_tiles(tb.hw, Path.cwd())
-        fits = [i for i, w in enumerate(TINY_WINDOWS) if w <= tb.hw.rows]
-        assert [s.index for s, _, _ in layers] == fits, refused
-        assert all("exceeds the array's" in msg for msg in refused), refused
+        assert [s.index for s, _, _ in layers] == list(range(len(TINY_WINDOWS))), refused
+        assert [t.folds for _, ts, _ in layers for t in ts[:1]] == [-(-w // tb.hw.rows) for w in TINY_WINDOWS]
         await tb.reset()
         tiles = [t for _, ts, _ in layers for t in ts]
         await tb.run(tiles)
@@ -458,4 +511,32 @@ if cocotb is not None:
                 outs.append(beats[p:p + t.pixels])
                 p += t.pixels
             assert np.array_equal(assemble(spec, ts, outs), engine_out), f"layer {spec.index}"
+        assert tb.checker.errors == 0
+
+    @cocotb.test()
+    async def yolov3_tiny_layers(dut) -> None:
+        """yolov3-tiny layer 2 (3x3 s1 leaky, W = 144) and layer 22 (1x1, W = 256) with seeded random
+        weights quantized per channel, tile by tile with reduction folds: each tile's outputs equal the
+        INT engine's record of the layer and its cycles equal tile_cycles, exactly."""
+        tb = TB(dut)
+        selection = yolo_selection(tb.hw)
+        layers = yolo_network_tiles(tb.hw, Path.cwd(), selection)
+        assert all(t.folds > 1 for _, ts, _ in layers for t in ts), "these layers must need reduction folds"
+        await tb.reset()
+        tiles = [t for _, ts, _ in layers for t in ts]
+        await tb.run(tiles)
+        beats = np.array(tb.monitor.beats).reshape(-1, tb.hw.cols)
+        p = 0
+        for spec, ts, engine_out in layers:
+            flat = engine_out.reshape(spec.filters, -1)  # (N, Npx): the INT engine's record
+            outs = []
+            for t in ts:
+                outs.append(beats[p:p + t.pixels])
+                c0 = t.group * (spec.filters // spec.groups) + t.filter0
+                want = flat[c0:c0 + t.cols_used, t.pixel0:t.pixel0 + t.pixels].T
+                assert np.array_equal(outs[-1][:, :t.cols_used], want), \
+                    f"layer {spec.index} tile filters {c0}+{t.cols_used} pixels {t.pixel0}+{t.pixels}"
+                p += t.pixels
+            if selection[spec.index] is None:  # the whole layer: assembled output = engine output
+                assert np.array_equal(assemble(spec, ts, outs), engine_out), f"layer {spec.index}"
         assert tb.checker.errors == 0

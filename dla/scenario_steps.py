@@ -11,6 +11,9 @@
     cross:                      # CROSS at these layers (after the steps), in this session's mode
       - layer: 12
         continue: false         # continue the run from the crossed output?
+    rtl:                        # layers (or their first tiles) to run through the RTL core
+      - layer: 2                #   (validated here; `dla rtl run` executes one, reports wire them in)
+        tiles: 4
 
 Validation names the file, the line and the key, and lists the valid keys.  ``run_steps``
 executes both sections on a ``Session`` and returns a JSON-able log.
@@ -30,6 +33,7 @@ from golden.errors import UserInputError
 STEP_KEYS = {"stop": int, "print": list, "edit": dict, "rerun": bool, "undo": bool}
 EDIT_KEYS = {"index", "value", "scale_channel", "array"}
 CROSS_KEYS = {"layer": int, "continue": bool}
+RTL_KEYS = {"layer": int, "tiles": int}
 TENSORS = ("input", "output", "weights")
 
 
@@ -44,6 +48,7 @@ class ScenarioError(UserInputError):
 class Steps:
     step: list[dict[str, Any]] = field(default_factory=list)
     cross: list[dict[str, Any]] = field(default_factory=list)
+    rtl: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _suggest(key: str, valid) -> str:
@@ -97,6 +102,13 @@ def parse_steps(mapping: yaml.MappingNode, path: str | Path) -> Steps:
             for e in steps.cross:
                 if "layer" not in e:
                     raise ScenarioError(path, e["_line"], "each 'cross' entry needs 'layer'")
+        elif k.value == "rtl":
+            steps.rtl = _check_items(v, path, "rtl", RTL_KEYS)
+            for e in steps.rtl:
+                if "layer" not in e:
+                    raise ScenarioError(path, e["_line"], "each 'rtl' entry needs 'layer'")
+                if e.get("tiles", 1) < 1:
+                    raise ScenarioError(path, e["_line"], "'tiles' must be at least 1")
     return steps
 
 

@@ -11,6 +11,9 @@ from dla.session import Session
 from tests.dla.test_session import tiny  # noqa: F401  (fixture)
 
 GOOD = """model: whatever
+rtl:
+  - layer: 2
+    tiles: 4
 step:
   - stop: 2
     print: [output, weights]
@@ -35,7 +38,8 @@ def test_sections_run_on_a_session(tmp_path: Path, tiny) -> None:  # noqa: F811
     log = run_steps(Session(qnet, x, "int"), steps, tmp_path / "s.yaml")
     actions = [e["action"] for e in log]
     assert actions == ["stop", "stats", "stats", "edit", "rerun", "undo", "cross"]
-    assert log[4]["changed"] >= 0 and log[-1]["layer"] == 4 and log[1]["line"] == 3
+    assert log[4]["changed"] >= 0 and log[-1]["layer"] == 4 and log[1]["line"] == 6
+    assert steps.rtl == [{"_line": 3, "layer": 2, "tiles": 4}]
 
 
 @pytest.mark.parametrize("text,line,needle", [
@@ -46,6 +50,8 @@ def test_sections_run_on_a_session(tmp_path: Path, tiny) -> None:  # noqa: F811
     ("step: 5\n", 1, "'step' must be a list"),
     ("step:\n  - edit: {idx: 3}\n", 2, "'edit' takes index+value"),
     ("step:\n  - stop: [1\n", 3, "invalid YAML"),
+    ("rtl:\n  - layer: 2\n    tyles: 3\n", 3, "unknown key 'tyles' in 'rtl' (did you mean 'tiles'?)"),
+    ("rtl:\n  - tiles: 3\n", 2, "each 'rtl' entry needs 'layer'"),
 ])
 def test_validation_names_line_and_key(tmp_path: Path, text: str, line: int, needle: str) -> None:
     p = write(tmp_path, text)

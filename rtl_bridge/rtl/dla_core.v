@@ -138,6 +138,17 @@ module dla_core #(
     localparam integer XW = (BUF_W > ACC_W ? BUF_W : ACC_W) + 2;  // buffer + column sum + bias, exact
     localparam integer BI = (MAX_PIX > 1) ? $clog2(MAX_PIX) : 1;  // buffer index width
     localparam integer DW = $clog2(VP + 1);
+    // The constants compared with / assigned to counters, sized to their widths (all fit).
+    localparam [31:0]     DEPTH_U = DEPTH;
+    localparam [31:0]     DEPTH_M1_U = DEPTH - 1;
+    localparam [31:0]     ROWS_M1_U = ROWS - 1;
+    localparam [31:0]     VP_M1_U = VP - 1;
+    localparam [CW:0]     DEPTH_O = DEPTH_U[CW:0];       // credit limit, outstanding's width
+    localparam [CW-1:0]   DEPTH_C = DEPTH_U[CW-1:0];     // buffer full, fifo_cnt's width
+    localparam [AW-1:0]   DEPTH_M1 = DEPTH_M1_U[AW-1:0]; // last buffer entry, pointer width
+    localparam [LW-1:0]   ROWS_M1 = ROWS_M1_U[LW-1:0];   // last weight beat, load_cnt's width
+    localparam [DW-1:0]   VP_M1 = VP_M1_U[DW-1:0];       // drain cycles, drain_cnt's width
+    localparam [31:0]     MAX_PIX_U = MAX_PIX;  // MAX_PIX as an unsigned word (it is >= 1)
 
     initial begin
         if (ROWS < 1 || COLS < 1) begin
@@ -186,7 +197,7 @@ module dla_core #(
     wire reload = busy & draining & (drain_cnt == {DW{1'b0}});  // next fold's weight beat 0
     assign w_load = start_fire | loading | reload;
     assign in_ready = busy & ~loading & ~draining & (in_left != {PIX_W{1'b0}}) &
-                      (~last_fold | (outstanding < DEPTH));
+                      (~last_fold | (outstanding < DEPTH_O));
     wire in_fire = in_valid & in_ready;
     wire in_last = in_fire & (in_left == {{(PIX_W-1){1'b0}}, 1'b1});  // a fold's last pixel
 
@@ -230,19 +241,19 @@ module dla_core #(
             if (done) busy <= 1'b0;
             if (loading) begin
                 load_cnt <= load_cnt + 1'b1;
-                if (load_cnt == ROWS - 1) loading <= 1'b0;
+                if (load_cnt == ROWS_M1) loading <= 1'b0;
             end
             if (in_fire) in_left <= in_left - 1'b1;
             if (out_fire) out_left <= out_left - 1'b1;
             if (in_last & ~last_fold) begin
                 draining <= 1'b1;
-                drain_cnt <= VP - 1;
+                drain_cnt <= VP_M1;
             end else if (draining) begin
                 drain_cnt <= drain_cnt - 1'b1;
             end
         end
         if (rst) outstanding <= 0;
-        else outstanding <= outstanding + (in_fire & last_fold) - out_fire;
+        else outstanding <= outstanding + {{CW{1'b0}}, in_fire & last_fold} - {{CW{1'b0}}, out_fire};
         if (start_fire) begin
             bias_q <= bias;
             mult_q <= mult;
@@ -308,7 +319,7 @@ module dla_core #(
                 end else begin : g_inner_w
                     assign w_next = w_arr[(r+1)*COLS + c];
                 end
-                wire signed [15:0] prod = a_in * w;
+                wire signed [SUM_W-1:0] prod = a_in * w;  // exact: |a*w| <= 2^14
                 always @(posedge clk) begin
                     if (w_load) w <= w_next;
                     a_out <= a_in;
@@ -367,7 +378,9 @@ module dla_core #(
 
     // ------------------------------------------------------------------ deskew, bias, requantizer
     wire [COLS*8-1:0] rq_q;
+    /* verilator lint_off UNUSEDSIGNAL */  // every column's valid is the same; column 0's is used
     wire [COLS-1:0]   rq_valid_col;
+    /* verilator lint_on UNUSEDSIGNAL */
     wire signed [XW-1:0] acc_max = {{(XW-ACC_W+1){1'b0}}, {(ACC_W-1){1'b1}}};
     wire signed [XW-1:0] acc_min = {{(XW-ACC_W+1){1'b1}}, {(ACC_W-1){1'b0}}};
 
@@ -390,9 +403,10 @@ module dla_core #(
             wire signed [ACC_W-1:0] b = bias_q[ACC_W*c +: ACC_W];
             // partial sum of the earlier folds (0 in the first) + this fold's column sum: exact
             wire signed [BUF_W-1:0] prev = acc_first ? {BUF_W{1'b0}} : buf_rd[BUF_W*c +: BUF_W];
-            wire signed [BUF_W-1:0] part = prev + col_sum;  // col_sum sign-extended; cannot overflow
+            wire signed [BUF_W-1:0] part = prev + {{FOLD_W{col_sum[SUM_W-1]}}, col_sum};  // sign-extended; cannot overflow
             assign buf_wr[BUF_W*c +: BUF_W] = part;
-            wire signed [XW-1:0] wide = part + b;  // both sign-extended to XW: exact
+            wire signed [XW-1:0] wide = {{(XW-BUF_W){part[BUF_W-1]}}, part} +
+                                        {{(XW-ACC_W){b[ACC_W-1]}}, b};  // both sign-extended to XW: exact
             wire signed [ACC_W-1:0] acc = (wide > acc_max) ? acc_max[ACC_W-1:0] :
                                           (wide < acc_min) ? acc_min[ACC_W-1:0] : wide[ACC_W-1:0];
             wire signed [7:0] q_c;
@@ -426,10 +440,10 @@ module dla_core #(
         end else begin
             if (push) begin
                 fifo[wr_ptr] <= rq_q;
-                wr_ptr <= (wr_ptr == DEPTH - 1) ? {AW{1'b0}} : wr_ptr + 1'b1;
+                wr_ptr <= (wr_ptr == DEPTH_M1) ? {AW{1'b0}} : wr_ptr + 1'b1;
             end
-            if (pop) rd_ptr <= (rd_ptr == DEPTH - 1) ? {AW{1'b0}} : rd_ptr + 1'b1;
-            fifo_cnt <= fifo_cnt + push - pop;
+            if (pop) rd_ptr <= (rd_ptr == DEPTH_M1) ? {AW{1'b0}} : rd_ptr + 1'b1;
+            fifo_cnt <= fifo_cnt + {{(CW-1){1'b0}}, push} - {{(CW-1){1'b0}}, pop};
         end
     end
 
@@ -451,11 +465,11 @@ module dla_core #(
             $display("ERROR: dla_core: dla_requant's latency is not REQUANT_LATENCY=%0d", REQUANT_LATENCY);
             $finish;
         end
-        if (!rst && start_fire && folds > 1 && pixels > MAX_PIX) begin
+        if (!rst && start_fire && folds > 1 && {32'd0, pixels} > {{PIX_W{1'b0}}, MAX_PIX_U}) begin
             $display("ERROR: dla_core: a tile of %0d folds has %0d pixels > MAX_PIX=%0d", folds, pixels, MAX_PIX);
             $finish;
         end
-        if (!rst && push && fifo_cnt == DEPTH) begin
+        if (!rst && push && fifo_cnt == DEPTH_C) begin
             $display("ERROR: dla_core: output buffer overflow");
             $finish;
         end

@@ -36,7 +36,9 @@ module dla_requant #(
 );
 
     // Pipeline depth, read back by the test bench (not a port, cannot be overridden).
+    /* verilator lint_off UNUSEDPARAM */
     localparam integer LATENCY = 3;
+    /* verilator lint_on UNUSEDPARAM */
 
     localparam signed [31:0] INT32_MIN = 32'sh8000_0000;
     localparam signed [31:0] INT32_MAX = 32'sh7fff_ffff;
@@ -57,7 +59,11 @@ module dla_requant #(
     // ------------------------------------------------------------------ stage 1
     // Operand select and the saturating left shift (HardwareConfig.left_shift_overflow =
     // saturate): acc * 2^left clamped to int32.
-    wire signed [31:0] acc32 = acc;  // sign extension to int32
+    // sign extension to int32 (through ACC_W + 32 bits: no zero-width replication when ACC_W = 32)
+    /* verilator lint_off UNUSEDSIGNAL */  // bits above 31 are the discarded extension
+    wire [ACC_W+31:0]  acc_ext = {{32{acc[ACC_W-1]}}, acc};
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire signed [31:0] acc32 = acc_ext[31:0];
     wire               use_neg = leaky_en & acc32[31];
     wire signed [MULT_W-1:0] m_sel = use_neg ? neg_mult : mult;
     wire signed [5:0]  s_sel = use_neg ? neg_shift : shift;
@@ -94,7 +100,9 @@ module dla_requant #(
     // and returns 2^31, outside int32; the two differ only after a right shift of 32.)
     wire signed [PROD_W-1:0] prod = s1_a * s1_m;
     wire signed [PROD_W-1:0] nudged = prod + ({{(PROD_W-1){1'b0}}, 1'b1} << (MULT_W - 2));
+    /* verilator lint_off UNUSEDSIGNAL */  // only high[31:0] is the result
     wire signed [PROD_W-1:0] high = nudged >>> (MULT_W - 1);
+    /* verilator lint_on UNUSEDSIGNAL */
     wire [MULT_W-1:0]        mult_min = {1'b1, {(MULT_W-1){1'b0}}};  // -2^(MULT_W-1)
     wire                     srdhm_sat = (s1_a == INT32_MIN) && (s1_m == mult_min);
     wire signed [31:0]       x = srdhm_sat ? INT32_MAX : high[31:0];
@@ -115,7 +123,7 @@ module dla_requant #(
     // ------------------------------------------------------------------ stage 3
     // RoundingDivideByPOT(x, e), ties away from zero: (x + 2^(e-1) - [x < 0]) >> e for e > 0,
     // in 34 bits (x + 2^31 needs 33); then saturation to int8.
-    wire signed [33:0] x34 = s2_x;
+    wire signed [33:0] x34 = {{2{s2_x[31]}}, s2_x};  // sign extension to 34 bits
     wire [33:0]        half = (s2_right == 6'd0) ? 34'd0 : (34'd1 << (s2_right - 6'd1));
     wire [33:0]        neg_adj = (s2_x[31] && s2_right != 6'd0) ? 34'd1 : 34'd0;
     wire signed [33:0] biased = x34 + $signed(half) - $signed(neg_adj);

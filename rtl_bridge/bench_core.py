@@ -147,7 +147,8 @@ def run_layer(engine, x: np.ndarray, index: int, max_tiles: int | None = None, v
         sources = [RTL_DIR / "dla_core.v", RTL_DIR / "dla_requant.v"]
         if build_dir is None:
             build_dir = Path(tempfile.gettempdir()) / f"dla-rtl-build-{hw.rows}x{hw.cols}-{os.getuid()}"
-        env = {STIMULUS_ENV: str(stim), RESULT_ENV: str(res_path), HW_ENV: json.dumps(hw.to_dict())}
+        env = {STIMULUS_ENV: str(stim), RESULT_ENV: str(res_path), HW_ENV: json.dumps(hw.to_dict()),
+               "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING")}  # the report is ours
         if vcd is not None:
             env[VCD_ENV] = str(Path(vcd).resolve())
         t0 = time.perf_counter()

@@ -478,7 +478,7 @@ def cycles_cmd(model: tuple[str, ...], hw: str | None, csv_out: str | None, json
 
 @cli.group("rtl")
 def rtl_group() -> None:
-    """The Verilog core: interface checks (runs under cocotb: see docs/rtl.md)."""
+    """The Verilog core: check its interface against the config, run layers on it (cocotb + Icarus)."""
 
 
 @rtl_group.command("check")

@@ -681,6 +681,24 @@ def bench_cycles_cmd(model: str) -> None:
     bench_cycles(resolve_cfg(model))
 
 
+# Command families that live in their own modules (each has ``register(group)``): scenarios and
+# regressions, evaluation of trained models, the web workbench.  Listed here, imported only if
+# present, so each family stays a small module of its own.
+EXTENSIONS = ("dla.cli_scenario", "dla.cli_eval", "dla.cli_web")
+
+
+def _register_extensions() -> None:
+    import importlib
+    import importlib.util
+
+    for name in EXTENSIONS:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).register(cli)
+
+
+_register_extensions()
+
+
 def main() -> None:
     cli(prog_name="dla")
 

@@ -1,0 +1,52 @@
+"""``dla serve`` (the web workbench) and ``dla augment`` (one image into five)."""
+from __future__ import annotations
+
+import click
+
+from golden.errors import UserInputError
+
+
+def register(group: click.Group) -> None:
+    """Add ``serve`` and ``augment`` to the main ``dla`` group."""
+    group.add_command(serve_cmd)
+    group.add_command(augment_cmd)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--data", "data_dir", default="dla-workbench", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for users' files, jobs and the SQLite database.")
+@click.option("--database-url", default=None,
+              help="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db (default: SQLite in --data).")
+@click.option("--no-signup", is_flag=True, help="Disable sign-up (only existing accounts can log in).")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Job worker processes running at once.")
+def serve_cmd(host: str, port: int, data_dir: str, database_url: str | None, no_signup: bool, workers: int) -> None:
+    """Serve the web workbench: upload models and images, run FLOAT/HYBRID/INT, quantize, STEP."""
+    import uvicorn
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from dla.web.app import create_app
+
+    try:
+        app = create_app(data_dir, database_url, allow_signup=not no_signup, job_workers=workers)
+    except ArgumentError as exc:
+        raise UserInputError(f"--database-url: {exc}") from None
+    except OperationalError as exc:
+        raise UserInputError(f"cannot open the database: {str(exc).splitlines()[0]}") from None
+    except ModuleNotFoundError as exc:
+        raise UserInputError(f"--database-url needs the driver '{exc.name}': pip install it") from None
+    click.echo(f"dla workbench on http://{host}:{port}/ (data in {data_dir})")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@click.command("augment")
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output directory.")
+def augment_cmd(images: tuple[str, ...], output: str) -> None:
+    """Five images from each IMAGE: original, rotate, blur, flip (upside down), flop (mirrored)."""
+    from dla.augment import augment_files
+
+    written = augment_files(images, output)
+    click.echo(f"wrote {len(written)} images to {output}/")

@@ -1,0 +1,79 @@
+"""The workbench application: ``create_app(data_dir, database_url, allow_signup)``.
+
+Wires the routers (auth, files, models, jobs, step, pages) over one ``WebContext`` and turns
+the library's user errors into HTTP answers: not found → 404 (also for another user's
+ids), conflict → 409, too large → 413, anything else the user got wrong → 422; each with a
+one-line ``detail``.  Not logged in: 401 for the API, a redirect to /login for pages.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from dla.web import auth, files, jobs, models, pages, stepping
+from dla.web.context import Settings, WebContext
+from dla.web.db import Database
+from dla.web.jobs import JobRunner
+from dla.web.sniff import BadName, ContentError
+from dla.web.stepping import StepSessions
+from dla.web.storage import Conflict, NotFound, Storage, TooLarge
+from golden.errors import UserInputError
+
+STATIC = Path(__file__).parent / "static"
+
+
+def default_database_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / 'workbench.sqlite').resolve()}"
+
+
+def create_app(data_dir: str | Path, database_url: str | None = None, allow_signup: bool = True,
+               **overrides: object) -> FastAPI:
+    """A workbench over ``data_dir`` (files, jobs; the SQLite database unless ``database_url``).
+
+    ``overrides`` set ``Settings`` fields (tests use small quotas and limits)."""
+    data = Path(data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    settings = Settings(data, database_url or default_database_url(data), allow_signup)
+    for k, v in overrides.items():
+        if not hasattr(settings, k):
+            raise TypeError(f"unknown setting {k!r}")
+        setattr(settings, k, v)
+    db = Database(settings.database_url)
+    storage = Storage(data, settings.quota_bytes, settings.max_upload_bytes)
+    context = WebContext(settings, db, storage, JobRunner(db, storage, data, settings.job_workers),
+                         StepSessions(settings.step_sessions_per_user))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.jobs.shutdown()
+        context.steps.close_all()
+
+    app = FastAPI(title="dla-sim workbench", lifespan=lifespan, dependencies=[Depends(auth.csrf_protect)],
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.ctx = context
+    for module in (auth, files, models, jobs, stepping, pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(auth.NotLoggedIn)
+    async def _not_logged_in(request: Request, _exc: Exception):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "not logged in"}, status_code=401)
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(UserInputError)
+    async def _user_error(_request: Request, exc: Exception):
+        status = 422
+        for cls, code in ((NotFound, 404), (Conflict, 409), (TooLarge, 413), (ContentError, 422), (BadName, 422)):
+            if isinstance(exc, cls):
+                status = code
+                break
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    return app

@@ -1,0 +1,130 @@
+"""The file manager's API: upload (streamed, size-limited, checked by content), list,
+download, rename, delete, augment.  Every route is scoped to the logged-in user."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel
+
+from dla.web import sniff
+from dla.web.auth import current_user
+from dla.web.context import WebContext, ctx
+from dla.web.db import User
+from dla.web.storage import TooLarge
+
+router = APIRouter(prefix="/api/files")
+CHUNK = 1 << 20
+
+
+@router.get("")
+def list_files(user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    with c.db.session() as db:
+        files = [f.to_dict() for f in c.storage.list(db, user.id)]
+        used = c.storage.used(db, user.id)
+    return {"files": files, "used": used, "quota": c.storage.quota_bytes}
+
+
+async def _receive(request: Request, c: WebContext, target: Path) -> int:
+    """Stream the request body to ``target`` in chunks, refusing beyond the size limit."""
+    limit = c.storage.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"upload of {int(declared):,} bytes exceeds the limit of {limit:,}")
+    n = 0
+    with open(target, "wb") as out:
+        async for chunk in request.stream():
+            n += len(chunk)
+            if n > limit:
+                raise TooLarge(f"upload exceeds the limit of {limit:,} bytes")
+            out.write(chunk)
+    if n == 0:
+        raise sniff.ContentError("the upload is empty")
+    return n
+
+
+@router.put("")
+async def upload(request: Request, name: str = Query(...), overwrite_version: int | None = Query(None),
+                 user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    """The raw file is the request body (``fetch(url, {method: 'PUT', body: file})``)."""
+    name = sniff.safe_name(name)
+    kind = sniff.kind_of(name)
+    tmp = c.storage.temp_path()
+    qdir = c.storage.temp_path(".qnet")
+    try:
+        await _receive(request, c, tmp)
+        from starlette.concurrency import run_in_threadpool
+
+        def store() -> dict:
+            with c.db.session() as db:
+                c.storage.check_quota(db, user.id, tmp.stat().st_size)
+                meta = sniff.check(kind, tmp, name, c.storage.cfg_paths(db, user.id), qdir,
+                                   c.storage.max_upload_bytes * 4)
+                src = qdir if kind == "qnet" else tmp
+                return c.storage.add(db, user.id, src, name, kind, meta, replace_version=overwrite_version).to_dict()
+
+        return await run_in_threadpool(store)
+    finally:
+        tmp.unlink(missing_ok=True)
+        shutil.rmtree(qdir, ignore_errors=True)
+
+
+@router.get("/{file_id}")
+def file_info(file_id: int, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    with c.db.session() as db:
+        return c.storage.get(db, user.id, file_id).to_dict()
+
+
+@router.get("/{file_id}/download")
+def download(file_id: int, inline: bool = False, user: User = Depends(current_user),
+             c: WebContext = Depends(ctx)) -> Response:
+    with c.db.session() as db:
+        rec = c.storage.get(db, user.id, file_id)
+        path, name, kind = c.storage.path(rec), rec.name, rec.kind
+    if kind == "qnet":
+        return Response(c.storage.qnet_zip(path, name), media_type="application/zip",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})
+    return FileResponse(path, filename=name, content_disposition_type="inline" if inline else "attachment")
+
+
+class Rename(BaseModel):
+    name: str
+    version: int
+
+
+@router.patch("/{file_id}")
+def rename(file_id: int, body: Rename, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    with c.db.session() as db:
+        rec = c.storage.get(db, user.id, file_id)
+        return c.storage.rename(db, rec, body.name, body.version).to_dict()
+
+
+@router.delete("/{file_id}")
+def delete(file_id: int, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    with c.db.session() as db:
+        rec = c.storage.get(db, user.id, file_id)
+        if c.steps.uses_file(user.id, file_id):
+            raise HTTPException(409, f"'{rec.name}' is open in a STEP session: close it first")
+        c.storage.delete(db, rec)
+    return {"deleted": file_id}
+
+
+@router.post("/{file_id}/augment")
+def augment(file_id: int, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    """Five images (original, rotate, blur, flip, flop) from one, as new files."""
+    from dla.augment import augment_files
+
+    out = c.storage.temp_path(".aug")
+    try:
+        with c.db.session() as db:
+            rec = c.storage.get(db, user.id, file_id, ("image",))
+            written = augment_files([c.storage.path(rec)], out, stem=Path(rec.name).stem)
+            created = []
+            for p in written:
+                meta = sniff.check("image", p, p.name, {}, out, 0)
+                created.append(c.storage.add(db, user.id, p, p.name, "image", meta, unique=True).to_dict())
+        return {"files": created}
+    finally:
+        shutil.rmtree(out, ignore_errors=True)

@@ -1,0 +1,299 @@
+"""Jobs: long work in worker processes, progress to the page, cancel, clean failure.
+
+Each job runs in its own process (forkserver context with the library preloaded, so a job
+starts in milliseconds and never shares the server's threads), at most ``workers`` at a
+time.  A supervising thread in the server reads the worker's messages from a pipe and is
+the only writer of the job's row.  A job that raises, crashes or is killed is marked failed
+(or cancelled) with its message, and its output directory is removed: no partial files.
+On success the outputs listed in ``keep`` become the user's files.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from dla.web.auth import current_user
+from dla.web.context import WebContext, ctx
+from dla.web.db import Database, Job, User, utcnow
+from dla.web.modelref import ModelRef
+from dla.web.storage import NotFound, Storage
+from golden.errors import UserInputError
+
+PRELOAD = ["dla.web.tasks", "dla.compare", "dla.calibration", "dla.qnet_file", "dla.report_text", "golden.draw"]
+
+
+class JobRunner:
+    def __init__(self, db: Database, storage: Storage, data_dir: Path, workers: int = 2) -> None:
+        self.db, self.storage = db, storage
+        self.root = data_dir / "jobs"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._mp = multiprocessing.get_context("forkserver")
+        self._mp.set_forkserver_preload(PRELOAD)
+        self._slots = threading.Semaphore(max(1, workers))
+        self._lock = threading.Lock()
+        self._procs: dict[int, Any] = {}
+        self._cancelled: set[int] = set()
+        self._threads: list[threading.Thread] = []
+        for job_id in db.interrupt_running_jobs():
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    def job_dir(self, job_id: int) -> Path:
+        return self.root / str(int(job_id))
+
+    # ------------------------------------------------------------------ lifecycle
+    def submit(self, user_id: int, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        with self.db.session() as db:
+            job = Job(user_id=user_id, kind=kind, params_json=json.dumps(params), message="queued")
+            db.add(job)
+            db.flush()
+            out = job.to_dict()
+        t = threading.Thread(target=self._supervise, args=(out["id"], user_id, kind, params), daemon=True,
+                             name=f"job-{out['id']}")
+        self._threads.append(t)
+        t.start()
+        return out
+
+    def _update(self, job_id: int, **fields: Any) -> None:
+        with self.db.session() as db:
+            job = db.get(Job, job_id)
+            for k, v in fields.items():
+                setattr(job, k, v)
+            job.updated_at = utcnow()
+
+    def _supervise(self, job_id: int, user_id: int, kind: str, params: dict[str, Any]) -> None:
+        with self._slots:
+            if job_id in self._cancelled:
+                return
+            out_dir = self.job_dir(job_id)
+            shutil.rmtree(out_dir, ignore_errors=True)
+            out_dir.mkdir(parents=True)
+            from dla.web.tasks import worker_main
+
+            recv, send = self._mp.Pipe(duplex=False)
+            proc = self._mp.Process(target=worker_main, args=(kind, params, str(out_dir), send), daemon=True)
+            with self._lock:
+                if job_id in self._cancelled:
+                    return
+                proc.start()
+                self._procs[job_id] = proc
+            send.close()
+            self._update(job_id, status="running", message="started")
+            result, error = None, None
+            while True:
+                try:
+                    if not recv.poll(0.2):
+                        if not proc.is_alive() and not recv.poll(0):
+                            break
+                        continue
+                    msg = recv.recv()
+                except (EOFError, OSError):
+                    break
+                if msg[0] == "progress":
+                    self._update(job_id, progress=msg[1], message=msg[2])
+                elif msg[0] == "done":
+                    result = msg[1]
+                elif msg[0] == "error":
+                    error = msg[1]
+            proc.join()
+            with self._lock:
+                self._procs.pop(job_id, None)
+                cancelled = job_id in self._cancelled
+            if cancelled:
+                self._finish_failed(job_id, "cancelled", "cancelled by the user")
+            elif result is not None:
+                self._finish_done(job_id, user_id, result)
+            else:
+                self._finish_failed(job_id, "failed", error or f"the worker process died (exit code {proc.exitcode})")
+
+    def _finish_failed(self, job_id: int, status: str, message: str) -> None:
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        self._update(job_id, status=status, message=message)
+
+    def _finish_done(self, job_id: int, user_id: int, result: dict[str, Any]) -> None:
+        out_dir = self.job_dir(job_id)
+        try:
+            with self.db.session() as db:
+                from dla.web import sniff
+
+                kept = {}
+                for name in result.get("keep", []):
+                    src = out_dir / name
+                    kind = sniff.EXTENSIONS.get(Path(name).suffix.lower(), "result")
+                    copy = self.storage.temp_path(".qnet" if kind == "qnet" else "")
+                    (shutil.copytree if src.is_dir() else shutil.copyfile)(src, copy)
+                    rec = self.storage.add(db, user_id, copy, name, kind, {"job": job_id}, unique=True)
+                    kept[name] = {"id": rec.id, "name": rec.name}
+                result["kept"] = kept
+        except UserInputError as exc:  # e.g. the quota: the job's results cannot be kept
+            self._finish_failed(job_id, "failed", str(exc))
+            return
+        self._update(job_id, status="done", progress=100, message="done", result_json=json.dumps(result, default=str))
+
+    def cancel(self, job_id: int) -> None:
+        with self._lock:
+            self._cancelled.add(job_id)
+            proc = self._procs.get(job_id)
+        if proc is not None and proc.is_alive():
+            proc.terminate()
+        else:
+            with self.db.session() as db:
+                job = db.get(Job, job_id)
+                if job is not None and job.status == "queued":
+                    job.status, job.message = "cancelled", "cancelled by the user"
+
+    def shutdown(self) -> None:
+        with self._lock:
+            procs = list(self._procs.items())
+            self._cancelled.update(j for j, _ in procs)
+        for _, p in procs:
+            if p.is_alive():
+                p.terminate()
+        for t in self._threads:
+            t.join(timeout=5)
+
+
+# ---------------------------------------------------------------------- routes
+router = APIRouter(prefix="/api/jobs")
+
+
+class QuantOptions(BaseModel):
+    activations: str = "max"
+    weights: str = "max"
+    granularity: str = "per_channel"
+    percentile: float = 99.99
+    calib: str = "synthetic"  # "synthetic" | "image"
+    calib_n: int = Field(2, ge=1, le=64)
+    overrides: list[dict[str, Any]] = []
+
+
+class RunRequest(BaseModel):
+    model_id: int
+    weights_id: int | None = None
+    image_id: int
+    modes: list[str] = ["float", "hybrid", "int"]
+    quant: QuantOptions = QuantOptions()
+
+
+class QuantizeRequest(BaseModel):
+    model_id: int
+    weights_id: int | None = None
+    image_id: int | None = None
+    output: str | None = None
+    quant: QuantOptions = QuantOptions()
+
+
+def model_ref(c: WebContext, db: Any, user_id: int, model_id: int, weights_id: int | None = None) -> ModelRef:
+    """The user's model file (cfg or .qnet) and optional weights, by id, ownership checked."""
+    rec = c.storage.get(db, user_id, model_id, ("cfg", "qnet"))
+    weights = None
+    if weights_id is not None:
+        if rec.kind != "cfg":
+            raise UserInputError("weights go with a cfg; a .qnet carries its own")
+        weights = str(c.storage.path(c.storage.get(db, user_id, weights_id, ("weights",))))
+    return ModelRef(rec.kind, str(c.storage.path(rec)), rec.name, weights)
+
+
+def _check_quant(q: QuantOptions) -> None:
+    from dla.web.tasks import _spec
+
+    _spec(q.model_dump())  # unknown algorithms are refused now, not in the worker
+
+
+@router.post("/run")
+def start_run(body: RunRequest, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    bad = [m for m in body.modes if m not in ("float", "hybrid", "int")]
+    if bad or not body.modes:
+        raise UserInputError(f"modes: float, hybrid, int (got {', '.join(bad) or 'none'})")
+    _check_quant(body.quant)
+    with c.db.session() as db:
+        ref = model_ref(c, db, user.id, body.model_id, body.weights_id)
+        image = c.storage.get(db, user.id, body.image_id, ("image",))
+        params = {"model": ref.to_dict(), "image": str(c.storage.path(image)), "image_name": image.name,
+                  "modes": body.modes, "quant": body.quant.model_dump()}
+    return c.jobs.submit(user.id, "run", params)
+
+
+@router.post("/quantize")
+def start_quantize(body: QuantizeRequest, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    _check_quant(body.quant)
+    if body.output:
+        from dla.web.sniff import safe_name
+
+        safe_name(body.output)
+    with c.db.session() as db:
+        ref = model_ref(c, db, user.id, body.model_id, body.weights_id)
+        if ref.kind != "cfg":
+            raise UserInputError("quantize a cfg model (a .qnet is already quantized)")
+        image = c.storage.get(db, user.id, body.image_id, ("image",)) if body.image_id is not None else None
+        params = {"model": ref.to_dict(), "image": str(c.storage.path(image)) if image else None,
+                  "output": body.output, "quant": body.quant.model_dump()}
+    return c.jobs.submit(user.id, "quantize", params)
+
+
+def _job(c: WebContext, user_id: int, job_id: int) -> dict:
+    with c.db.session() as db:
+        job = db.get(Job, job_id)
+        if job is None or job.user_id != user_id:
+            raise NotFound(f"job {job_id} not found")
+        return job.to_dict()
+
+
+@router.get("")
+def list_jobs(user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    with c.db.session() as db:
+        jobs = db.scalars(select(Job).where(Job.user_id == user.id).order_by(Job.id.desc()).limit(50))
+        return {"jobs": [j.to_dict() for j in jobs]}
+
+
+@router.get("/{job_id}")
+def get_job(job_id: int, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    return _job(c, user.id, job_id)
+
+
+@router.post("/{job_id}/cancel")
+def cancel_job(job_id: int, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    job = _job(c, user.id, job_id)
+    if job["status"] in Job.FINISHED:
+        raise HTTPException(409, f"job {job_id} has already finished ({job['status']})")
+    c.jobs.cancel(job_id)
+    return {"id": job_id, "cancelling": True}
+
+
+@router.get("/{job_id}/events")
+async def job_events(job_id: int, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> StreamingResponse:
+    """Server-sent events: one ``data:`` line (the job as JSON) per change, until it finishes."""
+    _job(c, user.id, job_id)
+
+    async def stream():
+        last = None
+        while True:
+            job = await asyncio.to_thread(_job, c, user.id, job_id)
+            key = (job["status"], job["progress"], job["message"])
+            if key != last:
+                last = key
+                yield f"data: {json.dumps(job)}\n\n"
+            if job["status"] in Job.FINISHED:
+                return
+            await asyncio.sleep(0.25)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/{job_id}/files/{name}")
+def job_file(job_id: int, name: str, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> FileResponse:
+    job = _job(c, user.id, job_id)
+    if job["status"] != "done" or name not in job["result"].get("files", []) or name.endswith(".qnet"):
+        raise NotFound(f"job {job_id} has no file '{name}'")
+    inline = name.endswith(".png")
+    return FileResponse(c.jobs.job_dir(job_id) / name, filename=name,
+                        content_disposition_type="inline" if inline else "attachment")

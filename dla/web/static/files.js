@@ -1,0 +1,44 @@
+"use strict";
+async function refresh() {
+  const {files, used, quota} = await api("GET", "/api/files");
+  document.getElementById("usage").textContent = `${fmt(used)} of ${fmt(quota)} bytes used`;
+  const tb = document.querySelector("#file-list tbody");
+  tb.replaceChildren(...files.map(f => {
+    const actions = el("td", {},
+      el("a", {href: `/api/files/${f.id}/download`, class: "download"}, "download"), " ",
+      el("button", {type: "button", class: "rename", onclick: () => rename(f)}, "rename"), " ",
+      el("button", {type: "button", class: "delete", onclick: () => remove(f)}, "delete"));
+    if (f.kind === "image") actions.append(" ", el("button", {type: "button", class: "augment", onclick: () => augment(f)}, "augment ×5"));
+    if (f.kind === "cfg" || f.kind === "qnet") actions.append(" ",
+      el("a", {href: `/models/${f.id}`, class: "open-model"}, "graph"), " ",
+      el("a", {href: `/run?model=${f.id}`}, "run"), " ", el("a", {href: `/step?model=${f.id}`}, "step"));
+    return el("tr", {"data-name": f.name, "data-id": f.id}, el("td", {}, f.name), el("td", {}, f.kind),
+              el("td", {}, fmt(f.size)), el("td", {}, f.version), actions);
+  }));
+  const {jobs} = await api("GET", "/api/jobs");
+  document.querySelector("#job-list tbody").replaceChildren(...jobs.map(j => el("tr", {},
+    el("td", {}, j.id), el("td", {}, j.kind), el("td", {}, j.status), el("td", {}, j.progress + "%"),
+    el("td", {}, j.message),
+    el("td", {}, ["queued", "running"].includes(j.status)
+      ? el("button", {type: "button", onclick: async () => { await api("POST", `/api/jobs/${j.id}/cancel`); refresh(); }}, "cancel") : ""))));
+}
+async function rename(f) {
+  const name = prompt("New name", f.name);
+  if (!name || name === f.name) return;
+  await api("PATCH", `/api/files/${f.id}`, {name, version: f.version}); refresh();
+}
+async function remove(f) {
+  if (!confirm(`Delete ${f.name}?`)) return;
+  await api("DELETE", `/api/files/${f.id}`); refresh();
+}
+async function augment(f) { await api("POST", `/api/files/${f.id}/augment`); refresh(); }
+document.getElementById("upload-input").addEventListener("change", async ev => {
+  const status = document.getElementById("upload-status");
+  for (const file of ev.target.files) {
+    status.textContent = `uploading ${file.name}…`;
+    try { await api("PUT", `/api/files?name=${encodeURIComponent(file.name)}`, undefined, file); }
+    catch (e) { status.textContent = `${file.name}: ${e.message}`; refresh(); return; }
+  }
+  status.textContent = "uploaded"; ev.target.value = ""; refresh();
+});
+refresh();

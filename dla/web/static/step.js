@@ -1,0 +1,75 @@
+"use strict";
+let sid = null, state = null;
+const $ = id => document.getElementById(id);
+function say(text) { const c = $("console"); c.textContent += text; c.scrollTop = c.scrollHeight; }
+function picture(img, key) {
+  return new Promise(resolve => {
+    img.onload = img.onerror = () => resolve();
+    img.src = `/api/step/${sid}/picture/${key}.png?g=${state.generation}&i=${state.index}&t=${Date.now()}`;
+  });
+}
+async function render(s) {
+  state = s; sid = s.id;
+  $("stepper").hidden = false;
+  const n = s.layers.length;
+  $("where").textContent = `${s.model} on ${s.image}, ${s.mode.toUpperCase()}: ` +
+    (s.index < 0 ? `no layer run yet (0..${n - 1})` : `layer ${s.index} of 0..${n - 1}`);
+  $("goto-input").max = n - 1;
+  $("edits").replaceChildren(...s.edits.map(e => el("li", {}, `layer ${e.layer}: ${e.description} (${e.changed} changed)`)));
+  if (s.index < 0) return;
+  const L = s.layer;
+  fillTable($("layer-info"), Object.entries(L).filter(([k]) => k !== "in_scales").map(([k, v]) => ({field: k, value: fmt(v)})));
+  fillTable($("stats"), Object.entries(s.stats).map(([t, st]) => ({tensor: t, min: st.min, max: st.max, mean: st.mean, std: st.std,
+    "zeros %": st.zeros_pct, "sat %": st.saturated_pct})));
+  $("weights-fig").hidden = !s.stats.weights;
+  $("diff-view").hidden = !s.has_before;
+  const loads = [picture($("pic-output"), "output_grid"), picture($("pic-input"), "input_grid"), picture($("pic-hist"), "output_hist")];
+  if (s.stats.weights) loads.push(picture($("pic-weights"), "weights_grid"));
+  if (s.has_before) { $("pic-before").src = `/api/step/${sid}/picture/before.png?t=${Date.now()}`; loads.push(picture($("pic-after"), "output_grid")); }
+  await Promise.all(loads);
+  document.body.dataset.shown = `${s.index}:${s.generation}`;  // for tests and the benchmark
+}
+async function command(line) {
+  say(`> ${line}\n`);
+  try { const r = await api("POST", `/api/step/${sid}/command`, {command: line}); say(r.output); $("cross-view").hidden = true; await render(r.state); return r; }
+  catch (e) { say(`error: ${e.message}\n`); }
+}
+$("open-form").addEventListener("submit", async ev => {
+  ev.preventDefault();
+  const s = await api("POST", "/api/step", {model_id: +$("model").value, image_id: +$("image").value, mode: $("mode").value});
+  $("console").textContent = "";
+  say(`opened ${s.model} (${s.layers.length} layers) on ${s.image} in ${s.mode.toUpperCase()}\n`);
+  $("save-name").value = s.model.replace(/\.(qnet|cfg)$/, "") + "-edited.qnet";
+  await render(s);
+});
+$("sessions").addEventListener("change", async ev => { if (ev.target.value) render(await api("GET", `/api/step/${ev.target.value}`)); });
+$("next").addEventListener("click", () => command("next"));
+$("goto").addEventListener("click", () => command(`goto ${$("goto-input").value}`));
+$("rerun").addEventListener("click", () => command("rerun"));
+$("undo").addEventListener("click", () => command("undo"));
+$("cross").addEventListener("click", async () => {
+  const r = await command("cross");
+  if (r) { $("cross-view").hidden = false; await picture($("pic-cross"), "cross_scatter"); }
+});
+$("edit-apply").addEventListener("click", () => command(`edit w[${$("edit-index").value}]=${$("edit-value").value}`));
+$("scale-apply").addEventListener("click", () => command(`edit scale ${$("scale-ch").value} ${$("scale-f").value}`));
+$("npy-input").addEventListener("change", async ev => {
+  const f = ev.target.files[0]; if (!f) return;
+  say(`> edit load ${f.name}\n`);
+  try { const r = await api("PUT", `/api/step/${sid}/weights`, undefined, f); say(r.output); await render(r.state); }
+  catch (e) { say(`error: ${e.message}\n`); }
+  ev.target.value = "";
+});
+$("save").addEventListener("click", async () => {
+  const name = $("save-name").value;
+  const same = name === state.model;
+  try {
+    const f = await api("POST", `/api/step/${sid}/save`, {name, overwrite_version: same ? state.model_version : null});
+    say(`saved ${f.name} (version ${f.version})\n`);
+  } catch (e) { say(`error: ${e.message}\n`); }
+});
+(async () => {
+  await fillPickers();
+  const {sessions} = await api("GET", "/api/step");
+  $("sessions").replaceChildren(el("option", {value: ""}, "—"), ...sessions.map(s => el("option", {value: s.id}, `${s.model} / ${s.image} (${s.mode}, layer ${s.index})`)));
+})();

@@ -1,0 +1,293 @@
+"""STEP/CROSS in the browser: ``dla.session.Session`` driven by the terminal debugger's own
+``Stepper``, one per open session, kept in server memory.
+
+The page sends the same commands as ``dla step`` (next, goto N, edit w[IDX]=V, edit scale C F,
+rerun, undo, diff, cross, stats, info) and shows the Stepper's answer, its pictures
+(``show``: feature-map grids, histograms, the cross scatter) and the session's state, so
+the browser and the terminal can never disagree.  Commands that touch the server's file
+system (save, export, edit load) are not accepted as text: the page has its own routes.
+Sessions are bounded: at most N per user, the least recently used one is closed first.
+"""
+from __future__ import annotations
+
+import io
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+
+from dla.session import Session, tensor_stats
+from dla.stepper import ALIASES, READ_ONLY, Stepper
+from dla.web import sniff
+from dla.web.auth import current_user
+from dla.web.context import WebContext, ctx
+from dla.web.db import User
+from dla.web.jobs import model_ref
+from dla.web.modelref import load
+from dla.web.storage import NotFound
+from golden.errors import UserInputError
+
+ALLOWED = ("next", "goto", "info", "stats", "show", "edit", "undo", "rerun", "diff", "cross", "help")
+PICTURES = {"output_grid": ("output", "output_grid"), "output_hist": ("output", "output_hist"),
+            "input_grid": ("input", "input_grid"), "input_hist": ("input", "input_hist"),
+            "weights_grid": ("weights", "weights_grid"), "weights_hist": ("weights", "weights_hist"),
+            "cross_scatter": ("cross", "cross_scatter")}
+
+
+@dataclass
+class StepState:
+    id: str
+    session: Session
+    stepper: Stepper
+    log: io.StringIO
+    pictures: Path
+    model_id: int
+    model_name: str
+    model_version: int
+    image_name: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    generation: int = 0  # grows with every command that can change a tensor
+    rendered: dict[str, int] = field(default_factory=dict)  # picture -> generation it shows
+    has_before: bool = False
+    last_used: float = field(default_factory=time.monotonic)
+
+    def run(self, line: str) -> str:
+        """One Stepper command; its printed answer (``UserInputError`` if it failed)."""
+        start, errors = self.log.tell(), self.stepper.errors
+        self.stepper.execute(line)
+        text = self.log.getvalue()[start:]
+        name = ALIASES.get(line.split()[0].lower(), line.split()[0].lower()) if line.strip() else ""
+        if name not in READ_ONLY:
+            self.generation += 1
+        if self.stepper.errors > errors:
+            raise UserInputError(text.strip().removeprefix("error: "))
+        return text
+
+    def picture(self, key: str) -> Path:
+        what, suffix = PICTURES[key]
+        idx = self.session.index
+        path = self.pictures / f"{idx:03d}_{what}{'0' if what == 'input' and self._multi_input() else ''}_{suffix.split('_')[1]}.png"
+        if what == "cross":
+            path = self.pictures / f"{idx:03d}_cross_scatter.png"
+        if self.rendered.get(key) != self.generation or not path.exists():
+            self.run(f"show {what}")
+            for k, (w, _) in PICTURES.items():
+                if w == what:
+                    self.rendered[k] = self.generation
+        return path
+
+    def _multi_input(self) -> bool:
+        return len(self.session.net.layers[self.session.index].inputs) > 1
+
+    def state(self) -> dict[str, Any]:
+        s = self.session
+        out: dict[str, Any] = {
+            "id": self.id, "model": self.model_name, "model_id": self.model_id, "model_version": self.model_version,
+            "image": self.image_name, "mode": s.mode.value, "index": s.index, "generation": self.generation,
+            "layers": [{"index": sp.index, "type": sp.kind.value, "shape": list(sp.out_shape)} for sp in s.net.layers],
+            "edits": [{"layer": e.layer, "description": e.description, "changed": int(e.changed.shape[0])}
+                      for e in s.edits], "has_before": self.has_before}
+        if s.index >= 0:
+            layer = s.layer
+            out["layer"] = {k: v for k, v in layer.items() if k != "weight_scale"}
+            out["stats"] = {"output": tensor_stats(s.output, bins=32), "input": tensor_stats(s.input, bins=32)}
+            try:
+                out["stats"]["weights"] = tensor_stats(s.weights, bins=32)
+                out["weights_shape"] = list(s.weights.shape)
+            except UserInputError:
+                pass
+        return out
+
+
+class StepSessions:
+    """Open STEP sessions per user (bounded, least recently used closed first)."""
+
+    def __init__(self, per_user: int) -> None:
+        self.per_user = per_user
+        self._lock = threading.Lock()
+        self._by_user: dict[int, OrderedDict[str, StepState]] = {}
+
+    def add(self, user_id: int, state: StepState) -> None:
+        with self._lock:
+            mine = self._by_user.setdefault(user_id, OrderedDict())
+            mine[state.id] = state
+            while len(mine) > self.per_user:
+                _, old = mine.popitem(last=False)
+                shutil.rmtree(old.pictures, ignore_errors=True)
+
+    def get(self, user_id: int, sid: str) -> StepState:
+        with self._lock:
+            mine = self._by_user.get(user_id, OrderedDict())
+            if sid not in mine:
+                raise NotFound(f"STEP session {sid} not found (closed, or the server restarted)")
+            mine.move_to_end(sid)
+            st = mine[sid]
+            st.last_used = time.monotonic()
+            return st
+
+    def list(self, user_id: int) -> list[StepState]:
+        with self._lock:
+            return list(self._by_user.get(user_id, OrderedDict()).values())
+
+    def close(self, user_id: int, sid: str) -> None:
+        with self._lock:
+            st = self._by_user.get(user_id, OrderedDict()).pop(sid, None)
+        if st is None:
+            raise NotFound(f"STEP session {sid} not found")
+        shutil.rmtree(st.pictures, ignore_errors=True)
+
+    def uses_file(self, user_id: int, file_id: int) -> bool:
+        return any(st.model_id == file_id for st in self.list(user_id))
+
+    def close_all(self) -> None:
+        with self._lock:
+            states = [st for mine in self._by_user.values() for st in mine.values()]
+            self._by_user.clear()
+        for st in states:
+            shutil.rmtree(st.pictures, ignore_errors=True)
+
+
+router = APIRouter(prefix="/api/step")
+
+
+class OpenRequest(BaseModel):
+    model_id: int
+    weights_id: int | None = None
+    image_id: int
+    mode: str = "int"
+
+
+class Command(BaseModel):
+    command: str
+
+
+class SaveRequest(BaseModel):
+    name: str
+    overwrite_version: int | None = None
+
+
+@router.post("")
+def open_session(body: OpenRequest, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    if body.mode not in ("float", "hybrid", "int"):
+        raise UserInputError(f"mode: float, hybrid or int (got {body.mode!r})")
+    with c.db.session() as db:
+        ref = model_ref(c, db, user.id, body.model_id, body.weights_id)
+        image = c.storage.get(db, user.id, body.image_id, ("image",))
+        image_path, image_name = c.storage.path(image), image.name
+        version = c.storage.get(db, user.id, body.model_id).version
+    if ref.kind != "qnet" and body.mode != "float":
+        raise UserInputError(f"{body.mode.upper()} needs a quantized model: choose a .qnet (the Quantize page, "
+                             "or the *-calibrated.qnet a run keeps), or FLOAT mode")
+    loaded = load(ref)
+    model = loaded.qnet if loaded.qnet is not None else loaded.net
+    session = Session(model, image_path, mode=body.mode, hw=loaded.hw)
+    pictures = Path(tempfile.mkdtemp(prefix="step-", dir=c.storage.tmp))
+    log = io.StringIO()
+    sid = secrets.token_urlsafe(9)
+    state = StepState(sid, session, Stepper(session, log, pictures), log, pictures, body.model_id, ref.name,
+                      version, image_name)
+    c.steps.add(user.id, state)
+    return state.state()
+
+
+@router.get("")
+def list_sessions(user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    return {"sessions": [{"id": s.id, "model": s.model_name, "image": s.image_name, "mode": s.session.mode.value,
+                          "index": s.session.index} for s in c.steps.list(user.id)]}
+
+
+@router.get("/{sid}")
+def get_state(sid: str, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    st = c.steps.get(user.id, sid)
+    with st.lock:
+        return st.state()
+
+
+@router.post("/{sid}/command")
+def command(sid: str, body: Command, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    line = body.command.strip()
+    name = ALIASES.get(line.split()[0].lower(), line.split()[0].lower()) if line else ""
+    if name not in ALLOWED or (name == "edit" and line.split()[1:2] == ["load"]):
+        raise UserInputError(f"command {name or line!r} is not available here (use: {', '.join(ALLOWED)}; "
+                             "edit load → the upload button, save/export → 'Save as .qnet')")
+    st = c.steps.get(user.id, sid)
+    with st.lock:
+        if name == "rerun" and st.session.index >= 0:
+            shutil.copyfile(st.picture("output_grid"), st.pictures / "before.png")
+            st.has_before = True
+        elif name not in READ_ONLY:
+            st.has_before = False
+        text = st.run(line)
+        return {"output": text, "state": st.state()}
+
+
+@router.put("/{sid}/weights")
+async def upload_weights(sid: str, request: Request, user: User = Depends(current_user),
+                         c: WebContext = Depends(ctx)) -> dict:
+    """Replace the current layer's weights by a .npy array (the request body)."""
+    data = await request.body()
+    if len(data) > c.storage.max_upload_bytes:
+        from dla.web.storage import TooLarge
+
+        raise TooLarge("the array exceeds the upload limit")
+    sniff.load_npy_bytes(data)  # refuse a non-array (or a pickle) before it reaches the stepper
+    st = c.steps.get(user.id, sid)
+    with st.lock:
+        path = st.pictures / f"upload-{st.generation}.npy"
+        path.write_bytes(data)
+        st.has_before = False
+        text = st.run(f"edit load {path}")
+        return {"output": text.replace(str(path), "the uploaded array"), "state": st.state()}
+
+
+@router.get("/{sid}/picture/{key}.png")
+def picture(sid: str, key: str, which: str = Query("current"), user: User = Depends(current_user),
+            c: WebContext = Depends(ctx)) -> FileResponse:
+    if key not in PICTURES and key != "before":
+        raise NotFound(f"no picture '{key}' (pictures: {', '.join(PICTURES)}, before)")
+    st = c.steps.get(user.id, sid)
+    with st.lock:
+        if key == "before":
+            if not st.has_before:
+                raise NotFound("no rerun yet: the 'before' picture appears after a rerun")
+            path = st.pictures / "before.png"
+        else:
+            path = st.picture(key)
+    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/{sid}/save")
+def save(sid: str, body: SaveRequest, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    """The edited model as a .qnet in the user's files.  Overwriting needs the version the
+    session started from: if someone saved the file since, the answer is 409."""
+    name = sniff.safe_name(body.name if body.name.endswith(".qnet") else body.name + ".qnet")
+    st = c.steps.get(user.id, sid)
+    target = c.storage.temp_path(".qnet")
+    try:
+        with st.lock:
+            st.session.export_qnet(target)
+        with c.db.session() as db:
+            rec = c.storage.add(db, user.id, target, name, "qnet", {"from_step": st.model_name,
+                                                                   "edits": len(st.session.edits)},
+                                replace_version=body.overwrite_version)
+            out = rec.to_dict()
+        if out["id"] == st.model_id:
+            st.model_version = out["version"]
+        return out
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+@router.delete("/{sid}")
+def close(sid: str, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    c.steps.close(user.id, sid)
+    return {"closed": sid}

@@ -1,0 +1,152 @@
+"""From a validated scenario to the objects that run: network, hardware, inputs, variants.
+
+A *variant* is one quantization of the network (one algorithm × granularity of the sweep, or
+the ``.qnet`` as it is).  Calibration statistics are collected once and shared by every
+variant, so a five-algorithm sweep costs one pass of the float network over the calibration
+images, not five.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dla.calibration import collect_statistics
+from dla.config import HardwareConfig, config_from_mapping, load_config
+from dla.engine import Engine
+from dla.models import resolve_cfg
+from dla.scenario.load import LoadedScenario, resolve_hw_path, resolve_image
+from golden.errors import UserInputError
+from golden.genweights import random_weights, synthetic_image
+from golden.image import load_image, prepare_input
+from golden.network import Network, load_network
+from quant import calibration_images, quantize
+from quant.qnet import QuantizedNetwork
+from quant.spec import QuantSpec
+
+
+@dataclass
+class Variant:
+    name: str  # "mse/per_channel", or "qnet"
+    spec: QuantSpec
+    qnet: QuantizedNetwork
+    engine: Engine
+
+    @property
+    def slug(self) -> str:
+        return self.name.replace("/", "-")
+
+
+@dataclass
+class Input:
+    name: str
+    path: Path | None  # None for generated inputs
+    x: np.ndarray  # the network input (float32, C×H×W)
+    size: tuple[int, int]  # original image (w, h), for box coordinates
+
+
+@dataclass
+class Built:
+    net: Network
+    hw: HardwareConfig
+    hw_source: str
+    model_source: dict[str, str]
+    inputs: list[Input]
+    variants: list[Variant]
+
+
+def build_network(ls: LoadedScenario) -> tuple[Network, QuantizedNetwork | None, HardwareConfig | None, dict[str, str]]:
+    m = ls.scenario.model
+    try:
+        if m.qnet is not None:
+            from dla.qnet_file import load_qnet
+
+            qnet, qhw, _ = load_qnet(ls.base_dir / m.qnet)
+            return qnet.net, qnet, qhw, {"qnet": m.qnet}
+        assert m.cfg is not None
+        local = ls.base_dir / m.cfg
+        cfg = local if local.is_file() else resolve_cfg(m.cfg)
+        if m.weights is not None:
+            net = load_network(cfg, ls.base_dir / m.weights)
+            return net, None, None, {"cfg": m.cfg, "weights": m.weights}
+        net = load_network(cfg, None)
+        random_weights(net, m.seed)
+        return net, None, None, {"cfg": m.cfg, "weights": f"random (seed {m.seed})"}
+    except UserInputError as exc:
+        raise ls.error(str(exc), "model") from None
+
+
+def build_hw(ls: LoadedScenario, qnet_hw: HardwareConfig | None) -> tuple[HardwareConfig, str]:
+    hw = ls.scenario.hw
+    if isinstance(hw, dict):
+        lines = {k[1]: v for k, v in ls.lines.items() if len(k) == 2 and k[0] == "hw"}
+        return config_from_mapping(hw, ls.path, lines), "inline"
+    if qnet_hw is not None and "hw" not in ls.data:
+        return qnet_hw, "from the .qnet"
+    path = resolve_hw_path(ls)
+    assert path is not None
+    return load_config(path), hw
+
+
+def build_inputs(ls: LoadedScenario, net: Network) -> list[Input]:
+    images = ls.scenario.images
+    if not isinstance(images, list):
+        rng = np.random.default_rng(images.seed)
+        out = []
+        for i in range(images.synthetic):
+            x = synthetic_image(net.input_shape, rng)
+            out.append(Input(f"synthetic-{i}", None, x, (net.input_shape[2], net.input_shape[1])))
+        return out
+    out = []
+    for i, name in enumerate(images):
+        path = resolve_image(ls, name, i)
+        try:
+            im = load_image(path)
+        except UserInputError as exc:
+            raise ls.error(str(exc), "images", i) from None
+        x = prepare_input(im, net.input_shape, letterbox=net.letter_box)
+        out.append(Input(Path(name).stem, path, x, (im.shape[2], im.shape[1])))
+    return out
+
+
+def calibration_set(ls: LoadedScenario) -> list[Path] | int:
+    calib = ls.scenario.quant.calib
+    if calib.synthetic is not None:
+        return calib.synthetic
+    if isinstance(calib.images, list):
+        return [ls.base_dir / p for p in calib.images]
+    assert calib.images is not None
+    try:
+        return calibration_images(ls.base_dir / calib.images)
+    except UserInputError as exc:
+        raise ls.error(str(exc), "quant", "calib", "images") from None
+
+
+def build_variants(ls: LoadedScenario, net: Network, qnet: QuantizedNetwork | None, hw: HardwareConfig,
+                   on_image: Callable[[int], None] | None = None) -> list[Variant]:
+    if qnet is not None:
+        return [Variant("qnet", qnet.spec, qnet, Engine(net, qnet, hw))]
+    if not ls.scenario.quantized_modes():
+        return []
+    ranges, _ = collect_statistics(net, calibration_set(ls), use_cache=True, on_image=on_image)
+    out = []
+    for d in ls.scenario.quant.variants():
+        try:
+            spec = QuantSpec.from_dict(d)
+            q = quantize(net, ranges, d["granularity"], route_shared_scale=hw.route_shared_scale, spec=spec)
+            engine = Engine(net, q, hw)
+            engine.plans()  # an activation the DLA cannot run fails here, before anything is written
+        except UserInputError as exc:
+            raise ls.error(str(exc), "quant") from None
+        out.append(Variant(f"{d['activations']}/{d['granularity']}", spec, q, engine))
+    return out
+
+
+def build(ls: LoadedScenario, on_image: Callable[[int], None] | None = None) -> Built:
+    net, qnet, qhw, source = build_network(ls)
+    hw, hw_source = build_hw(ls, qhw)
+    inputs = build_inputs(ls, net)
+    variants = build_variants(ls, net, qnet, hw, on_image)
+    return Built(net, hw, hw_source, source, inputs, variants)

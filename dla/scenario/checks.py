@@ -1,0 +1,172 @@
+"""Checks: thresholds over a scenario's results, each one a JUnit test case.
+
+Checks on a quantized mode (sqnr, detections, overflow, saturation) are evaluated once per
+variant, on the *worst* input (lowest SQNR/recall, most overflow); the message gives the
+value, the threshold and where the worst case was.  ``cycles`` and ``rtl`` are evaluated once.
+
+Semantics of ``sqnr.layer``: ``final`` = the network's outputs (every YOLO/region head of a
+detector, the output layer of a classifier; the minimum over them), ``all`` = the minimum over
+every layer, an integer = that layer.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from dla.scenario.schema import Check, Scenario
+from golden.network import Network
+
+
+def _num(v: Any) -> float:
+    return float(v) if not isinstance(v, str) else (math.inf if v == "inf" else -math.inf)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}" if math.isfinite(v) else ("inf" if v > 0 else "-inf")
+
+
+def _case(check: Check, name: str, variant: str | None, passed: bool, value: float | None,
+          threshold: str, message: str) -> dict[str, Any]:
+    return {"name": check.name or name, "kind": check.kind, "variant": variant, "passed": passed,
+            "value": None if value is None else (value if math.isfinite(value) else _fmt(value)),
+            "threshold": threshold, "message": message}
+
+
+def _final_layers(net: Network) -> list[int]:
+    return [h.index for h in net.heads] if net.is_detector else [net.output_index]
+
+
+def _variants(summary: dict[str, Any]) -> list[str]:
+    return [v["name"] for v in summary["variants"]]
+
+
+def _sqnr(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, Any]]:
+    cfg = c.sqnr
+    assert cfg is not None
+    if isinstance(cfg.layer, int):
+        if not 0 <= cfg.layer < len(net.layers):
+            raise ValueError(f"layer {cfg.layer} is out of range (0..{len(net.layers) - 1})")
+        wanted = {cfg.layer}
+    else:
+        wanted = set(_final_layers(net)) if cfg.layer == "final" else set(range(len(net.layers)))
+    out = []
+    for v in _variants(summary):
+        rows = [r for r in summary["layers"] if r["variant"] == v and r["mode"] == cfg.mode and r["index"] in wanted]
+        worst = min(rows, key=lambda r: _num(r["sqnr_db"]))
+        val = _num(worst["sqnr_db"])
+        ok = val >= cfg.min_db
+        name = f"sqnr {cfg.mode} layer {cfg.layer} >= {cfg.min_db:g} dB [{v}]"
+        out.append(_case(c, name, v, ok, val, f">= {cfg.min_db:g} dB",
+                         f"SQNR {_fmt(val)} dB at layer {worst['index']} ({worst['type']}) on {worst['image']}, "
+                         f"threshold {cfg.min_db:g} dB"))
+    return out
+
+
+def _detections(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, Any]]:
+    cfg = c.detections
+    assert cfg is not None
+    out = []
+    for v in _variants(summary):
+        rows = [r for r in summary["outputs"] if r["variant"] == v and r["mode"] == cfg.mode]
+        problems, values = [], []
+        for r in rows:
+            a = r["agreement"]
+            if "top1_match" in a:  # a classifier: recall = the top-1 class agrees with FLOAT
+                a = {"recall": float(a["top1_match"]), "precision": float(a["top1_match"]), "mean_abs_dprob": 0.0}
+            for key, limit, worse in (("recall", cfg.min_recall, lambda x, t: x < t),
+                                      ("precision", cfg.min_precision, lambda x, t: x < t),
+                                      ("mean_abs_dprob", cfg.max_mean_dprob, lambda x, t: x > t)):
+                if limit is not None:
+                    values.append(a[key])
+                    if worse(a[key], limit):
+                        problems.append(f"{key} {a[key]:.3f} on {r['image']} (limit {limit:g})")
+        first = min(values) if values else None
+        limits = ", ".join(f"{k} {v:g}" for k, v in (("min recall", cfg.min_recall), ("min precision", cfg.min_precision),
+                                                      ("max mean |dprob|", cfg.max_mean_dprob)) if v is not None)
+        out.append(_case(c, f"detections {cfg.mode} vs float [{v}]", v, not problems, first, limits,
+                         "; ".join(problems) if problems else
+                         f"agreement with FLOAT within {limits} on {len(rows)} input(s)"))
+    return out
+
+
+def _overflow(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, Any]]:
+    cfg = c.overflow
+    assert cfg is not None
+    out = []
+    for v in _variants(summary):
+        per_image: dict[str, int] = {}
+        for r in summary["layers"]:
+            if r["variant"] == v and r["mode"] == cfg.mode:
+                per_image[r["image"]] = per_image.get(r["image"], 0) + r["overflow"]
+        image, worst = max(per_image.items(), key=lambda kv: kv[1])
+        fewest = min(per_image.values())
+        ok = (cfg.upper is None or worst <= cfg.upper) and (cfg.min is None or fewest >= cfg.min)
+        bounds = " and ".join(b for b in ((f"<= {cfg.upper}" if cfg.upper is not None else ""),
+                                          (f">= {cfg.min}" if cfg.min is not None else "")) if b)
+        out.append(_case(c, f"overflow {cfg.mode} {bounds} [{v}]", v, ok, float(worst), bounds,
+                         f"{worst} accumulator overflow event(s) on {image} (all inputs: "
+                         f"{', '.join(f'{k} {n}' for k, n in per_image.items())}), expected {bounds}"))
+    return out
+
+
+def _saturation(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, Any]]:
+    cfg = c.saturation
+    assert cfg is not None
+    out = []
+    for v in _variants(summary):
+        rows = [r for r in summary["layers"] if r["variant"] == v and r["mode"] == "int"]
+        worst = max(rows, key=lambda r: r["saturated_pct"])
+        ok = worst["saturated_pct"] <= cfg.max_pct
+        out.append(_case(c, f"saturation int <= {cfg.max_pct:g}% [{v}]", v, ok, worst["saturated_pct"],
+                         f"<= {cfg.max_pct:g}%", f"{worst['saturated_pct']:.3f}% of outputs clipped at layer "
+                         f"{worst['index']} ({worst['type']}) on {worst['image']}"))
+    return out
+
+
+def _cycles(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, Any]]:
+    cfg = c.cycles
+    assert cfg is not None
+    cy = summary["cycles"]
+    problems, parts = [], []
+    for label, value, limit, bad in (("total cycles", cy["total_cycles"], cfg.max_total, lambda x, t: x > t),
+                                     ("fps", cy["fps"], cfg.min_fps, lambda x, t: x < t),
+                                     ("utilization %", cy["util_pct"], cfg.min_util_pct, lambda x, t: x < t)):
+        if limit is not None:
+            parts.append(f"{label} {_fmt(value)} (limit {limit:g})")
+            if bad(value, limit):
+                problems.append(f"{label} {_fmt(value)} exceeds the limit {limit:g}")
+    return [_case(c, "cycles", None, not problems, float(cy["total_cycles"]), "; ".join(parts),
+                  "; ".join(problems) if problems else "; ".join(parts))]
+
+
+def _rtl(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, Any]]:
+    out = []
+    for r in summary["rtl"]:
+        ok = r["ok"]
+        msg = (f"layer {r['layer']}: {r['tiles_run']} tile(s), outputs and cycles equal (RTL {r['rtl_cycles']} = "
+               f"model {r['model_cycles']} cycles)" if ok else
+               f"layer {r['layer']}: {r['mismatches']} output mismatch(es) (first: {r['first_mismatches']}), "
+               f"{r['cycle_mismatches']} tile(s) with different cycles (RTL {r['rtl_cycles']} vs model "
+               f"{r['model_cycles']})")
+        out.append(_case(c, f"rtl layer {r['layer']} equals INT engine and cycle model", None, ok,
+                         float(r["mismatches"]), "0 mismatches", msg))
+    return out
+
+
+EVALUATORS = {"sqnr": _sqnr, "detections": _detections, "overflow": _overflow, "saturation": _saturation,
+              "cycles": _cycles, "rtl": _rtl}
+
+
+def evaluate_checks(s: Scenario, summary: dict[str, Any], net: Network) -> list[dict[str, Any]]:
+    """One result per (check, variant); a check that cannot be evaluated is a failed case saying why."""
+    out: list[dict[str, Any]] = []
+    for i, c in enumerate(s.checks):
+        if c.kind in ("sqnr", "detections", "overflow", "saturation") and not summary["variants"]:
+            out.append(_case(c, f"{c.kind} (check {i})", None, False, None, "-",
+                             "no quantized variant ran (modes has only float)"))
+            continue
+        try:
+            out += EVALUATORS[c.kind](c, summary, net)
+        except ValueError as exc:
+            out.append(_case(c, f"{c.kind} (check {i})", None, False, None, "-", str(exc)))
+    return out

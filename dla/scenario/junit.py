@@ -1,0 +1,46 @@
+"""JUnit XML: one ``<testcase>`` per check result, so CI servers show scenarios as test suites.
+
+The layout is the common Jenkins/Ant dialect (``testsuites > testsuite > testcase`` with
+``failure`` or ``error`` children) that GitLab, Jenkins and GitHub reporters all read.  A failed
+threshold is a ``<failure>`` whose message holds the numbers; a scenario that could not run at
+all is one ``<error>`` case carrying its message.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+
+def _suite(name: str, seconds: float, cases: list[dict[str, Any]]) -> ET.Element:
+    failures = sum(1 for c in cases if not c.get("passed") and not c.get("error"))
+    errors = sum(1 for c in cases if c.get("error"))
+    suite = ET.Element("testsuite", name=name, tests=str(len(cases)), failures=str(failures), errors=str(errors),
+                       skipped="0", time=f"{seconds:.3f}")
+    for c in cases:
+        case = ET.SubElement(suite, "testcase", classname=f"dla.scenario.{name}", name=c["name"], time="0")
+        if c.get("error"):
+            ET.SubElement(case, "error", message=c["message"], type="ScenarioError").text = c["message"]
+        elif not c["passed"]:
+            text = f"value {c['value']}, threshold {c['threshold']}: {c['message']}"
+            ET.SubElement(case, "failure", message=c["message"], type="ThresholdFailure").text = text
+        else:
+            ET.SubElement(case, "system-out").text = c["message"]
+    return suite
+
+
+def scenario_suite(summary: dict[str, Any]) -> ET.Element:
+    return _suite(summary["scenario"], summary.get("seconds", {}).get("total", 0.0), summary["checks"])
+
+
+def error_suite(name: str, message: str, seconds: float = 0.0) -> ET.Element:
+    """A scenario that raised or whose worker died: one error case."""
+    return _suite(name, seconds, [{"name": "run", "passed": False, "error": True, "message": message}])
+
+
+def junit_xml(suites: list[ET.Element]) -> bytes:
+    root = ET.Element("testsuites", tests=str(sum(int(s.get("tests", 0)) for s in suites)),
+                      failures=str(sum(int(s.get("failures", 0)) for s in suites)),
+                      errors=str(sum(int(s.get("errors", 0)) for s in suites)))
+    root.extend(suites)
+    ET.indent(root)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"

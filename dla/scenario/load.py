@@ -1,0 +1,331 @@
+"""Reading a scenario file: YAML → validated ``Scenario``, with every mistake located.
+
+Errors name the file, the line (and column for YAML syntax) and the dotted key, e.g.::
+
+    study.yaml:7: quant.activations: unknown value 'kll' (valid: max, percentile, mse, kl, log2, auto)
+    study.yaml:3: model: unknown key 'wieghts' (did you mean 'weights'?)
+    study.yaml:4: model.weights: file not found: nets/tiny.weights (relative to the scenario: /abs/nets/...)
+
+A scenario with a ``matrix:`` expands into one scenario per combination of its values
+(``expand_matrix``); ``dla regress`` runs them, ``dla run`` asks for one.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from dla.models import DATA, IMAGE_DIR, resolve_cfg
+from dla.scenario.schema import Scenario
+from golden.errors import UserInputError
+
+SCENARIO_DIR = DATA / "scenarios"
+HW_DIR = DATA / "hw"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+Loc = tuple[str | int, ...]
+
+
+class ScenarioError(UserInputError):
+    """A scenario that cannot be used: ``file:line: key: what is wrong``."""
+
+    def __init__(self, path: str | Path, line: int | None, msg: str, key: str | None = None) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {key}: {msg}" if key else f"{where}: {msg}")
+
+
+@dataclass
+class LoadedScenario:
+    """A validated scenario with where it came from (for relative paths and error lines)."""
+
+    scenario: Scenario
+    path: Path  # the file (or a pseudo-path such as '<web>/x.yaml' for inline mappings)
+    lines: dict[Loc, int] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # the mapping as written (after matrix expansion)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name or self.path.stem
+
+    def line(self, *loc: str | int) -> int | None:
+        return line_of(self.lines, loc)
+
+    def error(self, msg: str, *loc: str | int) -> ScenarioError:
+        return ScenarioError(self.path, self.line(*loc), msg, ".".join(map(str, loc)) or None)
+
+
+def line_of(lines: dict[Loc, int], loc: Loc) -> int | None:
+    """The line of ``loc`` or of its nearest written ancestor."""
+    while loc:
+        if loc in lines:
+            return lines[loc]
+        loc = loc[:-1]
+    return None
+
+
+# ------------------------------------------------------------------ YAML with line numbers
+def _line_map(node: yaml.Node, loc: Loc = (), out: dict[Loc, int] | None = None) -> dict[Loc, int]:
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = (*loc, k.value)
+            out[key] = k.start_mark.line + 1
+            _line_map(v, key, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out[(*loc, i)] = v.start_mark.line + 1
+            _line_map(v, (*loc, i), out)
+    return out
+
+
+def parse_yaml(path: Path, text: str) -> tuple[dict[str, Any], dict[Loc, int]]:
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", column {mark.column + 1}" if mark else ""
+        raise ScenarioError(path, mark.line + 1 if mark else None,
+                            f"invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(path, None, "a scenario is a mapping of sections (model:, quant:, modes:, checks:, ...)")
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:
+        raise ScenarioError(path, None, f"section names must be strings, got {bad[0]!r}")
+    return data, _line_map(node)
+
+
+# ------------------------------------------------------------------ validation errors
+def _models_in(tp: Any) -> list[type[BaseModel]]:
+    """The pydantic model classes an annotation can hold (through Optional, Union, list, dict)."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    return [m for a in get_args(tp) for m in _models_in(a)] if get_origin(tp) is not None or get_args(tp) else []
+
+
+def _valid_keys(loc: Loc) -> list[str]:
+    """The keys a mapping at ``loc`` may have (by walking the schema)."""
+    classes: list[type[BaseModel]] = [Scenario]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nxt: list[type[BaseModel]] = []
+        for cls in classes:
+            f = cls.model_fields.get(part) or next((f for f in cls.model_fields.values() if f.alias == part), None)
+            if f is not None:
+                nxt += _models_in(f.annotation)
+        classes = nxt
+    keys: list[str] = []
+    for cls in classes:
+        keys += [f.alias or name for name, f in cls.model_fields.items()]
+    return keys
+
+
+def _clean_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
+    """Drop pydantic's union-branch labels (``list[str]``, ``function-after[...]``) from ``loc``."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and part not in node and not any(
+                c in part for c in "[]-") and part[:1].islower():
+            out.append(part)  # a missing field (e.g. min_db) or an unknown key
+            break
+    return tuple(out)
+
+
+def _describe(err: dict[str, Any], loc: Loc) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else "?"
+        valid = _valid_keys(loc[:-1])
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (valid: {', '.join(valid)})"
+        return f"unknown key '{key}'{hint}"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"unknown value {err.get('input')!r} (valid: {expected.replace(chr(39), '')})"
+    msg = err["msg"]
+    return msg[len("Value error, "):] if msg.startswith("Value error, ") else msg
+
+
+def _rank(err: dict[str, Any]) -> int:
+    """Which of pydantic's errors (one per union branch) to show: the most specific."""
+    order = {"extra_forbidden": 0, "literal_error": 1, "missing": 2, "value_error": 3}
+    return order.get(err["type"], 4) * 100 - len(err["loc"])
+
+
+def validate(data: dict[str, Any], path: Path, lines: dict[Loc, int]) -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        errs = exc.errors()
+        # errors of the first written key in the file come first; within it the most specific
+        def order(e: dict[str, Any]) -> tuple[int, int]:
+            return (line_of(lines, _clean_loc(data, e["loc"])) or 0, _rank(e))
+
+        err = min(errs, key=order)
+        loc = _clean_loc(data, err["loc"])
+        line = line_of(lines, loc)
+        raise ScenarioError(path, line, _describe(err, loc), ".".join(map(str, loc)) or None) from None
+
+
+# ------------------------------------------------------------------ files named by the scenario
+def shipped_scenarios() -> list[str]:
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def find_scenario(name: str | Path) -> Path:
+    """A scenario path, or the name of a shipped one (``demo``, ``algorithms``...)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    shipped = SCENARIO_DIR / f"{path.name.removesuffix('.yaml')}.yaml"
+    if str(path) == path.name and shipped.is_file():
+        return shipped
+    from golden.errors import FileMissingError
+
+    if path.suffix in (".yaml", ".yml") or "/" in str(name):
+        raise FileMissingError(path, "scenario")
+    raise UserInputError(f"{name}: no such scenario file, and not a shipped scenario "
+                         f"(shipped: {', '.join(shipped_scenarios())})")
+
+
+def _file(ls: LoadedScenario, value: str, what: str, *loc: str | int, dirs: bool = False) -> Path:
+    p = Path(value).expanduser()
+    full = p if p.is_absolute() else ls.base_dir / p
+    if not (full.is_dir() if dirs else full.exists()):
+        raise ls.error(f"{what} not found: {value} (relative to the scenario: {full})", *loc)
+    return full
+
+
+def resolve_image(ls: LoadedScenario, value: str, i: int) -> Path:
+    """An image path relative to the scenario, or a shipped image name (``dog``)."""
+    if "/" not in value and not Path(ls.base_dir / value).exists():
+        for suffix in ("", *IMAGE_SUFFIXES):
+            shipped = IMAGE_DIR / f"{value}{suffix}"
+            if shipped.is_file():
+                return shipped
+    return _file(ls, value, "image", "images", i)
+
+
+def resolve_hw_path(ls: LoadedScenario) -> Path | None:
+    hw = ls.scenario.hw
+    if not isinstance(hw, str):
+        return None
+    if "/" not in hw and not hw.endswith((".yaml", ".yml")):
+        shipped = HW_DIR / f"{hw}.yaml"
+        if not shipped.is_file():
+            names = ", ".join(sorted(p.stem for p in HW_DIR.glob("*.yaml")))
+            raise ls.error(f"not a shipped hardware config: '{hw}' (shipped: {names}; or give a YAML path)", "hw")
+        return shipped
+    return _file(ls, hw, "hardware config", "hw")
+
+
+def check_files(ls: LoadedScenario) -> None:
+    """Every file the scenario names exists (before anything runs or is written)."""
+    s = ls.scenario
+    if s.model.cfg is not None:
+        cfg = Path(s.model.cfg)
+        if not (ls.base_dir / cfg).is_file():
+            try:
+                resolve_cfg(s.model.cfg) if "/" not in s.model.cfg else _file(ls, s.model.cfg, "cfg", "model", "cfg")
+            except UserInputError as exc:
+                raise ls.error(str(exc), "model", "cfg") from None
+    if s.model.weights is not None:
+        _file(ls, s.model.weights, "weights file", "model", "weights")
+    if s.model.qnet is not None:
+        _file(ls, s.model.qnet, "quantized model", "model", "qnet", dirs=True)
+    resolve_hw_path(ls)
+    if isinstance(s.images, list):
+        for i, im in enumerate(s.images):
+            resolve_image(ls, im, i)
+    imgs = s.quant.calib.images
+    if isinstance(imgs, str):
+        _file(ls, imgs, "calibration images", "quant", "calib", "images")
+    elif isinstance(imgs, list):
+        for i, im in enumerate(imgs):
+            _file(ls, im, "calibration image", "quant", "calib", "images", i)
+    for i, e in enumerate(s.step):
+        if e.edit and "array" in e.edit:
+            _file(ls, str(e.edit["array"]), "weight array", "step", i, "edit", "array")
+
+
+def load_scenario(path: str | Path, allow_matrix: bool = False) -> LoadedScenario:
+    """Read, validate and check the files of one scenario (a path or a shipped name)."""
+    path = find_scenario(path)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    data, lines = parse_yaml(path, text)
+    return scenario_from_mapping(data, path, lines, allow_matrix)
+
+
+def scenario_from_mapping(data: dict[str, Any], path: str | Path, lines: dict[Loc, int] | None = None,
+                          allow_matrix: bool = False) -> LoadedScenario:
+    """Validate a mapping (from YAML, or built by a program such as the web workbench);
+    relative paths in it are resolved against ``path``'s folder."""
+    path = Path(path)
+    lines = lines or {}
+    scn = validate(data, path, lines)
+    ls = LoadedScenario(scn, path, lines, data)
+    if scn.matrix and not allow_matrix:
+        raise ls.error(f"this scenario has a matrix ({len(expand_matrix(ls))} combinations): run it with "
+                       "'dla regress', or remove 'matrix:'", "matrix")
+    check_files(ls)
+    return ls
+
+
+# ------------------------------------------------------------------ matrix
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise UserInputError(f"matrix key '{key}': '{p}' is not a mapping")
+    node[parts[-1]] = value
+
+
+def _slug(value: Any) -> str:
+    s = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(str(s)).stem)[:40]
+
+
+def expand_matrix(ls: LoadedScenario) -> list[LoadedScenario]:
+    """One scenario per combination of the matrix values (the scenario itself if no matrix);
+    names get ``-value`` suffixes in key order."""
+    matrix = ls.scenario.matrix
+    if not matrix:
+        return [ls]
+    keys = list(matrix)
+    out = []
+    for combo in itertools.product(*(matrix[k] for k in keys)):
+        data = copy.deepcopy(ls.data)
+        data.pop("matrix")
+        for k, v in zip(keys, combo, strict=True):
+            try:
+                _set_dotted(data, k, v)
+            except UserInputError as exc:
+                raise ls.error(str(exc), "matrix", k) from None
+        data["name"] = "-".join([ls.name, *(_slug(v) for v in combo)])
+        lines = {k: v for k, v in ls.lines.items() if k[0] != "matrix"}
+        for k in keys:
+            lines[tuple(k.split("."))] = ls.lines.get(("matrix", k), 0)
+        out.append(scenario_from_mapping(data, ls.path, lines))
+    return out

@@ -1,0 +1,188 @@
+"""Regression campaigns: many scenarios in parallel on Dask distributed.
+
+``collect`` turns paths (files, folders — their ``*.yaml`` files, not sub-folders — globs and
+shipped names) into jobs, expanding each ``matrix:`` into one job per combination; every
+scenario is validated here, before any work starts, so a typo fails the whole campaign at
+once with its file and line.  ``run_campaign`` submits one task per job to a
+``LocalCluster`` (``-j N`` worker processes, one thread each) or to an existing scheduler,
+and writes:
+
+* ``OUT/<job>/`` — each scenario's own reports (``dla run``'s output);
+* ``OUT/junit.xml`` — every scenario's test suite, plus one ``<error>`` case for a scenario
+  that raised or whose worker died;
+* ``OUT/index.html`` — a pass/fail table linking each report; ``OUT/regress.json`` — the same.
+
+A task that raises (a bad file discovered while running, a bug, an RTL simulator missing)
+or whose worker process dies is reported as an error *for that scenario*; the others go
+on.  Dask's retry of tasks on lost workers is turned off (``allowed-failures: 0``) so that
+a scenario that kills its worker is not run again on the next one.
+"""
+from __future__ import annotations
+
+import glob
+import html
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dla.fileio import atomic_dir, write_bytes_atomic
+from dla.scenario.junit import error_suite, junit_xml
+from dla.scenario.load import LoadedScenario, expand_matrix, find_scenario, load_scenario
+from golden.errors import UserInputError
+
+SCHEDULER_TIMEOUT_S = 10
+
+
+class SchedulerError(UserInputError):
+    pass
+
+
+@dataclass
+class Job:
+    id: str  # unique folder name in the campaign
+    scenario: LoadedScenario
+
+
+def _paths(items: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml"))
+            if not found:
+                raise UserInputError(f"{p}: no *.yaml scenario files in this folder")
+            out += found
+        elif any(c in item for c in "*?["):
+            found = [Path(f) for f in sorted(glob.glob(item)) if Path(f).is_file()]
+            if not found:
+                raise UserInputError(f"{item}: the pattern matches no file")
+            out += found
+        else:
+            out.append(find_scenario(item))
+    return out
+
+
+def collect(items: list[str]) -> list[Job]:
+    """Load and validate every scenario (and expand matrices) before anything runs."""
+    jobs: list[Job] = []
+    seen: dict[str, int] = {}
+    for path in _paths(items):
+        for ls in expand_matrix(load_scenario(path, allow_matrix=True)):
+            base = ls.name
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            jobs.append(Job(base if n == 0 else f"{base}-{n + 1}", ls))
+    if not jobs:
+        raise UserInputError("no scenarios to run")
+    return jobs
+
+
+def run_job(job: Job, out_dir: str) -> dict[str, Any]:
+    """One scenario, in a worker: its reports in ``out_dir/<id>``; returns its outcome."""
+    from dla.scenario import run_to_dir
+
+    t0 = time.perf_counter()
+    try:
+        result = run_to_dir(job.scenario, Path(out_dir) / job.id)
+        s = result.summary
+        return {"id": job.id, "status": "pass" if s["passed"] else "fail", "seconds": time.perf_counter() - t0,
+                "checks": len(s["checks"]), "failed": sum(not c["passed"] for c in s["checks"]),
+                "source": str(job.scenario.path), "report": f"{job.id}/report.html"
+                if (Path(out_dir) / job.id / "report.html").exists() else None,
+                "message": "; ".join(c["message"] for c in s["checks"] if not c["passed"])}
+    except UserInputError as exc:
+        message = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one scenario's bug must not stop the campaign
+        message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+    return {"id": job.id, "status": "error", "seconds": time.perf_counter() - t0, "checks": 0, "failed": 0,
+            "source": str(job.scenario.path), "report": None, "message": message}
+
+
+def _client(workers: int, scheduler: str | None):
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.daemon": False,
+                     "distributed.logging.distributed": "error"})
+    if scheduler:
+        try:
+            return Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s"), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler} within {SCHEDULER_TIMEOUT_S} s "
+                                 f"({type(exc).__name__}: {exc}); nothing was run") from None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=50)
+    return Client(cluster), cluster
+
+
+def index_html(rows: list[dict[str, Any]], seconds: float, workers: str) -> str:
+    n = {k: sum(r["status"] == k for r in rows) for k in ("pass", "fail", "error")}
+    body = []
+    for r in rows:
+        link = f'<a href="{html.escape(r["report"])}">report</a>' if r["report"] else "—"
+        body.append(f'<tr><td class="l">{html.escape(r["id"])}</td><td class="{r["status"]}">{r["status"]}</td>'
+                    f'<td>{r["checks"] - r["failed"]}/{r["checks"]}</td><td>{r["seconds"]:.1f}</td><td>{link}</td>'
+                    f'<td class="l"><pre>{html.escape(r["message"])}</pre></td></tr>')
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>dla regression</title>
+<style>body {{ font: 14px system-ui, sans-serif; margin: 1.5em; }} table {{ border-collapse: collapse; }}
+td, th {{ border: 1px solid #ddd; padding: 2px 8px; text-align: right; vertical-align: top; }} .l {{ text-align: left; }}
+.pass {{ color: #176f2c; }} .fail, .error {{ color: #b00020; font-weight: 600; }} pre {{ margin: 0; white-space: pre-wrap; }}
+</style></head><body>
+<h1>Regression: {n['pass']} passed, {n['fail']} failed, {n['error']} errors</h1>
+<p>{len(rows)} scenarios in {seconds:.1f} s on {html.escape(workers)}.</p>
+<table id="scenarios"><tr><th class="l">scenario</th><th>status</th><th>checks passed</th><th>seconds</th><th>report</th>
+<th class="l">failures</th></tr>
+{''.join(body)}
+</table></body></html>
+"""
+
+
+def run_campaign(jobs: list[Job], out_dir: str | Path, workers: int = 2, scheduler: str | None = None,
+                 on_done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run ``jobs`` on Dask; returns one outcome row per job (in job order)."""
+    from dask.distributed import as_completed
+
+    t0 = time.perf_counter()
+    client, cluster = _client(workers, scheduler)
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        with atomic_dir(out_dir, replace_if="regress.json") as tmp:
+            futures = {client.submit(run_job, job, str(tmp), key=f"scenario-{i}-{job.id}", pure=False): job
+                       for i, job in enumerate(jobs)}
+            for fut in as_completed(futures):
+                job = futures[fut]
+                try:
+                    row = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a dead worker (KilledWorker) or a lost task
+                    row = {"id": job.id, "status": "error", "seconds": 0.0, "checks": 0, "failed": 0,
+                           "source": str(job.scenario.path), "report": None,
+                           "message": f"the worker running this scenario failed: {type(exc).__name__}: {exc}"}
+                rows[job.id] = row
+                if on_done:
+                    on_done(row)
+            ordered = [rows[j.id] for j in jobs]
+            suites = []
+            for row in ordered:
+                jpath = tmp / row["id"] / "junit.xml"
+                if row["status"] != "error" and jpath.is_file():
+                    import xml.etree.ElementTree as ET
+
+                    suites += list(ET.parse(jpath).getroot())
+                else:
+                    suites.append(error_suite(row["id"], row["message"], row["seconds"]))
+            seconds = time.perf_counter() - t0
+            where = scheduler or f"a local Dask cluster of {workers} worker process(es)"
+            write_bytes_atomic(tmp / "junit.xml", junit_xml(suites))
+            write_bytes_atomic(tmp / "index.html", index_html(ordered, seconds, where).encode())
+            write_bytes_atomic(tmp / "regress.json", (json.dumps(
+                {"seconds": seconds, "workers": where, "scenarios": ordered}, indent=1) + "\n").encode())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return ordered

@@ -1,0 +1,247 @@
+"""The scenario format: one pydantic model, the single source of truth.
+
+``docs/scenarios.md`` explains it with examples; ``dla scenario-schema`` prints the JSON Schema
+generated from these classes (``docs/scenario.schema.json`` is that output, checked by a test).
+Every section has defaults, so the smallest scenario is ``model: {cfg: yolov3-tiny}``.
+
+Paths inside a scenario are relative to the scenario file.  Shipped names are accepted where
+a file is expected: ``model.cfg: yolov3-tiny``, ``hw: small8``, ``images: [dog]``.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from quant.spec import ACTIVATION_CHOICES, GRANULARITIES
+
+Mode = Literal["float", "hybrid", "int"]
+Activation = Literal["max", "percentile", "mse", "kl", "log2", "auto"]
+Granularity = Literal["per_tensor", "per_channel"]
+LayerSel = int | Literal["final", "all"]
+
+assert set(ACTIVATION_CHOICES) == set(Activation.__args__)  # type: ignore[attr-defined]
+assert set(GRANULARITIES) == set(Granularity.__args__)  # type: ignore[attr-defined]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSection(Strict):
+    """The network: ``cfg`` (+ ``weights``, or seeded random weights), or one ``qnet``."""
+
+    cfg: str | None = Field(None, description="a .cfg path or a shipped name (yolov3-tiny, yolov3, ...)")
+    weights: str | None = Field(None, description="a .weights path; absent = random weights with 'seed'")
+    seed: int = Field(0, description="seed of the generated weights (when 'weights' is absent)")
+    qnet: str | None = Field(None, description="a quantized model directory (then 'quant' does not apply)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSection:
+        if (self.cfg is None) == (self.qnet is None):
+            raise ValueError("give either 'cfg' (with optional 'weights') or 'qnet'")
+        if self.qnet is not None and self.weights is not None:
+            raise ValueError("'weights' goes with 'cfg', not with 'qnet'")
+        return self
+
+
+class CalibSection(Strict):
+    """Calibration data: ``synthetic: N`` generated images, or ``images:`` (folder, list file or list)."""
+
+    synthetic: int | None = Field(None, ge=1, description="N of the project's generated images")
+    images: str | list[str] | None = Field(None, description="a folder, a list file, or a list of image paths")
+
+    @model_validator(mode="after")
+    def _one(self) -> CalibSection:
+        if (self.synthetic is None) == (self.images is None):
+            raise ValueError("give either 'synthetic' or 'images'")
+        return self
+
+
+class Override(Strict):
+    layers: list[int] = Field(default_factory=list)
+    types: list[str] = Field(default_factory=list)
+    activations: Activation | None = None
+    weights: Literal["max", "mse"] | None = None
+    granularity: Granularity | None = None
+
+
+class QuantSection(Strict):
+    """The quantization spec (issue C).  A list in ``activations`` or ``granularity`` is a sweep:
+    one *variant* per combination, each run in HYBRID/INT and compared with FLOAT."""
+
+    activations: Activation | list[Activation] = "mse"
+    weights: Literal["max", "mse"] = "max"
+    granularity: Granularity | list[Granularity] = "per_channel"
+    percentile: float = Field(99.99, gt=0, le=100)
+    overrides: list[Override] = Field(default_factory=list)
+    calib: CalibSection = Field(default_factory=lambda: CalibSection(synthetic=4))
+
+    def variants(self) -> list[dict[str, Any]]:
+        """One spec mapping per (activations, granularity) combination, in file order."""
+        acts = self.activations if isinstance(self.activations, list) else [self.activations]
+        grans = self.granularity if isinstance(self.granularity, list) else [self.granularity]
+        ovs = [o.model_dump(exclude_none=True, exclude_defaults=True) for o in self.overrides]
+        return [{"activations": a, "weights": self.weights, "granularity": g, "percentile": self.percentile,
+                 "overrides": ovs} for a in acts for g in grans]
+
+
+class ImagesSection(Strict):
+    """Generated inputs: ``synthetic: N`` (the project's own images, seeded)."""
+
+    synthetic: int = Field(ge=1)
+    seed: int = 0
+
+
+class StepEntry(Strict):
+    stop: int | None = None
+    print: list[Literal["input", "output", "weights"]] | Literal["input", "output", "weights"] | None = None
+    edit: dict[str, Any] | None = None
+    rerun: bool | None = None
+    undo: bool | None = None
+
+
+class CrossEntry(Strict):
+    layer: int
+    continue_: bool = Field(False, alias="continue")
+
+
+class RtlEntry(Strict):
+    layer: int
+    tiles: int | None = Field(None, ge=1, description="only the first K tiles (default: all)")
+
+
+class SqnrCheck(Strict):
+    mode: Literal["hybrid", "int"] = "int"
+    layer: LayerSel = "final"
+    min_db: float
+
+
+class DetectionsCheck(Strict):
+    mode: Literal["hybrid", "int"] = "int"
+    min_recall: float | None = Field(None, ge=0, le=1)
+    min_precision: float | None = Field(None, ge=0, le=1)
+    max_mean_dprob: float | None = Field(None, ge=0)
+
+
+class CyclesCheck(Strict):
+    max_total: float | None = Field(None, gt=0, description="total cycles of the network")
+    min_fps: float | None = Field(None, gt=0)
+    min_util_pct: float | None = Field(None, ge=0, le=100)
+
+
+class OverflowCheck(Strict):
+    mode: Literal["hybrid", "int"] = "int"
+    max: int | None = Field(None, ge=0, description="most accumulator overflow events, summed over layers "
+                                                   "(default 0, or no limit when 'min' is given)")
+    min: int | None = Field(None, ge=0, description="fewest overflow events: for studies that expect overflow")
+
+    @property
+    def upper(self) -> int | None:
+        return self.max if self.max is not None else (None if self.min is not None else 0)
+
+
+class SaturationCheck(Strict):
+    max_pct: float = Field(ge=0, le=100, description="largest % of int8 outputs clipped in any layer")
+
+
+class RtlCheck(Strict):
+    equal: Literal[True] = True
+
+
+class Check(Strict):
+    """One check: exactly one of the kinds, and an optional name for the JUnit test case."""
+
+    name: str | None = None
+    sqnr: SqnrCheck | None = None
+    detections: DetectionsCheck | None = None
+    cycles: CyclesCheck | None = None
+    overflow: OverflowCheck | None = None
+    saturation: SaturationCheck | None = None
+    rtl: RtlCheck | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Check:
+        kinds = [k for k in CHECK_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"each check has exactly one of {', '.join(CHECK_KINDS)} (got {kinds or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in CHECK_KINDS if getattr(self, k) is not None)
+
+
+CHECK_KINDS = ("sqnr", "detections", "cycles", "overflow", "saturation", "rtl")
+
+
+class ReportSection(Strict):
+    """Which reports to write besides ``summary.json`` (always written: regressions read it)."""
+
+    html: bool = True
+    csv: bool = True
+    junit: bool = True
+    histograms: list[int] | Literal["auto"] = Field(
+        "auto", description="layers whose weight/activation histograms are drawn (auto: first, middle and last conv)")
+
+
+class Scenario(Strict):
+    """A study: what to run, on what, with which checks, and which reports to write."""
+
+    name: str | None = Field(None, description="default: the file name without .yaml")
+    description: str = ""
+    model: ModelSection
+    hw: str | dict[str, Any] = Field("default", description="a shipped name (default, small8, acc16), a YAML path, "
+                                                          "or the fields inline")
+    quant: QuantSection = Field(default_factory=QuantSection)
+    modes: list[Mode] = Field(default_factory=lambda: ["float", "hybrid", "int"])
+    images: list[str] | ImagesSection = Field(default_factory=lambda: ["dog"],
+                                              description="image paths or shipped names, or {synthetic: N}")
+    thresh: float = Field(0.5, gt=0, lt=1)
+    nms: float = Field(0.45, ge=0, le=1)
+    cycles: bool = True
+    step_mode: Literal["float", "hybrid", "int"] = Field("int", description="mode of the step/cross session")
+    step: list[StepEntry] = Field(default_factory=list)
+    cross: list[CrossEntry] = Field(default_factory=list)
+    rtl: list[RtlEntry] = Field(default_factory=list)
+    checks: list[Check] = Field(default_factory=list)
+    report: ReportSection = Field(default_factory=ReportSection)
+    matrix: dict[str, list[Any]] | None = Field(
+        None, description="for 'dla regress': dotted key -> list of values; one scenario per combination")
+
+    @field_validator("modes")
+    @classmethod
+    def _float_first(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one mode")
+        if len(set(v)) != len(v):
+            raise ValueError("a mode is listed twice")
+        return ["float"] + [m for m in v if m != "float"]  # FLOAT is the reference of every comparison
+
+    @field_validator("matrix")
+    @classmethod
+    def _matrix(cls, v: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+        if v is not None:
+            for key, values in v.items():
+                if not values:
+                    raise ValueError(f"matrix key '{key}' has no values")
+                if key.split(".")[0] not in cls.model_fields or key.split(".")[0] == "matrix":
+                    raise ValueError(f"matrix key '{key}' is not a scenario key")
+        return v
+
+    @model_validator(mode="after")
+    def _checks_match(self) -> Scenario:
+        for i, c in enumerate(self.checks):
+            mode = getattr(getattr(c, c.kind), "mode", None)
+            if mode is not None and mode not in self.modes:
+                raise ValueError(f"check {i} ({c.kind}) is on mode '{mode}', which 'modes' does not run")
+            if c.kind == "rtl" and not self.rtl:
+                raise ValueError(f"check {i} (rtl) needs an 'rtl:' section naming the layers to run")
+            if c.kind == "cycles" and not self.cycles:
+                raise ValueError(f"check {i} (cycles) needs 'cycles: true'")
+        return self
+
+    def quantized_modes(self) -> list[str]:
+        return [m for m in self.modes if m != "float"]
+
+

@@ -71,6 +71,12 @@ class JobRunner:
             job.updated_at = utcnow()
 
     def _supervise(self, job_id: int, user_id: int, kind: str, params: dict[str, Any]) -> None:
+        try:
+            self._run(job_id, user_id, kind, params)
+        except Exception as exc:  # noqa: BLE001 - the server's own failure must still end the job
+            self._finish_failed(job_id, "failed", f"the job could not run: {type(exc).__name__}: {exc}")
+
+    def _run(self, job_id: int, user_id: int, kind: str, params: dict[str, Any]) -> None:
         with self._slots:
             if job_id in self._cancelled:
                 return

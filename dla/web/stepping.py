@@ -223,10 +223,11 @@ def command(sid: str, body: Command, user: User = Depends(current_user), c: WebC
     with st.lock:
         if name == "rerun" and st.session.index >= 0:
             shutil.copyfile(st.picture("output_grid"), st.pictures / "before.png")
+        text = st.run(line)  # a failed command changes nothing, the difference view included
+        if name == "rerun":
             st.has_before = True
         elif name not in READ_ONLY:
             st.has_before = False
-        text = st.run(line)
         return {"output": text, "state": st.state()}
 
 

@@ -1,0 +1,144 @@
+"""Jobs: runs and quantization in worker processes, progress events, cancel, crash, restart."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from dla.web.db import Job
+from tests.web.conftest import DOG, TINY_CFG, YOLO_CFG, Client, tiny_weights_bytes
+
+
+@pytest.fixture
+def tiny(alice: Client) -> dict:
+    return {"model": alice.upload_ok("tiny.cfg", TINY_CFG)["id"], "image": alice.upload_ok("dog.jpg", DOG)["id"],
+            "weights": alice.upload_ok("tiny.weights", tiny_weights_bytes())["id"]}
+
+
+def test_run_three_modes(alice: Client, tiny: dict, data_dir) -> None:
+    r = alice.post("/api/jobs/run", {"model_id": tiny["model"], "weights_id": tiny["weights"], "image_id": tiny["image"]})
+    assert r.status_code == 200, r.text
+    job = alice.wait_job(r.json()["id"])
+    assert job["status"] == "done", job
+    res = job["result"]
+    assert res["modes"] == ["float", "hybrid", "int"]
+    assert len(res["layers"]) == 6 and "int_sqnr_db" in res["layers"][0]
+    for name in ("detections-int.png", "compare.csv", "compare.json", res["report"]):
+        got = alice.get(f"/api/jobs/{job['id']}/files/{name}")
+        assert got.status_code == 200, name
+    assert alice.get(f"/api/jobs/{job['id']}/files/compare.csv").text.startswith("index,type,shape")
+    kept = {f["name"] for f in alice.get("/api/files").json()["files"]}
+    assert {"tiny-calibrated.qnet", "run-tiny-report.zip"} <= kept
+    assert alice.get(f"/api/jobs/{job['id']}/files/..%2F..%2Fworkbench.sqlite").status_code == 404
+    assert alice.get(f"/api/jobs/{job['id']}/files/nothing.csv").status_code == 404
+
+
+def test_progress_events(alice: Client, tiny: dict) -> None:
+    job = alice.post("/api/jobs/run", {"model_id": tiny["model"], "image_id": tiny["image"], "modes": ["int"]}).json()
+    events = []
+    with alice.tc.stream("GET", f"/api/jobs/{job['id']}/events") as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    assert events[-1]["status"] == "done"
+    assert len({e["progress"] for e in events}) >= 2  # progress was pushed, not only the end
+
+
+def test_quantize_with_overrides(alice: Client, tiny: dict) -> None:
+    body = {"model_id": tiny["model"], "weights_id": tiny["weights"], "output": "tiny-kl.qnet",
+            "quant": {"activations": "kl", "weights": "mse", "granularity": "per_channel",
+                      "overrides": [{"layers": [4], "activations": "max"}, {"types": ["yolo"], "activations": "percentile"}]}}
+    job = alice.wait_job(alice.post("/api/jobs/quantize", body).json()["id"])
+    assert job["status"] == "done", job
+    rows = job["result"]["layers"]
+    assert rows[4]["algorithm"] == "max" and rows[2]["algorithm"] == "kl"
+    assert all(isinstance(r["int_sqnr_db"], (float, str)) for r in rows)
+    qnet = job["result"]["kept"]["tiny-kl.qnet"]
+    assert alice.get(f"/api/models/{qnet['id']}").json()["kind"] == "qnet"
+
+
+def test_bad_job_requests(alice: Client, tiny: dict, bob: Client) -> None:
+    bad = [{"model_id": tiny["model"], "image_id": tiny["image"], "modes": ["fast"]},
+           {"model_id": tiny["model"], "image_id": tiny["image"], "quant": {"activations": "magic"}},
+           {"model_id": tiny["model"], "image_id": tiny["image"], "quant": {"overrides": [{"activations": "max"}]}},
+           {"model_id": tiny["image"], "image_id": tiny["image"]}]
+    codes = [alice.post("/api/jobs/run", b).status_code for b in bad]
+    assert codes == [422, 422, 422, 404]
+    # another user's model / image / weights: not found
+    assert bob.post("/api/jobs/run", {"model_id": tiny["model"], "image_id": tiny["image"]}).status_code == 404
+    own = bob.upload_ok("tiny.cfg", TINY_CFG)["id"]
+    img = bob.upload_ok("dog.jpg", DOG)["id"]
+    assert bob.post("/api/jobs/run", {"model_id": own, "image_id": img, "weights_id": tiny["weights"]}).status_code == 404
+    assert bob.post("/api/jobs/quantize", {"model_id": own, "output": "../x.qnet"}).status_code == 422
+
+
+def test_a_failing_job_is_failed_with_its_message_and_leaves_no_files(alice: Client, tiny: dict, app) -> None:
+    wrong = alice.upload_ok("other.weights", b"\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00" + b"\x00" * 8 + b"\x00" * 40)
+    job = alice.wait_job(alice.post("/api/jobs/run", {"model_id": tiny["model"], "weights_id": wrong["id"],
+                                                      "image_id": tiny["image"]}).json()["id"])
+    assert job["status"] == "failed" and "weights" in job["message"] and "/users/" not in job["message"]
+    assert not app.state.ctx.jobs.job_dir(job["id"]).exists()
+
+
+def _wait_running(alice: Client, job_id: int, app) -> None:
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        if alice.get(f"/api/jobs/{job_id}").json()["status"] == "running" and job_id in app.state.ctx.jobs._procs:
+            return
+        time.sleep(0.05)
+    raise AssertionError("job never started")
+
+
+def test_cancel_and_kill(alice: Client, app) -> None:
+    model = alice.upload_ok("yolov3-tiny.cfg", YOLO_CFG)["id"]
+    image = alice.upload_ok("dog.jpg", DOG)["id"]
+    body = {"model_id": model, "image_id": image, "quant": {"calib_n": 30}}  # long enough to interrupt
+    job = alice.post("/api/jobs/run", body).json()
+    _wait_running(alice, job["id"], app)
+    assert alice.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+    done = alice.wait_job(job["id"])
+    assert done["status"] == "cancelled"
+    assert not app.state.ctx.jobs.job_dir(job["id"]).exists()
+    assert alice.post(f"/api/jobs/{job['id']}/cancel").status_code == 409
+    # a worker killed from outside (OOM killer, admin): failed, with the exit code, no partial files
+    job = alice.post("/api/jobs/run", body).json()
+    _wait_running(alice, job["id"], app)
+    os.kill(app.state.ctx.jobs._procs[job["id"]].pid, signal.SIGKILL)
+    done = alice.wait_job(job["id"])
+    assert done["status"] == "failed" and "exit code -9" in done["message"]
+    assert not app.state.ctx.jobs.job_dir(job["id"]).exists()
+    names = {f["name"] for f in alice.get("/api/files").json()["files"]}
+    assert names == {"yolov3-tiny.cfg", "dog.jpg"}
+
+
+def test_jobs_left_running_are_interrupted_at_start(app_factory, data_dir) -> None:
+    app = app_factory()
+    from dla.web.db import User
+
+    with app.state.ctx.db.session() as db:
+        u = User(username="henry", password_hash="x")
+        db.add(u)
+        db.flush()
+        db.add(Job(user_id=u.id, kind="run", status="running"))
+        db.add(Job(user_id=u.id, kind="run", status="done"))
+    (data_dir / "jobs" / "1").mkdir(parents=True, exist_ok=True)
+    (data_dir / "jobs" / "1" / "partial.csv").write_text("half")
+    app2 = app_factory()  # the server restarts on the same data
+    with app2.state.ctx.db.session() as db:
+        statuses = [j.status for j in db.query(Job).order_by(Job.id)]
+    assert statuses == ["interrupted", "done"]
+    assert not (data_dir / "jobs" / "1").exists()
+
+
+def test_other_users_jobs_are_invisible(alice: Client, tiny: dict, bob: Client) -> None:
+    job = alice.wait_job(alice.post("/api/jobs/run", {"model_id": tiny["model"], "image_id": tiny["image"],
+                                                      "modes": ["float"]}).json()["id"])
+    assert job["status"] == "done"
+    assert bob.get("/api/jobs").json()["jobs"] == []
+    for url in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/events", f"/api/jobs/{job['id']}/files/compare.csv"):
+        assert bob.get(url).status_code == 404
+    assert bob.post(f"/api/jobs/{job['id']}/cancel").status_code == 404

@@ -122,7 +122,7 @@ def _overlap_ok(b: Box, placed: list[Box], max_frac: float = 0.1) -> bool:
     return True
 
 
-def make_image(seed: int, index: int, size: int = 128, kind: str = "detect",
+def make_image(seed: int, index: int, size: int = 64, kind: str = "detect",
                max_shapes: int = 4) -> tuple[Image.Image, list[Box]]:
     """Image ``index`` of data set ``seed``: a PIL RGB image and its labelled boxes.
 
@@ -167,7 +167,7 @@ def _coco(split_items: list[tuple[int, str, list[Box]]], size: int) -> dict:
     return {"images": images, "annotations": anns, "categories": cats}
 
 
-def write_shapes(out: str | Path, n: int, seed: int = 0, size: int = 128, kind: str = "detect",
+def write_shapes(out: str | Path, n: int, seed: int = 0, size: int = 64, kind: str = "detect",
                  val_fraction: float = 0.1, max_shapes: int = 4,
                  on_image: Callable[[], None] | None = None) -> dict[str, int]:
     """Generate ``n`` images into ``out`` (atomically: all or nothing); ``{split: count}``.

@@ -43,7 +43,7 @@ class Recipe:
     batch: int = 32
     lr: float = 2e-3
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
     limit: int | None = None  # use only the first N training images (smoke tests)
 
 

@@ -1,0 +1,237 @@
+"""Accuracy of a model on a labelled folder in every mode × quantization choice (``dla eval``).
+
+For each *variant* — FLOAT once; HYBRID and INT for each activation algorithm × weight
+granularity (or the one quantization of a ``.qnet``) — every image is letterboxed as for
+inference (``golden.image.prepare_input``), run by ``dla.engine.Engine`` and scored:
+
+* detectors: decoded by ``golden.detect.detect`` at Darknet's mAP threshold 0.005 with NMS
+  0.45, then mAP@0.5 (all-point) and mAP@0.5:0.95 (COCO 101-point) by ``dla.eval.ap``;
+* classifiers: top-1 and top-5 against the class of each image's largest labelled box.
+
+Calibration statistics are collected once (``dla.calibration.collect_statistics``) and every
+variant quantizes from them (``quant.quantize`` with a ``QuantSpec``), so adding algorithms
+costs only the runs.  Wall time is the engine's time per image (``RunResult.seconds``),
+excluding image decoding and box decoding.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dla.calibration import collect_statistics
+from dla.config import HardwareConfig
+from dla.datasets.labelled import LabelledSet
+from dla.engine import Engine, Mode
+from dla.eval.ap import ImageBoxes, mean_average_precision
+from golden.detect import detect
+from golden.image import load_image, prepare_input
+from golden.network import Network
+from quant import quantize
+from quant.qnet import QuantizedNetwork
+from quant.spec import QuantSpec
+
+DETECT_THRESH = 0.005  # Darknet's validate_detector_map threshold
+NMS = 0.45
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One column of the table: a mode and (for HYBRID/INT) how the model was quantized."""
+
+    mode: str                 # float | hybrid | int
+    activations: str = "-"    # activation algorithm, "-" for FLOAT, "qnet" for a given .qnet
+    granularity: str = "-"    # per_tensor | per_channel | "-"
+
+    @property
+    def label(self) -> str:
+        if self.mode == "float":
+            return "FLOAT"
+        return f"{self.mode.upper()} {self.activations} {self.granularity.replace('_', '-')}"
+
+
+@dataclass
+class VariantResult:
+    variant: Variant
+    metrics: dict[str, float]
+    seconds_per_image: float
+    images: int
+    per_class_ap50: list[float] = field(default_factory=list)
+
+
+@dataclass
+class EvalReport:
+    model: str
+    data: str
+    images: int
+    task: str  # detect | classify
+    calibration: str
+    results: list[VariantResult]
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return ("map50", "map50_95") if self.task == "detect" else ("top1", "top5")
+
+    def table_lines(self) -> list[str]:
+        names = self.metric_names
+        head = f"{'mode':<8}{'activations':<13}{'weights':<13}" + "".join(f"{n:>10}" for n in names) + \
+            f"{'Δ vs FLOAT':>12}{'ms/img':>9}"
+        lines = [head, "-" * len(head)]
+        ref = next((r.metrics[names[0]] for r in self.results if r.variant.mode == "float"), None)
+        for r in self.results:
+            v = r.variant
+            delta = "" if ref is None or v.mode == "float" else f"{r.metrics[names[0]] - ref:+.3f}"
+            lines.append(f"{v.mode.upper():<8}{v.activations:<13}{v.granularity.replace('_', '-'):<13}"
+                         + "".join(f"{r.metrics[n]:>10.4f}" for n in names)
+                         + f"{delta:>12}{r.seconds_per_image * 1e3:>9.1f}")
+        return lines
+
+    def timing_lines(self) -> list[str]:
+        """Wall time per image per mode (mean over that mode's variants)."""
+        out = []
+        for mode in ("float", "hybrid", "int"):
+            rs = [r for r in self.results if r.variant.mode == mode]
+            if rs:
+                ms = np.mean([r.seconds_per_image for r in rs]) * 1e3
+                out.append(f"wall time per image, {mode.upper()}: {ms:.1f} ms (mean of {len(rs)} run(s) "
+                           f"over {self.images} images)")
+        return out
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "data": self.data, "images": self.images, "task": self.task,
+                "calibration": self.calibration,
+                "results": [{**asdict(r.variant), "label": r.variant.label, **r.metrics,
+                             "seconds_per_image": r.seconds_per_image, "images": r.images,
+                             **({"per_class_ap50": r.per_class_ap50} if r.per_class_ap50 else {})}
+                            for r in self.results]}
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["mode", "activations", "granularity", *self.metric_names, "seconds_per_image", "images"])
+        for r in self.results:
+            v = r.variant
+            w.writerow([v.mode, v.activations, v.granularity, *(f"{r.metrics[n]:.6f}" for n in self.metric_names),
+                        f"{r.seconds_per_image:.6f}", r.images])
+        return buf.getvalue()
+
+    def plot_png(self) -> bytes:
+        """A bar chart: the first metric per variant, FLOAT as a dashed line."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        name = self.metric_names[0]
+        quant = [r for r in self.results if r.variant.mode != "float"]
+        ref = next((r.metrics[name] for r in self.results if r.variant.mode == "float"), None)
+        fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(quant) + 2), 4.2))
+        colours = {"hybrid": "#4c72b0", "int": "#dd8452"}
+        xs = np.arange(len(quant))
+        ax.bar(xs, [r.metrics[name] for r in quant], color=[colours[r.variant.mode] for r in quant],
+               hatch=None, edgecolor=["black" if r.variant.granularity == "per_channel" else "none" for r in quant])
+        if ref is not None:
+            ax.axhline(ref, color="green", linestyle="--", label=f"FLOAT {ref:.3f}")
+        ax.set_xticks(xs, [r.variant.label for r in quant], rotation=60, ha="right", fontsize=7)
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color=c, label=m.upper()) for m, c in colours.items()]
+        if ref is not None:
+            handles.append(ax.get_lines()[0])
+        ax.legend(handles=handles, fontsize=8, loc="lower right")
+        ax.set_ylabel(name)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"{self.model} on {self.images} images of {Path(self.data).name} "
+                     f"(outlined: per-channel weights)", fontsize=9)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        return buf.getvalue()
+
+
+def make_variants(modes: list[str], activations: list[str], granularities: list[str],
+                  qnet_given: bool = False) -> list[Variant]:
+    """FLOAT once (if asked); then each quantized mode × algorithm × granularity."""
+    out = [Variant("float")] if "float" in modes else []
+    for mode in ("hybrid", "int"):
+        if mode not in modes:
+            continue
+        if qnet_given:
+            out.append(Variant(mode, "qnet", "qnet"))
+            continue
+        for alg in activations:
+            for gran in granularities:
+                out.append(Variant(mode, alg, gran))
+    return out
+
+
+def classes_of(net: Network) -> int:
+    return net.heads[0].classes if net.is_detector else int(np.prod(net.layers[net.output_index].out_shape))
+
+
+def score(net: Network, outputs_per_image: list[dict[int, np.ndarray]], data: LabelledSet,
+          sizes: list[tuple[int, int]]) -> tuple[dict[str, float], list[float]]:
+    """Metrics of one variant's outputs (see the module docstring)."""
+    if net.is_detector:
+        dets, gts = [], []
+        for out, s, (w, h) in zip(outputs_per_image, data.samples, sizes):
+            d = detect(net, out, w, h, None, thresh=DETECT_THRESH, nms=NMS)
+            dets.append(ImageBoxes.make([x.box for x in d], [x.cls for x in d], [x.prob for x in d]))
+            gts.append(ImageBoxes.make(s.xyxy(w, h), s.classes))
+        m = mean_average_precision(dets, gts, classes_of(net))
+        return {"map50": m.map50, "map50_95": m.map50_95}, [float(v) for v in m.per_class_ap50]
+    top1 = top5 = 0
+    for out, s in zip(outputs_per_image, data.samples):
+        probs = out[net.output_index].reshape(-1)
+        order = np.argsort(-probs, kind="stable")
+        top1 += int(order[0] == s.main_class())
+        top5 += int(s.main_class() in order[:5])
+    n = max(1, len(data.samples))
+    return {"top1": top1 / n, "top5": top5 / n}, []
+
+
+def evaluate(net: Network, data: LabelledSet, variants: list[Variant], calib: list[Path] | int | None,
+             hw: HardwareConfig | None = None, qnet: QuantizedNetwork | None = None,
+             on_image: Callable[[str], None] | None = None, model_name: str = "",
+             calib_label: str = "") -> EvalReport:
+    """Run every variant over every image of ``data`` and score it (``on_image(phase)`` per image)."""
+    hw = hw or HardwareConfig()
+    inputs, sizes = [], []
+    for s in data.samples:
+        im = load_image(s.image)
+        sizes.append((im.shape[2], im.shape[1]))
+        inputs.append(prepare_input(im, net.input_shape, letterbox=net.letter_box))
+    ranges = None
+    if qnet is None and any(v.mode != "float" for v in variants):
+        assert calib is not None
+        ranges, _ = collect_statistics(net, calib, use_cache=False,
+                                       on_image=(lambda n: on_image("calibrating")) if on_image else None)
+    results = []
+    for v in variants:
+        if v.mode == "float":
+            engine = Engine(net, None, hw)
+        elif qnet is not None:
+            engine = Engine(net, qnet, hw)
+        else:
+            spec = QuantSpec(activations=v.activations, weights="max", granularity=v.granularity)
+            engine = Engine(net, quantize(net, ranges, v.granularity, hw.route_shared_scale, spec), hw)  # type: ignore[arg-type]
+        outs, seconds = [], 0.0
+        for x in inputs:
+            run = engine.run(x, Mode(v.mode))
+            seconds += run.seconds
+            outs.append({i: run.records[i].real for i in _needed(net)})
+            if on_image:
+                on_image(v.label)
+        metrics, per_class = score(net, outs, data, sizes)
+        results.append(VariantResult(v, metrics, seconds / max(1, len(inputs)), len(inputs), per_class))
+    return EvalReport(model_name or net.name, str(data.root), len(data.samples),
+                      "detect" if net.is_detector else "classify", calib_label, results)
+
+
+def _needed(net: Network) -> list[int]:
+    return [h.index for h in net.heads] if net.is_detector else [net.output_index]

@@ -1,0 +1,155 @@
+"""End to end in a real browser: headless Debian chromium driven by Playwright, against a
+real ``dla serve`` on a free loopback port with a temp data dir.
+
+sign up → upload yolov3-tiny.cfg and dog.jpg → graph, click a layer → INT run → download the
+report → STEP to a layer → edit a weight → re-run → before/after → CROSS → save .qnet; then a
+second user sees none of it.  A screenshot of each page goes to ``$DLA_WEB_ARTIFACTS`` (or the
+test's tmp dir); with ``DLA_WEB_DOCS_IMG=1`` also to docs/img/ (the pictures in
+docs/workbench.md).  Without chromium or playwright the test fails in CI (``CI`` set) with an
+install hint, and is skipped elsewhere.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.web.conftest import DOG, YOLO_CFG
+from tests.web.live import live_server
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+
+
+def require_browser() -> None:
+    """Fail in CI, skip elsewhere, when the browser stack is missing."""
+    problem = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problem = "Playwright for Python is missing: pip install -e '.[test]'"
+    if problem is None and not Path(CHROMIUM).exists():
+        problem = f"{CHROMIUM} is missing: apt-get install -y chromium"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+def launch(p):
+    return p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+
+
+@pytest.fixture
+def shots(tmp_path: Path):
+    out = Path(os.environ.get("DLA_WEB_ARTIFACTS") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+
+    def shot(page, name: str) -> None:
+        path = out / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        if os.environ.get("DLA_WEB_DOCS_IMG"):
+            DOCS_IMG.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, DOCS_IMG / f"workbench-{name}.png")
+
+    return shot
+
+
+def signup(page, url: str, name: str) -> None:
+    page.goto(url + "/signup")
+    page.fill("#username", name)
+    page.fill("#password", "e2e-password")
+    page.click("#submit")
+    page.wait_for_url(url + "/")
+
+
+def test_browser_workflow(tmp_path: Path, shots) -> None:
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    with live_server(tmp_path / "data") as url, sync_playwright() as p:
+        browser = launch(p)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+        page = ctx.new_page()
+        page.set_default_timeout(60_000)
+        signup(page, url, "alice")
+        shots(page, "login-done")
+
+        # files: upload the shipped model and photo
+        page.set_input_files("#upload-input", [str(YOLO_CFG), str(DOG)])
+        expect(page.locator('tr[data-name="dog.jpg"]')).to_be_visible()
+        expect(page.locator('tr[data-name="yolov3-tiny.cfg"]')).to_be_visible()
+        shots(page, "files")
+
+        # model page: the graph, click layer 8
+        page.click('tr[data-name="yolov3-tiny.cfg"] a.open-model')
+        page.wait_for_selector("#graph svg g.node")
+        page.evaluate("""[...document.querySelectorAll('#graph g.node')]
+            .find(g => g.querySelector('title').textContent === '8').dispatchEvent(new MouseEvent('click', {bubbles: true}))""")
+        expect(page.locator("#layer-details h2")).to_have_text("layer 8 convolutional")
+        expect(page.locator("#layer-table")).to_contain_text("total cycles")
+        shots(page, "model")
+        model_id = page.url.rsplit("/", 1)[1]
+
+        # run: INT (FLOAT is the reference), calibrated on 2 synthetic images
+        page.goto(f"{url}/run?model={model_id}")
+        page.wait_for_selector("#image option", state="attached")
+        page.click("#start")
+        expect(page.locator("#results")).to_be_visible(timeout=180_000)
+        expect(page.locator("#metrics")).to_contain_text("int_sqnr_db")
+        page.wait_for_function("document.querySelector('#det-int').complete")
+        shots(page, "run")
+        with page.expect_download() as dl:
+            page.click("#download-report")
+        report = tmp_path / "report.zip"
+        dl.value.save_as(report)
+        with zipfile.ZipFile(report) as zf:
+            assert {"compare.csv", "compare.json", "detections-int.png"} <= set(zf.namelist())
+
+        # STEP the calibrated model the run kept
+        page.click("#step-link")
+        page.wait_for_selector("#image option", state="attached")
+        page.click("#open")
+        expect(page.locator("#stepper")).to_be_visible()
+        page.fill("#goto-input", "2")
+        page.click("#goto")
+        page.wait_for_function("document.body.dataset.shown && document.body.dataset.shown.startsWith('2:')")
+        expect(page.locator("#where")).to_contain_text("layer 2")
+        shots(page, "step")
+        page.fill("#edit-index", "3,0,1,1")
+        page.fill("#edit-value", "-5")
+        page.click("#edit-apply")
+        expect(page.locator("#console")).to_contain_text("weight(s) changed")
+        page.click("#rerun")
+        expect(page.locator("#console")).to_contain_text("outputs changed")
+        expect(page.locator("#diff-view")).to_be_visible()
+        page.wait_for_function("document.querySelector('#pic-before').complete && document.querySelector('#pic-after').complete")
+        shots(page, "step-diff")
+        page.click("#cross")
+        expect(page.locator("#cross-view")).to_be_visible()
+        expect(page.locator("#console")).to_contain_text("SQNR")
+        page.click("#save")
+        expect(page.locator("#console")).to_contain_text("saved yolov3-tiny-calibrated-edited.qnet")
+        page.goto(url + "/quantize")
+        page.wait_for_selector("#model option", state="attached")
+        shots(page, "quantize")
+        page.goto(url + "/")
+        expect(page.locator('tr[data-name="yolov3-tiny-calibrated-edited.qnet"]')).to_be_visible()
+        alice_files = page.request.get(url + "/api/files").json()["files"]
+        page.click("#logout")
+        page.wait_for_url(url + "/login")
+
+        # a second user sees nothing of the first
+        other = browser.new_context()
+        page2 = other.new_page()
+        signup(page2, url, "bob")
+        expect(page2.locator("#usage")).to_contain_text("0 of")
+        assert page2.locator("#file-list tbody tr").count() == 0
+        for f in alice_files:
+            assert page2.request.get(f"{url}/api/files/{f['id']}/download").status == 404
+        browser.close()

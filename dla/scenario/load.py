@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import difflib
 import itertools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -268,6 +269,22 @@ def check_files(ls: LoadedScenario) -> None:
             _file(ls, str(e.edit["array"]), "weight array", "step", i, "edit", "array")
 
 
+def check_consistency(ls: LoadedScenario) -> None:
+    """Sections that must agree with each other (a check on a mode that is not run...)."""
+    s = ls.scenario
+    for i, c in enumerate(s.checks):
+        mode = getattr(getattr(c, c.kind), "mode", None)
+        if mode is not None and mode not in s.modes:
+            raise ls.error(f"this check is on mode '{mode}', which 'modes' does not run ({', '.join(s.modes)})",
+                           "checks", i, c.kind, "mode")
+        if c.kind == "rtl" and not s.rtl:
+            raise ls.error("an rtl check needs an 'rtl:' section naming the layers to run", "checks", i, "rtl")
+        if c.kind == "cycles" and not s.cycles:
+            raise ls.error("a cycles check needs 'cycles: true'", "checks", i, "cycles")
+        if c.kind == "saturation" and "int" not in s.modes:
+            raise ls.error("the saturation check is on INT outputs: add 'int' to 'modes'", "checks", i, "saturation")
+
+
 def load_scenario(path: str | Path, allow_matrix: bool = False) -> LoadedScenario:
     """Read, validate and check the files of one scenario (a path or a shipped name)."""
     path = find_scenario(path)
@@ -287,6 +304,7 @@ def scenario_from_mapping(data: dict[str, Any], path: str | Path, lines: dict[Lo
     if scn.matrix and not allow_matrix:
         raise ls.error(f"this scenario has a matrix ({len(expand_matrix(ls))} combinations): run it with "
                        "'dla regress', or remove 'matrix:'", "matrix")
+    check_consistency(ls)
     check_files(ls)
     return ls
 
@@ -303,8 +321,13 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _slug(value: Any) -> str:
-    s = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(str(s)).stem)[:40]
+    if isinstance(value, str):
+        s = Path(value).stem if value.endswith((".yaml", ".yml")) else value
+    elif isinstance(value, (int, float, bool)):
+        s = str(value)
+    else:
+        s = json.dumps(value, sort_keys=True, separators=(",", "="))
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in s).strip("-")[:40]
 
 
 def expand_matrix(ls: LoadedScenario) -> list[LoadedScenario]:

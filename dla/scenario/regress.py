@@ -31,7 +31,7 @@ from typing import Any
 
 from dla.fileio import atomic_dir, write_bytes_atomic
 from dla.scenario.junit import error_suite, junit_xml
-from dla.scenario.load import LoadedScenario, expand_matrix, find_scenario, load_scenario
+from dla.scenario.load import LoadedScenario, expand_matrix, find_scenario, load_scenario, shipped_scenarios
 from golden.errors import UserInputError
 
 SCHEDULER_TIMEOUT_S = 10
@@ -51,11 +51,11 @@ def _paths(items: list[str]) -> list[Path]:
     out: list[Path] = []
     for item in items:
         p = Path(item)
-        if p.is_dir():
-            found = sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml"))
-            if not found:
-                raise UserInputError(f"{p}: no *.yaml scenario files in this folder")
+        found = sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml")) if p.is_dir() else []
+        if found:
             out += found
+        elif p.is_dir() and item not in shipped_scenarios():
+            raise UserInputError(f"{p}: no *.yaml scenario files in this folder")
         elif any(c in item for c in "*?["):
             found = [Path(f) for f in sorted(glob.glob(item)) if Path(f).is_file()]
             if not found:
@@ -106,7 +106,9 @@ def _client(workers: int, scheduler: str | None):
     import dask
     from dask.distributed import Client, LocalCluster
 
-    dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.daemon": False,
+    # no retry of a task whose worker died, and one task per worker thread at a time (so a dying
+    # worker takes down only the scenario it was running)
+    dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0,
                      "distributed.logging.distributed": "error"})
     if scheduler:
         try:
@@ -143,8 +145,10 @@ td, th {{ border: 1px solid #ddd; padding: 2px 8px; text-align: right; vertical-
 
 
 def run_campaign(jobs: list[Job], out_dir: str | Path, workers: int = 2, scheduler: str | None = None,
-                 on_done: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run ``jobs`` on Dask; returns one outcome row per job (in job order)."""
+                 on_done: Callable[[dict[str, Any]], None] | None = None,
+                 task: Callable[[Job, str], dict[str, Any]] = run_job) -> list[dict[str, Any]]:
+    """Run ``jobs`` on Dask; returns one outcome row per job (in job order).  ``task`` runs one
+    job in a worker (default ``run_job``; a wrapper can add set-up or instrumentation)."""
     from dask.distributed import as_completed
 
     t0 = time.perf_counter()
@@ -152,9 +156,21 @@ def run_campaign(jobs: list[Job], out_dir: str | Path, workers: int = 2, schedul
     rows: dict[str, dict[str, Any]] = {}
     try:
         with atomic_dir(out_dir, replace_if="regress.json") as tmp:
-            futures = {client.submit(run_job, job, str(tmp), key=f"scenario-{i}-{job.id}", pure=False): job
-                       for i, job in enumerate(jobs)}
-            for fut in as_completed(futures):
+            # at most one scenario per worker thread in flight: a worker that dies then takes
+            # down only the scenario it was running (the scheduler would otherwise hand queued
+            # scenarios to workers early, and they would be lost with it)
+            slots = max(1, sum(client.nthreads().values()))
+            pending = list(enumerate(jobs))
+            futures: dict[Any, Job] = {}
+
+            def submit_next() -> Any:
+                i, job = pending.pop(0)
+                fut = client.submit(task, job, str(tmp), key=f"scenario-{i}-{job.id}", pure=False)
+                futures[fut] = job
+                return fut
+
+            running = as_completed([submit_next() for _ in range(min(slots, len(pending)))])
+            for fut in running:
                 job = futures[fut]
                 try:
                     row = fut.result()
@@ -165,6 +181,8 @@ def run_campaign(jobs: list[Job], out_dir: str | Path, workers: int = 2, schedul
                 rows[job.id] = row
                 if on_done:
                     on_done(row)
+                if pending:
+                    running.add(submit_next())
             ordered = [rows[j.id] for j in jobs]
             suites = []
             for row in ordered:

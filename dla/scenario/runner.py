@@ -155,7 +155,8 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
                 mode_seconds[mode].append(run.seconds)
                 layers += _layer_rows(net, ref, run, v.name, inp.name, mode)
                 mdets, mtop = _outputs(net, run, inp, s)
-                row: dict[str, Any] = {"image": inp.name, "variant": v.name, "mode": mode}
+                row: dict[str, Any] = {"image": inp.name, "variant": v.name, "mode": mode, "detections": None,
+                                       "top5": None}
                 if mdets is not None:
                     result.detections[(inp.name, v.name, mode)] = mdets
                     row["detections"] = [d.to_json() for d in mdets]

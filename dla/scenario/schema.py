@@ -229,18 +229,6 @@ class Scenario(Strict):
                     raise ValueError(f"matrix key '{key}' is not a scenario key")
         return v
 
-    @model_validator(mode="after")
-    def _checks_match(self) -> Scenario:
-        for i, c in enumerate(self.checks):
-            mode = getattr(getattr(c, c.kind), "mode", None)
-            if mode is not None and mode not in self.modes:
-                raise ValueError(f"check {i} ({c.kind}) is on mode '{mode}', which 'modes' does not run")
-            if c.kind == "rtl" and not self.rtl:
-                raise ValueError(f"check {i} (rtl) needs an 'rtl:' section naming the layers to run")
-            if c.kind == "cycles" and not self.cycles:
-                raise ValueError(f"check {i} (cycles) needs 'cycles: true'")
-        return self
-
     def quantized_modes(self) -> list[str]:
         return [m for m in self.modes if m != "float"]
 

@@ -1,0 +1,92 @@
+"""`dla regress`: many scenarios on Dask give the same results as one by one; failures stay local."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from junitparser import Error, Failure, JUnitXml
+
+from dla.scenario import run_to_dir
+from dla.scenario.load import load_scenario
+from dla.scenario.regress import Job, collect, run_campaign, run_job
+from tests.cli_helpers import fails, run
+
+from .conftest import TINY_CFG, write_scenario
+
+
+def _strip(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k != "seconds"}
+
+
+def _dies_or_runs(job: Job, out_dir: str) -> dict:
+    """The campaign's task, except that the job named 'dies' ends its worker process at once."""
+    if job.id == "dies":
+        os._exit(3)
+    return run_job(job, out_dir)
+
+
+def test_parallel_equals_serial_and_failures_stay_local(tmp_path: Path) -> None:
+    src = tmp_path / "scn"
+    src.mkdir()
+    write_scenario(src, "sweep", matrix={"quant.activations": ["max", "mse", "kl", "percentile"],
+                                         "model.seed": [1, 2]},
+                   checks=[{"sqnr": {"min_db": 0}}])
+    (src / "trunc.weights").write_bytes(b"\x00" * 100)  # exists (so the campaign starts) but is truncated
+    write_scenario(src, "broken", model={"cfg": str(TINY_CFG), "weights": "trunc.weights"})
+    write_scenario(src, "strict", checks=[{"sqnr": {"min_db": 500}}])
+    jobs = collect([str(src)])
+    assert [j.id for j in jobs] == ["broken", "strict", *(f"sweep-{a}-{s}" for a in ("max", "mse", "kl", "percentile")
+                                                          for s in (1, 2))]
+    jobs.insert(1, Job("dies", jobs[1].scenario))
+    out = tmp_path / "out"
+    rows = {r["id"]: r for r in run_campaign(jobs, out, workers=2, task=_dies_or_runs)}
+    assert rows["broken"]["status"] == "error" and "trunc.weights" in rows["broken"]["message"]
+    assert rows["dies"]["status"] == "error" and "worker" in rows["dies"]["message"]
+    assert rows["strict"]["status"] == "fail"
+    sweep = [j for j in jobs if j.id.startswith("sweep-")]
+    assert len(sweep) == 8 and all(rows[j.id]["status"] == "pass" for j in sweep)
+    # the same 8 scenarios one by one, in this process
+    (tmp_path / "serial").mkdir()
+    for j in sweep:
+        alone = run_to_dir(j.scenario, tmp_path / "serial" / j.id).summary
+        parallel = json.loads((out / j.id / "summary.json").read_text())
+        assert _strip(parallel) == json.loads(json.dumps(_strip(alone))), j.id
+    xml = JUnitXml.fromfile(str(out / "junit.xml"))
+    cases = [c for suite in xml for c in suite]
+    errors = [c for c in cases if any(isinstance(r, Error) for r in c.result)]
+    failures = [c for c in cases if any(isinstance(r, Failure) for r in c.result)]
+    assert len(errors) == 2 and len(failures) == 1 and len(cases) == 8 + 1 + 2
+    index = (out / "index.html").read_text()
+    assert "8 passed, 1 failed, 2 errors" in index and 'href="sweep-kl-1/report.html"' not in index  # html: false
+    assert json.loads((out / "regress.json").read_text())["scenarios"][0]["id"] == "broken"
+
+
+def test_cli_exit_code_and_index(tmp_path: Path) -> None:
+    a = write_scenario(tmp_path, "a", report={"html": True})
+    b = write_scenario(tmp_path, "b", checks=[{"sqnr": {"min_db": 500}}])
+    res = run("regress", a, b, "-j", "1", "-o", tmp_path / "out", "-q")
+    assert res.exit_code == 1, res.output
+    assert "1/2 scenarios passed" in res.output and "FAIL" in res.output
+    assert 'href="a/report.html"' in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_unreachable_scheduler_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
+    a = write_scenario(tmp_path, "a")
+    fails("regress", a, "--scheduler", "tcp://127.0.0.1:9", "-o", tmp_path / "out", "-q",
+          needle="cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 10 s")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_scenario_stops_the_campaign_before_it_starts(tmp_path: Path) -> None:
+    write_scenario(tmp_path, "good")
+    (tmp_path / "bad.yaml").write_text("model: {cfg: yolov3-tiny}\nmodes: [float, integer]\n")
+    fails("regress", tmp_path, "-o", tmp_path / "out", "-q", needle="bad.yaml:2: modes.1: unknown value 'integer'")
+    fails("regress", str(tmp_path / "*.yml"), "-q", needle="the pattern matches no file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_matrix_names_are_unique_and_loadable(tmp_path: Path) -> None:
+    p = write_scenario(tmp_path, "m", matrix={"hw": ["default", "small8"]})
+    assert [j.id for j in collect([str(p), str(p)])] == ["m-default", "m-small8", "m-default-2", "m-small8-2"]
+    assert load_scenario(p, allow_matrix=True).scenario.matrix == {"hw": ["default", "small8"]}

@@ -247,3 +247,34 @@ def bench_cycles(cfg: str | Path, repeats: int = 5, log: Callable[[str], None] =
     ms = interleaved_medians([lambda: network_cycles(net, hw)], repeats, warmup=0)[0]
     log(f"{net.name}: cycle model of {len(net.layers)} layers in {ms:.1f} ms (median of {repeats})")
     return ms
+
+
+def bench_regress(n: int = 8, workers: int = 2, model: str = "yolov3-tiny",
+                  log: Callable[[str], None] = print) -> dict[str, float]:
+    """``dla regress`` over ``n`` small scenarios (one model, an algorithm × granularity matrix,
+    full reports): one worker vs ``workers`` workers, back to back; prints the speed-up."""
+    import yaml
+
+    from dla.scenario.regress import collect, run_campaign
+
+    algorithms = ["max", "percentile", "mse", "kl", "log2", "auto"]
+    per = -(-n // 2)
+    with tempfile.TemporaryDirectory(prefix="dla-bench-regress-") as tmp:
+        path = Path(tmp) / "sweep.yaml"
+        path.write_text(yaml.safe_dump({
+            "model": {"cfg": model, "seed": 0}, "modes": ["float", "int"], "images": ["dog"],
+            "quant": {"calib": {"synthetic": 2}},
+            "matrix": {"quant.activations": (algorithms * 2)[:per], "quant.granularity": ["per_tensor", "per_channel"]},
+            "checks": [{"sqnr": {"min_db": 0}}]}))
+        jobs = collect([str(path)])[:n]
+        times = {}
+        for j in (1, workers):
+            t0 = time.perf_counter()
+            rows = run_campaign(jobs, Path(tmp) / f"out-{j}", workers=j)
+            times[j] = time.perf_counter() - t0
+            bad = [r["id"] for r in rows if r["status"] != "pass"]
+            log(f"dla regress: {len(jobs)} scenarios of {model} with -j {j}: {times[j]:.1f} s"
+                + (f" ({len(bad)} not passing: {', '.join(bad)})" if bad else ""))
+    speedup = times[1] / times[workers]
+    log(f"speed-up -j {workers} vs -j 1: {speedup:.2f}x (same machine, back to back; cluster start-up included)")
+    return {"serial_s": times[1], "parallel_s": times[workers], "speedup": speedup}

@@ -561,60 +561,31 @@ def rtl_run_cmd(model: tuple[str, ...], layer: int, max_tiles: int | None, image
 
 @cli.command("demo")
 @click.option("-o", "--output", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False),
-              help="Directory for the demo's outputs.")
-@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Shipped cfg name or a .cfg path.")
-@click.option("--image", default=str(DEFAULT_IMAGE), show_default=True, type=click.Path(dir_okay=False))
-@click.option("--seed", default=0, show_default=True, help="Seed of the generated weights.")
-@click.option("--thresh", default=0.5, show_default=True)
+              help="Directory for the demo's report.")
+@click.option("--model", help="Shipped cfg name or a .cfg path instead of the demo's model (seeded weights).")
+@click.option("--image", type=click.Path(dir_okay=False), help="An image instead of the demo's shipped one.")
+@click.option("--seed", type=int, help="Seed of the generated weights (with --model).")
 @quiet_option
-def demo_cmd(out_dir: str, model: str, image: str, seed: int, thresh: float, quiet: bool) -> None:
-    """Run the built-in default: a shipped network with seeded weights on a shipped photo, in
-    FLOAT, HYBRID and INT on the default DLA, plus its cycle model.
+def demo_cmd(out_dir: str, model: str | None, image: str | None, seed: int | None, quiet: bool) -> None:
+    """Run the built-in default: the shipped `demo` scenario (scenarios/demo.yaml) — a shipped
+    network on a shipped photo in FLOAT, HYBRID and INT on the default DLA, its cycle model, a
+    STEP/CROSS look at one layer and the checks — and write its full report.
 
-    Writes OUT/layers.txt, OUT/detections.png and .json (FLOAT), OUT/dump/ (every FLOAT layer),
-    OUT/compare.csv and .json (per-layer FLOAT vs HYBRID vs INT), OUT/cycles.csv and plots.
-    """
-    from dla.calibration import calibrate
-    from dla.compare import compare_modes
-    from dla.config import HardwareConfig
-    from dla.cycles import network_cycles
-    from dla.cycles.report import cycle_lines, cycle_plots, cycles_csv
-    from dla.engine import Engine
-    from dla.fileio import atomic_dir
-    from dla.info import layer_table
-    from dla.report_text import comparison_csv, comparison_json, comparison_lines
-    from golden.genweights import random_weights
-    from golden.image import load_image, prepare_input
-    from quant import QuantSpec
+    Writes OUT/report.html (self-contained, plots embedded), OUT/layers.csv, OUT/summary.json,
+    OUT/junit.xml and OUT/plots/.  `dla run SCENARIO` runs any other study."""
+    from dla.cli_scenario import run_and_print
+    from dla.scenario.load import SCENARIO_DIR, parse_yaml, scenario_from_mapping
 
-    net = parse_network(resolve_cfg(model))
-    _warn(net, quiet)
-    random_weights(net, seed)
-    for row in layer_table(net):
-        click.echo(row)
-    click.echo(f"weights: generated with seed {seed} (random: detections are not meaningful)")
-    hw = HardwareConfig()
-    with atomic_dir(out_dir, replace_if="layers.txt") as tmp:
-        (tmp / "layers.txt").write_text("\n".join(layer_table(net)) + "\n")
-        _run_and_report(net, image, "float", None, thresh, 0.45, str(tmp / "dump"),
-                        str(tmp / "detections.png"), str(tmp / "detections.json"), quiet, announce=False)
-        click.echo("-- FLOAT vs HYBRID vs INT on the default DLA (calibrated on 4 generated images, mse, "
-                   "per-channel weights)")
-        qnet = calibrate(net, 4, hw=hw, spec=QuantSpec("mse", granularity="per_channel"))
-        im = load_image(image)
-        x = prepare_input(im, net.input_shape, letterbox=net.letter_box)
-        cmp = compare_modes(Engine(net, qnet, hw), x, (im.shape[2], im.shape[1]), None, thresh)
-        for line in comparison_lines(cmp):
-            click.echo(line)
-        (tmp / "compare.csv").write_text(comparison_csv(cmp))
-        (tmp / "compare.json").write_text(json.dumps(comparison_json(cmp), indent=1) + "\n")
-        nc = network_cycles(net, hw)
-        click.echo("-- cycle model")
-        for line in cycle_lines(nc)[-2:]:
-            click.echo(line)
-        (tmp / "cycles.csv").write_text(cycles_csv(nc))
-        cycle_plots(nc, tmp / "cycles")
-    click.echo(f"wrote {out_dir}/: layers.txt, detections.png/.json, dump/, compare.csv/.json, cycles.csv, cycles/*.png")
+    path = SCENARIO_DIR / "demo.yaml"
+    data, lines = parse_yaml(path, path.read_text())
+    if model is not None:
+        resolve_cfg(model)  # a clear error naming the option's value
+    if model is not None or seed is not None:
+        data["model"] = {"cfg": str(Path(model).resolve()) if model and Path(model).is_file() else
+                         (model or data["model"].get("cfg")), "seed": seed if seed is not None else 0}
+    if image is not None:
+        data["images"] = [str(Path(image).resolve())]
+    run_and_print(scenario_from_mapping(data, path, lines), Path(out_dir), quiet)
 
 
 @cli.group("bench")
@@ -679,6 +650,18 @@ def bench_cycles_cmd(model: str) -> None:
     from dla.bench import bench_cycles
 
     bench_cycles(resolve_cfg(model))
+
+
+@bench_group.command("regress")
+@click.option("--model", default="yolov3-tiny", show_default=True)
+@click.option("-n", "--scenarios", default=8, show_default=True, type=click.IntRange(2))
+@click.option("-j", "--jobs", "workers", default=2, show_default=True, type=click.IntRange(2))
+def bench_regress_cmd(model: str, scenarios: int, workers: int) -> None:
+    """`dla regress` over N small scenarios: -j 1 against -j J wall time, as a speed-up."""
+    from dla.bench import bench_regress
+
+    resolve_cfg(model)
+    bench_regress(scenarios, workers, model)
 
 
 # Command families that live in their own modules (each has ``register(group)``): scenarios and

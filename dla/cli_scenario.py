@@ -26,16 +26,23 @@ def _stages(ls) -> int:
 @click.argument("scenario")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False),
               help="Report directory (default: ./<scenario name>-report).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and only the checks' lines.")
 def run_cmd(scenario: str, out_dir: str | None, quiet: bool) -> None:
     """Run SCENARIO (a YAML file, or a shipped name: see `dla scenarios`) and write its reports:
     report.html (self-contained), layers.csv, summary.json, junit.xml, plots/.
 
     Exit code 1 if a check fails (the reports say which), 2 for a mistake in the scenario."""
-    from dla.scenario import load_scenario, run_to_dir
+    from dla.scenario import load_scenario
 
     ls = load_scenario(scenario)
-    out = Path(out_dir or f"{ls.name}-report")
+    run_and_print(ls, Path(out_dir or f"{ls.name}-report"), quiet)
+
+
+def run_and_print(ls, out: Path, quiet: bool) -> None:
+    """Run ``ls`` into ``out`` with a progress bar; print the summary; exit 1 if a check failed."""
+    from dla.scenario import run_to_dir
+    from dla.scenario.text import summary_lines
+
     with tqdm(total=_stages(ls), desc=ls.name, unit="step", disable=quiet, leave=False, file=sys.stderr) as bar:
         def progress(msg: str) -> None:
             bar.set_postfix_str(msg)
@@ -43,8 +50,9 @@ def run_cmd(scenario: str, out_dir: str | None, quiet: bool) -> None:
 
         result = run_to_dir(ls, out, progress)
     s = result.summary
-    for c in s["checks"]:
-        click.echo(f"{'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['message']}")
+    lines = summary_lines(s)
+    for line in lines if not quiet else [x for x in lines if x.startswith(("PASS", "FAIL"))]:
+        click.echo(line)
     n_fail = sum(not c["passed"] for c in s["checks"])
     click.echo(f"{ls.name}: {len(s['checks']) - n_fail}/{len(s['checks'])} checks passed in {s['seconds']['total']:.1f} s; "
                f"reports in {out}/ (report.html, layers.csv, summary.json, junit.xml)")

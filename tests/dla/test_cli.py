@@ -137,12 +137,13 @@ def test_infer_classifier_prints_top5(tmp_path: Path, image: Path) -> None:
 
 def test_demo_runs_on_builtin_default(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    res = ok("demo", "-o", out, "-q")
-    assert "yolov3-tiny" in res.output
-    assert {p.name for p in out.iterdir()} == {"layers.txt", "detections.png", "detections.json", "dump",
-                                              "compare.csv", "compare.json", "cycles.csv", "cycles"}
-    assert "INT SQNR" in res.output and "fps" in res.output
+    res = ok("demo", "-o", out)
+    assert "yolov3-tiny" in res.output and "INT mse/per_channel" in res.output and "fps" in res.output
+    assert {p.name for p in out.iterdir()} == {"report.html", "layers.csv", "summary.json", "junit.xml", "plots"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"] == "demo" and summary["passed"] and summary["modes"] == ["float", "hybrid", "int"]
     ok("demo", "-o", out, "-q")  # re-running replaces its own earlier output
+    fails("demo", "--model", "nope", "-o", tmp_path / "x", needle="nope: no such cfg file")
 
 
 # ------------------------------------------------------------------ bad input

@@ -1,0 +1,46 @@
+"""The terminal rendering of a scenario's summary: what `dla run` and `dla demo` print."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def _db(v: float | str) -> str:
+    return f"{v:6.1f}" if not isinstance(v, str) else v
+
+
+def summary_lines(s: dict[str, Any], max_detections: int = 10) -> list[str]:
+    lines = [f"{s['scenario']}: {s['model']['name']} ({s['model'].get('weights') or s['model'].get('qnet')}), "
+             f"hardware {s['hw_source']} ({s['hw']['rows']}x{s['hw']['cols']})"]
+    series = list(dict.fromkeys((r["variant"], r["mode"]) for r in s["layers"]))
+    if series:
+        first = s["images"][0]["name"]
+        by = {(r["variant"], r["mode"], r["index"]): r for r in s["layers"] if r["image"] == first}
+        head = " ".join(f"{(m.upper()[:3] + ' ' + v)[:18]:>18}" for v, m in series)
+        lines.append(f"-- per-layer SQNR vs FLOAT on {first} (dB)")
+        lines.append(f"{'idx':>4} {'type':<14} {'shape':<12} {head} {'sat%':>6} {'ovf':>6}")
+        for i in sorted({r["index"] for r in s["layers"]}):
+            rows = [by[(v, m, i)] for v, m in series]
+            last = rows[-1]
+            lines.append(f"{i:>4} {last['type']:<14} {last['shape']:<12} "
+                         + " ".join(f"{_db(r['sqnr_db']):>22}" for r in rows)
+                         + f" {last['saturated_pct']:6.2f} {last['overflow']:>6}")
+    for o in s["outputs"]:
+        if o["image"] != s["images"][0]["name"]:
+            continue
+        who = f"{o['mode'].upper()}" + (f" {o['variant']}" if o["variant"] else "")
+        if o["detections"] is not None:
+            dets = o["detections"]
+            agree = o.get("agreement")
+            extra = (f"  recall {agree['recall']:.2f} precision {agree['precision']:.2f} vs FLOAT" if agree else "")
+            lines.append(f"-- {who}: {len(dets)} detections{extra}")
+            lines += [f"   {d['class']:<16} {d['prob']:6.1%}  [{', '.join(f'{v:.0f}' for v in d['box'])}]"
+                      for d in dets[:max_detections]]
+        else:
+            lines.append(f"-- {who} top-5: " + ", ".join(f"{t['class']} {t['prob']:.3f}" for t in o["top5"]))
+    cy = s.get("cycles")
+    if cy:
+        lines.append(f"-- cycle model: {cy['total_cycles']:,} cycles, {cy['latency_ms']:.3f} ms, {cy['fps']:.1f} fps "
+                     f"at {s['hw']['clock_mhz']:g} MHz, utilization {cy['util_pct']:.1f}%, DRAM {cy['dram_bytes']:,} B")
+    for c in s["checks"]:
+        lines.append(f"{'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['message']}")
+    return lines

@@ -115,3 +115,21 @@ def test_every_shipped_scenario_and_docs_example_validates() -> None:
     for name in shipped_scenarios():
         load_scenario(SCENARIO_DIR / f"{name}.yaml", allow_matrix=True)
     assert sorted(p.name for p in (ROOT / "scenarios").glob("*.yaml")) == sorted(f"{n}.yaml" for n in shipped_scenarios())
+
+
+def test_the_format_example_in_the_docs_is_valid() -> None:
+    """The long example of docs/scenarios.md passes the schema and the consistency rules."""
+    import re
+
+    import yaml
+
+    from dla.scenario.load import LoadedScenario, check_consistency, parse_yaml, validate
+
+    text = (ROOT / "docs" / "scenarios.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
+    path = ROOT / "docs" / "example.yaml"
+    data, lines = parse_yaml(path, block)
+    scn = validate(data, path, lines)
+    check_consistency(LoadedScenario(scn, path, lines, data))
+    assert len(scn.quant.variants()) == 2 and len(scn.checks) == 7 and scn.matrix
+    assert yaml.safe_load(block)["hw"] == "small8"

@@ -134,16 +134,22 @@ def _eval_model(args: tuple[str, ...], hw_path: str | None):
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the table (and per-class AP) as JSON.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), help="Write a bar chart PNG.")
 @click.option("--limit", type=click.IntRange(1), help="Evaluate only the first N images (sorted by name).")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1),
+              help="BLAS threads during the runs (the wall times are measured with this many).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def eval_cmd(model: tuple[str, ...], data: str, modes: str, activations: str, granularity: str, calib: str | None,
              calib_synthetic: int | None, hw: str | None, csv_out: str | None, json_out: str | None,
-             plot_out: str | None, limit: int | None, quiet: bool) -> None:
+             plot_out: str | None, limit: int | None, threads: int, quiet: bool) -> None:
     """Accuracy in every mode x quantization choice: mAP@0.5 and mAP@0.5:0.95 for detectors,
     top-1/top-5 for classifiers, and the wall time per image of each mode.
 
     FLOAT runs once; HYBRID and INT run once per activation algorithm x weight granularity,
-    all quantized from one pass of calibration statistics.
+    all quantized from one pass of calibration statistics.  Wall times are the engine's
+    time per image with --threads BLAS threads (1 by default: small networks gain nothing
+    from more, and spinning threads on a busy machine distort the figure).
     """
+    from threadpoolctl import threadpool_limits
+
     from dla.datasets.labelled import check_classes, load_labelled
     from dla.eval.evaluate import classes_of, evaluate, make_variants
     from dla.fileio import write_bytes_atomic, write_json_atomic
@@ -186,9 +192,10 @@ def eval_cmd(model: tuple[str, ...], data: str, modes: str, activations: str, gr
             bar.set_description(phase, refresh=False)
             bar.update()
 
-        report = evaluate(net, dataset, variants, calib_set, hw_cfg, qnet, step, label, calib_label)
+        with threadpool_limits(limits=threads):
+            report = evaluate(net, dataset, variants, calib_set, hw_cfg, qnet, step, label, calib_label)
     click.echo(f"{label} on {report.images} images of {dataset.root} ({dataset.fmt} labels); "
-               f"calibration: {calib_label}")
+               f"calibration: {calib_label}; {threads} thread(s)")
     for line in report.table_lines():
         click.echo(line)
     for line in report.timing_lines():

@@ -11,7 +11,8 @@ inference (``golden.image.prepare_input``), run by ``dla.engine.Engine`` and sco
 Calibration statistics are collected once (``dla.calibration.collect_statistics``) and every
 variant quantizes from them (``quant.quantize`` with a ``QuantSpec``), so adding algorithms
 costs only the runs.  Wall time is the engine's time per image (``RunResult.seconds``),
-excluding image decoding and box decoding.
+excluding image decoding and box decoding, after one untimed warm-up run per variant
+(INT plans and compiled kernels are built on first use).
 """
 from __future__ import annotations
 
@@ -221,6 +222,8 @@ def evaluate(net: Network, data: LabelledSet, variants: list[Variant], calib: li
             spec = QuantSpec(activations=v.activations, weights="max", granularity=v.granularity)
             engine = Engine(net, quantize(net, ranges, v.granularity, hw.route_shared_scale, spec), hw)  # type: ignore[arg-type]
         outs, seconds = [], 0.0
+        if inputs:
+            engine.run(inputs[0], Mode(v.mode))  # warm-up (plans, compiled kernels): not timed
         for x in inputs:
             run = engine.run(x, Mode(v.mode))
             seconds += run.seconds

@@ -114,7 +114,7 @@ def loss_of(model: DarknetTorch, outputs: dict[int, torch.Tensor], targets: torc
         return total, parts
     logits = outputs[net.output_index].reshape(len(labels), -1)
     loss = F.cross_entropy(logits, labels)
-    return loss, {"ce": float(loss)}
+    return loss, {"ce": float(loss.detach())}
 
 
 def evaluate_torch(model: DarknetTorch, arrays: Arrays, batch: int = 64) -> dict[str, float]:

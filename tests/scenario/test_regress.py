@@ -90,3 +90,15 @@ def test_matrix_names_are_unique_and_loadable(tmp_path: Path) -> None:
     p = write_scenario(tmp_path, "m", matrix={"hw": ["default", "small8"]})
     assert [j.id for j in collect([str(p), str(p)])] == ["m-default", "m-small8", "m-default-2", "m-small8-2"]
     assert load_scenario(p, allow_matrix=True).scenario.matrix == {"hw": ["default", "small8"]}
+
+
+def test_an_existing_scheduler_runs_the_campaign(tmp_path: Path) -> None:
+    """--scheduler: the scenarios run on a cluster someone else started (here: one in this test)."""
+    from dask.distributed import LocalCluster
+
+    a = write_scenario(tmp_path, "a")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        res = run("regress", a, "--scheduler", cluster.scheduler_address, "-o", tmp_path / "out", "-q")
+    assert res.exit_code == 0, res.output
+    assert cluster.scheduler_address in (tmp_path / "out" / "index.html").read_text()
+    assert json.loads((tmp_path / "out" / "a" / "summary.json").read_text())["passed"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import colorsys
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -15,10 +16,17 @@ def class_colour(cls: int, classes: int = 80) -> tuple[int, int, int]:
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def draw_detections(image_path: str | Path, dets: list[Detection]) -> Image.Image:
-    """The original image with one box and a ``name prob`` label per detection (clipped to the image)."""
+def draw_detections(image_path: str | Path, dets: list[Detection], min_side: int = 0) -> Image.Image:
+    """The original image with one box and a ``name prob`` label per detection (clipped to the image).
+
+    An image whose shorter side is below ``min_side`` is first enlarged by an integer factor
+    (nearest neighbour, boxes scaled with it) so that the labels stay readable."""
     with Image.open(image_path) as im:
         canvas = im.convert("RGB")
+    k = max(1, -(-min_side // min(canvas.size))) if min_side else 1
+    if k > 1:
+        canvas = canvas.resize((canvas.width * k, canvas.height * k), Image.Resampling.NEAREST)
+        dets = [replace(d, box=tuple(v * k for v in d.box)) for d in dets]
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default()
     w, h = canvas.size

@@ -17,7 +17,7 @@ from dla.calibration import collect_statistics
 from dla.config import HardwareConfig, config_from_mapping, load_config
 from dla.engine import Engine
 from dla.models import resolve_cfg
-from dla.scenario.load import LoadedScenario, resolve_hw_path, resolve_image
+from dla.scenario.load import LoadedScenario, resolve_data, resolve_hw_path, resolve_image
 from golden.errors import UserInputError
 from golden.genweights import random_weights, synthetic_image
 from golden.image import load_image, prepare_input
@@ -55,11 +55,17 @@ class Built:
     model_source: dict[str, str]
     inputs: list[Input]
     variants: list[Variant]
+    names: list[str] | None = None  # class names (shipped trained models, COCO/VOC by class count)
 
 
 def build_network(ls: LoadedScenario) -> tuple[Network, QuantizedNetwork | None, HardwareConfig | None, dict[str, str]]:
     m = ls.scenario.model
     try:
+        if m.trained is not None:
+            from dla.shipped_models import shipped_model
+
+            sm = shipped_model(m.trained)
+            return load_network(sm.cfg, sm.weights), None, None, {"cfg": m.trained, "weights": f"shipped ({m.trained})"}
         if m.qnet is not None:
             from dla.qnet_file import load_qnet
 
@@ -116,10 +122,14 @@ def calibration_set(ls: LoadedScenario) -> list[Path] | int:
     if calib.synthetic is not None:
         return calib.synthetic
     if isinstance(calib.images, list):
-        return [ls.base_dir / p for p in calib.images]
+        return [resolve_data(ls, p, "calibration image", "quant", "calib", "images", i)
+                for i, p in enumerate(calib.images)]
     assert calib.images is not None
+    local = ls.base_dir / calib.images
     try:
-        return calibration_images(ls.base_dir / calib.images)
+        return calibration_images(local if local.exists() else
+                                  resolve_data(ls, calib.images, "calibration images", "quant", "calib", "images",
+                                               dirs=True))
     except UserInputError as exc:
         raise ls.error(str(exc), "quant", "calib", "images") from None
 
@@ -144,9 +154,20 @@ def build_variants(ls: LoadedScenario, net: Network, qnet: QuantizedNetwork | No
     return out
 
 
+def class_names(ls: LoadedScenario, net: Network) -> list[str] | None:
+    from dla.models import default_names
+
+    if ls.scenario.model.trained is not None:
+        from dla.shipped_models import shipped_model
+
+        return shipped_model(ls.scenario.model.trained).names
+    classes = net.heads[-1].classes if net.is_detector else net.layers[net.output_index].out_shape[0]
+    return default_names(classes)
+
+
 def build(ls: LoadedScenario, on_image: Callable[[int], None] | None = None) -> Built:
     net, qnet, qhw, source = build_network(ls)
     hw, hw_source = build_hw(ls, qhw)
     inputs = build_inputs(ls, net)
     variants = build_variants(ls, net, qnet, hw, on_image)
-    return Built(net, hw, hw_source, source, inputs, variants)
+    return Built(net, hw, hw_source, source, inputs, variants, class_names(ls, net))

@@ -217,14 +217,20 @@ def _file(ls: LoadedScenario, value: str, what: str, *loc: str | int, dirs: bool
     return full
 
 
-def resolve_image(ls: LoadedScenario, value: str, i: int) -> Path:
-    """An image path relative to the scenario, or a shipped image name (``dog``)."""
-    if "/" not in value and not Path(ls.base_dir / value).exists():
+def resolve_data(ls: LoadedScenario, value: str, what: str, *loc: str | int, dirs: bool = False) -> Path:
+    """An image or folder relative to the scenario, else one shipped in the package
+    (``dog``, ``shapes`` — the sample images of the trained models — ``shapes/00200.png``)."""
+    local = Path(value).expanduser()
+    if not local.is_absolute() and not (ls.base_dir / local).exists():
         for suffix in ("", *IMAGE_SUFFIXES):
             shipped = IMAGE_DIR / f"{value}{suffix}"
-            if shipped.is_file():
+            if shipped.is_dir() if dirs else shipped.is_file():
                 return shipped
-    return _file(ls, value, "image", "images", i)
+    return _file(ls, value, what, *loc, dirs=dirs)
+
+
+def resolve_image(ls: LoadedScenario, value: str, i: int) -> Path:
+    return resolve_data(ls, value, "image", "images", i)
 
 
 def resolve_hw_path(ls: LoadedScenario) -> Path | None:
@@ -243,6 +249,13 @@ def resolve_hw_path(ls: LoadedScenario) -> Path | None:
 def check_files(ls: LoadedScenario) -> None:
     """Every file the scenario names exists (before anything runs or is written)."""
     s = ls.scenario
+    if s.model.trained is not None:
+        from dla.shipped_models import shipped_model
+
+        try:
+            shipped_model(s.model.trained)
+        except UserInputError as exc:
+            raise ls.error(str(exc), "model", "trained") from None
     if s.model.cfg is not None:
         cfg = Path(s.model.cfg)
         if not (ls.base_dir / cfg).is_file():
@@ -260,10 +273,11 @@ def check_files(ls: LoadedScenario) -> None:
             resolve_image(ls, im, i)
     imgs = s.quant.calib.images
     if isinstance(imgs, str):
-        _file(ls, imgs, "calibration images", "quant", "calib", "images")
+        resolve_data(ls, imgs, "calibration images", "quant", "calib", "images", dirs=(ls.base_dir / imgs).is_dir()
+                     or not (ls.base_dir / imgs).exists())
     elif isinstance(imgs, list):
         for i, im in enumerate(imgs):
-            _file(ls, im, "calibration image", "quant", "calib", "images", i)
+            resolve_data(ls, im, "calibration image", "quant", "calib", "images", i)
     for i, e in enumerate(s.step):
         if e.edit and "array" in e.edit:
             _file(ls, str(e.edit["array"]), "weight array", "step", i, "edit", "array")

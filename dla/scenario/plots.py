@@ -110,7 +110,7 @@ def histogram_plot(result: ScenarioResult, layer: int, out: Path) -> Path:
 def _panel(result: ScenarioResult, image: str, key: tuple[str, str, str]) -> Image.Image:
     inp = next(i for i in result.built.inputs if i.name == image)
     if inp.path is not None:
-        return draw_detections(inp.path, result.detections.get(key, []))
+        return draw_detections(inp.path, result.detections.get(key, []), min_side=320)
     return Image.fromarray(np.clip(np.transpose(inp.x, (1, 2, 0)) * 255, 0, 255).astype(np.uint8))
 
 

@@ -51,10 +51,8 @@ class ScenarioResult:
         return bool(self.summary["passed"])
 
 
-def _outputs(net, run: RunResult, inp: Input, s) -> tuple[list[Detection] | None, list[tuple[str, float]] | None]:
-    from dla.models import default_names
-
-    names = default_names(net.heads[-1].classes if net.is_detector else net.layers[net.output_index].out_shape[0])
+def _outputs(net, run: RunResult, inp: Input, s, names: list[str] | None
+             ) -> tuple[list[Detection] | None, list[tuple[str, float]] | None]:
     outs = run.outputs()
     if net.is_detector:
         return detect(net, outs, inp.size[0], inp.size[1], names, s.thresh, s.nms), None
@@ -143,7 +141,7 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
         ref = float_engine.run(inp.x, Mode.FLOAT)
         mode_seconds["float"].append(ref.seconds)
         result.float_runs[inp.name] = ref
-        dets, top = _outputs(net, ref, inp, s)
+        dets, top = _outputs(net, ref, inp, s, built.names)
         result.detections[(inp.name, "", "float")] = dets or []
         outputs.append({"image": inp.name, "variant": None, "mode": "float",
                         "detections": [d.to_json() for d in dets] if dets is not None else None,
@@ -154,7 +152,7 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
                 run = v.engine.run(inp.x, Mode(mode))
                 mode_seconds[mode].append(run.seconds)
                 layers += _layer_rows(net, ref, run, v.name, inp.name, mode)
-                mdets, mtop = _outputs(net, run, inp, s)
+                mdets, mtop = _outputs(net, run, inp, s, built.names)
                 row: dict[str, Any] = {"image": inp.name, "variant": v.name, "mode": mode, "detections": None,
                                        "top5": None}
                 if mdets is not None:

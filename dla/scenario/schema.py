@@ -29,8 +29,10 @@ class Strict(BaseModel):
 
 
 class ModelSection(Strict):
-    """The network: ``cfg`` (+ ``weights``, or seeded random weights), or one ``qnet``."""
+    """The network: a shipped trained model, ``cfg`` (+ ``weights``, or seeded random weights),
+    or one ``qnet``."""
 
+    trained: str | None = Field(None, description="a shipped trained model with its weights: shapes-yolo, shapes-cls")
     cfg: str | None = Field(None, description="a .cfg path or a shipped name (yolov3-tiny, yolov3, ...)")
     weights: str | None = Field(None, description="a .weights path; absent = random weights with 'seed'")
     seed: int = Field(0, description="seed of the generated weights (when 'weights' is absent)")
@@ -38,8 +40,11 @@ class ModelSection(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSection:
-        if (self.cfg is None) == (self.qnet is None):
-            raise ValueError("give either 'cfg' (with optional 'weights') or 'qnet'")
+        if sum(v is not None for v in (self.cfg, self.qnet, self.trained)) != 1:
+            raise ValueError("give one of 'trained' (a shipped trained model), 'cfg' (with optional 'weights') "
+                             "or 'qnet'")
+        if self.trained is not None and self.weights is not None:
+            raise ValueError("a 'trained' model brings its own weights: use 'cfg' + 'weights' for others")
         if self.qnet is not None and self.weights is not None:
             raise ValueError("'weights' goes with 'cfg', not with 'qnet'")
         return self

@@ -49,7 +49,8 @@ def test_yaml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
     ("model: {cfg: yolov3-tiny}\nmodes: [float]\nchecks:\n  - sqnr: {min_db: 3}\n", 4,
      "checks.0.sqnr.mode: this check is on mode 'int', which 'modes' does not run (float)"),
     ("model: {cfg: yolov3-tiny}\nchecks:\n  - rtl: {equal: true}\n", 3, "checks.0.rtl: an rtl check needs"),
-    ("model: {cfg: yolov3-tiny, qnet: q}\n", 1, "either 'cfg'"),
+    ("model: {cfg: yolov3-tiny, qnet: q}\n", 1, "give one of 'trained'"),
+    ("model: {trained: shapes-yolo, weights: w}\n", 1, "brings its own weights"),
     ("name: x\n", None, "model: required key is missing"),
     ("- a\n- b\n", None, "a scenario is a mapping"),
 ])

@@ -151,3 +151,20 @@ def test_bad_model_files_are_one_error_naming_the_scenario(tmp_path: Path, weigh
     res = fails("run", p, "-o", tmp_path / "o", "-q", needle=needle)
     assert "s.yaml:1: model:" in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_trained_model_with_shipped_images_and_class_names(tmp_path: Path) -> None:
+    """`model: {trained: shapes-yolo}` brings its weights and names; shipped sample images by name."""
+    p = tmp_path / "t.yaml"
+    p.write_text("model: {trained: shapes-yolo}\nimages: [shapes/00200.png]\nquant: {calib: {images: shapes}}\n"
+                 "modes: [float, int]\ncycles: false\nreport: {html: false}\n")
+    r = run_to_dir(p, tmp_path / "o")
+    from dla.shipped_models import shipped_model
+
+    names = set(shipped_model("shapes-yolo").names)
+    dets = [d for o in r.summary["outputs"] for d in (o["detections"] or [])]
+    assert dets and {d["class"] for d in dets} <= names
+    assert r.summary["model"]["weights"] == "shipped (shapes-yolo)"
+    bad = tmp_path / "b.yaml"
+    bad.write_text("model: {trained: shapes-yolov9}\n")
+    fails("run", bad, needle="b.yaml:1: model.trained: shapes-yolov9: not a shipped trained model")

@@ -29,7 +29,8 @@ from dla.web.modelref import ModelRef
 from dla.web.storage import NotFound, Storage
 from golden.errors import UserInputError
 
-PRELOAD = ["dla.web.tasks", "dla.compare", "dla.calibration", "dla.qnet_file", "dla.report_text", "golden.draw"]
+PRELOAD = ["dla.web.tasks", "dla.scenario", "dla.scenario.outputs", "dla.scenario.plots", "dla.calibration",
+           "dla.qnet_file", "dla.compare", "golden.draw"]
 
 
 class JobRunner:
@@ -188,6 +189,7 @@ class RunRequest(BaseModel):
     image_id: int
     modes: list[str] = ["float", "hybrid", "int"]
     quant: QuantOptions = QuantOptions()
+    min_sqnr_db: float | None = None  # a check in the report: final SQNR of each quantized mode
 
 
 class QuantizeRequest(BaseModel):
@@ -210,9 +212,21 @@ def model_ref(c: WebContext, db: Any, user_id: int, model_id: int, weights_id: i
 
 
 def _check_quant(q: QuantOptions) -> None:
+    """Unknown algorithms are refused now (422), not in the worker: by the library's spec and
+    by the scenario schema the Run job goes through."""
+    from pydantic import ValidationError
+
+    from dla.scenario.schema import QuantSection
     from dla.web.tasks import _spec
 
-    _spec(q.model_dump())  # unknown algorithms are refused now, not in the worker
+    _spec(q.model_dump())
+    try:
+        QuantSection.model_validate({k: v for k, v in q.model_dump().items() if k not in ("calib", "calib_n")}
+                                    | {"overrides": [{k: v for k, v in o.items() if v not in (None, "", [])}
+                                                     for o in q.overrides]})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserInputError(f"quant.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
 @router.post("/run")
@@ -224,8 +238,10 @@ def start_run(body: RunRequest, user: User = Depends(current_user), c: WebContex
     with c.db.session() as db:
         ref = model_ref(c, db, user.id, body.model_id, body.weights_id)
         image = c.storage.get(db, user.id, body.image_id, ("image",))
+        weights = c.storage.get(db, user.id, body.weights_id).name if body.weights_id is not None else None
         params = {"model": ref.to_dict(), "image": str(c.storage.path(image)), "image_name": image.name,
-                  "modes": body.modes, "quant": body.quant.model_dump()}
+                  "weights_name": weights, "modes": body.modes, "quant": body.quant.model_dump(),
+                  "min_sqnr_db": body.min_sqnr_db}
     return c.jobs.submit(user.id, "run", params)
 
 

@@ -3,12 +3,13 @@
 Each task takes plain data (paths, options), writes its outputs into ``out_dir`` and reports
 through ``report(percent, message)``; it returns a JSON-able result naming its outputs and
 which of them become the user's files (``keep``).  Only library calls happen here: the
-same functions as ``dla compare`` and ``dla quantize``.
+scenario runner as ``dla run`` (the Run page) and the functions of ``dla quantize``.
 """
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -67,60 +68,132 @@ def _names(net) -> list[str] | None:
     return default_names(classes)
 
 
-def _zip(out_dir: Path, names: list[str], target: Path) -> None:
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        for n in names:
-            p = out_dir / n
-            if p.is_dir():
-                for f in sorted(p.rglob("*")):
-                    zf.write(f, f"{n}/{f.relative_to(p)}")
-            elif p.exists():
-                zf.write(p, n)
+#: ``run_to_dir``'s stage messages → the job's percent (the stages come in this order).
+RUN_STAGES = (("building", 5), ("FLOAT", 35), ("HYBRID", 50), ("INT", 60), ("cycle model", 70),
+              ("checks", 75), ("writing reports", 80))
+
+
+def _link(folder: Path, name: str, target: str) -> str:
+    """``folder/name`` → ``target``: the scenario names the user's files by their names (the
+    report shows "tiny.cfg", "dog.jpg"), never by their ids on disk."""
+    folder.mkdir(exist_ok=True)
+    (folder / name).symlink_to(Path(target).resolve())
+    return f"{folder.name}/{name}"
+
+
+def run_scenario_mapping(params: dict[str, Any], inputs: Path) -> dict[str, Any]:
+    """The Run form as a scenario (docs/scenarios.md): the model, the image, the modes, the
+    quantization spec and calibration, optional SQNR checks, and the HTML report."""
+    from dla.web.modelref import ModelRef
+
+    ref = ModelRef(**params["model"])
+    if ref.kind == "qnet":
+        model: dict[str, Any] = {"qnet": _link(inputs, ref.name, ref.path)}
+    else:
+        model = {"cfg": _link(inputs, ref.name, ref.path)}
+        if ref.weights:
+            model["weights"] = _link(inputs, params.get("weights_name") or f"{Path(ref.name).stem}.weights",
+                                     ref.weights)
+        else:
+            model["seed"] = ref.seed
+    image = _link(inputs, params.get("image_name") or "image.png", params["image"])
+    modes = ["float", *[m for m in params.get("modes", ["int"]) if m != "float"]]
+    q = params.get("quant", {})
+    calib = _calib_images(q, image)
+    overrides = [{k: v for k, v in o.items() if v not in (None, "", [])} for o in q.get("overrides") or []]
+    data: dict[str, Any] = {
+        "name": f"run-{Path(ref.name).stem if ref.kind == 'cfg' else ref.name.removesuffix('.qnet')}",
+        "description": f"the workbench's Run page: {ref.name} on {params.get('image_name')}",
+        "model": model, "images": [image], "modes": modes,
+        "quant": {"activations": q.get("activations", "max"), "weights": q.get("weights", "max"),
+                  "granularity": q.get("granularity", "per_channel"), "percentile": float(q.get("percentile", 99.99)),
+                  "overrides": overrides,
+                  "calib": {"synthetic": calib} if isinstance(calib, int) else {"images": [str(p) for p in calib]}},
+        "cycles": True,
+        "checks": [{"sqnr": {"mode": m, "layer": "final", "min_db": float(params["min_sqnr_db"])}}
+                   for m in modes[1:]] if params.get("min_sqnr_db") is not None else [],
+        "report": {"html": True, "csv": True, "junit": False},
+    }
+    return data
+
+
+def _layer_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """summary.json's rows (one per variant × mode × layer) as one row per layer with
+    ``<mode>_<metric>`` columns: the page's table, the numbers exactly as the report's."""
+    rows: dict[int, dict[str, Any]] = {}
+    for r in summary["layers"]:
+        row = rows.setdefault(r["index"], {"index": r["index"], "type": r["type"], "shape": r["shape"]})
+        for k in ("sqnr_db", "max_abs", "mean_abs", "cosine", "saturated_pct", "overflow", "scale"):
+            row[f"{r['mode']}_{k}"] = r[k]
+    return [rows[i] for i in sorted(rows)]
 
 
 def run_modes(params: dict[str, Any], out_dir: Path, report: Report) -> dict[str, Any]:
-    """FLOAT (the reference) and HYBRID/INT on one image: detections, per-layer metrics, report."""
-    from dla.compare import compare_modes
-    from dla.engine import Engine, Mode
+    """The Run page's job: the form as a scenario run by ``dla.scenario.run_to_dir`` (the same
+    engine, calibration and report as ``dla run``).  Its self-contained report.html, its
+    layers.csv and summary.json, the detections of each mode drawn on the photo, a zip of it
+    all, and the calibrated .qnet (kept in the user's files with the report)."""
+    import os
+
     from dla.qnet_file import save_qnet
-    from dla.report_text import comparison_csv, comparison_json
-    from dla.web.modelref import ModelRef, load, stem
+    from dla.scenario import ScenarioError, run_to_dir, scenario_from_mapping
+    from dla.web.modelref import ModelRef, stem
     from golden.draw import draw_detections
-    from golden.image import load_image, prepare_input
 
     ref = ModelRef(**params["model"])
-    modes = tuple(Mode(m) for m in ["float", *[m for m in params.get("modes", ["int"]) if m != "float"]])
-    report(2, "loading the model")
-    loaded = load(ref)
-    qnet, kept = loaded.qnet, []
-    if qnet is None and len(modes) > 1:
-        qnet = _quantize(loaded, params.get("quant", {}), params["image"], report, 10, 50)
+    report(2, "preparing the scenario")
+    # The job process is ours alone: working in the job's folder keeps every path in the
+    # scenario (and so in the report and its messages) relative: no server path reaches the user.
+    os.chdir(out_dir)
+    data = run_scenario_mapping(params, Path("inputs"))
+
+    def progress(msg: str) -> None:
+        pct = next((p for prefix, p in RUN_STAGES if msg.startswith(prefix)), None)
+        if pct is not None:
+            report(pct, msg)
+
+    try:
+        ls = scenario_from_mapping(data, path=Path("run.yaml"))
+        result = run_to_dir(ls, Path("scenario"), progress)
+    except ScenarioError as exc:  # "run.yaml: model: ..." names a file the user never wrote
+        raise UserInputError(str(exc).removeprefix("run.yaml: ")) from None
+    summary, built = result.summary, result.built
+    report(85, "drawing the detections")
+    inp, modes = built.inputs[0], list(summary["modes"])
+    variant = built.variants[0].name if built.variants else ""
+    pictures = []
+    if built.net.is_detector:
+        for m in modes:
+            dets = result.detections.get((inp.name, "" if m == "float" else variant, m), [])
+            draw_detections(inp.path, dets).save(f"detections-{m}.png")
+            pictures.append(f"detections-{m}.png")
+    base = f"run-{stem(ref.name)}"
+    html, zip_name = f"{base}-report.html", f"{base}.zip"
+    shutil.copyfile("scenario/report.html", html)
+    for name in ("layers.csv", "summary.json"):
+        shutil.copyfile(f"scenario/{name}", name)
+    qname = None
+    if ref.kind == "cfg" and built.variants:
         qname = f"{stem(ref.name)}-calibrated.qnet"
-        save_qnet(qnet, loaded.hw, out_dir / qname)
-        kept.append(qname)
-    report(55, "running " + ", ".join(m.value.upper() for m in modes))
-    engine = Engine(loaded.net, qnet, loaded.hw)
-    im = load_image(params["image"])
-    x = prepare_input(im, loaded.net.input_shape, letterbox=loaded.net.letter_box)
-    cmp = compare_modes(engine, x, (im.shape[2], im.shape[1]), _names(loaded.net), modes=modes)
-    report(85, "writing the results")
-    files = []
-    for m, dets in cmp.detections.items():
-        draw_detections(params["image"], dets).save(out_dir / f"detections-{m.value}.png")
-        files.append(f"detections-{m.value}.png")
-    (out_dir / "compare.csv").write_text(comparison_csv(cmp))
-    summary = comparison_json(cmp)
-    summary["model"], summary["image"] = ref.name, params.get("image_name")
-    (out_dir / "compare.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
-    files += ["compare.csv", "compare.json"]
-    report_name = f"run-{stem(ref.name)}-report.zip"
-    _zip(out_dir, files + kept, out_dir / report_name)
-    kept.append(report_name)
+        save_qnet(built.variants[0].qnet, built.hw, Path(qname))
+    files = [html, "layers.csv", "summary.json", *pictures]
+    with zipfile.ZipFile(zip_name, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in files:
+            zf.write(name, name)
+        for f in sorted(Path("scenario/plots").glob("*")):
+            zf.write(f, f"plots/{f.name}")
+        if qname:
+            for f in sorted(Path(qname).rglob("*")):
+                zf.write(f, str(f))
+    outputs = {o["mode"]: o for o in summary["outputs"] if o["image"] == inp.name}
     report(100, "done")
-    return {"files": files + kept, "keep": kept, "modes": [m.value for m in modes], "layers": summary["layers"],
-            "detections": summary["detections"], "top5": summary["top5"], "agreement": summary["agreement"],
-            "seconds": summary["seconds"], "report": report_name,
-            "qnet": kept[0] if kept and kept[0].endswith(".qnet") else None}
+    return {"files": [*files, zip_name, *([qname] if qname else [])], "keep": [*([qname] if qname else []), html],
+            "modes": modes, "layers": _layer_table(summary),
+            "detections": {m: o["detections"] for m, o in outputs.items() if o.get("detections") is not None},
+            "top5": {m: o["top5"] for m, o in outputs.items() if o.get("top5") is not None},
+            "agreement": {m: o["agreement"] for m, o in outputs.items() if "agreement" in o},
+            "checks": summary["checks"], "passed": summary["passed"], "seconds": summary["seconds"],
+            "report": html, "zip": zip_name, "qnet": qname}
 
 
 def quantize_model(params: dict[str, Any], out_dir: Path, report: Report) -> dict[str, Any]:

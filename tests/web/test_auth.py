@@ -14,7 +14,7 @@ PRIVATE = [("GET", "/api/me"), ("GET", "/api/files"), ("PUT", "/api/files?name=a
            ("POST", "/api/files/1/augment"), ("GET", "/api/models/1"), ("GET", "/api/models/1/graph.json"),
            ("GET", "/api/models/1/graph.svg"), ("GET", "/api/models/1/layers/0"), ("POST", "/api/jobs/run"),
            ("POST", "/api/jobs/quantize"), ("GET", "/api/jobs"), ("GET", "/api/jobs/1"), ("POST", "/api/jobs/1/cancel"),
-           ("GET", "/api/jobs/1/events"), ("GET", "/api/jobs/1/files/compare.csv"), ("POST", "/api/step"),
+           ("GET", "/api/jobs/1/events"), ("GET", "/api/jobs/1/files/layers.csv"), ("POST", "/api/step"),
            ("GET", "/api/step"), ("GET", "/api/step/x"), ("POST", "/api/step/x/command"), ("PUT", "/api/step/x/weights"),
            ("GET", "/api/step/x/picture/output_grid.png"), ("POST", "/api/step/x/save"), ("DELETE", "/api/step/x")]
 

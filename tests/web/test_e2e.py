@@ -2,7 +2,7 @@
 real ``dla serve`` on a free loopback port with a temp data dir.
 
 sign up → upload yolov3-tiny.cfg and dog.jpg → graph, click a layer → INT run → download the
-report → STEP to a layer → edit a weight → re-run → before/after → CROSS → save .qnet; then a
+report (report.html: checks, embedded plots) → STEP to a layer → edit a weight → re-run → before/after → CROSS → save .qnet; then a
 second user sees none of it.  A screenshot of each page goes to ``$DLA_WEB_ARTIFACTS`` (or the
 test's tmp dir); with ``DLA_WEB_DOCS_IMG=1`` also to docs/img/ (the pictures in
 docs/workbench.md).  Without chromium or playwright the test fails in CI (``CI`` set) with an
@@ -99,17 +99,33 @@ def test_browser_workflow(tmp_path: Path, shots) -> None:
         # run: INT (FLOAT is the reference), calibrated on 2 synthetic images
         page.goto(f"{url}/run?model={model_id}")
         page.wait_for_selector("#image option", state="attached")
+        page.fill("#min-sqnr", "3")
         page.click("#start")
         expect(page.locator("#results")).to_be_visible(timeout=180_000)
         expect(page.locator("#metrics")).to_contain_text("int_sqnr_db")
         page.wait_for_function("document.querySelector('#det-int').complete")
         shots(page, "run")
+        expect(page.locator("#checks")).to_contain_text("sqnr int layer final")
         with page.expect_download() as dl:
             page.click("#download-report")
-        report = tmp_path / "report.zip"
+        assert dl.value.suggested_filename == "run-yolov3-tiny-report.html"
+        report = tmp_path / "report.html"
         dl.value.save_as(report)
-        with zipfile.ZipFile(report) as zf:
-            assert {"compare.csv", "compare.json", "detections-int.png"} <= set(zf.namelist())
+        html = report.read_text()
+        assert html.startswith("<!DOCTYPE html>") and 'id="checks-table"' in html and "sqnr int layer final" in html
+        assert html.count('<img class="plot"') >= 4 and 'src="data:image/png;base64,' in html
+        assert str(tmp_path) not in html  # no server path in what the user takes away
+        # the report needs nothing else: opened from disk it shows its plots
+        report_page = ctx.new_page()
+        report_page.goto(report.as_uri())
+        assert report_page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        report_page.close()
+        with page.expect_download() as dl:
+            page.click("#download-zip")
+        bundle = tmp_path / "report.zip"
+        dl.value.save_as(bundle)
+        with zipfile.ZipFile(bundle) as zf:
+            assert {"layers.csv", "summary.json", "detections-int.png", "run-yolov3-tiny-report.html"} <= set(zf.namelist())
 
         # STEP the calibrated model the run kept
         page.click("#step-link")

@@ -1,10 +1,12 @@
 """Jobs: runs and quantization in worker processes, progress events, cancel, crash, restart."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import time
+import zipfile
 
 import pytest
 
@@ -19,21 +21,58 @@ def tiny(alice: Client) -> dict:
 
 
 def test_run_three_modes(alice: Client, tiny: dict, data_dir) -> None:
-    r = alice.post("/api/jobs/run", {"model_id": tiny["model"], "weights_id": tiny["weights"], "image_id": tiny["image"]})
+    r = alice.post("/api/jobs/run", {"model_id": tiny["model"], "weights_id": tiny["weights"], "image_id": tiny["image"],
+                                     "min_sqnr_db": 5})
     assert r.status_code == 200, r.text
     job = alice.wait_job(r.json()["id"])
     assert job["status"] == "done", job
     res = job["result"]
     assert res["modes"] == ["float", "hybrid", "int"]
-    assert len(res["layers"]) == 6 and "int_sqnr_db" in res["layers"][0]
-    for name in ("detections-int.png", "compare.csv", "compare.json", res["report"]):
+    assert len(res["layers"]) == 6 and "int_sqnr_db" in res["layers"][0] and "hybrid_cosine" in res["layers"][0]
+    for name in ("detections-int.png", "layers.csv", "summary.json", res["report"], res["zip"]):
         got = alice.get(f"/api/jobs/{job['id']}/files/{name}")
         assert got.status_code == 200, name
-    assert alice.get(f"/api/jobs/{job['id']}/files/compare.csv").text.startswith("index,type,shape")
-    kept = {f["name"] for f in alice.get("/api/files").json()["files"]}
-    assert {"tiny-calibrated.qnet", "run-tiny-report.zip"} <= kept
+    assert alice.get(f"/api/jobs/{job['id']}/files/layers.csv").text.startswith("variant,image,mode,index")
+    # the page's table is summary.json's numbers, not a second computation
+    summary = alice.get(f"/api/jobs/{job['id']}/files/summary.json").json()
+    ints = {r["index"]: r for r in summary["layers"] if r["mode"] == "int"}
+    assert all(row["int_sqnr_db"] == ints[row["index"]]["sqnr_db"] for row in res["layers"])
+    assert summary["model"]["weights"] == "inputs/tiny.weights" and summary["images"][0]["name"] == "dog"
+    # the self-contained report: checks and embedded plots, and no server path in it
+    html = alice.get(f"/api/jobs/{job['id']}/files/{res['report']}")
+    assert html.headers["content-disposition"].startswith("attachment")
+    text = html.text
+    assert text.startswith("<!DOCTYPE html>") and '<img class="plot"' in text and 'src="data:image/png;base64,' in text
+    assert 'id="checks-table"' in text and "sqnr int layer final" in text and "sqnr hybrid layer final" in text
+    assert str(data_dir) not in text and "/users/" not in text
+    assert [c["passed"] for c in res["checks"]] == [c["passed"] for c in summary["checks"]] and len(res["checks"]) == 2
+    kept = {f["name"]: f for f in alice.get("/api/files").json()["files"]}
+    assert {"tiny-calibrated.qnet", "run-tiny-report.html"} <= set(kept)
+    mine = alice.get(f"/api/files/{kept['run-tiny-report.html']['id']}/download")
+    assert mine.status_code == 200 and mine.text == text
+    with zipfile.ZipFile(io.BytesIO(alice.get(f"/api/jobs/{job['id']}/files/{res['zip']}").content)) as zf:
+        names = set(zf.namelist())
+    assert {"run-tiny-report.html", "layers.csv", "summary.json", "detections-int.png",
+            "tiny-calibrated.qnet/model.json"} <= names and any(n.startswith("plots/") for n in names)
     assert alice.get(f"/api/jobs/{job['id']}/files/..%2F..%2Fworkbench.sqlite").status_code == 404
     assert alice.get(f"/api/jobs/{job['id']}/files/nothing.csv").status_code == 404
+    assert alice.get(f"/api/jobs/{job['id']}/files/tiny-calibrated.qnet").status_code == 404
+
+
+def test_run_float_only_and_a_qnet(alice: Client, tiny: dict) -> None:
+    job = alice.wait_job(alice.post("/api/jobs/run", {"model_id": tiny["model"], "image_id": tiny["image"],
+                                                      "modes": ["float"]}).json()["id"])
+    assert job["status"] == "done", job
+    assert job["result"]["layers"] == [] and job["result"]["qnet"] is None
+    assert "float" in job["result"]["detections"]
+    # a .qnet runs as it is (no calibration), its report kept too
+    q = alice.wait_job(alice.post("/api/jobs/quantize", {"model_id": tiny["model"], "output": "t.qnet"}).json()["id"])
+    qid = q["result"]["kept"]["t.qnet"]["id"]
+    job = alice.wait_job(alice.post("/api/jobs/run", {"model_id": qid, "image_id": tiny["image"],
+                                                      "modes": ["int"]}).json()["id"])
+    assert job["status"] == "done", job
+    assert job["result"]["qnet"] is None and "int_sqnr_db" in job["result"]["layers"][0]
+    assert "run-t-report.html" in {f["name"] for f in alice.get("/api/files").json()["files"]}
 
 
 def test_progress_events(alice: Client, tiny: dict) -> None:
@@ -66,8 +105,9 @@ def test_bad_job_requests(alice: Client, tiny: dict, bob: Client) -> None:
            {"model_id": tiny["model"], "image_id": tiny["image"], "quant": {"activations": "magic"}},
            {"model_id": tiny["model"], "image_id": tiny["image"], "quant": {"overrides": [{"activations": "max"}]}},
            {"model_id": tiny["image"], "image_id": tiny["image"]}]
+    bad.append({"model_id": tiny["model"], "image_id": tiny["image"], "quant": {"percentile": 120}})
     codes = [alice.post("/api/jobs/run", b).status_code for b in bad]
-    assert codes == [422, 422, 422, 404]
+    assert codes == [422, 422, 422, 404, 422]
     # another user's model / image / weights: not found
     assert bob.post("/api/jobs/run", {"model_id": tiny["model"], "image_id": tiny["image"]}).status_code == 404
     own = bob.upload_ok("tiny.cfg", TINY_CFG)["id"]
@@ -139,6 +179,6 @@ def test_other_users_jobs_are_invisible(alice: Client, tiny: dict, bob: Client) 
                                                       "modes": ["float"]}).json()["id"])
     assert job["status"] == "done"
     assert bob.get("/api/jobs").json()["jobs"] == []
-    for url in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/events", f"/api/jobs/{job['id']}/files/compare.csv"):
+    for url in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/events", f"/api/jobs/{job['id']}/files/layers.csv"):
         assert bob.get(url).status_code == 404
     assert bob.post(f"/api/jobs/{job['id']}/cancel").status_code == 404

@@ -2,7 +2,7 @@
 
 Wires the routers (auth, files, models, jobs, step, pages) over one ``WebContext`` and turns
 the library's user errors into HTTP answers: not found → 404 (also for another user's
-ids), conflict → 409, too large → 413, anything else the user got wrong → 422; each with a
+ids), conflict → 409 (also a unique constraint lost to a concurrent request), too large → 413, anything else the user got wrong → 422; each with a
 one-line ``detail``.  Not logged in: 401 for the API, a redirect to /login for pages.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import IntegrityError
 
 from dla.web import auth, files, jobs, models, pages, stepping
 from dla.web.context import Settings, WebContext
@@ -75,5 +76,12 @@ def create_app(data_dir: str | Path, database_url: str | None = None, allow_sign
                 status = code
                 break
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(IntegrityError)
+    async def _race(_request: Request, _exc: Exception):
+        # two requests checked "the name is free" at once and the database's unique constraint
+        # kept one of them out (PostgreSQL runs them truly in parallel): the loser's answer
+        return JSONResponse({"detail": "conflicts with a change made at the same moment: reload and try again"},
+                            status_code=409)
 
     return app

@@ -79,17 +79,27 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app_factory(data_dir: Path):
+def database_url() -> str | None:
+    """The app's database: None = SQLite in the data dir (test_postgres.py overrides it)."""
+    return None
+
+
+@pytest.fixture
+def app_factory(data_dir: Path, database_url: str | None):
     apps = []
 
     def make(**kw):
         kw.setdefault("max_upload_bytes", 2 * 1024 * 1024)
         kw.setdefault("quota_bytes", 8 * 1024 * 1024)
+        kw.setdefault("database_url", database_url)
         app = create_app(data_dir, **kw)
         apps.append(app)
         return app
 
     yield make
+    for app in apps:  # a server's connections end with it (PostgreSQL counts them)
+        app.state.ctx.jobs.shutdown()
+        app.state.ctx.db.engine.dispose()
 
 
 @pytest.fixture

@@ -111,3 +111,14 @@ def test_schema_is_versioned(app) -> None:
 
     assert app.state.ctx.db.version() == len(MIGRATIONS)
     assert app.state.ctx.db.migrate() == len(MIGRATIONS)  # idempotent
+
+
+def test_concurrent_signups_of_one_name(client_factory) -> None:
+    """Both requests see the name free, one insert wins: the other is 409, never a 500."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = [client_factory() for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        codes = sorted(pool.map(lambda c: c.post("/api/signup", {"username": "carol", "password": "long enough"})
+                                .status_code, clients))
+    assert codes == [200, 409, 409]

@@ -121,36 +121,36 @@ class EvalReport:
         return buf.getvalue()
 
     def plot_png(self) -> bytes:
-        """A bar chart: the first metric per variant, FLOAT as a dashed line."""
+        """One bar chart per metric: every quantized variant, FLOAT as a dashed line."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-
-        name = self.metric_names[0]
-        quant = [r for r in self.results if r.variant.mode != "float"]
-        ref = next((r.metrics[name] for r in self.results if r.variant.mode == "float"), None)
-        fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(quant) + 2), 4.2))
-        colours = {"hybrid": "#4c72b0", "int": "#dd8452"}
-        xs = np.arange(len(quant))
-        ax.bar(xs, [r.metrics[name] for r in quant], color=[colours[r.variant.mode] for r in quant],
-               hatch=None, edgecolor=["black" if r.variant.granularity == "per_channel" else "none" for r in quant])
-        if ref is not None:
-            ax.axhline(ref, color="green", linestyle="--", label=f"FLOAT {ref:.3f}")
-        ax.set_xticks(xs, [r.variant.label for r in quant], rotation=60, ha="right", fontsize=7)
         from matplotlib.patches import Patch
 
-        handles = [Patch(color=c, label=m.upper()) for m, c in colours.items()]
-        if ref is not None:
-            handles.append(ax.get_lines()[0])
-        ax.legend(handles=handles, fontsize=8, loc="lower right")
-        ax.set_ylabel(name)
-        ax.set_ylim(0, 1.05)
-        ax.set_title(f"{self.model} on {self.images} images of {Path(self.data).name} "
-                     f"(outlined: per-channel weights)", fontsize=9)
+        quant = [r for r in self.results if r.variant.mode != "float"]
+        flt = next((r for r in self.results if r.variant.mode == "float"), None)
+        colours = {"hybrid": "#4c72b0", "int": "#dd8452"}
+        fig, axes = plt.subplots(1, 2, figsize=(max(8, 0.5 * len(quant) + 3), 4.6))
+        xs = np.arange(len(quant))
+        for ax, name in zip(axes, self.metric_names):
+            vals = [r.metrics[name] for r in quant]
+            ax.bar(xs, vals, color=[colours[r.variant.mode] for r in quant],
+                   edgecolor=["black" if r.variant.granularity == "per_channel" else "none" for r in quant])
+            handles = [Patch(color=c, label=m.upper()) for m, c in colours.items()]
+            lo = min(vals + ([flt.metrics[name]] if flt else []), default=0.0)
+            if flt is not None:
+                handles.append(ax.axhline(flt.metrics[name], color="green", linestyle="--",
+                                          label=f"FLOAT {flt.metrics[name]:.3f}"))
+            ax.set_ylim(max(0.0, lo - 0.1), 1.0)
+            ax.set_xticks(xs, [r.variant.label for r in quant], rotation=70, ha="right", fontsize=6)
+            ax.set_ylabel(name)
+            ax.legend(handles=handles, fontsize=7, loc="lower right")
+        fig.suptitle(f"{self.model} on {self.images} images of {self.data} (outlined bars: per-channel weights)",
+                     fontsize=8)
         fig.tight_layout()
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
+        fig.savefig(buf, format="png", dpi=100)
         plt.close(fig)
         return buf.getvalue()
 

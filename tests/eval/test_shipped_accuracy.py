@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from quant import calibration_images
 
 from dla.datasets.labelled import load_labelled

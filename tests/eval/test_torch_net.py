@@ -14,7 +14,7 @@ from golden.engine import forward
 from golden.kernels import maxpool
 from golden.layers import MaxPoolSpec, Kind
 from golden.network import load_network, parse_network
-from golden.weights import read_weights, write_weights
+from golden.weights import write_weights
 
 TOL = 1e-4  # max |golden − torch| / max |golden|, per layer
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from dla.datasets.shapes import write_shapes
+from dla.shipped_models import shipped_model
 from golden.network import load_network
 from tests.cli_helpers import ok
 
@@ -26,8 +27,20 @@ def test_smoke_detector_is_reproducible(tiny: Path, tmp_path: Path) -> None:
     ok("train", "shapes-yolo", tiny, "-o", c, "--epochs", 1, "--batch", 6, "--seed", 6, "-q")
     assert a.read_bytes() == b.read_bytes()  # same seed, same thread count: the same bytes
     assert a.read_bytes() != c.read_bytes()
-    net = load_network(Path("dla/data/models/shapes-yolo.cfg"), a)  # the golden reader accepts it
+    net = load_network(shipped_model("shapes-yolo").cfg, a)  # the golden reader accepts it
     assert net.weights_header[3] == 18  # images seen
+
+
+def test_tools_train_script_is_dla_train() -> None:
+    """tools/train.py runs the same command (its --help is dla train's)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    res = subprocess.run([sys.executable, str(root / "tools" / "train.py"), "--help"], capture_output=True, text=True,
+                         cwd=root, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "Train CFG with PyTorch on DATA" in res.stdout and "--seed" in res.stdout
 
 
 def test_smoke_classifier_learns(tiny: Path, tmp_path: Path) -> None:
@@ -35,9 +48,9 @@ def test_smoke_classifier_learns(tiny: Path, tmp_path: Path) -> None:
     from dla.eval.train import Recipe, train
 
     lines: list[str] = []
-    train("dla/data/models/shapes-cls.cfg", tiny, tmp_path / "c.weights", Recipe(epochs=3, batch=6, seed=1),
+    train(shipped_model("shapes-cls").cfg, tiny, tmp_path / "c.weights", Recipe(epochs=3, batch=6, seed=1),
           log=lines.append)
     losses = [float(l.split("loss ce ")[1].split()[0]) for l in lines if l.startswith("epoch")]
     assert len(losses) == 3 and losses[-1] < losses[0]
-    net = load_network("dla/data/models/shapes-cls.cfg", tmp_path / "c.weights")
+    net = load_network(shipped_model("shapes-cls").cfg, tmp_path / "c.weights")
     assert np.all(np.isfinite(net.params[0].weights))

@@ -31,7 +31,7 @@ from dla.eval.torch_net import DarknetTorch
 from dla.eval.yolo_loss import yolo_head_loss
 from golden.detect import detect
 from golden.errors import UserInputError
-from golden.image import load_image, prepare_input
+from golden.image import letterbox_geometry, load_image, prepare_input
 from golden.layers import Kind, YoloSpec
 from golden.network import Network, parse_network
 from golden.weights import write_weights
@@ -60,7 +60,23 @@ class Arrays:
     data: LabelledSet
 
 
+def _to_input_frame(boxes: np.ndarray, im_w: int, im_h: int, net: Network) -> np.ndarray:
+    """Boxes normalised to the image → normalised to the network input (the letterbox's
+    offset and scale, ``correct_yolo_boxes`` inverted); unchanged for a stretched input."""
+    _, net_h, net_w = net.input_shape
+    if not net.letter_box or len(boxes) == 0:
+        return boxes
+    new_w, new_h = letterbox_geometry(im_w, im_h, net_w, net_h)
+    out = boxes.copy()
+    out[:, 0] = (boxes[:, 0] * new_w + (net_w - new_w) / 2) / net_w
+    out[:, 1] = (boxes[:, 1] * new_h + (net_h - new_h) / 2) / net_h
+    out[:, 2] = boxes[:, 2] * new_w / net_w
+    out[:, 3] = boxes[:, 3] * new_h / net_h
+    return out
+
+
 def load_arrays(net: Network, folder: Path, limit: int | None, on_image: Callable[[], None] | None = None) -> Arrays:
+    """Every labelled image of ``folder`` prepared as for inference, with its targets."""
     data = load_labelled(folder, limit)
     classes = net.heads[0].classes if net.is_detector else net.layers[net.output_index].out_shape[0]
     check_classes(data, classes, net.name)
@@ -81,7 +97,7 @@ def load_arrays(net: Network, folder: Path, limit: int | None, on_image: Callabl
     t = np.full((len(data.samples), tmax, 5), -1.0, dtype=np.float32)
     for k, s in enumerate(data.samples):
         t[k, :len(s.classes), 0] = s.classes
-        t[k, :len(s.classes), 1:] = s.boxes
+        t[k, :len(s.classes), 1:] = _to_input_frame(s.boxes, *sizes[k], net)
     labels = np.array([s.main_class() for s in data.samples])
     return Arrays(torch.from_numpy(u8 if exact else x), torch.from_numpy(t), torch.from_numpy(labels), sizes, data)
 
@@ -113,7 +129,7 @@ def loss_of(model: DarknetTorch, outputs: dict[int, torch.Tensor], targets: torc
                 parts[k] = parts.get(k, 0.0) + v
         return total, parts
     logits = outputs[net.output_index].reshape(len(labels), -1)
-    loss = F.cross_entropy(logits, labels)
+    loss = F.cross_entropy(logits, labels, ignore_index=-1)  # -1: an image without any box
     return loss, {"ce": float(loss.detach())}
 
 

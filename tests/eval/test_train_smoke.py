@@ -54,3 +54,18 @@ def test_smoke_classifier_learns(tiny: Path, tmp_path: Path) -> None:
     assert len(losses) == 3 and losses[-1] < losses[0]
     net = load_network(shipped_model("shapes-cls").cfg, tmp_path / "c.weights")
     assert np.all(np.isfinite(net.params[0].weights))
+
+
+def test_targets_follow_the_letterbox() -> None:
+    """Training targets in network-input coordinates map back to the image boxes through the
+    golden decoder's letterbox correction (``correct_yolo_boxes``)."""
+    from dla.eval.train import _to_input_frame
+    from golden.detect import _correct
+    from golden.network import parse_network
+
+    net = parse_network(shipped_model("shapes-yolo").cfg)
+    boxes = np.array([[0.5, 0.5, 0.2, 0.4], [0.1, 0.9, 0.2, 0.2], [0.7, 0.3, 0.05, 0.5]])
+    for w, h in ((64, 64), (128, 64), (50, 90)):
+        t = _to_input_frame(boxes, w, h, net)
+        back = _correct(t[:, 0], t[:, 1], t[:, 2], t[:, 3], w, h, 64, 64, True)
+        assert np.allclose(np.stack(back, 1), boxes, atol=1e-9)

@@ -17,16 +17,19 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
 from dla.session import Session, tensor_stats
-from dla.stepper import ALIASES, READ_ONLY, Stepper
+from dla.stepper import ALIASES, READ_ONLY, Stepper, StepError
 from dla.web import sniff
 from dla.web.auth import current_user
 from dla.web.context import WebContext, ctx
@@ -41,6 +44,11 @@ PICTURES = {"output_grid": ("output", "output_grid"), "output_hist": ("output", 
             "input_grid": ("input", "input_grid"), "input_hist": ("input", "input_hist"),
             "weights_grid": ("weights", "weights_grid"), "weights_hist": ("weights", "weights_hist"),
             "cross_scatter": ("cross", "cross_scatter")}
+#: Drawing is serialised in the whole server: matplotlib's text layout (its mathtext parser) is
+#: not thread-safe, and two threads drawing at once fail now and then.
+MATPLOTLIB = threading.Lock()
+#: The pictures the STEP page shows for every state, in the order it looks at them.
+SHOWN = ("output_grid", "input_grid", "output_hist", "weights_grid")
 
 
 @dataclass
@@ -56,7 +64,9 @@ class StepState:
     image_name: str
     lock: threading.Lock = field(default_factory=threading.Lock)
     generation: int = 0  # grows with every command that can change a tensor
-    rendered: dict[str, int] = field(default_factory=dict)  # picture -> generation it shows
+    rendered: dict[str, tuple[int, Path]] = field(default_factory=dict)  # picture -> (generation, file)
+    _drawing: dict[tuple[str, int], Future] = field(default_factory=dict)  # pictures being drawn
+    _pictures_lock: threading.Lock = field(default_factory=threading.Lock)  # guards the two above
     has_before: bool = False
     last_used: float = field(default_factory=time.monotonic)
 
@@ -73,20 +83,104 @@ class StepState:
         return text
 
     def picture(self, key: str) -> Path:
-        what, suffix = PICTURES[key]
-        idx = self.session.index
-        path = self.pictures / f"{idx:03d}_{what}{'0' if what == 'input' and self._multi_input() else ''}_{suffix.split('_')[1]}.png"
-        if what == "cross":
-            path = self.pictures / f"{idx:03d}_cross_scatter.png"
-        if self.rendered.get(key) != self.generation or not path.exists():
-            self.run(f"show {what}")
-            for k, (w, _) in PICTURES.items():
-                if w == what:
-                    self.rendered[k] = self.generation
-        return path
+        """The picture ``key`` of the current state, drawn now if it is not yet (caller holds ``lock``)."""
+        return self.picture_task(key)()
 
-    def _multi_input(self) -> bool:
-        return len(self.session.net.layers[self.session.index].inputs) > 1
+    def picture_task(self, key: str) -> Callable[[], Path]:
+        """Take what picture ``key`` needs from the session (caller holds ``lock``); the returned
+        call draws it, or waits for the request already drawing it, and needs no lock.
+
+        Only the requested picture is drawn (``show output`` would draw the grid *and* the
+        histogram; the page shows four of the six), and pictures of one state are drawn by their
+        own requests without the session's lock (matplotlib itself draws one at a time: its text
+        layout is not thread-safe).  The pictures are those of ``dla step``'s ``show`` (same
+        functions, same titles; a test compares the bytes)."""
+        gen = self.generation
+        with self._pictures_lock:
+            done = self.rendered.get(key)
+            if done is not None and done[0] == gen and done[1].exists():
+                return lambda: done[1]
+            running = self._drawing.get((key, gen))
+        if running is not None:
+            return running.result
+        if key == "cross_scatter":  # CROSS runs the layer again: a command, drawn under the lock
+            path = self.pictures / f"{self.session.index:03d}_cross_scatter.png"
+            with MATPLOTLIB:
+                self.run("show cross")
+            self._done(key, gen, path)
+            return lambda: path
+        draw = self._drawing_of(key)
+        fut: Future[Path] = Future()
+        with self._pictures_lock:
+            self._drawing[(key, gen)] = fut
+        path = self.pictures / f"g{gen}-{key}.png"
+
+        def run() -> Path:
+            try:
+                with MATPLOTLIB:
+                    draw(path)
+                self._done(key, gen, path)
+                fut.set_result(path)
+            except BaseException as exc:
+                fut.set_exception(exc)
+                raise
+            finally:
+                with self._pictures_lock:
+                    self._drawing.pop((key, gen), None)
+            return path
+
+        return run
+
+    def prefetch(self) -> None:
+        """Start drawing the pictures the page shows for the new state (output grid first) while
+        the answer travels to the browser, whose picture requests then join these drawings.
+        Stops as soon as the state moves on; the others are drawn when asked for."""
+        gen = self.generation
+
+        def work() -> None:
+            for key in SHOWN:
+                with self.lock:
+                    if self.generation != gen:
+                        return
+                    try:
+                        task = self.picture_task(key)
+                    except UserInputError:  # e.g. no weights in this layer
+                        continue
+                try:
+                    task()
+                except Exception:  # noqa: BLE001 - the page's own request reports it
+                    return
+
+        if self.session.index >= 0:
+            threading.Thread(target=work, daemon=True, name=f"step-{self.id}-pictures").start()
+
+    def _drawing_of(self, key: str) -> Callable[[Path], Path]:
+        """``show``'s drawing of one picture, on a copy of the tensor (an edit may follow)."""
+        from dla.pictures import feature_map_grid, histogram
+
+        what, kind = PICTURES[key]
+        try:
+            v = self.stepper._views(what)[0]  # several inputs: the page shows the first
+        except StepError as exc:
+            raise UserInputError(str(exc)) from None
+        spec = self.session.net.layers[self.session.index]
+        title = f"layer {spec.index} {spec.kind.value} {v.label} [{self.session.mode.value}]"
+        if kind.endswith("_grid"):
+            stored, scale = np.array(v.stored), v.scale
+            return lambda path: feature_map_grid(stored, path, title, scale=scale)
+        real, clip = np.array(v.real), v.clip
+        title += " (real values)" if v.stored.dtype == np.int8 else ""
+        return lambda path: histogram(real, path, title, clip=clip)
+
+    def _done(self, key: str, gen: int, path: Path) -> None:
+        with self._pictures_lock:
+            old = self.rendered.get(key)
+            if old is not None and old[0] > gen:  # a newer state was drawn meanwhile: keep it
+                path.unlink(missing_ok=True)
+                return
+            self.rendered[key] = (gen, path)
+        if old is not None and old[1] != path:
+            old[1].unlink(missing_ok=True)
 
     def state(self) -> dict[str, Any]:
         s = self.session
@@ -228,6 +322,8 @@ def command(sid: str, body: Command, user: User = Depends(current_user), c: WebC
             st.has_before = True
         elif name not in READ_ONLY:
             st.has_before = False
+        if name not in READ_ONLY:
+            st.prefetch()
         return {"output": text, "state": st.state()}
 
 
@@ -247,12 +343,13 @@ async def upload_weights(sid: str, request: Request, user: User = Depends(curren
         path.write_bytes(data)
         st.has_before = False
         text = st.run(f"edit load {path}")
+        st.prefetch()
         return {"output": text.replace(str(path), "the uploaded array"), "state": st.state()}
 
 
 @router.get("/{sid}/picture/{key}.png")
 def picture(sid: str, key: str, which: str = Query("current"), user: User = Depends(current_user),
-            c: WebContext = Depends(ctx)) -> FileResponse:
+            c: WebContext = Depends(ctx)) -> Response:
     if key not in PICTURES and key != "before":
         raise NotFound(f"no picture '{key}' (pictures: {', '.join(PICTURES)}, before)")
     st = c.steps.get(user.id, sid)
@@ -261,9 +358,13 @@ def picture(sid: str, key: str, which: str = Query("current"), user: User = Depe
             if not st.has_before:
                 raise NotFound("no rerun yet: the 'before' picture appears after a rerun")
             path = st.pictures / "before.png"
+            draw = None
         else:
-            path = st.picture(key)
-    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
+            draw = st.picture_task(key)
+    if draw is not None:
+        path = draw()  # outside the session's lock: the page's other pictures are drawn meanwhile
+    # read now: a newer state's picture replaces this file once drawn
+    return Response(path.read_bytes(), media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.post("/{sid}/save")

@@ -69,6 +69,38 @@ def test_step_edit_rerun_diff_cross(opened) -> None:
     assert len(r["state"]["edits"]) == 1
 
 
+def test_pictures_are_dla_steps_and_follow_the_state(opened, app, tmp_path) -> None:
+    """Each picture is drawn alone, but is byte for byte what ``dla step``'s ``show`` draws
+    for the same state; concurrent requests get one drawing; an edit + rerun redraws."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dla.stepper import Stepper
+
+    c, s = opened
+    sid = s["id"]
+    cmd(c, sid, "goto 2")
+    keys = ("output_grid", "output_hist", "input_grid", "input_hist", "weights_grid", "weights_hist")
+    with ThreadPoolExecutor(6) as pool:  # as the page does: all at once (twice each)
+        got = list(pool.map(lambda k: c.get(f"/api/step/{sid}/picture/{k}.png"), keys + keys))
+    assert all(r.status_code == 200 for r in got)
+    web = {k: r.content for k, r in zip(keys + keys, got)}
+    st = app.state.ctx.steps.get(1, sid)
+    assert len(list(st.pictures.glob("g*.png"))) == len(keys)  # drawn once each
+    terminal = Stepper(st.session, io.StringIO(), tmp_path)
+    for what in ("output", "input", "weights"):
+        terminal.execute(f"show {what}")
+    for k in keys:
+        assert web[k] == (tmp_path / f"002_{k}.png").read_bytes(), k
+    # a new state: the same URL now shows it, and the old file is gone
+    cmd(c, sid, "edit w[3,0,1,1]=-5")
+    cmd(c, sid, "rerun")
+    after = c.get(f"/api/step/{sid}/picture/output_grid.png").content
+    assert after != web["output_grid"] and c.get(f"/api/step/{sid}/picture/before.png").content == web["output_grid"]
+    assert len(list(st.pictures.glob("g*-output_grid.png"))) == 1
+    cmd(c, sid, "next")
+    assert c.get(f"/api/step/{sid}/picture/weights_grid.png").status_code == 422  # layer 3: maxpool, no weights
+
+
 @pytest.mark.parametrize("line,status", [("goto 99", 422), ("edit w[99,0,0,0]=1", 422), ("edit w[0,0,0,0]=300", 422),
                                          ("save /tmp/x", 422), ("export /tmp/x.qnet", 422),
                                          ("edit load /etc/passwd", 422), ("frobnicate", 422), ("", 422)])

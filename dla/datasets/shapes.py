@@ -3,8 +3,9 @@
 Every image is drawn from its own random generator ``default_rng([seed, index])``, so image
 ``i`` of seed ``s`` is the same whatever ``n`` is and however the work is split.  Images are
 square PNGs; each carries 1–``max_shapes`` filled shapes (``kind="detect"``) or exactly one
-(``kind="classify"``), axis-aligned, 10–60 % of the image side, overlapping another shape's
-box by at most 10 % of the smaller box (so every shape stays visible and labelled).
+(``kind="classify"``), axis-aligned, from max(10 px, 10 %) to 60 % of the image side (at least
+25 % for ``classify``), overlapping another shape's box by at most 10 % of the smaller box (so
+every shape stays visible and labelled).
 
 Labels are written two ways:
 

@@ -138,7 +138,8 @@ def test_infer_classifier_prints_top5(tmp_path: Path, image: Path) -> None:
 def test_demo_runs_on_builtin_default(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     res = ok("demo", "-o", out)
-    assert "yolov3-tiny" in res.output and "INT mse/per_channel" in res.output and "fps" in res.output
+    assert "shapes-yolo" in res.output and "INT mse/per_channel" in res.output and "fps" in res.output
+    assert "square" in res.output  # the trained detector finds the shapes
     assert {p.name for p in out.iterdir()} == {"report.html", "layers.csv", "summary.json", "junit.xml", "plots"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenario"] == "demo" and summary["passed"] and summary["modes"] == ["float", "hybrid", "int"]

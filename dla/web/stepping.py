@@ -310,7 +310,7 @@ def get_state(sid: str, user: User = Depends(current_user), c: WebContext = Depe
 def command(sid: str, body: Command, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
     line = body.command.strip()
     name = ALIASES.get(line.split()[0].lower(), line.split()[0].lower()) if line else ""
-    if name not in ALLOWED or (name == "edit" and line.split()[1:2] == ["load"]):
+    if name not in ALLOWED or (name == "edit" and [w.lower() for w in line.split()[1:2]] == ["load"]):
         raise UserInputError(f"command {name or line!r} is not available here (use: {', '.join(ALLOWED)}; "
                              "edit load → the upload button, save/export → 'Save as .qnet')")
     st = c.steps.get(user.id, sid)

@@ -11,6 +11,7 @@ Sessions are bounded: at most N per user, the least recently used one is closed 
 from __future__ import annotations
 
 import io
+import re
 import secrets
 import shutil
 import tempfile
@@ -78,9 +79,16 @@ class StepState:
         name = ALIASES.get(line.split()[0].lower(), line.split()[0].lower()) if line.strip() else ""
         if name not in READ_ONLY:
             self.generation += 1
+        text = self.public(text)
         if self.stepper.errors > errors:
             raise UserInputError(text.strip().removeprefix("error: "))
         return text
+
+    def public(self, text: str) -> str:
+        """``text`` without the server's paths: the Stepper names its pictures and loaded arrays
+        by absolute path (``show``, ``edit load``), which is the server's business only."""
+        text = re.sub(re.escape(f"{self.pictures}/") + r"upload-\d+\.npy", "the uploaded array", text)
+        return text.replace(f"{self.pictures}/", "")
 
     def picture(self, key: str) -> Path:
         """The picture ``key`` of the current state, drawn now if it is not yet (caller holds ``lock``)."""
@@ -188,7 +196,7 @@ class StepState:
             "id": self.id, "model": self.model_name, "model_id": self.model_id, "model_version": self.model_version,
             "image": self.image_name, "mode": s.mode.value, "index": s.index, "generation": self.generation,
             "layers": [{"index": sp.index, "type": sp.kind.value, "shape": list(sp.out_shape)} for sp in s.net.layers],
-            "edits": [{"layer": e.layer, "description": e.description, "changed": int(e.changed.shape[0])}
+            "edits": [{"layer": e.layer, "description": self.public(e.description), "changed": int(e.changed.shape[0])}
                       for e in s.edits], "has_before": self.has_before}
         if s.index >= 0:
             layer = s.layer
@@ -344,7 +352,7 @@ async def upload_weights(sid: str, request: Request, user: User = Depends(curren
         st.has_before = False
         text = st.run(f"edit load {path}")
         st.prefetch()
-        return {"output": text.replace(str(path), "the uploaded array"), "state": st.state()}
+        return {"output": text, "state": st.state()}
 
 
 @router.get("/{sid}/picture/{key}.png")

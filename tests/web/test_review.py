@@ -24,3 +24,23 @@ def test_step_edit_load_is_refused_in_any_case(opened, tmp_path) -> None:  # noq
         r = cmd(c, s["id"], line)
         assert r.status_code == 422, (line, r.text)
     assert c.get(f"/api/step/{s['id']}").json()["edits"] == []
+
+
+def test_step_answers_name_no_server_path(opened, data_dir) -> None:  # noqa: F811
+    """``show`` printed the pictures' absolute paths, an uploaded array's edit kept its
+    temporary path in the session's edit list, and a refused one named it in the error."""
+    c, s = opened
+    cmd(c, s["id"], "goto 0")
+    r = cmd(c, s["id"], "show output")
+    assert r.status_code == 200 and "grid:" in r.json()["output"]
+    assert str(data_dir) not in r.text, r.text
+    buf = io.BytesIO()
+    np.save(buf, np.ones((8, 3, 3, 3), np.int8))
+    r = c.put(f"/api/step/{s['id']}/weights", buf.getvalue())
+    assert r.status_code == 200 and str(data_dir) not in r.text, r.text
+    assert "the uploaded array" in r.json()["output"]
+    buf = io.BytesIO()
+    np.save(buf, np.ones((2, 2), np.int8))
+    r = c.put(f"/api/step/{s['id']}/weights", buf.getvalue())
+    assert r.status_code == 422 and str(data_dir) not in r.text, r.text
+    assert str(data_dir) not in c.get(f"/api/step/{s['id']}").text

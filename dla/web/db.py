@@ -80,6 +80,15 @@ class FileRecord(Base):
                 "meta": self.meta, "updated_at": self.updated_at.isoformat(timespec="seconds")}
 
 
+def public_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A job's params as the browser sees them: without the files' paths on the server (the
+    worker needs them; the user knows the files by name)."""
+    out = {k: v for k, v in params.items() if k != "image"}
+    if isinstance(out.get("model"), dict):
+        out["model"] = {k: v for k, v in out["model"].items() if k not in ("path", "weights")}
+    return out
+
+
 class Job(Base):
     __tablename__ = "jobs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -97,7 +106,7 @@ class Job(Base):
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "status": self.status, "progress": self.progress,
-                "message": self.message, "params": json.loads(self.params_json or "{}"),
+                "message": self.message, "params": public_params(json.loads(self.params_json or "{}")),
                 "result": json.loads(self.result_json or "{}"),
                 "created_at": self.created_at.isoformat(timespec="seconds")}
 

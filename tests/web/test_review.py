@@ -44,3 +44,50 @@ def test_step_answers_name_no_server_path(opened, data_dir) -> None:  # noqa: F8
     r = c.put(f"/api/step/{s['id']}/weights", buf.getvalue())
     assert r.status_code == 422 and str(data_dir) not in r.text, r.text
     assert str(data_dir) not in c.get(f"/api/step/{s['id']}").text
+
+
+def test_job_answers_name_no_server_path(alice: Client, data_dir) -> None:
+    """A job's params held the absolute paths of the model, weights and image on the server,
+    and every job answer (submit, get, list, events) sent them to the browser."""
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    im = alice.upload_ok("dog.jpg", DOG)
+    r = alice.post("/api/jobs/quantize", {"model_id": cfg["id"], "image_id": im["id"]})
+    assert r.status_code == 200 and str(data_dir) not in r.text, r.text
+    job = alice.wait_job(r.json()["id"])
+    assert job["status"] == "done", job
+    for url in (f"/api/jobs/{job['id']}", "/api/jobs", f"/api/jobs/{job['id']}/events"):
+        got = alice.get(url)
+        assert got.status_code == 200 and str(data_dir) not in got.text, (url, got.text)
+    assert job["params"]["model"]["name"] == "tiny.cfg"
+
+
+def _qnet_zip_bytes(qnet_zip: bytes, name_patch=None) -> bytes:
+    return qnet_zip
+
+
+def _npy_header_only(shape: tuple[int, ...]) -> bytes:
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': %r, }" % (shape,)
+    header = header.ljust(118) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + b"\0" * 16
+
+
+def _png_header(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def _patched_zip(qnet_zip: bytes, flag: int | None = None, method: int | None = None) -> bytes:
+    """The zip with every header's general-purpose flag or compression method overwritten."""
+    data = bytearray(qnet_zip)
+    for sig, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        i = data.find(sig)
+        while i >= 0:
+            if flag is not None:
+                data[i + flag_at:i + flag_at + 2] = struct.pack("<H", flag)
+            if method is not None:
+                data[i + method_at:i + method_at + 2] = struct.pack("<H", method)
+            i = data.find(sig, i + 4)
+    return bytes(data)

@@ -137,8 +137,11 @@ class JobRunner:
                     src = out_dir / name
                     kind = sniff.EXTENSIONS.get(Path(name).suffix.lower(), "result")
                     copy = self.storage.temp_path(".qnet" if kind == "qnet" else "")
-                    (shutil.copytree if src.is_dir() else shutil.copyfile)(src, copy)
-                    rec = self.storage.add(db, user_id, copy, name, kind, {"job": job_id}, unique=True)
+                    try:
+                        (shutil.copytree if src.is_dir() else shutil.copyfile)(src, copy)
+                        rec = self.storage.add(db, user_id, copy, name, kind, {"job": job_id}, unique=True)
+                    finally:  # not kept (e.g. over the quota): the copy must not stay in tmp/
+                        shutil.rmtree(copy, ignore_errors=True) if copy.is_dir() else copy.unlink(missing_ok=True)
                     kept[name] = {"id": rec.id, "name": rec.name}
                 result["kept"] = kept
         except UserInputError as exc:  # e.g. the quota: the job's results cannot be kept

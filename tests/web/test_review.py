@@ -61,6 +61,21 @@ def test_job_answers_name_no_server_path(alice: Client, data_dir) -> None:
     assert job["params"]["model"]["name"] == "tiny.cfg"
 
 
+def test_job_outputs_over_quota_leave_no_temp_files(app_factory, client_factory, data_dir) -> None:
+    """When a finished job's outputs do not fit the quota, the copy made to keep them
+    stayed in the data directory's tmp/ for ever (nobody's quota, never deleted)."""
+    app = app_factory(quota_bytes=TINY_CFG.stat().st_size + 200)
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as tc:
+        c = Client(tc)
+        c.signup("carol")
+        cfg = c.upload_ok("tiny.cfg", TINY_CFG)
+        job = c.wait_job(c.post("/api/jobs/quantize", {"model_id": cfg["id"]}).json()["id"])
+        assert job["status"] == "failed" and "quota" in job["message"], job
+    assert list((data_dir / "tmp").iterdir()) == []
+
+
 def _qnet_zip_bytes(qnet_zip: bytes, name_patch=None) -> bytes:
     return qnet_zip
 

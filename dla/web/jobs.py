@@ -128,6 +128,7 @@ class JobRunner:
 
     def _finish_done(self, job_id: int, user_id: int, result: dict[str, Any]) -> None:
         out_dir = self.job_dir(job_id)
+        moved: list[Path] = []  # outputs already in the user's folder: gone with a rollback
         try:
             with self.db.session() as db:
                 from dla.web import sniff
@@ -140,12 +141,17 @@ class JobRunner:
                     try:
                         (shutil.copytree if src.is_dir() else shutil.copyfile)(src, copy)
                         rec = self.storage.add(db, user_id, copy, name, kind, {"job": job_id}, unique=True)
+                        moved.append(self.storage.path(rec))
                     finally:  # not kept (e.g. over the quota): the copy must not stay in tmp/
                         shutil.rmtree(copy, ignore_errors=True) if copy.is_dir() else copy.unlink(missing_ok=True)
                     kept[name] = {"id": rec.id, "name": rec.name}
                 result["kept"] = kept
-        except UserInputError as exc:  # e.g. the quota: the job's results cannot be kept
-            self._finish_failed(job_id, "failed", str(exc))
+        except BaseException as exc:
+            for p in moved:  # the rows were rolled back: their files must go too
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            if not isinstance(exc, UserInputError):
+                raise
+            self._finish_failed(job_id, "failed", str(exc))  # e.g. the quota: the results cannot be kept
             return
         self._update(job_id, status="done", progress=100, message="done", result_json=json.dumps(result, default=str))
 

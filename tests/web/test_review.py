@@ -106,3 +106,23 @@ def _patched_zip(qnet_zip: bytes, flag: int | None = None, method: int | None = 
                 data[i + method_at:i + method_at + 2] = struct.pack("<H", method)
             i = data.find(sig, i + 4)
     return bytes(data)
+
+
+def test_outputs_of_a_job_that_fail_together_leave_no_orphan(app_factory, data_dir) -> None:
+    """A run keeps the calibrated .qnet, then the report.  When the report was over the quota
+    the database rolled back, but the .qnet already moved into users/<id>/ stayed there:
+    an orphan outside any quota, at the path the next file with that id is moved to."""
+    from fastapi.testclient import TestClient
+
+    app = app_factory(quota_bytes=TINY_CFG.stat().st_size + DOG.stat().st_size + 60_000)
+    with TestClient(app) as tc:
+        c = Client(tc)
+        c.signup("carol")
+        cfg = c.upload_ok("tiny.cfg", TINY_CFG)
+        im = c.upload_ok("dog.jpg", DOG)
+        job = c.wait_job(c.post("/api/jobs/run", {"model_id": cfg["id"], "image_id": im["id"],
+                                                  "modes": ["float", "int"]}).json()["id"])
+        assert job["status"] == "failed" and "quota" in job["message"], job
+        ids = {str(f["id"]) for f in c.get("/api/files").json()["files"]}
+    on_disk = {p.name.removesuffix(".qnet") for d in (data_dir / "users").iterdir() for p in d.iterdir()}
+    assert on_disk == ids

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -83,9 +84,10 @@ def download(file_id: int, inline: bool = False, user: User = Depends(current_us
     with c.db.session() as db:
         rec = c.storage.get(db, user.id, file_id)
         path, name, kind = c.storage.path(rec), rec.name, rec.kind
-    if kind == "qnet":
+    if kind == "qnet":  # the name quoted as FileResponse does: any character, no broken header
+        quoted = quote(f"{name}.zip")
         return Response(c.storage.qnet_zip(path, name), media_type="application/zip",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.zip"'})
+                        headers={"Content-Disposition": f"attachment; filename*=utf-8''{quoted}"})
     return FileResponse(path, filename=name, content_disposition_type="inline" if inline else "attachment")
 
 

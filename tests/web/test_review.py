@@ -80,6 +80,18 @@ def _qnet_zip_bytes(qnet_zip: bytes, name_patch=None) -> bytes:
     return qnet_zip
 
 
+def test_qnet_download_with_any_name(alice: Client, qnet_zip: bytes) -> None:  # noqa: F811
+    """A .qnet's download put the raw name in Content-Disposition: a name outside latin-1
+    crashed the response (500), a '"' broke the header."""
+    for name in ("模型.qnet", 'a"b.qnet'):
+        q = alice.upload_ok(name, qnet_zip)
+        r = alice.get(f"/api/files/{q['id']}/download")
+        assert r.status_code == 200, (name, r.text)
+        assert r.headers["content-disposition"].startswith("attachment")
+        with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+            assert {n.split("/")[-1] for n in zf.namelist()} == {"model.json", "weights.npz"}
+
+
 def _npy_header_only(shape: tuple[int, ...]) -> bytes:
     header = "{'descr': '<f4', 'fortran_order': False, 'shape': %r, }" % (shape,)
     header = header.ljust(118) + "\n"

@@ -13,6 +13,7 @@ import shutil
 import struct
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,8 @@ def unpack_qnet(path: Path, dest: Path, max_bytes: int) -> dict[str, Any]:
                     shutil.copyfileobj(src, out, 1 << 20)
     except zipfile.BadZipFile:
         raise ContentError("not a .qnet: upload the model directory as a zip (model.json + weights.npz)") from None
+    except (RuntimeError, NotImplementedError, EOFError, zlib.error) as exc:  # encrypted, unknown method, cut
+        raise ContentError(f"not a .qnet: the zip cannot be read ({exc})") from None
     qnet, hw, _ = load_qnet(dest)
     return {"layers": len(qnet.net.layers), "input": list(qnet.net.input_shape), "model": qnet.net.name}
 

@@ -76,10 +76,6 @@ def test_job_outputs_over_quota_leave_no_temp_files(app_factory, client_factory,
     assert list((data_dir / "tmp").iterdir()) == []
 
 
-def _qnet_zip_bytes(qnet_zip: bytes, name_patch=None) -> bytes:
-    return qnet_zip
-
-
 def test_qnet_download_with_any_name(alice: Client, qnet_zip: bytes) -> None:  # noqa: F811
     """A .qnet's download put the raw name in Content-Disposition: a name outside latin-1
     crashed the response (500), a '"' broke the header."""
@@ -118,6 +114,14 @@ def _patched_zip(qnet_zip: bytes, flag: int | None = None, method: int | None = 
                 data[i + method_at:i + method_at + 2] = struct.pack("<H", method)
             i = data.find(sig, i + 4)
     return bytes(data)
+
+
+@pytest.mark.parametrize("patch", [{"flag": 1}, {"method": 99}])
+def test_qnet_zip_that_cannot_be_read_is_422(alice: Client, qnet_zip: bytes, patch: dict, data_dir) -> None:  # noqa: F811
+    """An encrypted member (RuntimeError) or an unknown compression (NotImplementedError) was a 500."""
+    r = alice.upload("bad.qnet", _patched_zip(qnet_zip, **patch))
+    assert r.status_code == 422, r.text
+    assert list((data_dir / "tmp").iterdir()) == []
 
 
 def test_outputs_of_a_job_that_fail_together_leave_no_orphan(app_factory, data_dir) -> None:

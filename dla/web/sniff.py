@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import shutil
 import struct
 import tempfile
@@ -156,7 +157,30 @@ def _scenario(path: Path) -> dict[str, Any]:
     return {"keys": sorted(map(str, data))}
 
 
+def _npy_header_fits(f: Any, size: int) -> None:
+    """Refuse a .npy whose header declares more data than the file holds: numpy would
+    allocate what the header says (a 100-byte file can ask for terabytes) before reading."""
+    from numpy.lib import format as npf
+
+    try:
+        version = npf.read_magic(f)
+        read = {(1, 0): npf.read_array_header_1_0, (2, 0): npf.read_array_header_2_0}.get(version)
+        if read is None:
+            raise ContentError(f"not a .npy array (format version {version[0]}.{version[1]} is not supported)")
+        shape, _fortran, dtype = read(f)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ContentError(f"not a .npy array ({exc})") from None
+    if dtype.hasobject:  # np.load refuses it (no pickles) with its own message
+        return
+    need = math.prod(shape) * dtype.itemsize
+    if need > size - f.tell():
+        raise ContentError(f"not a .npy array: its header declares {need:,} bytes of data, "
+                           f"the file holds {size - f.tell():,}")
+
+
 def _npy(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        _npy_header_fits(f, path.stat().st_size)
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -167,6 +191,7 @@ def _npy(path: Path) -> dict[str, Any]:
 
 
 def load_npy_bytes(data: bytes) -> np.ndarray:
+    _npy_header_fits(io.BytesIO(data), len(data))
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:

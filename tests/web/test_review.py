@@ -94,6 +94,17 @@ def _npy_header_only(shape: tuple[int, ...]) -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + b"\0" * 16
 
 
+def test_npy_declaring_a_huge_array_is_422(opened) -> None:  # noqa: F811
+    """A 100-byte .npy whose header declares terabytes made numpy allocate it: MemoryError, 500."""
+    c, s = opened
+    data = _npy_header_only((1 << 20, 1 << 20, 1 << 10))
+    r = c.upload("huge.npy", data)
+    assert r.status_code == 422, r.text
+    cmd(c, s["id"], "goto 0")
+    r = c.put(f"/api/step/{s['id']}/weights", data)
+    assert r.status_code == 422, r.text
+
+
 def _png_header(width: int, height: int) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))

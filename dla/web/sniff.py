@@ -104,16 +104,28 @@ def _weights(path: Path, cfgs: dict[int, Path]) -> dict[str, Any]:
     return {"version": f"{major}.{minor}", "seen": seen, "floats": (size - hsize) // 4, "cfg_ids": fits}
 
 
+#: What the image extensions (.png, .jpg/.jpeg, .bmp) name (JPEG includes cameras' MPO files).
+#: Nothing else is opened: Pillow reads dozens of formats, some through external programs (EPS).
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP")
+
+
 def _image(path: Path) -> dict[str, Any]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with Image.open(path, formats=IMAGE_FORMATS) as im:
             im.verify()
-        with Image.open(path) as im:  # verify() leaves the image unusable: reopen for the size
+            if im.width * im.height > Image.MAX_IMAGE_PIXELS:  # decoding it would take GBs
+                raise ContentError(f"the image is too large ({im.width}x{im.height} pixels; at most "
+                                   f"{Image.MAX_IMAGE_PIXELS:,} pixels)")
+        with Image.open(path, formats=IMAGE_FORMATS) as im:  # verify() leaves the image unusable: reopen
             im.load()
             return {"width": im.width, "height": im.height, "format": im.format}
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ContentError(f"the image is too large ({exc})") from None
+    except UnidentifiedImageError:
+        raise ContentError("not a readable image: PNG, JPEG or BMP") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise ContentError(f"not a readable image ({exc})") from None
 
 

@@ -113,6 +113,24 @@ def _png_header(width: int, height: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
 
 
+def test_decompression_bomb_image_is_422(alice: Client) -> None:
+    """An image declaring 900 megapixels raised Pillow's DecompressionBombError: 500."""
+    r = alice.upload("bomb.png", _png_header(30000, 30000))
+    assert r.status_code == 422, r.text
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "TIFF", "ICO"])
+def test_image_in_another_format_is_refused(alice: Client, fmt: str) -> None:
+    """'x.png' was accepted whatever Pillow could open (TIFF, GIF, ICO, and with the right
+    binaries EPS via Ghostscript): only the formats the extensions name are accepted."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(buf, format=fmt)
+    r = alice.upload("x.png", buf.getvalue())
+    assert r.status_code == 422, r.text
+
+
 def _patched_zip(qnet_zip: bytes, flag: int | None = None, method: int | None = None) -> bytes:
     """The zip with every header's general-purpose flag or compression method overwritten."""
     data = bytearray(qnet_zip)

@@ -25,6 +25,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+#: The largest id a row can have (``Integer`` is 32 bits in PostgreSQL): a larger one is looked
+#: up as "not found" instead of reaching the driver, which refuses it (OverflowError, DataError).
+MAX_ID = 2 ** 31 - 1
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -175,5 +180,5 @@ class Database:
             return [j.id for j in jobs]
 
 
-__all__ = ["Base", "Database", "FileRecord", "Job", "LoginSession", "MIGRATIONS", "SchemaVersion", "User",
+__all__ = ["Base", "Database", "FileRecord", "Job", "LoginSession", "MAX_ID", "MIGRATIONS", "SchemaVersion", "User",
            "utcnow"]

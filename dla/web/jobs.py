@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from dla.web.auth import current_user
 from dla.web.context import WebContext, ctx
-from dla.web.db import Database, Job, User, utcnow
+from dla.web.db import MAX_ID, Database, Job, User, utcnow
 from dla.web.modelref import ModelRef
 from dla.web.storage import NotFound, Storage
 from golden.errors import UserInputError
@@ -273,7 +273,7 @@ def start_quantize(body: QuantizeRequest, user: User = Depends(current_user), c:
 
 def _job(c: WebContext, user_id: int, job_id: int) -> dict:
     with c.db.session() as db:
-        job = db.get(Job, job_id)
+        job = db.get(Job, job_id) if 0 < job_id <= MAX_ID else None
         if job is None or job.user_id != user_id:
             raise NotFound(f"job {job_id} not found")
         return job.to_dict()

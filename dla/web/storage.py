@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dla.web import sniff
-from dla.web.db import FileRecord, utcnow
+from dla.web.db import MAX_ID, FileRecord, utcnow
 from golden.errors import UserInputError
 
 
@@ -57,7 +57,7 @@ class Storage:
 
     # ------------------------------------------------------------------ queries
     def get(self, db: Session, user_id: int, file_id: int, kinds: tuple[str, ...] | None = None) -> FileRecord:
-        rec = db.get(FileRecord, file_id)
+        rec = db.get(FileRecord, file_id) if 0 < file_id <= MAX_ID else None
         if rec is None or rec.user_id != user_id or (kinds and rec.kind not in kinds):
             what = " or ".join(kinds) if kinds else "file"
             raise NotFound(f"{what} {file_id} not found")

@@ -171,3 +171,21 @@ def test_outputs_of_a_job_that_fail_together_leave_no_orphan(app_factory, data_d
         ids = {str(f["id"]) for f in c.get("/api/files").json()["files"]}
     on_disk = {p.name.removesuffix(".qnet") for d in (data_dir / "users").iterdir() for p in d.iterdir()}
     assert on_disk == ids
+
+
+@pytest.mark.parametrize("method,url,body", [
+    ("get", "/api/files/{big}", None), ("get", "/api/files/{big}/download", None),
+    ("patch", "/api/files/{big}", {"name": "x.cfg", "version": 1}), ("delete", "/api/files/{big}", None),
+    ("post", "/api/files/{big}/augment", None), ("get", "/api/models/{big}", None),
+    ("get", "/api/models/{big}/graph.svg", None), ("get", "/api/jobs/{big}", None),
+    ("get", "/api/jobs/{big}/events", None), ("post", "/api/jobs/{big}/cancel", None),
+    ("get", "/api/jobs/{big}/files/layers.csv", None),
+    ("post", "/api/jobs/run", {"model_id": "{big}", "image_id": 1}),
+    ("post", "/api/step", {"model_id": "{big}", "image_id": 1})])
+def test_an_id_beyond_the_database_integer_is_404(alice: Client, method: str, url: str, body) -> None:
+    """An id too large for the database's integer (2**63 in SQLite, 2**31 in PostgreSQL)
+    raised OverflowError / DataError from the driver: 500 instead of 'not found'."""
+    for big in (2 ** 63, 2 ** 40):
+        kw = {} if body is None else {"json": {k: (big if v == "{big}" else v) for k, v in body.items()}}
+        r = getattr(alice, method)(url.format(big=big), **kw)
+        assert r.status_code == 404, (big, r.status_code, r.text)

@@ -62,7 +62,10 @@ def _cfg(path: Path, name: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         named = Path(tmp) / name  # the parser names the model (and its errors) after the file
         shutil.copyfile(path, named)
-        net = parse_network(named)
+        try:
+            net = parse_network(named)
+        except UserInputError as exc:  # "/tmp/tmpabc/x.cfg:2: ...": the user's file, not the copy
+            raise ContentError(str(exc).replace(str(named), name)) from None
     return {"layers": len(net.layers), "input": list(net.input_shape), "params": net.n_params, "macs": net.macs,
             "detector": net.is_detector}
 

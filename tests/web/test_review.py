@@ -189,3 +189,10 @@ def test_an_id_beyond_the_database_integer_is_404(alice: Client, method: str, ur
         kw = {} if body is None else {"json": {k: (big if v == "{big}" else v) for k, v in body.items()}}
         r = getattr(alice, method)(url.format(big=big), **kw)
         assert r.status_code == 404, (big, r.status_code, r.text)
+
+
+def test_a_refused_cfg_names_the_users_file_not_a_server_path(alice: Client) -> None:
+    """The parser's message named the temporary copy ('/tmp/tmpabc123/bad.cfg:2: ...')."""
+    r = alice.upload("bad.cfg", b"[net]\nwidth=abc\n")
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("bad.cfg:2: "), r.text

@@ -196,3 +196,42 @@ def test_a_refused_cfg_names_the_users_file_not_a_server_path(alice: Client) -> 
     r = alice.upload("bad.cfg", b"[net]\nwidth=abc\n")
     assert r.status_code == 422
     assert r.json()["detail"].startswith("bad.cfg:2: "), r.text
+
+
+LOGIN_HARNESS = r"""
+const fs = require("fs");
+let handler = null;
+global.location = {search: "?next=" + encodeURIComponent(process.argv[3]), origin: "http://wb.test",
+                   href: "http://wb.test/login"};
+global.document = {getElementById: id => id === "auth-form" ? {addEventListener: (_e, f) => { handler = f; }}
+                                                          : {value: "x"}};
+global.api = async () => ({});
+global.URL = URL; global.URLSearchParams = URLSearchParams;
+eval(fs.readFileSync(process.argv[2], "utf8"));
+handler({preventDefault() {}, target: {dataset: {mode: "login"}}}).then(() => console.log(location.href));
+"""
+
+
+@pytest.mark.parametrize("nxt,expected", [("/run", "/run"), ("/models/3?x=1", "/models/3?x=1"),
+                                          ("//evil.test", "/"), ("/\\evil.test", "/"), ("/\t/evil.test", "/"),
+                                          ("https://evil.test/", "/"), ("javascript:alert(1)", "/")])
+def test_login_next_stays_on_the_workbench(tmp_path, nxt: str, expected: str) -> None:
+    """The login page followed ?next= if it began with '/' but not '//': browsers read
+    '/\\evil.test' (and '/<tab>/evil.test') as '//evil.test', an open redirect after login."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("node is not installed")
+    harness = tmp_path / "h.js"
+    harness.write_text(LOGIN_HARNESS)
+    js = Path(__file__).parents[2] / "dla" / "web" / "static" / "login.js"
+    out = subprocess.run([node, str(harness), str(js), nxt], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    href = out.stdout.strip()
+    from urllib.parse import urljoin, urlsplit
+
+    assert urlsplit(urljoin("http://wb.test/login", href)).netloc == "wb.test", (nxt, href)
+    assert href in (expected, "http://wb.test" + expected), (nxt, href)

@@ -4,6 +4,12 @@ document.getElementById("auth-form").addEventListener("submit", async ev => {
   const mode = ev.target.dataset.mode;
   const body = {username: document.getElementById("username").value, password: document.getElementById("password").value};
   try { await api("POST", mode === "signup" ? "/api/signup" : "/api/login", body); } catch (e) { return; }
-  const next = new URLSearchParams(location.search).get("next");
-  location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
+  location.href = sameOrigin(new URLSearchParams(location.search).get("next"));
 });
+// ?next= as a path on this server, or "/": parsed as the browser will ("/\\evil", "/\t/evil" are "//evil").
+function sameOrigin(next) {
+  try {
+    const u = new URL(next || "/", location.origin);
+    return u.origin === location.origin ? u.pathname + u.search + u.hash : "/";
+  } catch (e) { return "/"; }
+}

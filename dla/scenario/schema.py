@@ -35,7 +35,7 @@ class ModelSection(Strict):
     trained: str | None = Field(None, description="a shipped trained model with its weights: shapes-yolo, shapes-cls")
     cfg: str | None = Field(None, description="a .cfg path or a shipped name (yolov3-tiny, yolov3, ...)")
     weights: str | None = Field(None, description="a .weights path; absent = random weights with 'seed'")
-    seed: int = Field(0, description="seed of the generated weights (when 'weights' is absent)")
+    seed: int = Field(0, ge=0, description="seed of the generated weights (when 'weights' is absent)")
     qnet: str | None = Field(None, description="a quantized model directory (then 'quant' does not apply)")
 
     @model_validator(mode="after")
@@ -95,7 +95,7 @@ class ImagesSection(Strict):
     """Generated inputs: ``synthetic: N`` (the project's own images, seeded)."""
 
     synthetic: int = Field(ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
 
 class StepEntry(Strict):

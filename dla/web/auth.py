@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -53,6 +54,11 @@ def verify_password(stored: str, password: str) -> bool:
         return _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def _no_user_hash() -> str:
+    return hash_password(secrets.token_urlsafe(32))
 
 
 async def csrf_protect(request: Request) -> None:
@@ -132,8 +138,10 @@ def signup(body: Credentials, response: Response, c: WebContext = Depends(ctx)) 
 def login(body: Credentials, response: Response, c: WebContext = Depends(ctx)) -> dict:
     with c.db.session() as db:
         user = db.scalar(select(User).where(User.username == body.username))
-    # the same answer for an unknown user and a wrong password: names are not enumerable
-    if user is None or not verify_password(user.password_hash, body.password):
+    # the same answer, in the same time, for an unknown user and a wrong password: names are
+    # not enumerable (an unknown name is checked against a hash no password matches)
+    if not verify_password(user.password_hash if user is not None else _no_user_hash(), body.password) \
+            or user is None:
         raise HTTPException(401, "wrong user name or password")
     _start_session(c, user, response)
     return {"id": user.id, "username": user.username}

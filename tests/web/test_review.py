@@ -235,3 +235,17 @@ def test_login_next_stays_on_the_workbench(tmp_path, nxt: str, expected: str) ->
 
     assert urlsplit(urljoin("http://wb.test/login", href)).netloc == "wb.test", (nxt, href)
     assert href in (expected, "http://wb.test" + expected), (nxt, href)
+
+
+def test_login_of_an_unknown_name_costs_a_password_check(alice: Client, client_factory, monkeypatch) -> None:
+    """An unknown name answered at once while a known one waited for argon2 (~60 ms): the
+    time told which names exist, despite the identical message."""
+    from dla.web import auth
+
+    calls = []
+    real = auth.verify_password
+    monkeypatch.setattr(auth, "verify_password", lambda h, p: calls.append(h) or real(h, p))
+    c = client_factory()
+    assert c.post("/api/login", {"username": "alice", "password": "wrong password"}).status_code == 401
+    assert c.post("/api/login", {"username": "nobody", "password": "wrong password"}).status_code == 401
+    assert len(calls) == 2

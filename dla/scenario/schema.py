@@ -56,6 +56,13 @@ class CalibSection(Strict):
     synthetic: int | None = Field(None, ge=1, description="N of the project's generated images")
     images: str | list[str] | None = Field(None, description="a folder, a list file, or a list of image paths")
 
+    @field_validator("images")
+    @classmethod
+    def _some(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(v, list) and not v:
+            raise ValueError("the list of calibration images is empty")
+        return v
+
     @model_validator(mode="after")
     def _one(self) -> CalibSection:
         if (self.synthetic is None) == (self.images is None):
@@ -81,6 +88,16 @@ class QuantSection(Strict):
     percentile: float = Field(99.99, gt=0, le=100)
     overrides: list[Override] = Field(default_factory=list)
     calib: CalibSection = Field(default_factory=lambda: CalibSection(synthetic=4))
+
+    @field_validator("activations", "granularity")
+    @classmethod
+    def _sweep(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("an empty list: give at least one value")
+            if len(set(v)) != len(v):
+                raise ValueError("a value is listed twice (each one is a variant)")
+        return v
 
     def variants(self) -> list[dict[str, Any]]:
         """One spec mapping per (activations, granularity) combination, in file order."""
@@ -213,6 +230,13 @@ class Scenario(Strict):
     report: ReportSection = Field(default_factory=ReportSection)
     matrix: dict[str, list[Any]] | None = Field(
         None, description="for 'dla regress': dotted key -> list of values; one scenario per combination")
+
+    @field_validator("images")
+    @classmethod
+    def _inputs(cls, v: list[str] | ImagesSection) -> list[str] | ImagesSection:
+        if isinstance(v, list) and not v:
+            raise ValueError("no input: give at least one image (or {synthetic: N})")
+        return v
 
     @field_validator("modes")
     @classmethod

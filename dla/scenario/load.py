@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ValidationError
 
@@ -279,8 +280,12 @@ def check_files(ls: LoadedScenario) -> None:
         for i, im in enumerate(imgs):
             resolve_data(ls, im, "calibration image", "quant", "calib", "images", i)
     for i, e in enumerate(s.step):
-        if e.edit and "array" in e.edit:
-            _file(ls, str(e.edit["array"]), "weight array", "step", i, "edit", "array")
+        if e.edit and e.edit.array is not None:
+            arr = _file(ls, e.edit.array, "weight array", "step", i, "edit", "array")
+            try:
+                np.load(arr, allow_pickle=False)
+            except (OSError, ValueError):
+                raise ls.error(f"not a NumPy .npy array file: {e.edit.array}", "step", i, "edit", "array") from None
 
 
 def check_consistency(ls: LoadedScenario) -> None:

@@ -115,10 +115,27 @@ class ImagesSection(Strict):
     seed: int = Field(0, ge=0)
 
 
+class EditEntry(Strict):
+    """A weight edit of the current layer: ``index`` + ``value``, ``scale_channel`` or ``array``."""
+
+    index: list[int] | int | None = Field(None, description="[o, i, ky, kx] (or an output channel), with 'value'")
+    value: float | None = None
+    scale_channel: tuple[int, float] | None = Field(None, description="[channel, factor]")
+    array: str | None = Field(None, description="a .npy file with the whole weight tensor")
+
+    @model_validator(mode="after")
+    def _one(self) -> EditEntry:
+        kinds = [(self.index is not None) or (self.value is not None), self.scale_channel is not None,
+                 self.array is not None]
+        if sum(kinds) != 1 or (kinds[0] and (self.index is None or self.value is None)):
+            raise ValueError("an edit is index + value, scale_channel or array (exactly one of them)")
+        return self
+
+
 class StepEntry(Strict):
     stop: int | None = None
     print: list[Literal["input", "output", "weights"]] | Literal["input", "output", "weights"] | None = None
-    edit: dict[str, Any] | None = None
+    edit: EditEntry | None = None
     rerun: bool | None = None
     undo: bool | None = None
 

@@ -339,11 +339,18 @@ def command(sid: str, body: Command, user: User = Depends(current_user), c: WebC
 async def upload_weights(sid: str, request: Request, user: User = Depends(current_user),
                          c: WebContext = Depends(ctx)) -> dict:
     """Replace the current layer's weights by a .npy array (the request body)."""
-    data = await request.body()
-    if len(data) > c.storage.max_upload_bytes:
-        from dla.web.storage import TooLarge
+    from dla.web.storage import TooLarge
 
-        raise TooLarge("the array exceeds the upload limit")
+    limit = c.storage.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:  # refused before a byte is read
+        raise TooLarge(f"the array exceeds the upload limit of {limit:,} bytes")
+    buf = bytearray()
+    async for chunk in request.stream():  # and never more than the limit held in memory
+        buf += chunk
+        if len(buf) > limit:
+            raise TooLarge(f"the array exceeds the upload limit of {limit:,} bytes")
+    data = bytes(buf)
     sniff.load_npy_bytes(data)  # refuse a non-array (or a pickle) before it reaches the stepper
     st = c.steps.get(user.id, sid)
     with st.lock:

@@ -249,3 +249,31 @@ def test_login_of_an_unknown_name_costs_a_password_check(alice: Client, client_f
     assert c.post("/api/login", {"username": "alice", "password": "wrong password"}).status_code == 401
     assert c.post("/api/login", {"username": "nobody", "password": "wrong password"}).status_code == 401
     assert len(calls) == 2
+
+
+def test_step_weights_upload_beyond_the_limit_is_refused_before_it_is_read(tmp_path) -> None:
+    """The STEP weights upload read the whole body into memory (request.body()) before
+    checking its size, and before looking at the session: any logged-in user could make the
+    server buffer gigabytes. A declared size beyond the limit is now refused at once."""
+    import socket
+
+    import httpx
+
+    from tests.web.live import live_server
+
+    with live_server(tmp_path / "data") as url:
+        c = httpx.Client(base_url=url)
+        c.get("/login")
+        csrf = c.cookies["dla_csrf"]
+        assert c.post("/api/signup", json={"username": "dave", "password": "correct horse"},
+                      headers={"X-CSRF-Token": csrf}).status_code == 200
+        cookies = "; ".join(f"{k}={v}" for k, v in c.cookies.items())
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall((f"PUT /api/step/nosuch/weights HTTP/1.1\r\nHost: {host}\r\nCookie: {cookies}\r\n"
+                       f"X-CSRF-Token: {csrf}\r\nContent-Length: {1 << 40}\r\n\r\n").encode() + b"\0" * 1024)
+            try:
+                answer = s.recv(200)
+            except TimeoutError:
+                answer = b"(no answer: the server waits for the whole body)"
+        assert answer.startswith(b"HTTP/1.1 413"), answer

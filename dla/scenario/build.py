@@ -140,7 +140,10 @@ def build_variants(ls: LoadedScenario, net: Network, qnet: QuantizedNetwork | No
         return [Variant("qnet", qnet.spec, qnet, Engine(net, qnet, hw))]
     if not ls.scenario.quantized_modes():
         return []
-    ranges, _ = collect_statistics(net, calibration_set(ls), use_cache=True, on_image=on_image)
+    try:
+        ranges, _ = collect_statistics(net, calibration_set(ls), use_cache=True, on_image=on_image)
+    except UserInputError as exc:  # an unreadable or missing image of the calibration set
+        raise ls.error(str(exc), "quant", "calib", "images") from None
     out = []
     for d in ls.scenario.quant.variants():
         try:

@@ -213,7 +213,7 @@ def find_scenario(name: str | Path) -> Path:
 def _file(ls: LoadedScenario, value: str, what: str, *loc: str | int, dirs: bool = False) -> Path:
     p = Path(value).expanduser()
     full = p if p.is_absolute() else ls.base_dir / p
-    if not (full.is_dir() if dirs else full.exists()):
+    if not (full.is_dir() if dirs else full.is_file()):
         raise ls.error(f"{what} not found: {value} (relative to the scenario: {full})", *loc)
     return full
 

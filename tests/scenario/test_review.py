@@ -69,3 +69,18 @@ def test_a_valid_step_edit_still_runs(tmp_path: Path) -> None:
                  "  - edit: {index: [0, 0, 1, 1], value: 5}\n  - edit: {scale_channel: [1, 0.5]}\n")
     r = run_to_dir(p, tmp_path / "o")
     assert [e["action"] for e in r.summary["step"]] == ["stop", "edit", "rerun", "edit", "edit"]
+
+
+@pytest.mark.parametrize("calib, needle", [
+    ("list.txt", "s.yaml:4: quant.calib.images: "),  # a list file naming a missing image
+    ("[bad.jpg]", "s.yaml:4: quant.calib.images"),  # a file that is not an image
+])
+def test_bad_calibration_images_name_the_scenario_line(tmp_path: Path, calib: str, needle: str) -> None:
+    (tmp_path / "list.txt").write_text("missing.jpg\n")
+    (tmp_path / "bad.jpg").write_text("not an image")
+    _fails(tmp_path, BASE + f"quant: {{calib: {{images: {calib}}}}}\n", needle)
+
+
+def test_an_hw_path_that_is_a_folder_names_the_scenario_line(tmp_path: Path) -> None:
+    (tmp_path / "hwdir").mkdir()
+    _fails(tmp_path, BASE + "hw: hwdir/\n", "s.yaml:4: hw: hardware config not found: hwdir/")

@@ -45,6 +45,7 @@ class JobRunner:
         self._procs: dict[int, Any] = {}
         self._cancelled: set[int] = set()
         self._threads: list[threading.Thread] = []
+        self._closing = False  # set by shutdown: no worker starts after it
         for job_id in db.interrupt_running_jobs():
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
@@ -89,7 +90,7 @@ class JobRunner:
             recv, send = self._mp.Pipe(duplex=False)
             proc = self._mp.Process(target=worker_main, args=(kind, params, str(out_dir), send), daemon=True)
             with self._lock:
-                if job_id in self._cancelled:
+                if job_id in self._cancelled or self._closing:  # closing: stays queued, then "interrupted"
                     return
                 proc.start()
                 self._procs[job_id] = proc
@@ -169,6 +170,7 @@ class JobRunner:
 
     def shutdown(self) -> None:
         with self._lock:
+            self._closing = True
             procs = list(self._procs.items())
             self._cancelled.update(j for j, _ in procs)
         for _, p in procs:

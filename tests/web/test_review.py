@@ -277,3 +277,30 @@ def test_step_weights_upload_beyond_the_limit_is_refused_before_it_is_read(tmp_p
             except TimeoutError:
                 answer = b"(no answer: the server waits for the whole body)"
         assert answer.startswith(b"HTTP/1.1 413"), answer
+
+
+def test_shutdown_starts_no_queued_job(app_factory) -> None:
+    """At shutdown the running workers were terminated, which freed their slots, and the
+    queued jobs' threads then started new workers in a server that was stopping."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from tests.web.conftest import YOLO_CFG
+    from tests.web.test_jobs import _wait_running
+
+    app = app_factory(job_workers=1)
+    with TestClient(app) as tc:
+        c = Client(tc)
+        c.signup("erin")
+        body = {"model_id": c.upload_ok("yolov3-tiny.cfg", YOLO_CFG)["id"],
+                "image_id": c.upload_ok("dog.jpg", DOG)["id"], "quant": {"calib_n": 30}}
+        first = c.post("/api/jobs/run", body).json()
+        _wait_running(c, first["id"], app)
+        second = c.post("/api/jobs/run", body).json()
+        runner = app.state.ctx.jobs
+        runner.shutdown()
+        time.sleep(1)
+        with runner._lock:
+            alive = [j for j, p in runner._procs.items() if p.is_alive()]
+        assert alive == [] and c.get(f"/api/jobs/{second['id']}").json()["status"] == "queued"

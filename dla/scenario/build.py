@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from dla.calibration import collect_statistics
-from dla.config import HardwareConfig, config_from_mapping, load_config
+from dla.config import HardwareConfig
 from dla.engine import Engine
 from dla.models import resolve_cfg
-from dla.scenario.load import LoadedScenario, resolve_data, resolve_hw_path, resolve_image
+from dla.scenario.load import LoadedScenario, load_hw, resolve_data, resolve_image
 from golden.errors import UserInputError
 from golden.genweights import random_weights, synthetic_image
 from golden.image import load_image, prepare_input
@@ -86,14 +86,9 @@ def build_network(ls: LoadedScenario) -> tuple[Network, QuantizedNetwork | None,
 
 def build_hw(ls: LoadedScenario, qnet_hw: HardwareConfig | None) -> tuple[HardwareConfig, str]:
     hw = ls.scenario.hw
-    if isinstance(hw, dict):
-        lines = {k[1]: v for k, v in ls.lines.items() if len(k) == 2 and k[0] == "hw"}
-        return config_from_mapping(hw, ls.path, lines), "inline"
     if qnet_hw is not None and "hw" not in ls.data:
         return qnet_hw, "from the .qnet"
-    path = resolve_hw_path(ls)
-    assert path is not None
-    return load_config(path), hw
+    return load_hw(ls), "inline" if isinstance(hw, dict) else hw
 
 
 def build_inputs(ls: LoadedScenario, net: Network) -> list[Input]:

@@ -247,6 +247,18 @@ def resolve_hw_path(ls: LoadedScenario) -> Path | None:
     return _file(ls, hw, "hardware config", "hw")
 
 
+def load_hw(ls: LoadedScenario):
+    """The scenario's ``HardwareConfig`` (inline fields, a shipped name or a YAML path), validated."""
+    from dla.config import config_from_mapping, load_config
+
+    hw = ls.scenario.hw
+    if isinstance(hw, dict):
+        return config_from_mapping(hw, ls.path, {k: ls.line("hw", k) for k in hw})
+    path = resolve_hw_path(ls)
+    assert path is not None
+    return load_config(path)
+
+
 def check_files(ls: LoadedScenario) -> None:
     """Every file the scenario names exists (before anything runs or is written)."""
     s = ls.scenario
@@ -268,7 +280,7 @@ def check_files(ls: LoadedScenario) -> None:
         _file(ls, s.model.weights, "weights file", "model", "weights")
     if s.model.qnet is not None:
         _file(ls, s.model.qnet, "quantized model", "model", "qnet", dirs=True)
-    resolve_hw_path(ls)
+    load_hw(ls)  # its values too: a campaign must not start with a scenario whose hardware is invalid
     if isinstance(s.images, list):
         for i, im in enumerate(s.images):
             resolve_image(ls, im, i)

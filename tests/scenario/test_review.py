@@ -84,3 +84,18 @@ def test_bad_calibration_images_name_the_scenario_line(tmp_path: Path, calib: st
 def test_an_hw_path_that_is_a_folder_names_the_scenario_line(tmp_path: Path) -> None:
     (tmp_path / "hwdir").mkdir()
     _fails(tmp_path, BASE + "hw: hwdir/\n", "s.yaml:4: hw: hardware config not found: hwdir/")
+
+
+@pytest.mark.parametrize("hw, needle", [("hw:\n  rows: 0\n", "s.yaml:6: rows=0 must be positive"),
+                                        ("hw: bad-hw.yaml\n", "bad-hw.yaml:1: unknown key 'colls'")])
+def test_hardware_is_validated_before_a_campaign_starts(tmp_path: Path, hw: str, needle: str) -> None:
+    """docs: every scenario is validated before the campaign starts; a bad inline or YAML hw
+    was only found by the worker (an 'error' row after the others had run)."""
+    from dla.scenario.regress import collect
+    from golden.errors import UserInputError
+
+    (tmp_path / "bad-hw.yaml").write_text("colls: 8\n")
+    p = tmp_path / "s.yaml"
+    p.write_text(BASE + QUANT + hw)
+    with pytest.raises(UserInputError, match=needle):
+        collect([str(p)])

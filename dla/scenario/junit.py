@@ -7,24 +7,32 @@ all is one ``<error>`` case carrying its message.
 """
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
+
+# characters XML 1.0 cannot hold at all, even escaped (control characters such as ANSI colour codes)
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _x(text: Any) -> str:
+    return _NOT_XML.sub("\ufffd", str(text))
 
 
 def _suite(name: str, seconds: float, cases: list[dict[str, Any]]) -> ET.Element:
     failures = sum(1 for c in cases if not c.get("passed") and not c.get("error"))
     errors = sum(1 for c in cases if c.get("error"))
-    suite = ET.Element("testsuite", name=name, tests=str(len(cases)), failures=str(failures), errors=str(errors),
+    suite = ET.Element("testsuite", name=_x(name), tests=str(len(cases)), failures=str(failures), errors=str(errors),
                        skipped="0", time=f"{seconds:.3f}")
     for c in cases:
-        case = ET.SubElement(suite, "testcase", classname=f"dla.scenario.{name}", name=c["name"], time="0")
+        case = ET.SubElement(suite, "testcase", classname=_x(f"dla.scenario.{name}"), name=_x(c["name"]), time="0")
         if c.get("error"):
-            ET.SubElement(case, "error", message=c["message"], type="ScenarioError").text = c["message"]
+            ET.SubElement(case, "error", message=_x(c["message"]), type="ScenarioError").text = _x(c["message"])
         elif not c["passed"]:
             text = f"value {c['value']}, threshold {c['threshold']}: {c['message']}"
-            ET.SubElement(case, "failure", message=c["message"], type="ThresholdFailure").text = text
+            ET.SubElement(case, "failure", message=_x(c["message"]), type="ThresholdFailure").text = _x(text)
         else:
-            ET.SubElement(case, "system-out").text = c["message"]
+            ET.SubElement(case, "system-out").text = _x(c["message"])
     return suite
 
 

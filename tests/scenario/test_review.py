@@ -99,3 +99,23 @@ def test_hardware_is_validated_before_a_campaign_starts(tmp_path: Path, hw: str,
     p.write_text(BASE + QUANT + hw)
     with pytest.raises(UserInputError, match=needle):
         collect([str(p)])
+
+
+def test_junit_xml_stays_well_formed_with_control_characters(tmp_path: Path) -> None:
+    """A check name from YAML ("\\x01") or an error message with ANSI colours (\\x1b) made
+    junit.xml unparseable: XML 1.0 has no such characters, even escaped."""
+    import xml.etree.ElementTree as ET
+
+    from junitparser import JUnitXml
+
+    from dla.scenario.junit import error_suite, junit_xml, scenario_suite
+
+    summary = {"scenario": "s\x01<&>\"", "seconds": {"total": 1.0}, "checks": [
+        {"name": "bad \x01 <name> & ]]>", "passed": False, "value": 1.0, "threshold": "< \x02", "message": "m\x0c"},
+        {"name": "ok", "passed": True, "value": 1.0, "threshold": "-", "message": "fine \x1b[0m"}]}
+    path = tmp_path / "junit.xml"
+    path.write_bytes(junit_xml([scenario_suite(summary), error_suite("e", "\x1b[31mboom\x1b[0m\nline 2")]))
+    ET.parse(path)
+    cases = [c for suite in JUnitXml.fromfile(str(path)) for c in suite]
+    assert [c.name for c in cases] == ["bad \ufffd <name> & ]]>", "ok", "run"]
+    assert cases[2].result[0].message == "\ufffd[31mboom\ufffd[0m\nline 2"

@@ -162,11 +162,23 @@ class DetectionsCheck(Strict):
     min_precision: float | None = Field(None, ge=0, le=1)
     max_mean_dprob: float | None = Field(None, ge=0)
 
+    @model_validator(mode="after")
+    def _some(self) -> DetectionsCheck:
+        if self.min_recall is None and self.min_precision is None and self.max_mean_dprob is None:
+            raise ValueError("give at least one of min_recall, min_precision, max_mean_dprob")
+        return self
+
 
 class CyclesCheck(Strict):
     max_total: float | None = Field(None, gt=0, description="total cycles of the network")
     min_fps: float | None = Field(None, gt=0)
     min_util_pct: float | None = Field(None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _some(self) -> CyclesCheck:
+        if self.max_total is None and self.min_fps is None and self.min_util_pct is None:
+            raise ValueError("give at least one of max_total, min_fps, min_util_pct")
+        return self
 
 
 class OverflowCheck(Strict):

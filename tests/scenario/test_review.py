@@ -119,3 +119,9 @@ def test_junit_xml_stays_well_formed_with_control_characters(tmp_path: Path) -> 
     cases = [c for suite in JUnitXml.fromfile(str(path)) for c in suite]
     assert [c.name for c in cases] == ["bad \ufffd <name> & ]]>", "ok", "run"]
     assert cases[2].result[0].message == "\ufffd[31mboom\ufffd[0m\nline 2"
+
+
+@pytest.mark.parametrize("check", ["detections: {}", "detections: {mode: int}", "cycles: {}"])
+def test_a_check_without_any_threshold_is_refused(tmp_path: Path, check: str) -> None:
+    """It passed whatever the results ('agreement with FLOAT within  on 1 input(s)')."""
+    _fails(tmp_path, BASE + QUANT + f"checks:\n  - {check}\n", "s.yaml:6: checks.0.")

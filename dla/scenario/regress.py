@@ -35,6 +35,7 @@ from dla.scenario.load import LoadedScenario, expand_matrix, find_scenario, load
 from golden.errors import UserInputError
 
 SCHEDULER_TIMEOUT_S = 10
+CAMPAIGN_FILES = ("index.html", "junit.xml", "regress.json")
 
 
 class SchedulerError(UserInputError):
@@ -69,13 +70,15 @@ def _paths(items: list[str]) -> list[Path]:
 def collect(items: list[str]) -> list[Job]:
     """Load and validate every scenario (and expand matrices) before anything runs."""
     jobs: list[Job] = []
-    seen: dict[str, int] = {}
+    taken = set(CAMPAIGN_FILES)  # job folders sit beside the campaign's own files
     for path in _paths(items):
         for ls in expand_matrix(load_scenario(path, allow_matrix=True)):
-            base = ls.name
-            n = seen.get(base, 0)
-            seen[base] = n + 1
-            jobs.append(Job(base if n == 0 else f"{base}-{n + 1}", ls))
+            job_id, n = ls.name, 1
+            while job_id in taken:
+                n += 1
+                job_id = f"{ls.name}-{n}"
+            taken.add(job_id)
+            jobs.append(Job(job_id, ls))
     if not jobs:
         raise UserInputError("no scenarios to run")
     return jobs

@@ -260,6 +260,14 @@ class Scenario(Strict):
     matrix: dict[str, list[Any]] | None = Field(
         None, description="for 'dla regress': dotted key -> list of values; one scenario per combination")
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str | None) -> str | None:
+        if v is not None and (v in (".", "..") or "/" in v or "\\" in v):
+            raise ValueError(f"'{v}' cannot be a folder name (reports go to <name>-report, or OUT/<name>/ in a "
+                             "regression): no '/', '\\', '.' or '..'")
+        return v
+
     @field_validator("images")
     @classmethod
     def _inputs(cls, v: list[str] | ImagesSection) -> list[str] | ImagesSection:

@@ -125,3 +125,20 @@ def test_junit_xml_stays_well_formed_with_control_characters(tmp_path: Path) -> 
 def test_a_check_without_any_threshold_is_refused(tmp_path: Path, check: str) -> None:
     """It passed whatever the results ('agreement with FLOAT within  on 1 input(s)')."""
     _fails(tmp_path, BASE + QUANT + f"checks:\n  - {check}\n", "s.yaml:6: checks.0.")
+
+
+def test_regress_job_folders_are_unique_and_inside_the_output(tmp_path: Path) -> None:
+    """'a', 'a' and 'a-2' gave two jobs 'a-2' (one report overwrote the other, one row was lost);
+    a scenario named 'junit.xml' crashed the campaign when it wrote OUT/junit.xml."""
+    from dla.scenario.regress import collect
+
+    for f, name in (("a", "a"), ("b", "a"), ("c", "a-2"), ("d", "junit.xml"), ("e", "index.html")):
+        (tmp_path / f"{f}.yaml").write_text(BASE + QUANT + f"name: {name}\n")
+    ids = [j.id for j in collect([str(tmp_path)])]
+    assert len(set(ids)) == 5 and not {"junit.xml", "index.html", "regress.json"} & set(ids), ids
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", "."])
+def test_a_scenario_name_is_a_plain_folder_name(tmp_path: Path, name: str) -> None:
+    """`dla regress` wrote OUT/<name>/: '../escape' put a report outside the output directory."""
+    _fails(tmp_path, BASE + QUANT + f"name: '{name}'\n", "s.yaml:5: name: ")

@@ -45,7 +45,7 @@ def test_yaml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
     ("model: {cfg: yolov3-tiny}\nquant:\n  activations: [mse, kll]\n", 3, "unknown value 'kll' (valid: max, percentile, mse"),
     ("model: {cfg: yolov3-tiny}\nmodes: [float, integer]\n", 2, "unknown value 'integer'"),
     ("model: {cfg: yolov3-tiny}\nchecks:\n  - sqnr: {mode: int}\n", 3, "checks.0.sqnr.min_db: required key is missing"),
-    ("model: {cfg: yolov3-tiny}\nchecks:\n  - sqnr: {min_db: 3}\n    cycles: {}\n", 3, "exactly one of sqnr"),
+    ("model: {cfg: yolov3-tiny}\nchecks:\n  - sqnr: {min_db: 3}\n    cycles: {min_fps: 1}\n", 3, "exactly one of sqnr"),
     ("model: {cfg: yolov3-tiny}\nmodes: [float]\nchecks:\n  - sqnr: {min_db: 3}\n", 4,
      "checks.0.sqnr.mode: this check is on mode 'int', which 'modes' does not run (float)"),
     ("model: {cfg: yolov3-tiny}\nchecks:\n  - rtl: {equal: true}\n", 3, "checks.0.rtl: an rtl check needs"),

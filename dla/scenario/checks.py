@@ -166,7 +166,11 @@ def evaluate_checks(s: Scenario, summary: dict[str, Any], net: Network) -> list[
                              "no quantized variant ran (modes has only float)"))
             continue
         try:
-            out += EVALUATORS[c.kind](c, summary, net)
+            cases = EVALUATORS[c.kind](c, summary, net)
+            if c.name and len(cases) > 1:  # one case per variant (rtl: per layer): keep the names distinct
+                for k, case in enumerate(cases):
+                    case["name"] = f"{c.name} [{case['variant'] or 'layer ' + str(summary['rtl'][k]['layer'])}]"
+            out += cases
         except ValueError as exc:
             out.append(_case(c, f"{c.kind} (check {i})", None, False, None, "-", str(exc)))
     return out

@@ -142,3 +142,24 @@ def test_regress_job_folders_are_unique_and_inside_the_output(tmp_path: Path) ->
 def test_a_scenario_name_is_a_plain_folder_name(tmp_path: Path, name: str) -> None:
     """`dla regress` wrote OUT/<name>/: '../escape' put a report outside the output directory."""
     _fails(tmp_path, BASE + QUANT + f"name: '{name}'\n", "s.yaml:5: name: ")
+
+
+def test_a_named_check_over_several_variants_gives_distinct_junit_cases(tmp_path: Path) -> None:
+    """Both variants' cases were called 'our bar': CI merged them and the variant was lost."""
+    from junitparser import JUnitXml
+
+    from dla.scenario import run_to_dir
+
+    p = tmp_path / "s.yaml"
+    p.write_text(BASE.replace("report: {html: false}", "report: {html: false, junit: true}")
+                 + "quant: {activations: [mse, max], calib: {synthetic: 2}}\nmodes: [float, int]\n"
+                 "checks:\n  - name: our bar\n    sqnr: {min_db: -100}\n  - name: single\n    cycles: {min_fps: 1}\n")
+    r = run_to_dir(p, tmp_path / "o")
+    names = [c.name for suite in JUnitXml.fromfile(str(tmp_path / "o" / "junit.xml")) for c in suite]
+    assert names == ["our bar [mse/per_channel]", "our bar [max/per_channel]", "single"]
+    assert [c["name"] for c in r.summary["checks"]] == names
+
+
+def test_histograms_of_unknown_layers_are_an_error_not_silently_dropped(tmp_path: Path) -> None:
+    _fails(tmp_path, BASE.replace("report: {html: false}", "report: {html: true, histograms: [0, 99]}") + QUANT,
+           "s.yaml:3: report.histograms.1: ")

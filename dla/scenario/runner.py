@@ -130,6 +130,11 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
     progress("building the model and calibrating")
     built = build(ls)
     net = built.net
+    if isinstance(s.report.histograms, list):
+        for i, layer in enumerate(s.report.histograms):
+            if not 0 <= layer < len(net.layers):
+                raise ls.error(f"layer {layer} is out of range: {net.name} has layers 0..{len(net.layers) - 1}",
+                               "report", "histograms", i)
     seconds["build"] = time.perf_counter() - t0
     result = ScenarioResult(ls, built, {})
     float_engine = Engine(net, None, built.hw)

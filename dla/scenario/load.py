@@ -81,6 +81,9 @@ def _line_map(node: yaml.Node, loc: Loc = (), out: dict[Loc, int] | None = None)
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             key = (*loc, k.value)
+            if key in out:
+                raise ValueError(f"{'.'.join(map(str, key))}: written twice (first on line {out[key]})",
+                                 k.start_mark.line + 1)
             out[key] = k.start_mark.line + 1
             _line_map(v, key, out)
     elif isinstance(node, yaml.SequenceNode):
@@ -104,7 +107,10 @@ def parse_yaml(path: Path, text: str) -> tuple[dict[str, Any], dict[Loc, int]]:
     bad = [k for k in data if not isinstance(k, str)]
     if bad:
         raise ScenarioError(path, None, f"section names must be strings, got {bad[0]!r}")
-    return data, _line_map(node)
+    try:
+        return data, _line_map(node)
+    except ValueError as exc:  # a key written twice (YAML loaders silently keep the last one)
+        raise ScenarioError(path, exc.args[1], exc.args[0]) from None
 
 
 # ------------------------------------------------------------------ validation errors

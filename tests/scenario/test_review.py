@@ -163,3 +163,13 @@ def test_a_named_check_over_several_variants_gives_distinct_junit_cases(tmp_path
 def test_histograms_of_unknown_layers_are_an_error_not_silently_dropped(tmp_path: Path) -> None:
     _fails(tmp_path, BASE.replace("report: {html: false}", "report: {html: true, histograms: [0, 99]}") + QUANT,
            "s.yaml:3: report.histograms.1: ")
+
+
+@pytest.mark.parametrize("text, needle", [
+    (BASE + QUANT + "modes: [float, int]\nmodes: [float]\n", "s.yaml:6: modes: written twice (first on line 5)"),
+    (BASE + "quant:\n  calib: {synthetic: 2}\n  calib: {synthetic: 3}\n",
+     "s.yaml:6: quant.calib: written twice (first on line 5)"),
+])
+def test_a_key_written_twice_is_refused(tmp_path: Path, text: str, needle: str) -> None:
+    """YAML loaders keep the last one silently: the first section was ignored without a word."""
+    _fails(tmp_path, text, needle)

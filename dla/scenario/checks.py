@@ -68,7 +68,8 @@ def _detections(c: Check, summary: dict[str, Any], net: Network) -> list[dict[st
     out = []
     for v in _variants(summary):
         rows = [r for r in summary["outputs"] if r["variant"] == v and r["mode"] == cfg.mode]
-        problems, values = [], []
+        problems: list[str] = []
+        values: dict[str, list[float]] = {"recall": [], "precision": [], "mean_abs_dprob": []}
         for r in rows:
             a = r["agreement"]
             if "top1_match" in a:  # a classifier: recall = the top-1 class agrees with FLOAT
@@ -77,10 +78,12 @@ def _detections(c: Check, summary: dict[str, Any], net: Network) -> list[dict[st
                                       ("precision", cfg.min_precision, lambda x, t: x < t),
                                       ("mean_abs_dprob", cfg.max_mean_dprob, lambda x, t: x > t)):
                 if limit is not None:
-                    values.append(a[key])
+                    values[key].append(a[key])
                     if worse(a[key], limit):
                         problems.append(f"{key} {a[key]:.3f} on {r['image']} (limit {limit:g})")
-        first = min(values) if values else None
+        # the reported value: the worst recall, else the worst precision, else the worst mean |dprob|
+        key = next((k for k in ("recall", "precision", "mean_abs_dprob") if values[k]), None)
+        first = None if key is None else (max if key == "mean_abs_dprob" else min)(values[key])
         limits = ", ".join(f"{k} {v:g}" for k, v in (("min recall", cfg.min_recall), ("min precision", cfg.min_precision),
                                                       ("max mean |dprob|", cfg.max_mean_dprob)) if v is not None)
         out.append(_case(c, f"detections {cfg.mode} vs float [{v}]", v, not problems, first, limits,
@@ -128,13 +131,14 @@ def _cycles(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, A
     assert cfg is not None
     cy = summary["cycles"]
     problems, parts = [], []
-    for label, value, limit, bad in (("total cycles", cy["total_cycles"], cfg.max_total, lambda x, t: x > t),
-                                     ("fps", cy["fps"], cfg.min_fps, lambda x, t: x < t),
-                                     ("utilization %", cy["util_pct"], cfg.min_util_pct, lambda x, t: x < t)):
+    for label, value, limit, is_max in (("total cycles", cy["total_cycles"], cfg.max_total, True),
+                                        ("fps", cy["fps"], cfg.min_fps, False),
+                                        ("utilization %", cy["util_pct"], cfg.min_util_pct, False)):
         if limit is not None:
-            parts.append(f"{label} {_fmt(value)} (limit {limit:g})")
-            if bad(value, limit):
-                problems.append(f"{label} {_fmt(value)} exceeds the limit {limit:g}")
+            parts.append(f"{label} {_fmt(value)} ({'max' if is_max else 'min'} {limit:g})")
+            if (value > limit) if is_max else (value < limit):
+                problems.append(f"{label} {_fmt(value)} is {'above the maximum' if is_max else 'below the minimum'} "
+                                f"{limit:g}")
     return [_case(c, "cycles", None, not problems, float(cy["total_cycles"]), "; ".join(parts),
                   "; ".join(problems) if problems else "; ".join(parts))]
 

@@ -25,7 +25,7 @@ assert set(GRANULARITIES) == set(Granularity.__args__)  # type: ignore[attr-defi
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelSection(Strict):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import fails
+from tests.cli_helpers import fails, run
 
 from .conftest import TINY_CFG
 
@@ -173,3 +173,12 @@ def test_histograms_of_unknown_layers_are_an_error_not_silently_dropped(tmp_path
 def test_a_key_written_twice_is_refused(tmp_path: Path, text: str, needle: str) -> None:
     """YAML loaders keep the last one silently: the first section was ignored without a word."""
     _fails(tmp_path, text, needle)
+
+
+def test_nan_thresholds_are_refused_and_cycle_limits_say_which_way(tmp_path: Path, scenario_file) -> None:
+    p = tmp_path / "nan.yaml"
+    p.write_text(f"model: {{cfg: {TINY_CFG}}}\nchecks:\n  - sqnr: {{min_db: .nan}}\n")
+    fails("run", p, needle="nan.yaml:3: checks.0.sqnr.min_db:")
+    res = run("run", scenario_file(checks=[{"cycles": {"min_fps": 1e12, "max_total": 1}}]), "-o", tmp_path / "o", "-q")
+    assert res.exit_code == 1
+    assert "fps" in res.output and "below the minimum 1e+12" in res.output and "above the maximum 1" in res.output

@@ -110,6 +110,18 @@ def test_scalesim_reference_is_reproduced_exactly() -> None:
     print(f"\n{checked} SCALE-Sim rows reproduced exactly from {len(files)} report(s)")
 
 
+#: Reports that hold every conv layer of yolov3-tiny (a report is listed here once complete).
+COMPLETE_SCALESIM = ("16x16_os", "16x16_ws", "8x8_ws")
+
+
+@pytest.mark.parametrize("report", COMPLETE_SCALESIM)
+def test_scalesim_reference_covers_every_conv_layer(report: str) -> None:
+    net = parse_network(ROOT / "dla" / "data" / "cfg" / "yolov3-tiny.cfg")
+    convs = sorted(s.index for s in net.layers if isinstance(s, ConvSpec))
+    rows = csv.DictReader((SCALESIM / f"yolov3-tiny_{report}.csv").open())
+    assert sorted(int(r["layer"]) for r in rows) == convs
+
+
 def test_tile_cycles_for_the_rtl() -> None:
     hw = HardwareConfig(rows=8, cols=8, requant_latency=3)
     assert tile_cycles(8, 8, 100, hw) == 100 + 2 * 8 + 8 - 2 + 3

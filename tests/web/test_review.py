@@ -224,7 +224,10 @@ def test_login_next_stays_on_the_workbench(tmp_path, nxt: str, expected: str) ->
 
     node = shutil.which("node") or shutil.which("nodejs")
     if node is None:
-        pytest.skip("node is not installed")
+        import os
+
+        hint = "node is not installed: apt-get install -y nodejs"
+        pytest.fail(hint) if os.environ.get("CI") else pytest.skip(hint)
     harness = tmp_path / "h.js"
     harness.write_text(LOGIN_HARNESS)
     js = Path(__file__).parents[2] / "dla" / "web" / "static" / "login.js"

@@ -20,7 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from dla.web.context import WebContext, ctx
 from dla.web.db import LoginSession, User, utcnow
@@ -103,6 +103,11 @@ def current_user(request: Request) -> User:
     return user
 
 
+#: Longer passwords are refused: argon2 hashes any length, but a megabyte "password" per login
+#: request would be a cheap way to make the server work.
+MAX_PASSWORD = 1024
+
+
 class Credentials(BaseModel):
     username: str
     password: str
@@ -125,9 +130,12 @@ def signup(body: Credentials, response: Response, c: WebContext = Depends(ctx)) 
         raise HTTPException(422, "user name: 3-32 letters, digits, '_', '.', '-'")
     if len(body.password) < 8:
         raise HTTPException(422, "password: at least 8 characters")
+    if len(body.password) > MAX_PASSWORD:
+        raise HTTPException(422, f"password: at most {MAX_PASSWORD} characters")
     with c.db.session() as db:
-        if db.scalar(select(User).where(User.username == body.username)) is not None:
-            raise HTTPException(409, f"user name '{body.username}' is taken")
+        # names differing only in case would let one user pass for another ('Alice' vs 'alice')
+        if db.scalar(select(User).where(func.lower(User.username) == body.username.lower())) is not None:
+            raise HTTPException(409, f"user name '{body.username}' is taken (names are compared without case)")
         user = User(username=body.username, password_hash=hash_password(body.password))
         db.add(user)
     _start_session(c, user, response)

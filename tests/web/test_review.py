@@ -307,3 +307,20 @@ def test_shutdown_starts_no_queued_job(app_factory) -> None:
         with runner._lock:
             alive = [j for j, p in runner._procs.items() if p.is_alive()]
         assert alive == [] and c.get(f"/api/jobs/{second['id']}").json()["status"] == "queued"
+
+
+def test_user_names_differing_only_in_case_are_one_name_and_passwords_are_bounded(app) -> None:
+    """'Alice' and 'alice' cannot both exist (one could pass for the other); a megabyte
+    password is refused before argon2 spends time on it."""
+    from fastapi.testclient import TestClient
+
+    from .conftest import Client
+
+    with TestClient(app) as tc:
+        Client(tc).signup("Alice")
+    with TestClient(app) as tc:
+        c = Client(tc)
+        r = c.post("/api/signup", json={"username": "alice", "password": "password-2"})
+        assert r.status_code == 409 and "without case" in r.text
+        r = c.post("/api/signup", json={"username": "bob", "password": "x" * 2000})
+        assert r.status_code == 422 and "at most 1024" in r.text

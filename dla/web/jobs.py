@@ -302,6 +302,22 @@ def cancel_job(job_id: int, user: User = Depends(current_user), c: WebContext = 
     return {"id": job_id, "cancelling": True}
 
 
+@router.delete("/{job_id}")
+def delete_job(job_id: int, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    """Forget a finished job and delete its outputs (reports, plots, zips): job folders are not
+    part of the user's file quota, so this is how a user gives the space back.  Files the job
+    kept in the user's files (a calibrated .qnet, the report) stay there."""
+    job = _job(c, user.id, job_id)
+    if job["status"] not in Job.FINISHED:
+        raise HTTPException(409, f"job {job_id} is {job['status']}: cancel it first")
+    with c.db.session() as db:
+        row = db.get(Job, job_id)
+        if row is not None and row.user_id == user.id:
+            db.delete(row)
+    shutil.rmtree(c.jobs.job_dir(job_id), ignore_errors=True)
+    return {"id": job_id, "deleted": True}
+
+
 @router.get("/{job_id}/events")
 async def job_events(job_id: int, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> StreamingResponse:
     """Server-sent events: one ``data:`` line (the job as JSON) per change, until it finishes."""

@@ -182,3 +182,27 @@ def test_other_users_jobs_are_invisible(alice: Client, tiny: dict, bob: Client) 
     for url in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/events", f"/api/jobs/{job['id']}/files/layers.csv"):
         assert bob.get(url).status_code == 404
     assert bob.post(f"/api/jobs/{job['id']}/cancel").status_code == 404
+
+
+def test_delete_a_finished_job_gives_its_space_back(alice: Client, bob: Client, tiny: dict, app) -> None:
+    job = alice.wait_job(alice.post("/api/jobs/run", {"model_id": tiny["model"], "image_id": tiny["image"],
+                                                      "modes": ["float"]}).json()["id"])
+    folder = app.state.ctx.jobs.job_dir(job["id"])
+    assert job["status"] == "done" and folder.is_dir() and any(folder.iterdir())
+    assert bob.delete(f"/api/jobs/{job['id']}").status_code == 404  # not his
+    assert folder.is_dir()
+    assert alice.delete(f"/api/jobs/{job['id']}").status_code == 200
+    assert not folder.exists() and alice.get(f"/api/jobs/{job['id']}").status_code == 404
+    assert alice.delete(f"/api/jobs/{job['id']}").status_code == 404
+
+
+def test_a_running_job_cannot_be_deleted(alice: Client, app) -> None:
+    body = {"model_id": alice.upload_ok("y.cfg", YOLO_CFG)["id"], "image_id": alice.upload_ok("d.jpg", DOG)["id"],
+            "quant": {"calib_n": 30}}  # long enough to find it running
+    job = alice.post("/api/jobs/run", body).json()
+    _wait_running(alice, job["id"], app)
+    r = alice.delete(f"/api/jobs/{job['id']}")
+    assert r.status_code == 409 and "cancel it first" in r.text
+    alice.post(f"/api/jobs/{job['id']}/cancel")
+    alice.wait_job(job["id"])
+    assert alice.delete(f"/api/jobs/{job['id']}").status_code == 200

@@ -20,7 +20,9 @@ async function refresh() {
     el("td", {}, j.id), el("td", {}, j.kind), el("td", {}, j.status), el("td", {}, j.progress + "%"),
     el("td", {}, j.message),
     el("td", {}, ["queued", "running"].includes(j.status)
-      ? el("button", {type: "button", onclick: async () => { await api("POST", `/api/jobs/${j.id}/cancel`); refresh(); }}, "cancel") : ""))));
+      ? el("button", {type: "button", onclick: async () => { await api("POST", `/api/jobs/${j.id}/cancel`); refresh(); }}, "cancel")
+      : el("button", {type: "button", title: "delete this job's outputs (files it kept stay)",
+                      onclick: async () => { await api("DELETE", `/api/jobs/${j.id}`); refresh(); }}, "delete")))));
 }
 async function rename(f) {
   const name = prompt("New name", f.name);

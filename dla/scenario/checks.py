@@ -36,6 +36,11 @@ def _final_layers(net: Network) -> list[int]:
     return [h.index for h in net.heads] if net.is_detector else [net.output_index]
 
 
+def _rows(summary: dict[str, Any], table: str, variant: str, mode: str) -> list[dict[str, Any]]:
+    """The rows of ``summary[table]`` ("layers" or "outputs") of one variant in one mode."""
+    return [r for r in summary[table] if r["variant"] == variant and r["mode"] == mode]
+
+
 def _variants(summary: dict[str, Any]) -> list[str]:
     return [v["name"] for v in summary["variants"]]
 
@@ -51,7 +56,7 @@ def _sqnr(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, Any
         wanted = set(_final_layers(net)) if cfg.layer == "final" else set(range(len(net.layers)))
     out = []
     for v in _variants(summary):
-        rows = [r for r in summary["layers"] if r["variant"] == v and r["mode"] == cfg.mode and r["index"] in wanted]
+        rows = [r for r in _rows(summary, "layers", v, cfg.mode) if r["index"] in wanted]
         worst = min(rows, key=lambda r: _num(r["sqnr_db"]))
         val = _num(worst["sqnr_db"])
         ok = val >= cfg.min_db
@@ -67,7 +72,7 @@ def _detections(c: Check, summary: dict[str, Any], net: Network) -> list[dict[st
     assert cfg is not None
     out = []
     for v in _variants(summary):
-        rows = [r for r in summary["outputs"] if r["variant"] == v and r["mode"] == cfg.mode]
+        rows = _rows(summary, "outputs", v, cfg.mode)
         problems: list[str] = []
         values: dict[str, list[float]] = {"recall": [], "precision": [], "mean_abs_dprob": []}
         for r in rows:
@@ -98,9 +103,8 @@ def _overflow(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str,
     out = []
     for v in _variants(summary):
         per_image: dict[str, int] = {}
-        for r in summary["layers"]:
-            if r["variant"] == v and r["mode"] == cfg.mode:
-                per_image[r["image"]] = per_image.get(r["image"], 0) + r["overflow"]
+        for r in _rows(summary, "layers", v, cfg.mode):
+            per_image[r["image"]] = per_image.get(r["image"], 0) + r["overflow"]
         image, worst = max(per_image.items(), key=lambda kv: kv[1])
         fewest = min(per_image.values())
         ok = (cfg.upper is None or worst <= cfg.upper) and (cfg.min is None or fewest >= cfg.min)
@@ -117,7 +121,7 @@ def _saturation(c: Check, summary: dict[str, Any], net: Network) -> list[dict[st
     assert cfg is not None
     out = []
     for v in _variants(summary):
-        rows = [r for r in summary["layers"] if r["variant"] == v and r["mode"] == "int"]
+        rows = _rows(summary, "layers", v, "int")
         worst = max(rows, key=lambda r: r["saturated_pct"])
         ok = worst["saturated_pct"] <= cfg.max_pct
         out.append(_case(c, f"saturation int <= {cfg.max_pct:g}% [{v}]", v, ok, worst["saturated_pct"],

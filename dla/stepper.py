@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -95,6 +95,12 @@ def _metrics(m: ErrorMetrics) -> str:
             f"cosine {m.cosine:.6f}")
 
 
+def _metrics_data(m: ErrorMetrics) -> dict[str, Any]:
+    """``m`` as JSON-able data: a value that is not finite (SQNR of bit-identical outputs is
+    +inf) as its string ("inf", "-inf", "nan"), since JSON has no such numbers."""
+    return {k: float(v) if math.isfinite(v) else str(float(v)) for k, v in m.to_dict().items()}
+
+
 def _int(text: str, what: str) -> int:
     try:
         return int(text)
@@ -161,6 +167,10 @@ class Stepper:
         self.errors = 0
         self._last_diff: list[str] | None = None
         self._last_cross: CrossResult | None = None
+        #: The last rerun's and the last ``cross``'s numbers as data (the web page shows them next
+        #: to its pictures): the same values the printed lines are made of; ±inf SQNR as "inf"/"-inf".
+        self.last_rerun: dict[str, Any] | None = None
+        self.last_cross: dict[str, Any] | None = None
         self._clean: set[int] = set()  # layers whose record was computed without any edit in effect
         self._baseline: dict[int, np.ndarray] = {}  # unedited outputs of layers that were edited
         self.commands: dict[str, Callable[[str], None]] = {
@@ -206,7 +216,7 @@ class Stepper:
             self.error(f"unknown command {parts[0]!r}{hint}; 'help' lists the commands")
             return True
         if name not in READ_ONLY:
-            self._last_cross = None
+            self._last_cross = self.last_cross = None
         try:
             handler(rest)
         except (StepError, DlaError) as exc:
@@ -474,6 +484,10 @@ class Stepper:
         base = self._baseline.get(spec.index)
         vs = int(np.count_nonzero(base != out)) if base is not None and base.shape == out.shape else None
         self._last_diff = self._diff_lines(spec, d, int(out.size), vs)
+        channels = np.unique(d.changed[:, 0]).tolist() if d.changed.ndim == 2 and d.changed.shape[1] else []
+        self.last_rerun = {"layer": spec.index, "changed": d.n_changed, "total": int(out.size),
+                           "channels": [int(c) for c in channels], **_metrics_data(d.metrics),
+                           "vs_unedited": vs}
         for line in self._last_diff:
             self.say(line)
 
@@ -506,6 +520,8 @@ class Stepper:
         spec = self._spec()
         self._last_cross = None  # an explicit cross is always computed afresh
         res = self._cross(rest == "continue")
+        self.last_cross = {"layer": spec.index, "mode": res.mode.value, "other": res.other.value,
+                           **_metrics_data(res.metrics)}
         self.say(f"cross layer {spec.index} ({spec.kind.value}): {res.mode.value} vs {res.other.value} from the same "
                  "input (float is the reference)")
         self.say(f"  {_metrics(res.metrics)}")

@@ -197,7 +197,9 @@ class StepState:
             "image": self.image_name, "mode": s.mode.value, "index": s.index, "generation": self.generation,
             "layers": [{"index": sp.index, "type": sp.kind.value, "shape": list(sp.out_shape)} for sp in s.net.layers],
             "edits": [{"layer": e.layer, "description": self.public(e.description), "changed": int(e.changed.shape[0])}
-                      for e in s.edits], "has_before": self.has_before}
+                      for e in s.edits], "has_before": self.has_before,
+            # the numbers of the rerun whose before/after the page shows, and of the last CROSS
+            "rerun": self.stepper.last_rerun if self.has_before else None, "cross": self.stepper.last_cross}
         if s.index >= 0:
             layer = s.layer
             out["layer"] = {k: v for k, v in layer.items() if k != "weight_scale"}

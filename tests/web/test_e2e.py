@@ -164,8 +164,95 @@ def test_browser_workflow(tmp_path: Path, shots) -> None:
         other = browser.new_context()
         page2 = other.new_page()
         signup(page2, url, "bob")
-        expect(page2.locator("#usage")).to_contain_text("0 of")
+        expect(page2.locator("#usage")).to_contain_text("0 B of")
         assert page2.locator("#file-list tbody tr").count() == 0
         for f in alice_files:
             assert page2.request.get(f"{url}/api/files/{f['id']}/download").status == 404
+        browser.close()
+
+
+def _overlap_y(a: dict, b: dict) -> bool:
+    return a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+def test_step_page_layout(tmp_path: Path, shots) -> None:
+    """The STEP page as a user sees it: panels that are not in use are not on the page (no
+    broken-image placeholders), the pictures share rows (a grid, not one narrow column), the
+    captions are readable text, and after an edit + re-run the diff numbers stand next to the
+    before/after pictures (and the CROSS numbers next to its scatter)."""
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    with live_server(tmp_path / "data") as url, sync_playwright() as p:
+        browser = launch(p)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = ctx.new_page()
+        page.set_default_timeout(60_000)
+        signup(page, url, "alice")
+        page.set_input_files("#upload-input", [str(YOLO_CFG), str(DOG)])
+        expect(page.locator('tr[data-name="dog.jpg"]')).to_be_visible()
+        files = {f["name"]: f["id"] for f in page.request.get(url + "/api/files").json()["files"]}
+        csrf = next(c["value"] for c in ctx.cookies() if c["name"] == "dla_csrf")
+        job = page.request.post(url + "/api/jobs/quantize", headers={"X-CSRF-Token": csrf},
+                                data={"model_id": files["yolov3-tiny.cfg"], "image_id": files["dog.jpg"],
+                                      "output": "tiny-int.qnet", "quant": {"calib": "synthetic", "calib_n": 1}}).json()
+        for _ in range(600):
+            job = page.request.get(f"{url}/api/jobs/{job['id']}").json()
+            if job["status"] not in ("queued", "running"):
+                break
+            page.wait_for_timeout(500)
+        assert job["status"] == "done", job
+        qid = job["result"]["kept"]["tiny-int.qnet"]["id"]
+
+        page.goto(f"{url}/step?model={qid}")
+        page.wait_for_selector("#image option", state="attached")
+        page.click("#open")
+        page.fill("#goto-input", "2")
+        page.click("#goto")
+        page.wait_for_function("document.body.dataset.shown && document.body.dataset.shown.startsWith('2:')")
+        # not in use: not shown, no placeholder takes room
+        for sel in ("#diff-view", "#cross-view", "#pic-before", "#pic-after", "#pic-cross"):
+            assert not page.locator(sel).is_visible(), sel
+            assert page.locator(sel).bounding_box() is None, sel
+        # a grid: input and output side by side, histogram and weights side by side
+        box = {k: page.locator(f"#pic-{k}").bounding_box() for k in ("input", "output", "hist", "weights")}
+        assert _overlap_y(box["input"], box["output"]) and box["output"]["x"] > box["input"]["x"] + box["input"]["width"] / 2
+        assert _overlap_y(box["hist"], box["weights"]) and box["weights"]["x"] > box["hist"]["x"]
+        # readable captions naming the layer in text
+        cap = page.locator("#step-pictures figcaption").first
+        expect(cap).to_contain_text("layer 2 convolutional")
+        assert float(cap.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 14
+
+        page.fill("#edit-index", "3,0,1,1")
+        page.fill("#edit-value", "-5")
+        page.click("#edit-apply")
+        expect(page.locator("#console")).to_contain_text("weight(s) changed")
+        page.click("#rerun")
+        expect(page.locator("#diff-view")).to_be_visible()
+        page.wait_for_function("document.querySelector('#pic-before').complete && document.querySelector('#pic-after').complete"
+                               " && document.querySelector('#pic-after').naturalWidth > 0")
+        numbers = page.locator("#diff-numbers")
+        expect(numbers).to_be_visible()
+        expect(numbers).to_contain_text("outputs changed")
+        expect(numbers).to_contain_text("SQNR after vs before")
+        expect(numbers).to_contain_text("max |Δ|")
+        text = numbers.inner_text()
+        console = page.locator("#console").inner_text()
+        changed = text.split("outputs changed")[1].split("of")[0].strip()
+        assert f"{changed} of" in console  # the same count as `dla step` prints
+        b, a, n = (page.locator(s).bounding_box() for s in ("#pic-before", "#pic-after", "#diff-numbers"))
+        assert _overlap_y(b, a) and _overlap_y(a, n) and b["x"] < a["x"] < n["x"]  # one row: before | after | numbers
+        out = Path(os.environ.get("DLA_WEB_ARTIFACTS") or tmp_path / "screenshots") / "step-page.png"
+        page.screenshot(path=str(out), full_page=True)
+        if os.environ.get("DLA_WEB_DOCS_IMG"):
+            shutil.copyfile(out, DOCS_IMG / "step-page.png")
+        height = page.evaluate("document.documentElement.scrollHeight")
+        assert height < 2300, height  # was 2,300-3,700 px with one column of pictures
+
+        page.click("#cross")
+        expect(page.locator("#cross-view")).to_be_visible()
+        expect(page.locator("#cross-numbers")).to_contain_text("SQNR")
+        page.wait_for_function("document.querySelector('#pic-cross').complete && document.querySelector('#pic-cross').naturalWidth > 0")
+        s, n = page.locator("#pic-cross").bounding_box(), page.locator("#cross-numbers").bounding_box()
+        assert _overlap_y(s, n) and n["x"] > s["x"]
         browser.close()

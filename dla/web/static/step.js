@@ -6,7 +6,35 @@ function picture(img, key) {
   return new Promise(resolve => {
     img.onload = img.onerror = () => resolve();
     img.src = `/api/step/${sid}/picture/${key}.png?g=${state.generation}&i=${state.index}&t=${Date.now()}`;
+    if (img.parentElement.tagName === "A") img.parentElement.href = img.src;  // a click: full size
   });
+}
+const num = v => typeof v === "string" ? v : fmt(v);  // "inf" (bit-identical) stays as it is
+function numbers(table, rows) {
+  table.replaceChildren(el("tbody", {}, ...rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))));
+}
+// What the re-run changed (the Stepper's own numbers, as `dla step` prints them).
+function showRerun(d) {
+  const rows = [["layer", d.layer], ["outputs changed", `${fmt(d.changed)} of ${fmt(d.total)}`],
+    ["channels changed", d.channels.length ? d.channels.slice(0, 24).join(", ") + (d.channels.length > 24 ? ` … (${d.channels.length})` : "") : "none"],
+    ["SQNR after vs before", `${num(d.sqnr_db)} dB`], ["max |Δ|", num(d.max_abs)], ["mean |Δ|", num(d.mean_abs)],
+    ["cosine", typeof d.cosine === "number" ? d.cosine.toFixed(6) : d.cosine]];
+  if (d.vs_unedited !== null && d.vs_unedited !== undefined)
+    rows.push(["vs the unedited run", d.vs_unedited === 0 ? "bit-identical" : `${fmt(d.vs_unedited)} outputs differ`]);
+  numbers($("diff-numbers"), rows);
+}
+function showCross(c) {
+  numbers($("cross-numbers"), [["layer", c.layer], ["modes", `${c.mode.toUpperCase()} vs ${c.other.toUpperCase()} (float is the reference)`],
+    ["SQNR", `${num(c.sqnr_db)} dB`], ["max |error|", num(c.max_abs)], ["mean |error|", num(c.mean_abs)],
+    ["cosine", typeof c.cosine === "number" ? c.cosine.toFixed(6) : c.cosine]]);
+}
+// Captions name the layer in text (the title inside a scaled-down picture is too small to read).
+function caption(img, what, s, tensor) {
+  const L = s.layers[s.index];
+  const shape = tensor === "input" ? s.layer.in_shape : tensor === "weights" ? s.weights_shape : L.shape;
+  const dims = Array.isArray(shape) ? shape.join("×") : String(shape || "").replaceAll("x", "×");
+  const fig = img.closest("figure").querySelector("figcaption");
+  fig.replaceChildren(what, el("span", {class: "sub"}, `layer ${L.index} ${L.type}, ${tensor} ${dims}, ${s.mode.toUpperCase()}`));
 }
 async function render(s) {
   state = s; sid = s.id;
@@ -22,10 +50,18 @@ async function render(s) {
   fillTable($("stats"), Object.entries(s.stats).map(([t, st]) => ({tensor: t, min: st.min, max: st.max, mean: st.mean, std: st.std,
     "zeros %": st.zeros_pct, "sat %": st.saturated_pct})));
   $("weights-fig").hidden = !s.stats.weights;
-  $("diff-view").hidden = !s.has_before;
+  $("diff-view").hidden = !(s.has_before && s.rerun);
+  if (s.has_before && s.rerun) showRerun(s.rerun);
+  for (const [id, what, tensor] of [["pic-input", "input feature maps", "input"], ["pic-output", "output feature maps", "output"],
+                                    ["pic-hist", "output histogram", "output"], ["pic-weights", "weights", "weights"],
+                                    ["pic-after", "after the re-run", "output"], ["pic-before", "before the re-run", "output"]])
+    if (tensor !== "weights" || s.weights_shape) caption($(id), what, s, tensor);
   const loads = [picture($("pic-output"), "output_grid"), picture($("pic-input"), "input_grid"), picture($("pic-hist"), "output_hist")];
   if (s.stats.weights) loads.push(picture($("pic-weights"), "weights_grid"));
-  if (s.has_before) { $("pic-before").src = `/api/step/${sid}/picture/before.png?t=${Date.now()}`; loads.push(picture($("pic-after"), "output_grid")); }
+  if (s.has_before) {
+    $("pic-before").src = $("link-before").href = `/api/step/${sid}/picture/before.png?t=${Date.now()}`;
+    loads.push(picture($("pic-after"), "output_grid"));
+  }
   await Promise.all(loads);
   document.body.dataset.shown = `${s.index}:${s.generation}`;  // for tests and the benchmark
 }
@@ -49,7 +85,11 @@ $("rerun").addEventListener("click", () => command("rerun"));
 $("undo").addEventListener("click", () => command("undo"));
 $("cross").addEventListener("click", async () => {
   const r = await command("cross");
-  if (r) { $("cross-view").hidden = false; await picture($("pic-cross"), "cross_scatter"); }
+  if (r && r.state.cross) {
+    showCross(r.state.cross);
+    $("cross-view").hidden = false;
+    await picture($("pic-cross"), "cross_scatter");
+  }
 });
 $("edit-apply").addEventListener("click", () => command(`edit w[${$("edit-index").value}]=${$("edit-value").value}`));
 $("scale-apply").addEventListener("click", () => command(`edit scale ${$("scale-ch").value} ${$("scale-f").value}`));

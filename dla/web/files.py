@@ -20,12 +20,33 @@ router = APIRouter(prefix="/api/files")
 CHUNK = 1 << 20
 
 
+def human_bytes(n: int) -> str:
+    """``n`` bytes for people, in binary units: ``"512 B"``, ``"12.3 MiB"``, ``"500 MiB"``
+    (one decimal below 100 of a unit, none above; a whole number shows no ``.0``)."""
+    value, unit = float(n), "B"
+    for next_unit in ("KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024:
+            break
+        value, unit = value / 1024, next_unit
+    if unit == "B":
+        return f"{int(value)} B"
+    text = f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"
+    return f"{text.removesuffix('.0')} {unit}"
+
+
 @router.get("")
 def list_files(user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    """The user's files (each with ``size_text``), the bytes used and the quota, and
+    ``usage``: both for people ("12.3 MiB of 500 MiB used")."""
     with c.db.session() as db:
         files = [f.to_dict() for f in c.storage.list(db, user.id)]
         used = c.storage.used(db, user.id)
-    return {"files": files, "used": used, "quota": c.storage.quota_bytes}
+    for f in files:
+        f["size_text"] = human_bytes(f["size"])
+    quota = c.storage.quota_bytes
+    return {"files": files, "used": used, "quota": quota,
+            "usage": f"{human_bytes(used)} of {human_bytes(quota)} used ({100 * used / quota:.0f} %)" if quota
+            else f"{human_bytes(used)} used"}
 
 
 async def _receive(request: Request, c: WebContext, target: Path) -> int:

@@ -1,7 +1,8 @@
 "use strict";
 async function refresh() {
-  const {files, used, quota} = await api("GET", "/api/files");
-  document.getElementById("usage").textContent = `${fmt(used)} of ${fmt(quota)} bytes used`;
+  const {files, used, quota, usage} = await api("GET", "/api/files");
+  const u = document.getElementById("usage");
+  u.textContent = usage; u.title = `${fmt(used)} of ${fmt(quota)} bytes`;
   const tb = document.querySelector("#file-list tbody");
   tb.replaceChildren(...files.map(f => {
     const actions = el("td", {},
@@ -13,7 +14,7 @@ async function refresh() {
       el("a", {href: `/models/${f.id}`, class: "open-model"}, "graph"), " ",
       el("a", {href: `/run?model=${f.id}`}, "run"), " ", el("a", {href: `/step?model=${f.id}`}, "step"));
     return el("tr", {"data-name": f.name, "data-id": f.id}, el("td", {}, f.name), el("td", {}, f.kind),
-              el("td", {}, fmt(f.size)), el("td", {}, f.version), actions);
+              el("td", {title: `${fmt(f.size)} bytes`}, f.size_text), el("td", {}, f.version), actions);
   }));
   const {jobs} = await api("GET", "/api/jobs");
   document.querySelector("#job-list tbody").replaceChildren(...jobs.map(j => el("tr", {},

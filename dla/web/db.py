@@ -88,7 +88,9 @@ class FileRecord(Base):
 def public_params(params: dict[str, Any]) -> dict[str, Any]:
     """A job's params as the browser sees them: without the files' paths on the server (the
     worker needs them; the user knows the files by name)."""
-    out = {k: v for k, v in params.items() if k != "image"}
+    out = {k: v for k, v in params.items() if k not in ("image", "calib_images")}
+    if params.get("calib_images"):
+        out["calib_images"] = [f["name"] for f in params["calib_images"]]
     if isinstance(out.get("model"), dict):
         out["model"] = {k: v for k, v in out["model"].items() if k not in ("path", "weights")}
     return out

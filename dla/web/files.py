@@ -15,6 +15,7 @@ from dla.web.auth import current_user
 from dla.web.context import WebContext, ctx
 from dla.web.db import User
 from dla.web.storage import TooLarge
+from golden.errors import UserInputError
 
 router = APIRouter(prefix="/api/files")
 CHUNK = 1 << 20
@@ -82,8 +83,11 @@ async def upload(request: Request, name: str = Query(...), overwrite_version: in
         def store() -> dict:
             with c.db.session() as db:
                 c.storage.check_quota(db, user.id, tmp.stat().st_size)
-                meta = sniff.check(kind, tmp, name, c.storage.cfg_paths(db, user.id), qdir,
-                                   c.storage.max_upload_bytes * 4)
+                try:
+                    meta = sniff.check(kind, tmp, name, c.storage.cfg_paths(db, user.id), qdir,
+                                       c.storage.max_upload_bytes * 4)
+                except UserInputError as exc:  # the .qnet loader names the unpacked temp folder
+                    raise sniff.ContentError(str(exc).replace(str(qdir), name)) from None
                 src = qdir if kind == "qnet" else tmp
                 return c.storage.add(db, user.id, src, name, kind, meta, replace_version=overwrite_version).to_dict()
 
@@ -93,10 +97,93 @@ async def upload(request: Request, name: str = Query(...), overwrite_version: in
         shutil.rmtree(qdir, ignore_errors=True)
 
 
+@router.post("/qnet-folder")
+async def upload_qnet_folder(request: Request, name: str = Query(...), overwrite_version: int | None = Query(None),
+                             user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    """A ``.qnet`` as ``dla quantize`` / ``dla step``'s export write it: a folder (the browser's
+    folder picker sends its ``model.json`` and ``weights.npz`` as two multipart parts).  The
+    same checks as a zipped upload: size limit before reading, quota, ``load_qnet`` must accept it."""
+    from starlette.concurrency import run_in_threadpool
+
+    if not name.endswith(".qnet"):
+        name += ".qnet"
+    name = sniff.safe_name(name)
+    limit = c.storage.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if not declared.isdigit():
+        raise HTTPException(411, "a folder upload needs a Content-Length")
+    if int(declared) > limit:
+        raise TooLarge(f"upload of {int(declared):,} bytes exceeds the limit of {limit:,}")
+    qdir = c.storage.temp_path(".qnet")
+    try:
+        async with request.form(max_files=len(sniff.QNET_MEMBERS), max_fields=0) as form:
+            parts = {}
+            for key, value in form.multi_items():
+                if isinstance(value, str) or key not in sniff.QNET_MEMBERS or key in parts:
+                    raise sniff.ContentError(f"a .qnet folder holds {' and '.join(sniff.QNET_MEMBERS)}, each once "
+                                             f"(got {key!r})")
+                parts[key] = value
+            missing = [m for m in sniff.QNET_MEMBERS if m not in parts]
+            if missing:
+                raise sniff.ContentError(f"'{name}' is not a .qnet folder: {' and '.join(missing)} missing")
+            qdir.mkdir(parents=True)
+            for member, upload in parts.items():  # written under fixed names: nothing from the client names a path
+                with open(qdir / member, "wb") as out:
+                    shutil.copyfileobj(upload.file, out, CHUNK)
+
+        def store() -> dict:
+            from dla.qnet_file import load_qnet
+
+            with c.db.session() as db:
+                c.storage.check_quota(db, user.id, c.storage.disk_size(qdir))
+                try:
+                    qnet, _hw, _ = load_qnet(qdir)
+                except UserInputError as exc:  # the loader names the temp folder: name the user's
+                    raise sniff.ContentError(str(exc).replace(str(qdir), name)) from None
+                meta = {"layers": len(qnet.net.layers), "input": list(qnet.net.input_shape), "model": qnet.net.name}
+                return c.storage.add(db, user.id, qdir, name, "qnet", meta, replace_version=overwrite_version).to_dict()
+
+        return await run_in_threadpool(store)
+    finally:
+        shutil.rmtree(qdir, ignore_errors=True)
+
+
 @router.get("/{file_id}")
 def file_info(file_id: int, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
     with c.db.session() as db:
         return c.storage.get(db, user.id, file_id).to_dict()
+
+
+@router.get("/{file_id}/weights")
+def matching_weights(file_id: int, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    """The user's .weights files as candidates for the cfg ``file_id``, checked now (a cfg
+    uploaded after its weights counts too): ``fits`` = the file has exactly the bytes
+    ``golden.weights.read_weights`` requires for this cfg (its header + 4 bytes per
+    parameter), ``same_stem`` = it is named like the cfg.  ``best`` is the one to pre-select:
+    a fitting file named like the cfg, else the most recently changed fitting one, else none
+    (then the page warns that the run uses seeded random weights)."""
+    from golden.network import parse_network
+    from golden.weights import expected_size
+
+    with c.db.session() as db:
+        cfg = c.storage.get(db, user.id, file_id, ("cfg",))
+        cfg_path, cfg_name = c.storage.path(cfg), cfg.name
+        weights = [(r.to_dict(), c.storage.path(r)) for r in c.storage.list(db, user.id) if r.kind == "weights"]
+    net = parse_network(cfg_path)
+    n_params = sum(s.n_params for s in net.param_layers())
+    stem = Path(cfg_name).stem
+    out = []
+    for rec, path in weights:
+        try:
+            major, minor, *_ = sniff.weights_header(path)
+            expected = expected_size(net, major, minor)
+        except (sniff.ContentError, OSError):
+            expected = None
+        out.append({"id": rec["id"], "name": rec["name"], "size": rec["size"], "expected_size": expected,
+                    "fits": expected == rec["size"], "same_stem": Path(rec["name"]).stem == stem,
+                    "updated_at": rec["updated_at"]})
+    ranked = sorted((w for w in out if w["fits"]), key=lambda w: (w["same_stem"], w["updated_at"]), reverse=True)
+    return {"cfg": cfg_name, "parameters": n_params, "weights": out, "best": ranked[0]["id"] if ranked else None}
 
 
 @router.get("/{file_id}/download")

@@ -15,10 +15,11 @@ import multiprocessing
 import shutil
 import threading
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -136,15 +137,8 @@ class JobRunner:
 
                 kept = {}
                 for name in result.get("keep", []):
-                    src = out_dir / name
-                    kind = sniff.EXTENSIONS.get(Path(name).suffix.lower(), "result")
-                    copy = self.storage.temp_path(".qnet" if kind == "qnet" else "")
-                    try:
-                        (shutil.copytree if src.is_dir() else shutil.copyfile)(src, copy)
-                        rec = self.storage.add(db, user_id, copy, name, kind, {"job": job_id}, unique=True)
-                        moved.append(self.storage.path(rec))
-                    finally:  # not kept (e.g. over the quota): the copy must not stay in tmp/
-                        shutil.rmtree(copy, ignore_errors=True) if copy.is_dir() else copy.unlink(missing_ok=True)
+                    rec = self._keep_one(db, job_id, user_id, out_dir, name)
+                    moved.append(self.storage.path(rec))
                     kept[name] = {"id": rec.id, "name": rec.name}
                 result["kept"] = kept
         except BaseException as exc:
@@ -155,6 +149,38 @@ class JobRunner:
             self._finish_failed(job_id, "failed", str(exc))  # e.g. the quota: the results cannot be kept
             return
         self._update(job_id, status="done", progress=100, message="done", result_json=json.dumps(result, default=str))
+
+    def _keep_one(self, db: Any, job_id: int, user_id: int, out_dir: Path, name: str) -> Any:
+        """Copy the job's output ``name`` into the user's files (a free name if taken; quota checked)."""
+        from dla.web import sniff
+
+        src = out_dir / name
+        kind = sniff.EXTENSIONS.get(Path(name).suffix.lower(), "result")
+        copy = self.storage.temp_path(".qnet" if kind == "qnet" else "")
+        try:
+            (shutil.copytree if src.is_dir() else shutil.copyfile)(src, copy)
+            return self.storage.add(db, user_id, copy, name, kind, {"job": job_id}, unique=True)
+        finally:  # not kept (e.g. over the quota): the copy must not stay in tmp/
+            shutil.rmtree(copy, ignore_errors=True) if copy.is_dir() else copy.unlink(missing_ok=True)
+
+    def keep(self, job_id: int, user_id: int, name: str) -> dict[str, Any]:
+        """A finished job's output into the user's files on request (the Run page's *Save to my
+        files*): recorded in the job's ``kept`` so the page shows it after a reload."""
+        out_dir, moved = self.job_dir(job_id), None
+        try:
+            with self.db.session() as db:
+                job = db.get(Job, job_id)
+                result = json.loads(job.result_json or "{}")
+                rec = self._keep_one(db, job_id, user_id, out_dir, name)
+                moved = self.storage.path(rec)
+                result.setdefault("kept", {})[name] = {"id": rec.id, "name": rec.name}
+                job.result_json = json.dumps(result, default=str)
+                out = rec.to_dict()
+        except BaseException:
+            if moved is not None:  # the row was rolled back: its file must go too
+                shutil.rmtree(moved, ignore_errors=True) if moved.is_dir() else moved.unlink(missing_ok=True)
+            raise
+        return out
 
     def cancel(self, job_id: int) -> None:
         with self._lock:
@@ -189,8 +215,9 @@ class QuantOptions(BaseModel):
     weights: str = "max"
     granularity: str = "per_channel"
     percentile: float = 99.99
-    calib: str = "synthetic"  # "synthetic" | "image"
+    calib: str = "synthetic"  # "synthetic" | "image" | "images" (the user's photos in calib_image_ids)
     calib_n: int = Field(2, ge=1, le=64)
+    calib_image_ids: list[int] = Field(default_factory=list, max_length=256)
     overrides: list[dict[str, Any]] = []
 
 
@@ -201,6 +228,7 @@ class RunRequest(BaseModel):
     modes: list[str] = ["float", "hybrid", "int"]
     quant: QuantOptions = QuantOptions()
     min_sqnr_db: float | None = None  # a check in the report: final SQNR of each quantized mode
+    save_qnet: bool = False  # the calibrated .qnet into the user's files (else only in the job's outputs)
 
 
 class QuantizeRequest(BaseModel):
@@ -232,12 +260,25 @@ def _check_quant(q: QuantOptions) -> None:
 
     _spec(q.model_dump())
     try:
-        QuantSection.model_validate({k: v for k, v in q.model_dump().items() if k not in ("calib", "calib_n")}
+        QuantSection.model_validate({k: v for k, v in q.model_dump().items() if k not in ("calib", "calib_n", "calib_image_ids")}
                                     | {"overrides": [{k: v for k, v in o.items() if v not in (None, "", [])}
                                                      for o in q.overrides]})
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UserInputError(f"quant.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def calib_set(c: WebContext, db: Any, user_id: int, q: QuantOptions) -> list[dict[str, str]]:
+    """The calibration photos chosen by id (ownership checked) as ``{"path", "name"}``, for
+    ``calib: images``; empty for the other sources.  Their names are the user's (unique per user)."""
+    if q.calib not in ("synthetic", "image", "images"):
+        raise UserInputError(f"quant.calib: synthetic, image or images (got {q.calib!r})")
+    if q.calib != "images":
+        return []
+    if not q.calib_image_ids:
+        raise UserInputError("calibration on your photos: choose at least one image")
+    recs = [c.storage.get(db, user_id, i, ("image",)) for i in dict.fromkeys(q.calib_image_ids)]
+    return [{"path": str(c.storage.path(r)), "name": r.name} for r in recs]
 
 
 @router.post("/run")
@@ -252,7 +293,8 @@ def start_run(body: RunRequest, user: User = Depends(current_user), c: WebContex
         weights = c.storage.get(db, user.id, body.weights_id).name if body.weights_id is not None else None
         params = {"model": ref.to_dict(), "image": str(c.storage.path(image)), "image_name": image.name,
                   "weights_name": weights, "modes": body.modes, "quant": body.quant.model_dump(),
-                  "min_sqnr_db": body.min_sqnr_db}
+                  "min_sqnr_db": body.min_sqnr_db, "save_qnet": body.save_qnet,
+                  "calib_images": calib_set(c, db, user.id, body.quant)}
     return c.jobs.submit(user.id, "run", params)
 
 
@@ -269,7 +311,8 @@ def start_quantize(body: QuantizeRequest, user: User = Depends(current_user), c:
             raise UserInputError("quantize a cfg model (a .qnet is already quantized)")
         image = c.storage.get(db, user.id, body.image_id, ("image",)) if body.image_id is not None else None
         params = {"model": ref.to_dict(), "image": str(c.storage.path(image)) if image else None,
-                  "output": body.output, "quant": body.quant.model_dump()}
+                  "output": body.output, "quant": body.quant.model_dump(),
+                  "calib_images": calib_set(c, db, user.id, body.quant)}
     return c.jobs.submit(user.id, "quantize", params)
 
 
@@ -338,11 +381,35 @@ async def job_events(job_id: int, user: User = Depends(current_user), c: WebCont
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/{job_id}/files/{name}")
-def job_file(job_id: int, name: str, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> FileResponse:
-    job = _job(c, user.id, job_id)
-    if job["status"] != "done" or name not in job["result"].get("files", []) or name.endswith(".qnet"):
+def _output(c: WebContext, user_id: int, job_id: int, name: str) -> dict:
+    job = _job(c, user_id, job_id)
+    if job["status"] != "done" or name not in job["result"].get("files", []):
         raise NotFound(f"job {job_id} has no file '{name}'")
+    return job
+
+
+@router.get("/{job_id}/files/{name}")
+def job_file(job_id: int, name: str, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> Response:
+    """One output of a finished job; a .qnet (a folder on disk) as the zip the upload accepts."""
+    _output(c, user.id, job_id, name)
+    if name.endswith(".qnet"):
+        quoted = quote(f"{name}.zip")
+        return Response(c.storage.qnet_zip(c.jobs.job_dir(job_id) / name, name), media_type="application/zip",
+                        headers={"Content-Disposition": f"attachment; filename*=utf-8''{quoted}"})
     inline = name.endswith(".png")
     return FileResponse(c.jobs.job_dir(job_id) / name, filename=name,
                         content_disposition_type="inline" if inline else "attachment")
+
+
+class KeepRequest(BaseModel):
+    name: str
+
+
+@router.post("/{job_id}/keep")
+def keep_output(job_id: int, body: KeepRequest, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    """Save a finished job's output (the calibrated .qnet of a run) into the user's files, under
+    its name or a free variant of it; counted against the quota (413 when it does not fit)."""
+    job = _output(c, user.id, job_id, body.name)
+    if body.name in job["result"].get("kept", {}):
+        raise HTTPException(409, f"'{body.name}' is already in your files as '{job['result']['kept'][body.name]['name']}'")
+    return c.jobs.keep(job_id, user.id, body.name)

@@ -37,8 +37,14 @@ def _spec(opts: dict[str, Any]):
                      percentile=float(opts.get("percentile", 99.99)), overrides=tuple(overrides))
 
 
-def _calib_images(opts: dict[str, Any], image: str | None) -> list[Path] | int:
+def _calib_images(opts: dict[str, Any], image: str | None, chosen: list[dict[str, str]] | None = None) -> list[Path] | int:
+    """What to calibrate on: N synthetic images, the run's image, or the user's photos
+    (``chosen``: ``{"path", "name"}`` each, resolved and checked by the route)."""
     source = opts.get("calib", "synthetic")
+    if source == "images":
+        if not chosen:
+            raise UserInputError("calibration on your photos: choose at least one image")
+        return [Path(f["path"]) for f in chosen]
     if source == "image":
         if not image:
             raise UserInputError("calibration on the image needs an image")
@@ -49,10 +55,11 @@ def _calib_images(opts: dict[str, Any], image: str | None) -> list[Path] | int:
     return n
 
 
-def _quantize(loaded, opts: dict[str, Any], image: str | None, report: Report, lo: int, hi: int):
+def _quantize(loaded, opts: dict[str, Any], image: str | None, report: Report, lo: int, hi: int,
+              chosen: list[dict[str, str]] | None = None):
     from dla.calibration import calibrate
 
-    images = _calib_images(opts, image)
+    images = _calib_images(opts, image, chosen)
     total = images if isinstance(images, int) else len(images)
     report(lo, f"calibrating on {total} image(s)")
     spec = _spec(opts)
@@ -99,7 +106,9 @@ def run_scenario_mapping(params: dict[str, Any], inputs: Path) -> dict[str, Any]
     image = _link(inputs, params.get("image_name") or "image.png", params["image"])
     modes = ["float", *[m for m in params.get("modes", ["int"]) if m != "float"]]
     q = params.get("quant", {})
-    calib = _calib_images(q, image)
+    chosen = [{"path": _link(inputs / "calib", f["name"], f["path"]), "name": f["name"]}
+              for f in params.get("calib_images") or []]
+    calib = _calib_images(q, image, [{"path": f"{inputs.name}/{f['path']}", "name": f["name"]} for f in chosen])
     overrides = [{k: v for k, v in o.items() if v not in (None, "", [])} for o in q.get("overrides") or []]
     data: dict[str, Any] = {
         "name": f"run-{Path(ref.name).stem if ref.kind == 'cfg' else ref.name.removesuffix('.qnet')}",
@@ -132,7 +141,7 @@ def run_modes(params: dict[str, Any], out_dir: Path, report: Report) -> dict[str
     """The Run page's job: the form as a scenario run by ``dla.scenario.run_to_dir`` (the same
     engine, calibration and report as ``dla run``).  Its self-contained report.html, its
     layers.csv and summary.json, the detections of each mode drawn on the photo, a zip of it
-    all, and the calibrated .qnet (kept in the user's files with the report)."""
+    all, and the calibrated .qnet (in the user's files only with ``save_qnet``; the report always)."""
     import os
 
     from dla.qnet_file import save_qnet
@@ -187,7 +196,11 @@ def run_modes(params: dict[str, Any], out_dir: Path, report: Report) -> dict[str
                 zf.write(f, str(f))
     outputs = {o["mode"]: o for o in summary["outputs"] if o["image"] == inp.name}
     report(100, "done")
-    return {"files": [*files, zip_name, *([qname] if qname else [])], "keep": [*([qname] if qname else []), html],
+    # the calibrated .qnet (tens of MB for a real network) stays in the job's outputs, downloadable
+    # as a zip; it joins the user's files only when asked (the form's checkbox or the Save button)
+    keep_qnet = bool(qname and params.get("save_qnet"))
+    return {"files": [*files, zip_name, *([qname] if qname else [])], "keep": [*([qname] if keep_qnet else []), html],
+            "random_weights": ref.kind == "cfg" and not ref.weights,
             "modes": modes, "layers": _layer_table(summary),
             "detections": {m: o["detections"] for m, o in outputs.items() if o.get("detections") is not None},
             "top5": {m: o["top5"] for m, o in outputs.items() if o.get("top5") is not None},
@@ -210,7 +223,7 @@ def quantize_model(params: dict[str, Any], out_dir: Path, report: Report) -> dic
         raise UserInputError("quantize a cfg model (a .qnet is already quantized)")
     report(2, "loading the model")
     loaded = load(ref)
-    qnet = _quantize(loaded, params.get("quant", {}), params.get("image"), report, 5, 70)
+    qnet = _quantize(loaded, params.get("quant", {}), params.get("image"), report, 5, 70, params.get("calib_images"))
     engine = Engine(loaded.net, qnet, loaded.hw)
     engine.plans()  # refuse a model the DLA cannot run before writing anything
     report(75, "measuring per-layer SQNR")

@@ -100,6 +100,7 @@ def test_browser_workflow(tmp_path: Path, shots) -> None:
         page.goto(f"{url}/run?model={model_id}")
         page.wait_for_selector("#image option", state="attached")
         page.fill("#min-sqnr", "3")
+        page.check("#save-qnet")  # keep the calibrated model (by default it stays with the job)
         page.click("#start")
         expect(page.locator("#results")).to_be_visible(timeout=180_000)
         expect(page.locator("#metrics")).to_contain_text("int_sqnr_db")
@@ -255,4 +256,76 @@ def test_step_page_layout(tmp_path: Path, shots) -> None:
         page.wait_for_function("document.querySelector('#pic-cross').complete && document.querySelector('#pic-cross').naturalWidth > 0")
         s, n = page.locator("#pic-cross").bounding_box(), page.locator("#cross-numbers").bounding_box()
         assert _overlap_y(s, n) and n["x"] > s["x"]
+        browser.close()
+
+
+def test_forms_choose_the_fitting_weights_and_warn_about_random_ones(tmp_path: Path, shots) -> None:
+    """Run, Quantize and STEP pre-select the .weights that fits the chosen cfg; a cfg without
+    one shows the random-weights warning; the calibration set is a multi-select of the photos;
+    a .qnet folder (as the CLI writes it) uploads through the folder picker; the icon loads."""
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    from dla.calibration import calibrate
+    from dla.config import HardwareConfig
+    from dla.qnet_file import save_qnet
+    from golden.genweights import random_weights
+    from golden.network import parse_network
+    from tests.web.conftest import TINY_CFG, tiny_weights_bytes
+
+    weights = tmp_path / "tiny.weights"
+    weights.write_bytes(tiny_weights_bytes())
+    folder = tmp_path / "t.qnet"
+    save_qnet(calibrate(random_weights(parse_network(TINY_CFG), 0), 1, "per_channel"), HardwareConfig(), folder)
+    with live_server(tmp_path / "data") as url, sync_playwright() as p:
+        browser = launch(p)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        signup(page, url, "alice")
+        assert page.request.get(url + "/favicon.ico").headers["content-type"] == "image/x-icon"
+        # the weights first, its cfg after: still found (the match is made when the form asks)
+        page.set_input_files("#upload-input", [str(weights)])
+        expect(page.locator('tr[data-name="tiny.weights"]')).to_be_visible()
+        page.set_input_files("#upload-input", [str(TINY_CFG), str(YOLO_CFG), str(DOG)])
+        expect(page.locator('tr[data-name="yolov3-tiny.cfg"]')).to_be_visible()
+        expect(page.locator("#usage")).to_contain_text("KiB of")
+        page.set_input_files("#upload-qnet-dir", str(folder))
+        expect(page.locator('tr[data-name="t.qnet"]')).to_be_visible()
+        files = {f["name"]: f["id"] for f in page.request.get(url + "/api/files").json()["files"]}
+
+        for path in ("/run", "/quantize", "/step"):
+            page.goto(f"{url}{path}?model={files['tiny.cfg']}")
+            expect(page.locator("#weights")).to_have_value(str(files["tiny.weights"]))
+            expect(page.locator("#weights-note")).to_be_hidden()
+            page.select_option("#model", str(files["yolov3-tiny.cfg"]))
+            expect(page.locator("#weights")).to_have_value("")
+            expect(page.locator("#weights-note")).to_be_visible()
+            expect(page.locator("#weights-note")).to_contain_text("random weights")
+            if path != "/quantize":  # (Quantize lists cfgs only)
+                page.select_option("#model", str(files["t.qnet"]))  # a .qnet carries its own weights
+                expect(page.locator("#weights")).to_be_disabled()
+                expect(page.locator("#weights-note")).to_be_hidden()
+        for path in ("/run", "/quantize"):
+            page.goto(url + path)
+            page.wait_for_selector("#calib-images option", state="attached")
+            expect(page.locator("#calib-images")).to_be_hidden()
+            page.select_option("#calib", "images")
+            expect(page.locator("#calib-images")).to_be_visible()
+            expect(page.locator("#calib-n")).to_be_hidden()
+
+        # a run on random weights says so where its results are
+        page.goto(f"{url}/run?model={files['tiny.cfg']}")
+        expect(page.locator("#weights")).to_have_value(str(files["tiny.weights"]))
+        page.select_option("#weights", "")
+        expect(page.locator("#weights-note")).to_be_visible()
+        page.select_option("#calib", "images")
+        page.select_option("#calib-images", [str(files["dog.jpg"])])
+        page.click("#start")
+        expect(page.locator("#results")).to_be_visible(timeout=120_000)
+        expect(page.locator("#random-result")).to_be_visible()
+        expect(page.locator("#random-result")).to_contain_text("seeded random weights")
+        expect(page.locator("#download-qnet")).to_be_visible()
+        page.click("#keep-qnet")
+        expect(page.locator("#step-link")).to_have_text("tiny-calibrated.qnet")
         browser.close()

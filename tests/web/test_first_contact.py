@@ -5,13 +5,15 @@ and runs that keep their calibrated model in the job until the user asks to save
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from dla.web.files import human_bytes
-from tests.web.conftest import Client, png_bytes
+from tests.web.conftest import DOG, TINY_CFG, YOLO_CFG, Client, tiny_weights_bytes
 
 
 def test_favicon_is_an_icon_on_every_page(client_factory) -> None:
@@ -40,3 +42,295 @@ def test_quota_is_shown_in_human_units(alice: Client) -> None:
     assert body["quota"] == 8 * 2**20 and body["used"] == size
     assert body["usage"] == f"{human_bytes(size)} of 8 MiB used (0 %)"
     assert body["files"][0]["size_text"] == human_bytes(size) and size > 1024 and "KiB" in human_bytes(size)
+
+
+# ---------------------------------------------------------------- weights for the chosen cfg
+def test_the_weights_that_fit_the_cfg_are_found(alice: Client) -> None:
+    """Uploaded before or after the cfg, the .weights whose size is exactly what the cfg needs
+    is the one to pre-select; one named like the cfg but of the wrong size is reported, not chosen."""
+    from golden.network import parse_network
+    from golden.weights import expected_size
+
+    good = alice.upload_ok("random-name.weights", tiny_weights_bytes(1))  # before its cfg: no match at upload
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    wrong = alice.upload_ok("tiny.weights", tiny_weights_bytes()[:-8])  # named like the cfg, 2 floats short
+    m = alice.get(f"/api/files/{cfg['id']}/weights").json()
+    by = {w["name"]: w for w in m["weights"]}
+    need = expected_size(parse_network(TINY_CFG), 0, 2)
+    assert by["random-name.weights"]["fits"] and by["random-name.weights"]["expected_size"] == need
+    assert not by["tiny.weights"]["fits"] and by["tiny.weights"]["same_stem"] and by["tiny.weights"]["size"] == need - 8
+    assert m["best"] == good["id"] and m["parameters"] == (need - 20) // 4
+    # a fitting file named like the cfg wins over another fitting one
+    alice.delete(f"/api/files/{wrong['id']}")
+    right = alice.upload_ok("tiny.weights", tiny_weights_bytes(2))
+    assert alice.get(f"/api/files/{cfg['id']}/weights").json()["best"] == right["id"]
+
+
+def test_no_fitting_weights_means_none_and_only_cfgs_have_weights(alice: Client, bob: Client) -> None:
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    yolo = alice.upload_ok("yolov3-tiny.cfg", YOLO_CFG)
+    alice.upload_ok("tiny.weights", tiny_weights_bytes())
+    m = alice.get(f"/api/files/{yolo['id']}/weights").json()
+    assert m["best"] is None and [w["fits"] for w in m["weights"]] == [False]
+    im = alice.upload_ok("dog.jpg", DOG)
+    assert alice.get(f"/api/files/{im['id']}/weights").status_code == 404  # not a cfg
+    assert bob.get(f"/api/files/{cfg['id']}/weights").status_code == 404  # not bob's
+
+
+def test_pages_carry_the_weights_warning_and_the_calibration_set() -> None:
+    """The forms have the note the page fills when a cfg runs on random weights, the
+    photo-set choice for calibration and the keep-the-.qnet checkbox (the JS needs these ids)."""
+    from dla.web.pages import templates
+
+    run = templates.get_template("run.html").render(user=None)
+    for needle in ('class="warning weights-note"', 'value="images"', 'class="pick-images" multiple', 'id="save-qnet"',
+                   'id="random-result"'):
+        assert needle in run, needle
+    quant = templates.get_template("quantize.html").render(user=None, activations=[], weight_algs=[], granularities=[])
+    assert 'class="pick-images" multiple' in quant and 'class="warning weights-note"' in quant
+    step = templates.get_template("step.html").render(user=None)
+    assert 'class="pick-weights"' in step and "weights-note" in step
+
+
+# ---------------------------------------------------------------- runs on random weights say so
+def test_a_run_on_random_weights_says_so(alice: Client) -> None:
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    im = alice.upload_ok("dog.jpg", DOG)
+    w = alice.upload_ok("tiny.weights", tiny_weights_bytes())
+    body = {"model_id": cfg["id"], "image_id": im["id"], "modes": ["float", "int"]}
+    random = alice.wait_job(alice.post("/api/jobs/run", body).json()["id"])
+    real = alice.wait_job(alice.post("/api/jobs/run", {**body, "weights_id": w["id"]}).json()["id"])
+    assert random["status"] == real["status"] == "done"
+    assert random["result"]["random_weights"] is True and real["result"]["random_weights"] is False
+
+
+# ---------------------------------------------------------------- calibration on the user's photos
+def _photos(c: Client, n: int) -> list[dict]:
+    rng = np.random.default_rng(7)
+    out = []
+    for k in range(n):
+        buf = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (48 + 8 * k, 64, 3), dtype=np.uint8)).save(buf, format="PNG")
+        out.append(c.upload_ok(f"photo{k}.png", buf.getvalue()))
+    return out
+
+
+def test_quantize_calibrates_on_a_set_of_the_users_photos(alice: Client, tmp_path: Path) -> None:
+    """The scales are those ``dla.calibration.calibrate`` gives on exactly those photos
+    (recomputed here from the files), not on synthetic images or the one image."""
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    photos = _photos(alice, 3)
+    body = {"model_id": cfg["id"], "output": "mine.qnet",
+            "quant": {"calib": "images", "calib_image_ids": [p["id"] for p in photos]}}
+    job = alice.wait_job(alice.post("/api/jobs/quantize", body).json()["id"])
+    assert job["status"] == "done", job
+    assert job["params"]["calib_images"] == ["photo0.png", "photo1.png", "photo2.png"]  # names, no server path
+    got = _scales(alice.get(f"/api/files/{job['result']['kept']['mine.qnet']['id']}/download").content, "mine.qnet")
+    assert got == _reference_scales(alice, photos, tmp_path)
+    assert got != _reference_scales(alice, [], tmp_path, images=2)  # not the default synthetic set
+
+
+def test_run_calibrates_on_a_set_of_the_users_photos(alice: Client, tmp_path: Path) -> None:
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    im = alice.upload_ok("dog.jpg", DOG)
+    photos = _photos(alice, 2)
+    job = alice.wait_job(alice.post("/api/jobs/run", {
+        "model_id": cfg["id"], "image_id": im["id"], "modes": ["float", "int"],
+        "quant": {"calib": "images", "calib_image_ids": [p["id"] for p in photos]}}).json()["id"])
+    assert job["status"] == "done", job
+    assert job["params"]["calib_images"] == ["photo0.png", "photo1.png"]
+    assert _scales(alice.get(f"/api/jobs/{job['id']}/files/tiny-calibrated.qnet").content, "tiny-calibrated.qnet") \
+        == _reference_scales(alice, photos, tmp_path)
+
+
+def _scales(qnet_zip: bytes, name: str) -> list[float]:
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(qnet_zip)) as zf:
+        return [t["scale"] for t in json.loads(zf.read(f"{name}/model.json"))["tensors"]]
+
+
+def _reference_scales(c: Client, photos: list[dict], tmp_path: Path, images: int | None = None) -> list[float]:
+    """The activation scales ``dla.calibration.calibrate`` gives tiny.cfg (seeded weights) on
+    these photos, downloaded back from the server (or on ``images`` synthetic ones)."""
+    from dla.calibration import calibrate
+    from golden.genweights import random_weights
+    from golden.network import parse_network
+
+    local = []
+    for p in photos:
+        local.append(tmp_path / p["name"])
+        local[-1].write_bytes(c.get(f"/api/files/{p['id']}/download").content)
+    q = calibrate(random_weights(parse_network(TINY_CFG), 0), images or local, "per_channel")
+    return [q.scales[t] for t in range(-1, len(q.net.layers))]
+
+
+@pytest.mark.parametrize("quant, status, needle", [
+    ({"calib": "images", "calib_image_ids": []}, 422, "choose at least one image"),
+    ({"calib": "images", "calib_image_ids": [999]}, 404, "image 999 not found"),
+    ({"calib": "folder"}, 422, "synthetic, image or images")])
+def test_bad_calibration_sets_are_refused(alice: Client, quant: dict, status: int, needle: str) -> None:
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    im = alice.upload_ok("dog.jpg", DOG)
+    for url, body in (("/api/jobs/run", {"image_id": im["id"]}), ("/api/jobs/quantize", {})):
+        r = alice.post(url, {"model_id": cfg["id"], **body, "quant": quant})
+        assert r.status_code == status and needle in r.json()["detail"], (url, r.text)
+
+
+def test_another_users_photo_is_not_a_calibration_image(alice: Client, bob: Client) -> None:
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    theirs = _photos(bob, 1)[0]
+    r = alice.post("/api/jobs/quantize", {"model_id": cfg["id"], "quant": {"calib": "images", "calib_image_ids": [theirs["id"]]}})
+    assert r.status_code == 404
+
+
+# ---------------------------------------------------------------- the run's .qnet stays with the job
+def test_a_run_keeps_its_qnet_in_the_job_until_asked(alice: Client, bob: Client) -> None:
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    im = alice.upload_ok("dog.jpg", DOG)
+    before = alice.get("/api/files").json()["used"]
+    job = alice.wait_job(alice.post("/api/jobs/run", {"model_id": cfg["id"], "image_id": im["id"],
+                                                      "modes": ["float", "int"]}).json()["id"])
+    assert job["status"] == "done", job
+    q = job["result"]["qnet"]
+    files = {f["name"]: f for f in alice.get("/api/files").json()["files"]}
+    assert q == "tiny-calibrated.qnet" and q not in files and job["result"]["kept"].keys() == {"run-tiny-report.html"}
+    assert alice.get("/api/files").json()["used"] == before + files["run-tiny-report.html"]["size"]
+    # downloadable from the job as the zip the upload accepts
+    z = alice.get(f"/api/jobs/{job['id']}/files/{q}")
+    assert z.status_code == 200 and "tiny-calibrated.qnet.zip" in z.headers["content-disposition"]
+    assert bob.post(f"/api/jobs/{job['id']}/keep", {"name": q}).status_code == 404
+    assert alice.post(f"/api/jobs/{job['id']}/keep", {"name": "summary2.json"}).status_code == 404
+    # kept on request: in the files, recorded in the job, once
+    kept = alice.post(f"/api/jobs/{job['id']}/keep", {"name": q})
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["name"] == q and kept.json()["kind"] == "qnet"
+    assert alice.get(f"/api/jobs/{job['id']}").json()["result"]["kept"][q]["id"] == kept.json()["id"]
+    assert alice.post(f"/api/jobs/{job['id']}/keep", {"name": q}).status_code == 409
+    again = alice.upload("again.qnet", z.content)  # the job's zip uploads as a .qnet
+    assert again.status_code == 200, again.text
+
+
+def test_save_qnet_keeps_it_with_the_run(alice: Client) -> None:
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    im = alice.upload_ok("dog.jpg", DOG)
+    job = alice.wait_job(alice.post("/api/jobs/run", {"model_id": cfg["id"], "image_id": im["id"], "modes": ["float", "int"],
+                                                      "save_qnet": True}).json()["id"])
+    assert job["status"] == "done" and "tiny-calibrated.qnet" in job["result"]["kept"], job
+    assert "tiny-calibrated.qnet" in {f["name"] for f in alice.get("/api/files").json()["files"]}
+
+
+def test_keeping_a_qnet_over_the_quota_is_413_and_leaves_nothing(app_factory, data_dir) -> None:
+    from fastapi.testclient import TestClient
+
+    app = app_factory(max_upload_bytes=16 * 2**20)
+    with TestClient(app) as tc:
+        c = Client(tc)
+        c.signup("carol")
+        cfg = c.upload_ok("tiny.cfg", TINY_CFG)
+        im = c.upload_ok("dog.jpg", DOG)
+        job = c.wait_job(c.post("/api/jobs/run", {"model_id": cfg["id"], "image_id": im["id"],
+                                                  "modes": ["float", "int"]}).json()["id"])
+        assert job["status"] == "done", job
+        room = c.get("/api/files").json()
+        filler = c.upload_ok("filler.weights", tiny_weights_bytes()[:20] + bytes(4 * ((room["quota"] - room["used"] - 1000) // 4)))
+        r = c.post(f"/api/jobs/{job['id']}/keep", {"name": "tiny-calibrated.qnet"})
+        assert r.status_code == 413 and "quota" in r.json()["detail"], r.text
+        ids = {str(f["id"]) for f in c.get("/api/files").json()["files"]}
+        assert filler["id"] and "tiny-calibrated.qnet" not in c.get(f"/api/jobs/{job['id']}").json()["result"]["kept"]
+    on_disk = {p.name.removesuffix(".qnet") for d in (data_dir / "users").iterdir() for p in d.iterdir()}
+    assert on_disk == ids and list((data_dir / "tmp").iterdir()) == []
+
+
+# ---------------------------------------------------------------- a .qnet as the CLI writes it (a folder)
+@pytest.fixture(scope="module")
+def qnet_dir(tmp_path_factory) -> Path:
+    """``t.qnet/`` exactly as ``dla quantize`` writes it (``save_qnet``: a directory)."""
+    from dla.calibration import calibrate
+    from dla.config import HardwareConfig
+    from dla.qnet_file import save_qnet
+    from golden.genweights import random_weights
+    from golden.network import parse_network
+
+    d = tmp_path_factory.mktemp("cli") / "t.qnet"
+    save_qnet(calibrate(random_weights(parse_network(TINY_CFG), 0), 1, "per_channel"), HardwareConfig(), d)
+    return d
+
+
+def _folder(d: Path, members=("model.json", "weights.npz")) -> dict:
+    return {m: (f"{d.name}/{m}", (d / m).read_bytes(), "application/octet-stream") for m in members}
+
+
+def test_a_qnet_folder_uploads_and_downloads_as_the_zip(alice: Client, qnet_dir: Path, tmp_path: Path) -> None:
+    """Folder in (what the CLI writes), zip out (what a browser downloads), and the zip goes back
+    in; its members are the folder's bytes, so ``unzip`` gives the CLI its folder again."""
+    import zipfile
+
+    from dla.qnet_file import load_qnet
+
+    r = alice.tc.post("/api/files/qnet-folder?name=t.qnet", files=_folder(qnet_dir), headers={"X-CSRF-Token": alice.csrf})
+    assert r.status_code == 200, r.text
+    f = r.json()
+    assert f["kind"] == "qnet" and f["name"] == "t.qnet" and f["meta"]["layers"] == 6
+    z = alice.get(f"/api/files/{f['id']}/download")
+    assert z.headers["content-type"] == "application/zip" and "t.qnet.zip" in z.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(z.content)) as zf:
+        zf.extractall(tmp_path)
+    for m in ("model.json", "weights.npz"):
+        assert (tmp_path / "t.qnet" / m).read_bytes() == (qnet_dir / m).read_bytes()
+    load_qnet(tmp_path / "t.qnet")  # the CLI reads the unzipped download
+    assert alice.upload_ok("again.qnet", z.content)["meta"]["layers"] == 6
+    # a folder not named *.qnet is stored as NAME.qnet
+    r = alice.tc.post("/api/files/qnet-folder?name=plain", files=_folder(qnet_dir), headers={"X-CSRF-Token": alice.csrf})
+    assert r.status_code == 200 and r.json()["name"] == "plain.qnet"
+
+
+def test_bad_qnet_folders_are_refused_with_one_message(alice: Client, qnet_dir: Path, tmp_path: Path, data_dir) -> None:
+    h = {"X-CSRF-Token": alice.csrf}
+    r = alice.tc.post("/api/files/qnet-folder?name=a.qnet", files=_folder(qnet_dir, ("model.json",)), headers=h)
+    assert r.status_code == 422 and "weights.npz missing" in r.json()["detail"]
+    extra = {**_folder(qnet_dir), "evil.sh": ("t.qnet/evil.sh", b"rm -rf /", "text/plain")}
+    r = alice.tc.post("/api/files/qnet-folder?name=a.qnet", files=extra, headers=h)
+    assert r.status_code in (400, 422), r.text  # three files: more than a .qnet holds
+    bad = tmp_path / "b.qnet"
+    bad.mkdir()
+    (bad / "weights.npz").write_bytes((qnet_dir / "weights.npz").read_bytes())
+    model = json.loads((qnet_dir / "model.json").read_text())
+    model["tensors"][1]["scale"] = -1.0
+    (bad / "model.json").write_text(json.dumps(model))
+    r = alice.tc.post("/api/files/qnet-folder?name=b.qnet", files=_folder(bad), headers=h)
+    assert r.status_code == 422 and r.json()["detail"].startswith("b.qnet/model.json"), r.text
+    assert str(data_dir) not in r.json()["detail"]
+    r = alice.tc.post("/api/files/qnet-folder?name=../x.qnet", files=_folder(qnet_dir), headers=h)
+    assert r.status_code == 422
+    assert alice.tc.post("/api/files/qnet-folder?name=c.qnet", files=_folder(qnet_dir)).status_code == 403  # CSRF
+    assert alice.get("/api/files").json()["files"] == [] and list((data_dir / "tmp").iterdir()) == []
+
+
+def test_a_qnet_folder_over_the_limits_is_413(app_factory, qnet_dir: Path, data_dir) -> None:
+    from fastapi.testclient import TestClient
+
+    size = sum((qnet_dir / m).stat().st_size for m in ("model.json", "weights.npz"))
+    for kw in ({"max_upload_bytes": size // 2}, {"quota_bytes": size // 2}):
+        with TestClient(app_factory(**kw)) as tc:
+            c = Client(tc)
+            c.signup(f"u{len(kw)}{next(iter(kw))[:3]}")
+            r = tc.post("/api/files/qnet-folder?name=t.qnet", files=_folder(qnet_dir), headers={"X-CSRF-Token": c.csrf})
+            assert r.status_code == 413, (kw, r.text)
+            assert c.get("/api/files").json()["files"] == []
+    assert list((data_dir / "tmp").iterdir()) == []
+
+
+def test_a_refused_qnet_zip_names_the_users_file_not_a_server_path(alice: Client, qnet_dir: Path, data_dir) -> None:
+    """The loader's message named the unpacked temp folder (``<data>/tmp/<random>.qnet/model.json``)."""
+    import zipfile
+
+    model = json.loads((qnet_dir / "model.json").read_text())
+    model["tensors"][1]["scale"] = -1.0
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("model.json", json.dumps(model))
+        zf.write(qnet_dir / "weights.npz", "weights.npz")
+    r = alice.upload("b.qnet", buf.getvalue())
+    assert r.status_code == 422 and r.json()["detail"].startswith("b.qnet/model.json: layer 0 field 'scale'"), r.text
+    assert str(data_dir) not in r.text

@@ -47,7 +47,7 @@ def test_run_three_modes(alice: Client, tiny: dict, data_dir) -> None:
     assert str(data_dir) not in text and "/users/" not in text
     assert [c["passed"] for c in res["checks"]] == [c["passed"] for c in summary["checks"]] and len(res["checks"]) == 2
     kept = {f["name"]: f for f in alice.get("/api/files").json()["files"]}
-    assert {"tiny-calibrated.qnet", "run-tiny-report.html"} <= set(kept)
+    assert "run-tiny-report.html" in kept and "tiny-calibrated.qnet" not in kept  # kept only when asked
     mine = alice.get(f"/api/files/{kept['run-tiny-report.html']['id']}/download")
     assert mine.status_code == 200 and mine.text == text
     with zipfile.ZipFile(io.BytesIO(alice.get(f"/api/jobs/{job['id']}/files/{res['zip']}").content)) as zf:
@@ -56,7 +56,10 @@ def test_run_three_modes(alice: Client, tiny: dict, data_dir) -> None:
             "tiny-calibrated.qnet/model.json"} <= names and any(n.startswith("plots/") for n in names)
     assert alice.get(f"/api/jobs/{job['id']}/files/..%2F..%2Fworkbench.sqlite").status_code == 404
     assert alice.get(f"/api/jobs/{job['id']}/files/nothing.csv").status_code == 404
-    assert alice.get(f"/api/jobs/{job['id']}/files/tiny-calibrated.qnet").status_code == 404
+    qz = alice.get(f"/api/jobs/{job['id']}/files/tiny-calibrated.qnet")  # the job's .qnet folder as a zip
+    assert qz.status_code == 200 and qz.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(qz.content)) as zf:
+        assert sorted(zf.namelist()) == ["tiny-calibrated.qnet/model.json", "tiny-calibrated.qnet/weights.npz"]
 
 
 def test_run_float_only_and_a_qnet(alice: Client, tiny: dict) -> None:

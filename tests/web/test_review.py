@@ -166,7 +166,7 @@ def test_outputs_of_a_job_that_fail_together_leave_no_orphan(app_factory, data_d
         cfg = c.upload_ok("tiny.cfg", TINY_CFG)
         im = c.upload_ok("dog.jpg", DOG)
         job = c.wait_job(c.post("/api/jobs/run", {"model_id": cfg["id"], "image_id": im["id"],
-                                                  "modes": ["float", "int"]}).json()["id"])
+                                                  "modes": ["float", "int"], "save_qnet": True}).json()["id"])
         assert job["status"] == "failed" and "quota" in job["message"], job
         ids = {str(f["id"]) for f in c.get("/api/files").json()["files"]}
     on_disk = {p.name.removesuffix(".qnet") for d in (data_dir / "users").iterdir() for p in d.iterdir()}

@@ -58,8 +58,50 @@ async function fillPickers() {
     const opts = by(["image"]).map(f => el("option", {value: f.id}, f.name));
     s.replaceChildren(...(s.dataset.optional ? [el("option", {value: ""}, "(synthetic)")] : []), ...opts);
   }
+  for (const s of document.querySelectorAll("select.pick-images"))  // several: a calibration set
+    s.replaceChildren(...by(["image"]).map(f => el("option", {value: f.id}, f.name)));
+  const kinds = Object.fromEntries(files.map(f => [String(f.id), f.kind]));
+  for (const w of document.querySelectorAll("select.pick-weights")) {
+    const model = w.form.querySelector("select.pick-model"), note = w.form.querySelector(".weights-note");
+    const update = () => matchWeights(model, w, note, kinds);
+    model.addEventListener("change", update);
+    w.addEventListener("change", () => warnRandom(model, w, note, kinds, null));
+    await update();
+  }
   return files;
 }
+// Pre-select the user's .weights that fits the chosen cfg (exact size, same name first).
+async function matchWeights(model, w, note, kinds) {
+  const cfg = kinds[model.value] === "cfg";
+  w.disabled = !cfg;
+  if (!cfg) { w.value = ""; warnRandom(model, w, note, kinds, null); return; }
+  const m = await api("GET", `/api/files/${model.value}/weights`);
+  w.value = m.best === null ? "" : String(m.best);
+  warnRandom(model, w, note, kinds, m);
+}
+// Say out loud when a cfg runs on seeded random weights (and why no file was chosen).
+function warnRandom(model, w, note, kinds, m) {
+  if (!note) return;
+  const random = kinds[model.value] === "cfg" && !w.value;
+  note.hidden = !random;
+  if (!random) return;
+  note.textContent = "Seeded random weights: results are those of a random network (detections are meaningless, " +
+    "usually none). Upload the cfg's .weights to get real results.";
+  const near = m ? m.weights.filter(x => x.same_stem && !x.fits) : [];
+  for (const x of near) note.textContent += ` ${x.name} does not fit this cfg: ${fmt(x.size)} bytes, expected ${fmt(x.expected_size)}.`;
+}
+// Calibration: synthetic images (a count), the image, or a set of the user's photos.
+function calibOptions(form) {
+  const src = form.querySelector("select.calib-source").value;
+  const ids = [...form.querySelector("select.pick-images").selectedOptions].map(o => +o.value);
+  return {calib: src, calib_n: +form.querySelector(".calib-count input").value, calib_image_ids: src === "images" ? ids : []};
+}
+document.addEventListener("change", ev => {
+  if (!ev.target.matches("select.calib-source")) return;
+  const form = ev.target.form;
+  form.querySelector(".calib-count").hidden = ev.target.value !== "synthetic";
+  form.querySelector(".calib-set").hidden = ev.target.value !== "images";
+});
 // Follow a job by server-sent events; resolves with the finished job.
 function followJob(id, onUpdate) {
   return new Promise(resolve => {

@@ -17,8 +17,7 @@ document.getElementById("quant-form").addEventListener("submit", async ev => {
   const body = {model_id: +document.getElementById("model").value, weights_id: w ? +w : null, image_id: im ? +im : null,
                 output: document.getElementById("output").value || null,
                 quant: {activations: document.getElementById("activations").value, weights: document.getElementById("weight-alg").value,
-                        granularity: document.getElementById("granularity").value, calib: document.getElementById("calib").value,
-                        calib_n: +document.getElementById("calib-n").value, overrides}};
+                        granularity: document.getElementById("granularity").value, ...calibOptions(ev.target), overrides}};
   const job = await api("POST", "/api/jobs/quantize", body);
   current = job.id;
   document.getElementById("cancel").hidden = false;

@@ -72,7 +72,9 @@ async function command(line) {
 }
 $("open-form").addEventListener("submit", async ev => {
   ev.preventDefault();
-  const s = await api("POST", "/api/step", {model_id: +$("model").value, image_id: +$("image").value, mode: $("mode").value});
+  const w = $("weights").value;
+  const s = await api("POST", "/api/step", {model_id: +$("model").value, image_id: +$("image").value, mode: $("mode").value,
+                                            weights_id: w && !$("weights").disabled ? +w : null});
   $("console").textContent = "";
   say(`opened ${s.model} (${s.layers.length} layers) on ${s.image} in ${s.mode.toUpperCase()}\n`);
   $("save-name").value = s.model.replace(/\.(qnet|cfg)$/, "") + "-edited.qnet";

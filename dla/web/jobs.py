@@ -410,6 +410,8 @@ def keep_output(job_id: int, body: KeepRequest, user: User = Depends(current_use
     """Save a finished job's output (the calibrated .qnet of a run) into the user's files, under
     its name or a free variant of it; counted against the quota (413 when it does not fit)."""
     job = _output(c, user.id, job_id, body.name)
+    if not body.name.endswith(".qnet"):
+        raise UserInputError(f"only the calibrated .qnet is saved on request; '{body.name}' is a download")
     if body.name in job["result"].get("kept", {}):
         raise HTTPException(409, f"'{body.name}' is already in your files as '{job['result']['kept'][body.name]['name']}'")
     return c.jobs.keep(job_id, user.id, body.name)

@@ -201,6 +201,8 @@ def test_a_run_keeps_its_qnet_in_the_job_until_asked(alice: Client, bob: Client)
     assert z.status_code == 200 and "tiny-calibrated.qnet.zip" in z.headers["content-disposition"]
     assert bob.post(f"/api/jobs/{job['id']}/keep", {"name": q}).status_code == 404
     assert alice.post(f"/api/jobs/{job['id']}/keep", {"name": "summary2.json"}).status_code == 404
+    r = alice.post(f"/api/jobs/{job['id']}/keep", {"name": "summary.json"})
+    assert r.status_code == 422 and "only the calibrated .qnet" in r.json()["detail"]
     # kept on request: in the files, recorded in the job, once
     kept = alice.post(f"/api/jobs/{job['id']}/keep", {"name": q})
     assert kept.status_code == 200, kept.text
@@ -334,3 +336,53 @@ def test_a_refused_qnet_zip_names_the_users_file_not_a_server_path(alice: Client
     r = alice.upload("b.qnet", buf.getvalue())
     assert r.status_code == 422 and r.json()["detail"].startswith("b.qnet/model.json: layer 0 field 'scale'"), r.text
     assert str(data_dir) not in r.text
+
+
+# ---------------------------------------------------------------- STEP: the numbers beside the pictures
+def test_step_state_carries_the_rerun_and_cross_numbers(alice: Client, qnet_dir: Path) -> None:
+    """The numbers the page puts next to before/after are the rerun's, recomputed here from a
+    local Session with numpy (count of changed int8 outputs, SQNR/max/mean of after vs before);
+    they go when the state moves on; CROSS's come with it."""
+    import math
+    import zipfile
+
+    from dla.qnet_file import load_qnet
+    from dla.session import Session
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for m in ("model.json", "weights.npz"):
+            zf.write(qnet_dir / m, m)
+    q = alice.upload_ok("t.qnet", buf.getvalue())
+    im = alice.upload_ok("dog.jpg", DOG)
+    s = alice.post("/api/step", {"model_id": q["id"], "image_id": im["id"], "mode": "int"}).json()
+    run = lambda line: alice.post(f"/api/step/{s['id']}/command", {"command": line}).json()  # noqa: E731
+    assert run("goto 2")["state"]["rerun"] is None
+    run("edit w[3,0,1,1]=-5")
+    r = run("rerun")
+    got = r["state"]["rerun"]
+
+    qnet, hw, _ = load_qnet(qnet_dir)
+    local = Session(qnet, DOG, mode="int", hw=hw)
+    local.run_to(2)
+    before_q, before = local.output.copy(), local.output_real.astype(np.float64)
+    local.edit_weights((3, 0, 1, 1), -5)
+    local.rerun()
+    after_q, after = local.output, local.output_real.astype(np.float64)
+    d = before - after
+    assert got["layer"] == 2 and got["total"] == before_q.size
+    assert got["changed"] == int(np.count_nonzero(before_q != after_q)) > 0
+    assert got["channels"] == sorted({int(c) for c in np.argwhere(before_q != after_q)[:, 0]}) == [3]
+    assert got["max_abs"] == float(np.max(np.abs(d))) and got["mean_abs"] == float(np.mean(np.abs(d)))
+    assert math.isclose(got["sqnr_db"], 10 * math.log10(np.sum(before ** 2) / np.sum(d ** 2)), rel_tol=1e-12)
+    assert got["vs_unedited"] == got["changed"]
+    assert f"{got['changed']:,} of {got['total']:,} outputs changed" in r["output"]  # as `dla step` prints it
+    c = run("cross")["state"]["cross"]
+    assert c["layer"] == 2 and c["mode"] == "int" and c["other"] == "float" and isinstance(c["sqnr_db"], float)
+    moved = run("next")["state"]
+    assert moved["rerun"] is None and moved["cross"] is None
+    # undo + rerun: the output is the unedited run's again
+    run("goto 2")
+    run("undo")
+    again = run("rerun")["state"]["rerun"]
+    assert again["vs_unedited"] == 0

@@ -133,8 +133,6 @@ class JobRunner:
         moved: list[Path] = []  # outputs already in the user's folder: gone with a rollback
         try:
             with self.db.session() as db:
-                from dla.web import sniff
-
                 kept = {}
                 for name in result.get("keep", []):
                     rec = self._keep_one(db, job_id, user_id, out_dir, name)

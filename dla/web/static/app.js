@@ -75,7 +75,9 @@ async function matchWeights(model, w, note, kinds) {
   const cfg = kinds[model.value] === "cfg";
   w.disabled = !cfg;
   if (!cfg) { w.value = ""; warnRandom(model, w, note, kinds, null); return; }
-  const m = await api("GET", `/api/files/${model.value}/weights`);
+  let m = null;
+  try { m = await api("GET", `/api/files/${model.value}/weights`); }
+  catch (e) { return; }  // the message is shown in #error; the form stays usable
   w.value = m.best === null ? "" : String(m.best);
   warnRandom(model, w, note, kinds, m);
 }

@@ -52,9 +52,14 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+#: What a zipped ``.qnet`` is called (the workbench's download): read like the folder.
+ZIP_SUFFIX = ".qnet.zip"
+MEMBERS = ("model.json", "weights.npz")
+
+
 def is_qnet(path: str | Path) -> bool:
     p = Path(path)
-    return p.suffix == ".qnet" or (p / "model.json").is_file()
+    return p.suffix == ".qnet" or p.name.endswith(ZIP_SUFFIX) or (p / "model.json").is_file()
 
 
 def _requant_json(spec, qnet: QuantizedNetwork, hw: HardwareConfig) -> dict[str, Any] | None:
@@ -146,9 +151,51 @@ def _network_from_text(text: str, name: str, path: Path) -> Network:
     return Network(path / name, shape, layers, letter_box=letter_box, warnings=warnings, cfg_text=text)
 
 
+def _load_zipped(path: Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
+    """A ``.qnet`` folder as a zip (the workbench downloads ``NAME.qnet.zip`` holding
+    ``NAME.qnet/model.json`` + ``weights.npz``; the two members may also be at the top).  Only
+    those two members are read (by base name, into a private temporary folder, so no name in
+    the zip reaches a path); then it loads exactly like the folder, messages naming the zip."""
+    import shutil
+    import tempfile
+    import zlib
+
+    try:
+        with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory(prefix="dla-qnet-") as tmp:
+            found: dict[str, zipfile.ZipInfo] = {}
+            for info in zf.infolist():
+                base = info.filename.rstrip("/").split("/")[-1]
+                if base in MEMBERS and not info.is_dir():
+                    if base in found:
+                        raise UserInputError(f"{path}: not a .qnet: the zip holds {base} more than once")
+                    found[base] = info
+            missing = [m for m in MEMBERS if m not in found]
+            if missing:
+                raise UserInputError(f"{path}: not a .qnet (the zip needs model.json and weights.npz; "
+                                     f"{' and '.join(missing)} missing)")
+            folder = Path(tmp) / path.name.removesuffix(".zip")
+            folder.mkdir()
+            for base, info in found.items():
+                with zf.open(info) as src, open(folder / base, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+            try:
+                qnet, hw, text = load_qnet(folder)
+            except UserInputError as exc:
+                raise UserInputError(str(exc).replace(str(folder), str(path))) from None
+    except zipfile.BadZipFile:
+        raise UserInputError(f"{path}: not a .qnet (neither a folder nor a zip of one)") from None
+    except (RuntimeError, NotImplementedError, EOFError, zlib.error) as exc:  # encrypted, unknown method, cut
+        raise UserInputError(f"{path}: the zip cannot be read ({exc})") from None
+    qnet.net.cfg_path = path / qnet.net.cfg_path.name  # named after the zip, as a folder's after the folder
+    return qnet, hw, text
+
+
 def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
-    """``(qnet, hardware config, cfg text)``; every inconsistency is a ``QnetError``."""
+    """``(qnet, hardware config, cfg text)`` from the folder ``path``, or from a zip of it
+    (``NAME.qnet.zip``, see ``_load_zipped``); every inconsistency is a ``QnetError``."""
     path = Path(path)
+    if path.is_file():
+        return _load_zipped(path)
     mf, wf = path / "model.json", path / "weights.npz"
     if not mf.is_file() or not wf.is_file():
         raise UserInputError(f"{path}: not a .qnet (needs model.json and weights.npz)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -386,3 +387,68 @@ def test_step_state_carries_the_rerun_and_cross_numbers(alice: Client, qnet_dir:
     run("undo")
     again = run("rerun")["state"]["rerun"]
     assert again["vs_unedited"] == 0
+
+
+def test_the_cli_reads_the_downloaded_zip(alice: Client, qnet_dir: Path, tmp_path: Path) -> None:
+    """Both sides take both forms: the zip the workbench downloads runs in ``dla step`` as it is
+    (no unzip), and loads to exactly the folder's model (every array bit-identical)."""
+    from click.testing import CliRunner
+
+    from dla.cli import cli
+    from dla.qnet_file import is_qnet, load_qnet, weight_arrays
+
+    r = alice.tc.post("/api/files/qnet-folder?name=t.qnet", files=_folder(qnet_dir), headers={"X-CSRF-Token": alice.csrf})
+    z = tmp_path / "t.qnet.zip"
+    z.write_bytes(alice.get(f"/api/files/{r.json()['id']}/download").content)
+    assert is_qnet(z)
+    (zq, zhw, ztext), (dq, dhw, dtext) = load_qnet(z), load_qnet(qnet_dir)
+    assert ztext == dtext and zhw == dhw and zq.scales == dq.scales
+    za, da = weight_arrays(zq), weight_arrays(dq)
+    assert za.keys() == da.keys() and all(np.array_equal(za[k], da[k]) for k in za)
+    assert zq.net.cfg_path == z / dq.net.cfg_path.name and zq.net.name == dq.net.name
+    res = CliRunner().invoke(cli, ["step", str(z), str(DOG)], input="goto 2\nstats\nquit\n")
+    folder = CliRunner().invoke(cli, ["step", str(qnet_dir), str(DOG)], input="goto 2\nstats\nquit\n")
+    assert res.exit_code == 0, res.output
+    strip = lambda t: re.sub(r"in \d+ ms", "", t).replace(str(z), "M").replace(str(qnet_dir), "M")  # noqa: E731
+    assert strip(res.output) == strip(folder.output) and "layer 2" in res.output
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda zf, d: zf.write(d / "model.json", "t.qnet/model.json"), "weights.npz missing"),
+    (lambda zf, d: [zf.write(d / m, f"{k}/{m}") for k in ("a", "b") for m in ("model.json", "weights.npz")],
+     "model.json more than once"),
+    (None, "neither a folder nor a zip of one")])
+def test_a_bad_zipped_qnet_is_one_message(qnet_dir: Path, tmp_path: Path, make, needle: str) -> None:
+    import zipfile
+
+    from click.testing import CliRunner
+
+    from dla.cli import cli
+
+    z = tmp_path / "bad.qnet.zip"
+    if make is None:
+        z.write_bytes(b"not a zip at all")
+    else:
+        with zipfile.ZipFile(z, "w") as zf:
+            make(zf, qnet_dir)
+    res = CliRunner().invoke(cli, ["step", str(z), str(DOG)], input="quit\n")
+    assert res.exit_code == 2 and res.output.startswith("Error: ") and needle in res.output, res.output
+    assert "Traceback" not in res.output
+
+
+def test_a_zipped_qnet_with_a_bad_field_names_the_zip(qnet_dir: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    from dla.qnet_file import load_qnet
+    from golden.errors import UserInputError
+
+    model = json.loads((qnet_dir / "model.json").read_text())
+    model["tensors"][1]["scale"] = 0
+    z = tmp_path / "b.qnet.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("b.qnet/model.json", json.dumps(model))
+        zf.write(qnet_dir / "weights.npz", "b.qnet/weights.npz")
+    with pytest.raises(UserInputError) as exc:
+        load_qnet(z)
+    assert str(exc.value).startswith(f"{z}/model.json: layer 0 field 'scale'"), str(exc.value)
+    assert "dla-qnet-" not in str(exc.value)

@@ -329,3 +329,46 @@ def test_forms_choose_the_fitting_weights_and_warn_about_random_ones(tmp_path: P
         page.click("#keep-qnet")
         expect(page.locator("#step-link")).to_have_text("tiny-calibrated.qnet")
         browser.close()
+
+
+def test_a_qnet_folder_uploads_once_whatever_was_done_before(tmp_path: Path) -> None:
+    """The folder picker's handler is registered once: uploads, renames and deletes done
+    before must not add copies of it (each copy would send the folder again, and the second
+    upload fails on the name the first one took)."""
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    from dla.calibration import calibrate
+    from dla.config import HardwareConfig
+    from dla.qnet_file import save_qnet
+    from golden.genweights import random_weights
+    from golden.network import parse_network
+    from tests.web.conftest import TINY_CFG
+
+    folder = tmp_path / "t.qnet"
+    save_qnet(calibrate(random_weights(parse_network(TINY_CFG), 0), 1, "per_channel"), HardwareConfig(), folder)
+    other = tmp_path / "other.cfg"
+    other.write_bytes(TINY_CFG.read_bytes())
+    with live_server(tmp_path / "data") as url, sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page()
+        page.set_default_timeout(30_000)
+        signup(page, url, "alice")
+        sent: list[str] = []
+        page.on("request", lambda r: sent.append(r.url) if "/api/files/qnet-folder" in r.url else None)
+        page.on("dialog", lambda d: d.accept("renamed.cfg") if d.type == "prompt" else d.accept())
+        for f in (TINY_CFG, other):  # two uploads through the file picker
+            page.set_input_files("#upload-input", [str(f)])
+            expect(page.locator(f'tr[data-name="{f.name}"]')).to_be_visible()
+        page.locator('tr[data-name="other.cfg"] button.rename').click()
+        expect(page.locator('tr[data-name="renamed.cfg"]')).to_be_visible()
+        page.locator('tr[data-name="renamed.cfg"] button.delete').click()
+        expect(page.locator('tr[data-name="renamed.cfg"]')).to_have_count(0)
+        page.set_input_files("#upload-qnet-dir", str(folder))
+        expect(page.locator('tr[data-name="t.qnet"]')).to_be_visible()
+        expect(page.locator("#upload-status")).to_have_text("uploaded")
+        page.wait_for_timeout(500)  # a duplicate handler would have sent its request by now
+        names = [f["name"] for f in page.request.get(url + "/api/files").json()["files"]]
+        assert len(sent) == 1, sent
+        assert sorted(names) == ["t.qnet", "tiny.cfg"], names
+        browser.close()

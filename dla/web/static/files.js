@@ -28,53 +28,11 @@ async function refresh() {
 async function rename(f) {
   const name = prompt("New name", f.name);
   if (!name || name === f.name) return;
-  await api("PATCH", `/api/files/${f.id}`, {name, version: f.version}); // A .qnet folder as the CLI writes it: each folder holding model.json + weights.npz is one upload.
-document.getElementById("upload-qnet-dir").addEventListener("change", async ev => {
-  const status = document.getElementById("upload-status");
-  const dirs = new Map();
-  for (const f of ev.target.files) {
-    const parts = f.webkitRelativePath.split("/");
-    const dir = parts.slice(0, -1).join("/");
-    if (!dirs.has(dir)) dirs.set(dir, new FormData());
-    if (["model.json", "weights.npz"].includes(f.name)) dirs.get(dir).append(f.name, f);
-  }
-  const found = [...dirs].filter(([, fd]) => fd.has("model.json") || fd.has("weights.npz"));
-  if (!found.length) status.textContent = "no model.json / weights.npz in that folder: is it a .qnet?";
-  for (const [dir, fd] of found) {
-    const name = dir.split("/").pop();
-    status.textContent = `uploading ${name}…`;
-    try { await api("POST", `/api/files/qnet-folder?name=${encodeURIComponent(name)}`, undefined, fd); }
-    catch (e) { status.textContent = `${name}: ${e.message}`; refresh(); return; }
-    status.textContent = "uploaded";
-  }
-  ev.target.value = ""; refresh();
-});
-refresh();
+  await api("PATCH", `/api/files/${f.id}`, {name, version: f.version}); refresh();
 }
 async function remove(f) {
   if (!confirm(`Delete ${f.name}?`)) return;
-  await api("DELETE", `/api/files/${f.id}`); // A .qnet folder as the CLI writes it: each folder holding model.json + weights.npz is one upload.
-document.getElementById("upload-qnet-dir").addEventListener("change", async ev => {
-  const status = document.getElementById("upload-status");
-  const dirs = new Map();
-  for (const f of ev.target.files) {
-    const parts = f.webkitRelativePath.split("/");
-    const dir = parts.slice(0, -1).join("/");
-    if (!dirs.has(dir)) dirs.set(dir, new FormData());
-    if (["model.json", "weights.npz"].includes(f.name)) dirs.get(dir).append(f.name, f);
-  }
-  const found = [...dirs].filter(([, fd]) => fd.has("model.json") || fd.has("weights.npz"));
-  if (!found.length) status.textContent = "no model.json / weights.npz in that folder: is it a .qnet?";
-  for (const [dir, fd] of found) {
-    const name = dir.split("/").pop();
-    status.textContent = `uploading ${name}…`;
-    try { await api("POST", `/api/files/qnet-folder?name=${encodeURIComponent(name)}`, undefined, fd); }
-    catch (e) { status.textContent = `${name}: ${e.message}`; refresh(); return; }
-    status.textContent = "uploaded";
-  }
-  ev.target.value = ""; refresh();
-});
-refresh();
+  await api("DELETE", `/api/files/${f.id}`); refresh();
 }
 async function augment(f) { await api("POST", `/api/files/${f.id}/augment`); refresh(); }
 document.getElementById("upload-input").addEventListener("change", async ev => {
@@ -84,28 +42,7 @@ document.getElementById("upload-input").addEventListener("change", async ev => {
     try { await api("PUT", `/api/files?name=${encodeURIComponent(file.name)}`, undefined, file); }
     catch (e) { status.textContent = `${file.name}: ${e.message}`; refresh(); return; }
   }
-  status.textContent = "uploaded"; ev.target.value = ""; // A .qnet folder as the CLI writes it: each folder holding model.json + weights.npz is one upload.
-document.getElementById("upload-qnet-dir").addEventListener("change", async ev => {
-  const status = document.getElementById("upload-status");
-  const dirs = new Map();
-  for (const f of ev.target.files) {
-    const parts = f.webkitRelativePath.split("/");
-    const dir = parts.slice(0, -1).join("/");
-    if (!dirs.has(dir)) dirs.set(dir, new FormData());
-    if (["model.json", "weights.npz"].includes(f.name)) dirs.get(dir).append(f.name, f);
-  }
-  const found = [...dirs].filter(([, fd]) => fd.has("model.json") || fd.has("weights.npz"));
-  if (!found.length) status.textContent = "no model.json / weights.npz in that folder: is it a .qnet?";
-  for (const [dir, fd] of found) {
-    const name = dir.split("/").pop();
-    status.textContent = `uploading ${name}…`;
-    try { await api("POST", `/api/files/qnet-folder?name=${encodeURIComponent(name)}`, undefined, fd); }
-    catch (e) { status.textContent = `${name}: ${e.message}`; refresh(); return; }
-    status.textContent = "uploaded";
-  }
-  ev.target.value = ""; refresh();
-});
-refresh();
+  status.textContent = "uploaded"; ev.target.value = ""; refresh();
 });
 // A .qnet folder as the CLI writes it: each folder holding model.json + weights.npz is one upload.
 document.getElementById("upload-qnet-dir").addEventListener("change", async ev => {

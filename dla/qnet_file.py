@@ -200,9 +200,11 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
     if not mf.is_file() or not wf.is_file():
         raise UserInputError(f"{path}: not a .qnet (needs model.json and weights.npz)")
     try:
-        meta = json.loads(mf.read_text())
+        meta = json.loads(mf.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise QnetError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except UnicodeDecodeError as exc:  # a ValueError, but not a JSONDecodeError: was a traceback
+        raise QnetError(path, f"not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise QnetError(path, f"not a {FORMAT} version {VERSION} file", field="format")
     for key in ("cfg", "tensors", "layers", "hardware", "spec", "cfg_name"):

@@ -326,3 +326,11 @@ def test_malformed_values_are_qnet_errors(base_qnet: Path, tmp_path: Path, case:
         Engine(qnet.net, qnet, hw).plans()
     for needle in needles:
         assert needle in str(exc.value), str(exc.value)
+
+
+def test_model_json_not_utf8_is_a_qnet_error(base_qnet: Path, tmp_path: Path) -> None:
+    """A model.json that is not UTF-8 text (a binary file under that name) names the file."""
+    path = edited(base_qnet, tmp_path)
+    (path / "model.json").write_bytes(b"\xff\xfe{\"format\": 1}")
+    with pytest.raises(QnetError, match=r"model.json: not UTF-8 text"):
+        load_qnet(path)

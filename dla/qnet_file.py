@@ -18,6 +18,7 @@ import io
 import json
 import math
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,51 @@ def _load_zipped(path: Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
     return qnet, hw, text
 
 
+def _needed_arrays(net: Network) -> dict[str, tuple[int, ...]]:
+    """The arrays ``load_qnet`` reads from ``weights.npz``, each with the shape the cfg gives it."""
+    need: dict[str, tuple[int, ...]] = {}
+    for spec in net.param_layers():
+        key, shape = f"L{spec.index:03d}", tuple(spec.weight_shape)
+        n = (shape[0],)
+        need.update({f"{key}.w_q": shape, f"{key}.b_q": n, f"{key}.b_float": n, f"{key}.float.weights": shape})
+        need.update({f"{key}.float.{f}": n for f in FLOAT_FIELDS if f != "weights"})
+    return need
+
+
+def _load_arrays(path: Path, wf: Path, net: Network) -> dict[str, np.ndarray]:
+    """The arrays of ``weights.npz`` the cfg needs (any other member is not read).  Each .npy
+    header is read first: numpy allocates what a header declares before reading the data, so
+    a 100-byte member declaring 10^11 elements would be a MemoryError; an array declaring more
+    than 8 bytes per element of the cfg's shape is refused, naming it, before any allocation
+    (the shape/dtype checks after loading give the exact message for smaller mismatches)."""
+    from numpy.lib import format as npf
+
+    need = _needed_arrays(net)
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with np.load(wf, allow_pickle=False) as z:
+            names = set(z.zip.namelist())
+            for k in z.files:
+                if k not in need:
+                    continue
+                with z.zip.open(f"{k}.npy" if f"{k}.npy" in names else k) as f:
+                    version = npf.read_magic(f)
+                    read = {(1, 0): npf.read_array_header_1_0, (2, 0): npf.read_array_header_2_0}.get(version)
+                    if read is None:
+                        raise ValueError(f"array '{k}': .npy format version {version[0]}.{version[1]} is not supported")
+                    shape, _fortran, dtype = read(f)
+                declared, allowed = math.prod(shape) * dtype.itemsize, math.prod(need[k]) * 8
+                if declared > allowed:
+                    raise QnetError(path, f"weights.npz array '{k}' declares {tuple(shape)} {dtype} "
+                                    f"({declared:,} bytes); the cfg needs {need[k]}",
+                                    layer=int(k[1:4]), field=k.split(".", 1)[1])
+                arrays[k] = z[k]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        text = str(exc)
+        raise UserInputError(f"{wf}: unreadable ({text[:200]}{'...' if len(text) > 200 else ''})") from None
+    return arrays
+
+
 def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
     """``(qnet, hardware config, cfg text)`` from the folder ``path``, or from a zip of it
     (``NAME.qnet.zip``, see ``_load_zipped``); every inconsistency is a ``QnetError``."""
@@ -216,11 +262,7 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
     net = _network_from_text(meta["cfg"], meta["cfg_name"], path)
     hw = config_from_mapping(meta["hardware"], f"{mf} (hardware)")
     spec = QuantSpec.from_dict(meta["spec"])
-    try:
-        with np.load(wf, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise UserInputError(f"{wf}: unreadable ({exc})") from None
+    arrays = _load_arrays(path, wf, net)
     scales: dict[int, float] = {}
     qnet = QuantizedNetwork(net, scales, granularity=spec.granularity,  # type: ignore[arg-type]
                             calibration_images=int(meta.get("calibration", {}).get("images", 0)), spec=spec)

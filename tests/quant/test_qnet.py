@@ -328,6 +328,43 @@ def test_malformed_values_are_qnet_errors(base_qnet: Path, tmp_path: Path, case:
         assert needle in str(exc.value), str(exc.value)
 
 
+def _lying_npy(shape: tuple[int, ...], dtype: str = "<f8") -> bytes:
+    """A .npy member whose header declares ``shape`` but that holds no data at all: numpy
+    would allocate what the header says before finding the data missing."""
+    import struct
+
+    header = f"{{'descr': '{dtype}', 'fortran_order': False, 'shape': {shape}, }}"
+    header += " " * (117 - len(header)) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode()
+
+
+@pytest.mark.parametrize("member, needles", [
+    ("L002.w_q.npy", ["layer 2", "L002.w_q"]),  # an array the loader needs
+    ("extra.npy", None),  # an array it does not need: never read
+])
+def test_an_npz_array_declaring_more_than_the_cfg_allows_is_refused_before_allocating(
+        base_qnet: Path, tmp_path: Path, member: str, needles: list[str] | None) -> None:
+    """A weights.npz member whose header declares 10^11 elements (a 128-byte file asking for
+    745 GiB) is a clear error naming the array, or ignored if the loader does not need it —
+    never a MemoryError (a traceback from the CLI, a 500 from the workbench)."""
+    import zipfile
+
+    path = edited(base_qnet, tmp_path)
+    with zipfile.ZipFile(base_qnet / "weights.npz") as src, zipfile.ZipFile(path / "weights.npz", "w") as out:
+        for info in src.infolist():
+            if info.filename != member:
+                out.writestr(info, src.read(info))
+        out.writestr(member, _lying_npy((100_000_000_000,), "<i1" if "w_q" in member else "<f8"))
+    if needles is None:
+        load_qnet(path)
+        return
+    with pytest.raises(QnetError) as exc:
+        load_qnet(path)
+    for needle in needles:
+        assert needle in str(exc.value), str(exc.value)
+    assert "100000000000" in str(exc.value), str(exc.value)
+
+
 def test_model_json_not_utf8_is_a_qnet_error(base_qnet: Path, tmp_path: Path) -> None:
     """A model.json that is not UTF-8 text (a binary file under that name) names the file."""
     path = edited(base_qnet, tmp_path)

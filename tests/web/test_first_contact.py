@@ -452,3 +452,26 @@ def test_a_zipped_qnet_with_a_bad_field_names_the_zip(qnet_dir: Path, tmp_path: 
         load_qnet(z)
     assert str(exc.value).startswith(f"{z}/model.json: layer 0 field 'scale'"), str(exc.value)
     assert "dla-qnet-" not in str(exc.value)
+
+
+def test_a_qnet_folder_whose_npz_lies_about_an_array_size_is_422(alice: Client, qnet_dir: Path, tmp_path: Path,
+                                                                  data_dir) -> None:
+    """A weights.npz member declaring 10^11 elements in a 128-byte .npy: refused by name, the
+    server allocating nothing (was a MemoryError: a 500)."""
+    import struct
+    import zipfile
+
+    header = "{'descr': '|i1', 'fortran_order': False, 'shape': (100000000000,), }"
+    header += " " * (117 - len(header)) + "\n"
+    lying = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode()
+    bad = tmp_path / "big.qnet"
+    bad.mkdir()
+    (bad / "model.json").write_bytes((qnet_dir / "model.json").read_bytes())
+    with zipfile.ZipFile(qnet_dir / "weights.npz") as src, zipfile.ZipFile(bad / "weights.npz", "w") as out:
+        for info in src.infolist():
+            out.writestr(info, lying if info.filename == "L002.w_q.npy" else src.read(info))
+    r = alice.tc.post("/api/files/qnet-folder?name=big.qnet", files=_folder(bad), headers={"X-CSRF-Token": alice.csrf})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("big.qnet/model.json: layer 2") and "L002.w_q" in r.json()["detail"], r.text
+    assert str(data_dir) not in r.json()["detail"]
+    assert alice.get("/api/files").json()["files"] == [] and list((data_dir / "tmp").iterdir()) == []

@@ -152,6 +152,28 @@ def _network_from_text(text: str, name: str, path: Path) -> Network:
     return Network(path / name, shape, layers, letter_box=letter_box, warnings=warnings, cfg_text=text)
 
 
+#: The largest ``model.json`` a zipped ``.qnet`` may declare: the cfg text, the scales and the
+#: per-channel requantizers of a large network are a few MB; anything near this is a zip bomb.
+MAX_MODEL_JSON = 256 << 20
+
+
+def _check_declared_sizes(path: Path, found: dict[str, zipfile.ZipInfo], tmp: Path) -> None:
+    """Refuse, before unpacking anything, a zip whose members declare more than a ``.qnet``
+    can be: ``model.json`` beyond ``MAX_MODEL_JSON``, or both beyond the free space of the
+    temporary folder they unpack into (zipfile stops at the declared size, so checking the
+    declaration bounds what is written; ``weights.npz``'s arrays are then bounded by the cfg)."""
+    import shutil
+
+    size = found["model.json"].file_size
+    if size > MAX_MODEL_JSON:
+        raise UserInputError(f"{path}: model.json declares {size:,} bytes unpacked, more than a .qnet's "
+                             f"model.json can be ({MAX_MODEL_JSON:,}): a damaged or malicious zip")
+    total, free = sum(i.file_size for i in found.values()), shutil.disk_usage(tmp).free
+    if total > free:
+        raise UserInputError(f"{path}: unpacks to {total:,} bytes, the temporary folder {tmp.parent} has "
+                             f"{free:,} bytes free (set TMPDIR to a larger disk)")
+
+
 def _load_zipped(path: Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
     """A ``.qnet`` folder as a zip (the workbench downloads ``NAME.qnet.zip`` holding
     ``NAME.qnet/model.json`` + ``weights.npz``; the two members may also be at the top).  Only
@@ -174,6 +196,7 @@ def _load_zipped(path: Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
             if missing:
                 raise UserInputError(f"{path}: not a .qnet (the zip needs model.json and weights.npz; "
                                      f"{' and '.join(missing)} missing)")
+            _check_declared_sizes(path, found, Path(tmp))
             folder = Path(tmp) / path.name.removesuffix(".zip")
             folder.mkdir()
             for base, info in found.items():

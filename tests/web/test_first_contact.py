@@ -475,3 +475,56 @@ def test_a_qnet_folder_whose_npz_lies_about_an_array_size_is_422(alice: Client, 
     assert r.json()["detail"].startswith("big.qnet/model.json: layer 2") and "L002.w_q" in r.json()["detail"], r.text
     assert str(data_dir) not in r.json()["detail"]
     assert alice.get("/api/files").json()["files"] == [] and list((data_dir / "tmp").iterdir()) == []
+
+
+def _declare_size(zip_bytes: bytes, member: str, size: int) -> bytes:
+    """``zip_bytes`` with the central directory declaring ``member`` to unpack to ``size`` bytes
+    (what a zip bomb declares; zipfile trusts the central directory)."""
+    import struct
+
+    data = bytearray(zip_bytes)
+    pos = data.find(b"PK\x01\x02")
+    while pos >= 0:
+        name_len = struct.unpack_from("<H", data, pos + 28)[0]
+        if data[pos + 46:pos + 46 + name_len].decode() == member:
+            struct.pack_into("<I", data, pos + 24, size)
+        pos = data.find(b"PK\x01\x02", pos + 4)
+    return bytes(data)
+
+
+def _zipped(qnet_dir: Path) -> bytes:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for m in ("model.json", "weights.npz"):
+            zf.write(qnet_dir / m, f"t.qnet/{m}")
+    return buf.getvalue()
+
+
+def test_a_zipped_qnet_declaring_a_huge_member_is_refused_before_unpacking(qnet_dir: Path, tmp_path: Path,
+                                                                            monkeypatch) -> None:
+    """The CLI's zip reader checks the declared sizes first: a model.json declared at 4 GiB (far
+    beyond any model's) or members larger than the temp folder's free space are one ``Error:``
+    line naming the zip, nothing unpacked."""
+    import shutil
+    from collections import namedtuple
+
+    from click.testing import CliRunner
+
+    from dla.cli import cli
+
+    z = tmp_path / "big.qnet.zip"
+    z.write_bytes(_declare_size(_zipped(qnet_dir), "t.qnet/model.json", 0xFFFFFFF0))
+    res = CliRunner().invoke(cli, ["step", str(z), str(DOG)], input="quit\n")
+    assert res.exit_code == 2 and res.output.startswith(f"Error: {z}: "), res.output
+    assert "model.json" in res.output and "4,294,967,280 bytes" in res.output, res.output
+
+    ok = tmp_path / "ok.qnet.zip"
+    ok.write_bytes(_zipped(qnet_dir))
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10_000, 9_000, 1_000))
+    res = CliRunner().invoke(cli, ["step", str(ok), str(DOG)], input="quit\n")
+    assert res.exit_code == 2 and res.output.startswith(f"Error: {ok}: "), res.output
+    assert "1,000 bytes free" in res.output, res.output
+

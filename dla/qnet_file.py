@@ -200,8 +200,11 @@ def _load_zipped(path: Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
             folder = Path(tmp) / path.name.removesuffix(".zip")
             folder.mkdir()
             for base, info in found.items():
-                with zf.open(info) as src, open(folder / base, "wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
+                try:
+                    with zf.open(info) as src, open(folder / base, "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                except zipfile.BadZipFile as exc:  # a damaged member (bad CRC), not "not a zip"
+                    raise UserInputError(f"{path}: the zip cannot be read ({exc})") from None
             try:
                 qnet, hw, text = load_qnet(folder)
             except UserInputError as exc:

@@ -528,3 +528,24 @@ def test_a_zipped_qnet_declaring_a_huge_member_is_refused_before_unpacking(qnet_
     assert res.exit_code == 2 and res.output.startswith(f"Error: {ok}: "), res.output
     assert "1,000 bytes free" in res.output, res.output
 
+
+def test_a_zipped_qnet_with_a_damaged_member_says_so(qnet_dir: Path, tmp_path: Path) -> None:
+    """A member whose data fails its CRC is 'cannot be read', not 'neither a folder nor a zip'."""
+    from click.testing import CliRunner
+
+    from dla.cli import cli
+
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.write(qnet_dir / "model.json", "t.qnet/model.json")
+        zf.write(qnet_dir / "weights.npz", "t.qnet/weights.npz")
+    data = bytearray(buf.getvalue())
+    at = data.find(b'"format"')  # inside the stored model.json: its CRC no longer matches
+    data[at + 1] ^= 0x20
+    z = tmp_path / "crc.qnet.zip"
+    z.write_bytes(bytes(data))
+    res = CliRunner().invoke(cli, ["step", str(z), str(DOG)], input="quit\n")
+    assert res.exit_code == 2 and res.output.startswith(f"Error: {z}: the zip cannot be read"), res.output
+    assert "CRC" in res.output, res.output

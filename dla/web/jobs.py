@@ -410,6 +410,13 @@ def keep_output(job_id: int, body: KeepRequest, user: User = Depends(current_use
     job = _output(c, user.id, job_id, body.name)
     if not body.name.endswith(".qnet"):
         raise UserInputError(f"only the calibrated .qnet is saved on request; '{body.name}' is a download")
-    if body.name in job["result"].get("kept", {}):
-        raise HTTPException(409, f"'{body.name}' is already in your files as '{job['result']['kept'][body.name]['name']}'")
+    prev = job["result"].get("kept", {}).get(body.name)
+    if prev:  # still there (perhaps renamed)?  Deleted by the user: it can be saved again
+        with c.db.session() as db:
+            try:
+                current = c.storage.get(db, user.id, prev["id"]).name
+            except NotFound:
+                current = None
+        if current is not None:
+            raise HTTPException(409, f"'{body.name}' is already in your files as '{current}'")
     return c.jobs.keep(job_id, user.id, body.name)

@@ -549,3 +549,23 @@ def test_a_zipped_qnet_with_a_damaged_member_says_so(qnet_dir: Path, tmp_path: P
     res = CliRunner().invoke(cli, ["step", str(z), str(DOG)], input="quit\n")
     assert res.exit_code == 2 and res.output.startswith(f"Error: {z}: the zip cannot be read"), res.output
     assert "CRC" in res.output, res.output
+
+
+def test_a_kept_qnet_deleted_from_the_files_can_be_kept_again(alice: Client) -> None:
+    """'already in your files' must be true: after the user deleted the kept copy (to free
+    space) the job's .qnet can be saved again; a renamed copy is named by its current name."""
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    im = alice.upload_ok("dog.jpg", DOG)
+    job = alice.wait_job(alice.post("/api/jobs/run", {"model_id": cfg["id"], "image_id": im["id"],
+                                                      "modes": ["float", "int"]}).json()["id"])
+    q = job["result"]["qnet"]
+    first = alice.post(f"/api/jobs/{job['id']}/keep", {"name": q}).json()
+    assert alice.tc.patch(f"/api/files/{first['id']}", json={"name": "mine.qnet", "version": first["version"]},
+                          headers={"X-CSRF-Token": alice.csrf}).status_code == 200
+    r = alice.post(f"/api/jobs/{job['id']}/keep", {"name": q})
+    assert r.status_code == 409 and "'mine.qnet'" in r.json()["detail"], r.text
+    assert alice.tc.delete(f"/api/files/{first['id']}", headers={"X-CSRF-Token": alice.csrf}).status_code == 200
+    again = alice.post(f"/api/jobs/{job['id']}/keep", {"name": q})
+    assert again.status_code == 200, again.text
+    assert alice.get(f"/api/jobs/{job['id']}").json()["result"]["kept"][q]["id"] == again.json()["id"]
+    assert [f["name"] for f in alice.get("/api/files").json()["files"] if f["kind"] == "qnet"] == [q]

@@ -52,6 +52,15 @@ MATPLOTLIB = threading.Lock()
 SHOWN = ("output_grid", "input_grid", "output_hist", "weights_grid")
 
 
+def changes_tensors(line: str) -> bool:
+    """Whether the Stepper command ``line`` can change a tensor (so the pictures and the
+    before/after view are stale): every command but the read-only ones — and ``cross
+    continue``, which replaces the layer's output by the other mode's."""
+    words = line.split()
+    name = ALIASES.get(words[0].lower(), words[0].lower()) if words else ""
+    return name not in READ_ONLY or (name == "cross" and [w.lower() for w in words[1:2]] == ["continue"])
+
+
 @dataclass
 class StepState:
     id: str
@@ -76,8 +85,7 @@ class StepState:
         start, errors = self.log.tell(), self.stepper.errors
         self.stepper.execute(line)
         text = self.log.getvalue()[start:]
-        name = ALIASES.get(line.split()[0].lower(), line.split()[0].lower()) if line.strip() else ""
-        if name not in READ_ONLY:
+        if changes_tensors(line):
             self.generation += 1
         text = self.public(text)
         if self.stepper.errors > errors:
@@ -330,9 +338,9 @@ def command(sid: str, body: Command, user: User = Depends(current_user), c: WebC
         text = st.run(line)  # a failed command changes nothing, the difference view included
         if name == "rerun":
             st.has_before = True
-        elif name not in READ_ONLY:
+        elif changes_tensors(line):
             st.has_before = False
-        if name not in READ_ONLY:
+        if changes_tensors(line):
             st.prefetch()
         return {"output": text, "state": st.state()}
 

@@ -569,3 +569,29 @@ def test_a_kept_qnet_deleted_from_the_files_can_be_kept_again(alice: Client) -> 
     assert again.status_code == 200, again.text
     assert alice.get(f"/api/jobs/{job['id']}").json()["result"]["kept"][q]["id"] == again.json()["id"]
     assert [f["name"] for f in alice.get("/api/files").json()["files"] if f["kind"] == "qnet"] == [q]
+
+
+def test_cross_continue_moves_the_step_state_on(alice: Client, qnet_dir: Path) -> None:
+    """'cross continue' replaces the layer's output by the other mode's: the rerun's numbers and
+    before/after no longer describe what is shown, and the pictures must be redrawn (a new
+    generation), as after any other command that changes a tensor."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for m in ("model.json", "weights.npz"):
+            zf.write(qnet_dir / m, m)
+    q = alice.upload_ok("t.qnet", buf.getvalue())
+    im = alice.upload_ok("dog.jpg", DOG)
+    s = alice.post("/api/step", {"model_id": q["id"], "image_id": im["id"], "mode": "int"}).json()
+    run = lambda line: alice.post(f"/api/step/{s['id']}/command", {"command": line}).json()  # noqa: E731
+    run("goto 2")
+    run("edit w[3,0,1,1]=-5")
+    r = run("rerun")["state"]
+    assert r["rerun"] is not None and r["has_before"]
+    grid = alice.get(f"/api/step/{s['id']}/picture/output_grid.png").content
+    c = run("cross continue")["state"]
+    assert c["cross"] is not None and c["cross"]["layer"] == 2
+    assert c["generation"] > r["generation"], "the output changed: the pictures are stale"
+    assert c["rerun"] is None and not c["has_before"], "before/after and its numbers describe the old output"
+    assert alice.get(f"/api/step/{s['id']}/picture/output_grid.png").content != grid

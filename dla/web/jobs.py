@@ -309,7 +309,7 @@ def start_quantize(body: QuantizeRequest, user: User = Depends(current_user), c:
             raise UserInputError("quantize a cfg model (a .qnet is already quantized)")
         image = c.storage.get(db, user.id, body.image_id, ("image",)) if body.image_id is not None else None
         params = {"model": ref.to_dict(), "image": str(c.storage.path(image)) if image else None,
-                  "output": body.output, "quant": body.quant.model_dump(),
+                  "image_name": image.name if image else None, "output": body.output, "quant": body.quant.model_dump(),
                   "calib_images": calib_set(c, db, user.id, body.quant)}
     return c.jobs.submit(user.id, "quantize", params)
 

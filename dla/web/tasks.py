@@ -256,6 +256,16 @@ TASKS: dict[str, Callable[[dict[str, Any], Path, Report], dict[str, Any]]] = {
     "run": run_modes, "quantize": quantize_model}
 
 
+def _by_name(text: str, params: dict[str, Any]) -> str:
+    """``text`` with the user's files named as the user knows them: a task reading a photo by
+    its storage path (a calibration photo deleted after the request) names that path."""
+    for f in params.get("calib_images") or []:
+        text = text.replace(f["path"], f["name"])
+    if params.get("image"):
+        text = text.replace(params["image"], params.get("image_name") or "the image")
+    return text
+
+
 def worker_main(kind: str, params: dict[str, Any], out_dir: str, conn: Any) -> None:
     """Entry point of a job process: messages ``("progress", pct, msg)``, then ``("done", result)``
     or ``("error", message)``.  A crash without a message is seen by the runner as an exit code."""
@@ -268,7 +278,7 @@ def worker_main(kind: str, params: dict[str, Any], out_dir: str, conn: Any) -> N
         result = TASKS[kind](params, Path(out_dir), report)
         conn.send(("done", result))
     except UserInputError as exc:
-        conn.send(("error", str(exc)))
+        conn.send(("error", _by_name(str(exc), params)))
     except Exception as exc:  # noqa: BLE001 - any failure must reach the user as a message
         traceback.print_exc()
         conn.send(("error", f"internal error: {type(exc).__name__}: {exc}"))

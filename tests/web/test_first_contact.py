@@ -595,3 +595,21 @@ def test_cross_continue_moves_the_step_state_on(alice: Client, qnet_dir: Path) -
     assert c["generation"] > r["generation"], "the output changed: the pictures are stale"
     assert c["rerun"] is None and not c["has_before"], "before/after and its numbers describe the old output"
     assert alice.get(f"/api/step/{s['id']}/picture/output_grid.png").content != grid
+
+
+@pytest.mark.parametrize("url", ["/api/jobs/quantize", "/api/jobs/run"])
+def test_a_calibration_photo_gone_before_the_job_runs_is_named_by_the_users_name(alice: Client, data_dir,
+                                                                                   url: str) -> None:
+    """A photo of the calibration set whose file went between the request and the job (deleted
+    meanwhile): the job fails naming the user's file, never the server's storage path."""
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    im = alice.upload_ok("dog.jpg", DOG)
+    photo = alice.upload_ok("cat.jpg", DOG)
+    stored = next(p for p in data_dir.rglob(str(photo["id"])) if p.is_file())
+    stored.unlink()
+    body = {"model_id": cfg["id"], "quant": {"calib": "images", "calib_image_ids": [photo["id"]]}}
+    if url.endswith("run"):
+        body |= {"image_id": im["id"], "modes": ["float", "int"]}
+    job = alice.wait_job(alice.post(url, body).json()["id"])
+    assert job["status"] == "failed", job
+    assert "cat.jpg" in job["message"] and str(data_dir) not in job["message"], job["message"]

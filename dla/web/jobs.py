@@ -43,6 +43,7 @@ class JobRunner:
         self._mp.set_forkserver_preload(PRELOAD)
         self._slots = threading.Semaphore(max(1, workers))
         self._lock = threading.Lock()
+        self._keep_lock = threading.Lock()  # keep(): the check of 'kept' and the copy together
         self._procs: dict[int, Any] = {}
         self._cancelled: set[int] = set()
         self._threads: list[threading.Thread] = []
@@ -163,12 +164,21 @@ class JobRunner:
 
     def keep(self, job_id: int, user_id: int, name: str) -> dict[str, Any]:
         """A finished job's output into the user's files on request (the Run page's *Save to my
-        files*): recorded in the job's ``kept`` so the page shows it after a reload."""
+        files*): recorded in the job's ``kept`` so the page shows it after a reload; 409 while
+        the copy kept before is still in the user's files."""
         out_dir, moved = self.job_dir(job_id), None
         try:
-            with self.db.session() as db:
+            with self._keep_lock, self.db.session() as db:  # one at a time: a double click keeps one copy
                 job = db.get(Job, job_id)
                 result = json.loads(job.result_json or "{}")
+                prev = result.get("kept", {}).get(name)
+                if prev:  # still there (perhaps renamed)?  Deleted by the user: it can be saved again
+                    try:
+                        current = self.storage.get(db, user_id, prev["id"]).name
+                    except NotFound:
+                        current = None
+                    if current is not None:
+                        raise HTTPException(409, f"'{name}' is already in your files as '{current}'")
                 rec = self._keep_one(db, job_id, user_id, out_dir, name)
                 moved = self.storage.path(rec)
                 result.setdefault("kept", {})[name] = {"id": rec.id, "name": rec.name}
@@ -410,13 +420,4 @@ def keep_output(job_id: int, body: KeepRequest, user: User = Depends(current_use
     job = _output(c, user.id, job_id, body.name)
     if not body.name.endswith(".qnet"):
         raise UserInputError(f"only the calibrated .qnet is saved on request; '{body.name}' is a download")
-    prev = job["result"].get("kept", {}).get(body.name)
-    if prev:  # still there (perhaps renamed)?  Deleted by the user: it can be saved again
-        with c.db.session() as db:
-            try:
-                current = c.storage.get(db, user.id, prev["id"]).name
-            except NotFound:
-                current = None
-        if current is not None:
-            raise HTTPException(409, f"'{body.name}' is already in your files as '{current}'")
     return c.jobs.keep(job_id, user.id, body.name)

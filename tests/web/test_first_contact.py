@@ -613,3 +613,35 @@ def test_a_calibration_photo_gone_before_the_job_runs_is_named_by_the_users_name
     job = alice.wait_job(alice.post(url, body).json()["id"])
     assert job["status"] == "failed", job
     assert "cat.jpg" in job["message"] and str(data_dir) not in job["message"], job["message"]
+
+
+def test_saving_a_runs_qnet_twice_at_once_keeps_one_copy(alice: Client, app, monkeypatch) -> None:
+    """A double click on 'save to my files' (two requests at the same moment) keeps the .qnet
+    once: the second is told it is already in the files — not a second copy counted against
+    the quota, nor a 'conflicts with a change' from the storage's unique name."""
+    import threading
+
+    from dla.web.jobs import JobRunner
+
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    im = alice.upload_ok("dog.jpg", DOG)
+    job = alice.wait_job(alice.post("/api/jobs/run", {"model_id": cfg["id"], "image_id": im["id"],
+                                                      "modes": ["float", "int"]}).json()["id"])
+    slow = JobRunner._keep_one
+
+    def keep_one(self, *a, **kw):  # widen the window between the check and the copy
+        threading.Event().wait(0.3)
+        return slow(self, *a, **kw)
+
+    monkeypatch.setattr(JobRunner, "_keep_one", keep_one)
+    answers: list = []
+    clicks = [threading.Thread(target=lambda: answers.append(
+        alice.post(f"/api/jobs/{job['id']}/keep", {"name": job["result"]["qnet"]}))) for _ in range(2)]
+    for t in clicks:
+        t.start()
+    for t in clicks:
+        t.join()
+    assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
+    second = next(r for r in answers if r.status_code == 409)
+    assert "already in your files as 'tiny-calibrated.qnet'" in second.json()["detail"], second.text
+    assert [f["name"] for f in alice.get("/api/files").json()["files"] if f["kind"] == "qnet"] == ["tiny-calibrated.qnet"]

@@ -59,8 +59,10 @@ MEMBERS = ("model.json", "weights.npz")
 
 
 def is_qnet(path: str | Path) -> bool:
+    """Whether ``path`` names a ``.qnet``: the folder, or any ``.zip`` (a cfg is never a zip, and
+    a browser saves a second download as ``NAME.qnet (1).zip``); loading then checks it."""
     p = Path(path)
-    return p.suffix == ".qnet" or p.name.endswith(ZIP_SUFFIX) or (p / "model.json").is_file()
+    return p.suffix == ".qnet" or p.suffix.lower() == ".zip" or (p / "model.json").is_file()
 
 
 def _requant_json(spec, qnet: QuantizedNetwork, hw: HardwareConfig) -> dict[str, Any] | None:
@@ -197,7 +199,7 @@ def _load_zipped(path: Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
                 raise UserInputError(f"{path}: not a .qnet (the zip needs model.json and weights.npz; "
                                      f"{' and '.join(missing)} missing)")
             _check_declared_sizes(path, found, Path(tmp))
-            folder = Path(tmp) / path.name.removesuffix(".zip")
+            folder = Path(tmp) / path.name[:-len(".zip")]
             folder.mkdir()
             for base, info in found.items():
                 try:

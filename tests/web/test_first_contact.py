@@ -645,3 +645,18 @@ def test_saving_a_runs_qnet_twice_at_once_keeps_one_copy(alice: Client, app, mon
     second = next(r for r in answers if r.status_code == 409)
     assert "already in your files as 'tiny-calibrated.qnet'" in second.json()["detail"], second.text
     assert [f["name"] for f in alice.get("/api/files").json()["files"] if f["kind"] == "qnet"] == ["tiny-calibrated.qnet"]
+
+
+@pytest.mark.parametrize("name", ["t.qnet (1).zip", "t.zip", "T.QNET.ZIP"])
+def test_the_cli_takes_the_zip_under_the_name_the_browser_gave_it(qnet_dir: Path, tmp_path: Path, name: str) -> None:
+    """A second download of the same .qnet is saved as 'NAME.qnet (1).zip' (and people rename
+    files): any .zip given as the model is read as a zipped .qnet, not refused with 'expected
+    CFG WEIGHTS IMAGE or MODEL.qnet IMAGE, got 2 argument(s)'."""
+    from click.testing import CliRunner
+
+    from dla.cli import cli
+
+    z = tmp_path / name
+    z.write_bytes(_zipped(qnet_dir))
+    res = CliRunner().invoke(cli, ["step", str(z), str(DOG)], input="goto 2\nquit\n")
+    assert res.exit_code == 0 and "layer 2" in res.output, res.output

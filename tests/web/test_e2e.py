@@ -372,3 +372,38 @@ def test_a_qnet_folder_uploads_once_whatever_was_done_before(tmp_path: Path) -> 
         assert len(sent) == 1, sent
         assert sorted(names) == ["t.qnet", "tiny.cfg"], names
         browser.close()
+
+
+def test_the_weights_preselection_follows_the_last_chosen_cfg(tmp_path: Path) -> None:
+    """Two cfgs chosen in quick succession, the first one's answer arriving last (a busy
+    server): the weights shown are the last cfg's, never the first's (which would not fit it)."""
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.web.conftest import TINY_CFG, tiny_weights_bytes
+
+    weights = tmp_path / "tiny.weights"
+    weights.write_bytes(tiny_weights_bytes())
+    with live_server(tmp_path / "data") as url, sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page()
+        page.set_default_timeout(30_000)
+        signup(page, url, "alice")
+        page.set_input_files("#upload-input", [str(TINY_CFG), str(weights), str(YOLO_CFG)])
+        expect(page.locator('tr[data-name="yolov3-tiny.cfg"]')).to_be_visible()
+        files = {f["name"]: f["id"] for f in page.request.get(url + "/api/files").json()["files"]}
+        page.goto(f"{url}/run?model={files['yolov3-tiny.cfg']}")
+        expect(page.locator("#weights-note")).to_be_visible()
+        held: list = []
+        page.route("**/api/files/*/weights", lambda route: held.append(route))
+        page.select_option("#model", str(files["tiny.cfg"]))  # fits tiny.weights ...
+        page.select_option("#model", str(files["yolov3-tiny.cfg"]))  # ... but the user moves on
+        while len(held) < 2:
+            page.wait_for_timeout(50)
+        for route in reversed(held):  # the last question answered first
+            route.fulfill(response=route.fetch())
+            page.wait_for_timeout(300)
+        expect(page.locator("#model")).to_have_value(str(files["yolov3-tiny.cfg"]))
+        expect(page.locator("#weights")).to_have_value("")
+        expect(page.locator("#weights-note")).to_be_visible()
+        browser.close()

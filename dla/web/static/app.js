@@ -76,8 +76,10 @@ async function matchWeights(model, w, note, kinds) {
   w.disabled = !cfg;
   if (!cfg) { w.value = ""; warnRandom(model, w, note, kinds, null); return; }
   let m = null;
-  try { m = await api("GET", `/api/files/${model.value}/weights`); }
+  const asked = model.value;
+  try { m = await api("GET", `/api/files/${asked}/weights`); }
   catch (e) { return; }  // the message is shown in #error; the form stays usable
+  if (model.value !== asked) return;  // another cfg was chosen meanwhile: its own answer decides
   w.value = m.best === null ? "" : String(m.best);
   warnRandom(model, w, note, kinds, m);
 }

@@ -234,8 +234,9 @@ def _load_arrays(path: Path, wf: Path, net: Network) -> dict[str, np.ndarray]:
     """The arrays of ``weights.npz`` the cfg needs (any other member is not read).  Each .npy
     header is read first: numpy allocates what a header declares before reading the data, so
     a 100-byte member declaring 10^11 elements would be a MemoryError; an array declaring more
-    than 8 bytes per element of the cfg's shape is refused, naming it, before any allocation
-    (the shape/dtype checks after loading give the exact message for smaller mismatches)."""
+    than 8 bytes per element of the cfg's shape, or more data than its member holds, is refused,
+    naming it, before any allocation (the shape/dtype checks after loading give the exact
+    message for smaller mismatches)."""
     from numpy.lib import format as npf
 
     need = _needed_arrays(net)
@@ -246,17 +247,22 @@ def _load_arrays(path: Path, wf: Path, net: Network) -> dict[str, np.ndarray]:
             for k in z.files:
                 if k not in need:
                     continue
-                with z.zip.open(f"{k}.npy" if f"{k}.npy" in names else k) as f:
+                member = z.zip.getinfo(f"{k}.npy" if f"{k}.npy" in names else k)
+                with z.zip.open(member) as f:
                     version = npf.read_magic(f)
                     read = {(1, 0): npf.read_array_header_1_0, (2, 0): npf.read_array_header_2_0}.get(version)
                     if read is None:
                         raise ValueError(f"array '{k}': .npy format version {version[0]}.{version[1]} is not supported")
                     shape, _fortran, dtype = read(f)
+                    held = member.file_size - f.tell()
                 declared, allowed = math.prod(shape) * dtype.itemsize, math.prod(need[k]) * 8
+                where = {"layer": int(k[1:4]), "field": k.split(".", 1)[1]}
                 if declared > allowed:
                     raise QnetError(path, f"weights.npz array '{k}' declares {tuple(shape)} {dtype} "
-                                    f"({declared:,} bytes); the cfg needs {need[k]}",
-                                    layer=int(k[1:4]), field=k.split(".", 1)[1])
+                                    f"({declared:,} bytes); the cfg needs {need[k]}", **where)
+                if declared > held:  # the cfg itself may be huge: the data must be there too
+                    raise QnetError(path, f"weights.npz array '{k}' declares {tuple(shape)} {dtype} "
+                                    f"({declared:,} bytes) but holds {max(held, 0):,} bytes", **where)
                 arrays[k] = z[k]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         text = str(exc)

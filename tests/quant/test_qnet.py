@@ -371,3 +371,24 @@ def test_model_json_not_utf8_is_a_qnet_error(base_qnet: Path, tmp_path: Path) ->
     (path / "model.json").write_bytes(b"\xff\xfe{\"format\": 1}")
     with pytest.raises(QnetError, match=r"model.json: not UTF-8 text"):
         load_qnet(path)
+
+
+def test_an_npz_array_declaring_more_than_it_holds_is_refused_before_allocating(base_qnet: Path, tmp_path: Path) -> None:
+    """The cfg inside model.json can itself be huge (a first conv of 100000 filters of 401x401):
+    an L000.w_q whose header declares that shape (45 GiB) but holds no data is refused by name
+    before numpy allocates it — the data a header declares must be in the member."""
+    import zipfile
+
+    path = edited(base_qnet, tmp_path)
+    meta = json.loads((path / "model.json").read_text())
+    meta["cfg"] = re.sub(r"(\[convolutional\][^\[]*?)filters=16\n(size)=3", r"\1filters=100000\n\2=401",
+                         meta["cfg"], count=1)
+    assert "filters=100000\nsize=401" in meta["cfg"]
+    (path / "model.json").write_text(json.dumps(meta))
+    with zipfile.ZipFile(base_qnet / "weights.npz") as src, zipfile.ZipFile(path / "weights.npz", "w") as out:
+        for info in src.infolist():
+            out.writestr(info, _lying_npy((100000, 3, 401, 401), "|i1") if info.filename == "L000.w_q.npy"
+                         else src.read(info))
+    with pytest.raises(QnetError) as exc:
+        load_qnet(path)
+    assert "layer 0" in str(exc.value) and "L000.w_q" in str(exc.value) and "holds 0 bytes" in str(exc.value), str(exc.value)

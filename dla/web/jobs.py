@@ -27,7 +27,7 @@ from dla.web.auth import current_user
 from dla.web.context import WebContext, ctx
 from dla.web.db import MAX_ID, Database, Job, User, utcnow
 from dla.web.modelref import ModelRef
-from dla.web.storage import NotFound, Storage
+from dla.web.storage import NotFound, Storage, TooLarge
 from golden.errors import UserInputError
 
 PRELOAD = ["dla.web.tasks", "dla.scenario", "dla.scenario.outputs", "dla.scenario.plots", "dla.calibration",
@@ -134,12 +134,20 @@ class JobRunner:
         moved: list[Path] = []  # outputs already in the user's folder: gone with a rollback
         try:
             with self.db.session() as db:
-                kept = {}
-                for name in result.get("keep", []):
-                    rec = self._keep_one(db, job_id, user_id, out_dir, name)
+                kept, not_kept = {}, {}
+                for name in [*result.get("keep", []), *result.pop("keep_if_room", [])]:
+                    try:
+                        rec = self._keep_one(db, job_id, user_id, out_dir, name)
+                    except TooLarge as exc:  # refused before any change: the other outputs stand
+                        if name in result.get("keep", []):
+                            raise
+                        not_kept[name] = str(exc)
+                        continue
                     moved.append(self.storage.path(rec))
                     kept[name] = {"id": rec.id, "name": rec.name}
                 result["kept"] = kept
+                if not_kept:
+                    result["not_kept"] = not_kept
         except BaseException as exc:
             for p in moved:  # the rows were rolled back: their files must go too
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)

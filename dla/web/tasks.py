@@ -199,7 +199,8 @@ def run_modes(params: dict[str, Any], out_dir: Path, report: Report) -> dict[str
     # the calibrated .qnet (tens of MB for a real network) stays in the job's outputs, downloadable
     # as a zip; it joins the user's files only when asked (the form's checkbox or the Save button)
     keep_qnet = bool(qname and params.get("save_qnet"))
-    return {"files": [*files, zip_name, *([qname] if qname else [])], "keep": [*([qname] if keep_qnet else []), html],
+    return {"files": [*files, zip_name, *([qname] if qname else [])], "keep": [html],
+            "keep_if_room": [qname] if keep_qnet else [],  # no room: the run stays done, the .qnet downloadable
             "random_weights": ref.kind == "cfg" and not ref.weights,
             "modes": modes, "layers": _layer_table(summary),
             "detections": {m: o["detections"] for m, o in outputs.items() if o.get("detections") is not None},

@@ -660,3 +660,36 @@ def test_the_cli_takes_the_zip_under_the_name_the_browser_gave_it(qnet_dir: Path
     z.write_bytes(_zipped(qnet_dir))
     res = CliRunner().invoke(cli, ["step", str(z), str(DOG)], input="goto 2\nquit\n")
     assert res.exit_code == 0 and "layer 2" in res.output, res.output
+
+
+def test_a_run_asked_to_save_its_qnet_without_room_still_finishes(app_factory, data_dir) -> None:
+    """'save the .qnet' ticked but the quota has no room for it: the run is done (its report,
+    pictures and the .qnet download are there) and says why the .qnet is not in the files,
+    instead of failing at the end and deleting minutes of results."""
+    import zipfile
+
+    from fastapi.testclient import TestClient
+
+    app = app_factory(max_upload_bytes=16 * 2**20)
+    with TestClient(app) as tc:
+        c = Client(tc)
+        c.signup("dave")
+        cfg = c.upload_ok("tiny.cfg", TINY_CFG)
+        im = c.upload_ok("dog.jpg", DOG)
+        body = {"model_id": cfg["id"], "image_id": im["id"], "modes": ["float", "int"]}
+        first = c.wait_job(c.post("/api/jobs/run", body).json()["id"])
+        z = zipfile.ZipFile(io.BytesIO(c.get(f"/api/jobs/{first['id']}/files/{first['result']['qnet']}").content))
+        qnet_size = sum(i.file_size for i in z.infolist())
+        report = next(f for f in c.get("/api/files").json()["files"] if f["name"].endswith("report.html"))
+        room = c.get("/api/files").json()
+        free = room["quota"] - room["used"]
+        c.upload_ok("filler.weights", tiny_weights_bytes()[:20] +
+                    bytes(4 * ((free - report["size"] - qnet_size // 2) // 4)))
+        job = c.wait_job(c.post("/api/jobs/run", {**body, "save_qnet": True}).json()["id"])
+        assert job["status"] == "done", job
+        q = job["result"]["qnet"]
+        assert q not in job["result"]["kept"] and "quota" in job["result"]["not_kept"][q], job["result"]
+        assert c.get(f"/api/jobs/{job['id']}/files/{q}").status_code == 200
+        names = [f["name"] for f in c.get("/api/files").json()["files"]]
+        assert sum(n.endswith(".html") for n in names) == 2 and not any(n.endswith(".qnet") for n in names)
+    assert list((data_dir / "tmp").iterdir()) == []

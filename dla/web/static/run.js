@@ -60,7 +60,9 @@ function showQnet(job, dl) {
     box.append(" · calibrated model kept as ", el("a", {href: `/step?model=${kept.id}`, id: "step-link"}, kept.name), " (open in STEP)");
     return;
   }
+  const why = (r.not_kept || {})[r.qnet];  // asked for, but no room in the quota
   box.append(" · calibrated model: ", el("a", {href: `/api/jobs/${job.id}/files/${r.qnet}`, id: "download-qnet"}, `${r.qnet} (zip)`), " ",
+    ...(why ? [el("span", {class: "fail", id: "qnet-not-kept"}, `not saved to your files: ${why}`), " "] : []),
     el("button", {type: "button", id: "keep-qnet", onclick: async () => {
       const f = await api("POST", `/api/jobs/${job.id}/keep`, {name: r.qnet});
       r.kept = {...(r.kept || {}), [r.qnet]: {id: f.id, name: f.name}};

@@ -189,7 +189,7 @@ def _load_zipped(path: Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
         with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory(prefix="dla-qnet-") as tmp:
             found: dict[str, zipfile.ZipInfo] = {}
             for info in zf.infolist():
-                base = info.filename.rstrip("/").split("/")[-1]
+                base = info.filename.replace("\\", "/").rstrip("/").split("/")[-1]  # "a\\b": Windows zips
                 if base in MEMBERS and not info.is_dir():
                     if base in found:
                         raise UserInputError(f"{path}: not a .qnet: the zip holds {base} more than once")

@@ -693,3 +693,20 @@ def test_a_run_asked_to_save_its_qnet_without_room_still_finishes(app_factory, d
         names = [f["name"] for f in c.get("/api/files").json()["files"]]
         assert sum(n.endswith(".html") for n in names) == 2 and not any(n.endswith(".qnet") for n in names)
     assert list((data_dir / "tmp").iterdir()) == []
+
+
+def test_a_qnet_zipped_on_windows_with_backslashes_loads(qnet_dir: Path, tmp_path: Path) -> None:
+    """Windows PowerShell 5's Compress-Archive writes member names with backslashes
+    ('t.qnet\\\\model.json'): the members are still found by their base names."""
+    import zipfile
+
+    from dla.qnet_file import load_qnet
+
+    z = tmp_path / "t.qnet.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for m in ("model.json", "weights.npz"):
+            info = zipfile.ZipInfo(f"t.qnet\\{m}")
+            zf.writestr(info, (qnet_dir / m).read_bytes())
+    assert [i.filename for i in zipfile.ZipFile(z).infolist()] == ["t.qnet\\model.json", "t.qnet\\weights.npz"]
+    qnet, _hw, _ = load_qnet(z)
+    assert len(qnet.net.layers) == 6

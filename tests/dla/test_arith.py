@@ -634,3 +634,25 @@ def test_module_doctests() -> None:
     result = doctest.testmod(A, verbose=False)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_power_of_two_scale_gemmlowp_rounds_twice() -> None:
+    """docs/arithmetic.md, "Power-of-two scales": for M = 2^-k, single_round and scale_shift are one
+    rounding shift, gemmlowp is not (acc = 5, M = 0.25: gemmlowp 2, one rounding shift 1)."""
+    m, s = A.quantize_multiplier(0.25)
+    assert (m, s) == (2**30, -1)
+    assert int(A.saturating_rounding_doubling_high_mul(5, m)) == 3  # 2.5, tie toward +inf
+    assert int(A.multiply_by_quantized_multiplier(5, m, s)) == 2  # then 3 / 2 = 1.5 -> 2
+    assert int(A.multiply_by_quantized_multiplier_single_round(5, *A.clamp_single_round(m, s))) == 1
+    assert int(A.apply_scale_shift(5, *A.quantize_scale_shift(0.25))) == 1
+    # every accumulator in [-1024, 1024] and k = 1..8 against the reference's exact divisions:
+    # single_round = one division rounded half up, scale_shift = one rounded half away; gemmlowp
+    # equals one rounding only for k = 1 (its only rounding is then SRDHM's)
+    acc = np.arange(-1024, 1025, dtype=np.int64)
+    for k in range(1, 9):
+        mk, sk = A.quantize_multiplier(2.0 ** -k)
+        up = np.array([R.div_round_half_up(int(a), 2**k) for a in acc])
+        away = np.array([R.div_round_half_away(int(a), 2**k) for a in acc])
+        assert np.array_equal(A.multiply_by_quantized_multiplier_single_round(acc, *A.clamp_single_round(mk, sk)), up)
+        assert np.array_equal(A.apply_scale_shift(acc, *A.quantize_scale_shift(2.0 ** -k)), away)
+        assert np.array_equal(A.multiply_by_quantized_multiplier(acc, mk, sk), up) == (k == 1), k

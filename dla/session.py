@@ -36,7 +36,7 @@ from golden.image import load_image, prepare_input
 from golden.kernels import KERNELS
 from golden.layers import HOST_LAYERS, ConnectedSpec, ConvSpec, LayerSpec
 from golden.network import Network
-from quant.qnet import QuantizedNetwork
+from quant.qnet import QuantizedNetwork, quantize_weights
 
 
 @dataclass
@@ -97,12 +97,59 @@ def tensor_stats(t: np.ndarray, bins: int = 64) -> dict[str, Any]:
 OTHER = {Mode.INT: Mode.FLOAT, Mode.HYBRID: Mode.FLOAT, Mode.FLOAT: Mode.INT}
 
 
+def _is_cfg(model: Any) -> bool:
+    """A path or name that is not a ``.qnet``: a Darknet cfg (file or shipped name)."""
+    if not isinstance(model, (str, Path)):
+        return False
+    from dla.qnet_file import is_qnet
+
+    return not is_qnet(model)
+
+
 class Session:
     """A layer-by-layer run of one input that can be stopped, inspected, edited and crossed."""
 
-    def __init__(self, model: str | Path | QuantizedNetwork | Engine | Network, image: str | Path | np.ndarray,
-                 mode: str | Mode = "int", hw: HardwareConfig | None = None) -> None:
-        self.mode = Mode(mode)
+    def __init__(self, model: str | Path | QuantizedNetwork | Engine | Network, *args: Any,
+                 mode: str | Mode | None = None, hw: HardwareConfig | None = None, image: Any = None,
+                 weights: str | Path | None = None, calib: list[str | Path] | str | Path | int | None = None,
+                 granularity: str = "per_channel", activations: str = "mse", seed: int = 0) -> None:
+        """Two forms:
+
+        * ``Session(model, image, mode="int", hw=None)`` — ``model`` a ``.qnet`` path, a
+          ``QuantizedNetwork``, an ``Engine`` or a (FLOAT-only) ``Network``;
+        * ``Session(cfg, weights, image=None, mode="int", calib=...)`` — ``cfg`` a ``.cfg`` path or a
+          shipped name, ``weights`` a Darknet ``.weights`` file (``None``: seeded random weights,
+          ``seed``).  INT/HYBRID calibrate exactly as ``dla infer`` does (``dla.calibration.calibrate``):
+          ``calib`` is a list of images, a folder or list file, or a count of synthetic inputs;
+          absent, the input image itself.  ``activations`` and ``granularity`` are the
+          quantization spec (``quant.QuantSpec``).  ``image`` defaults to the first calibration
+          image.  A FLOAT session is calibrated only when ``calib`` is given (to cross to INT).
+
+        ``image`` is a path or an already prepared ``(C, H, W)`` float array.
+        """
+        if _is_cfg(model):
+            if len(args) > 2:
+                raise UserInputError("Session(cfg, weights, image) takes at most 3 positional arguments; "
+                                     "give mode= and hw= by keyword")
+            if args and weights is not None:
+                raise UserInputError("weights given twice (positionally and as weights=)")
+            weights = args[0] if args else weights
+            image = args[1] if len(args) > 1 else image
+            self.mode = Mode(mode or "int")
+            model, image = self._from_cfg(model, weights, image, calib, granularity, activations, seed, hw)
+        else:
+            if len(args) > 3:
+                raise UserInputError("Session(model, image, mode, hw) takes at most 4 positional arguments")
+            if calib is not None or weights is not None:
+                raise UserInputError("calib= and weights= apply to the Session(cfg, weights, ...) form; "
+                                     f"{type(model).__name__ if not isinstance(model, (str, Path)) else model} "
+                                     "is already a complete model")
+            image = args[0] if args else image
+            mode = args[1] if len(args) > 1 else mode
+            hw = args[2] if len(args) > 2 else hw
+            self.mode = Mode(mode or "int")
+        if image is None:
+            raise UserInputError("Session needs an input image (a path or a (C, H, W) array)")
         self.engine = self._engine(model, hw)
         self.net: Network = self.engine.net
         if isinstance(image, np.ndarray):
@@ -119,6 +166,37 @@ class Session:
         self.index = -1  # the layer most recently run
         self.edits: list[Edit] = []
         self.crosses: list[CrossResult] = []
+
+    def _from_cfg(self, cfg: str | Path, weights: str | Path | None, image: Any, calib: Any, granularity: str,
+                  activations: str, seed: int, hw: HardwareConfig | None) -> tuple[Engine, Any]:
+        """The ``(cfg, weights)`` form: load (or seed) the network and calibrate it like ``dla infer``."""
+        from dla.calibration import calibrate, resolve_images
+        from dla.models import resolve_cfg
+        from golden.genweights import random_weights
+        from golden.network import load_network
+        from quant.spec import QuantSpec
+
+        net = load_network(resolve_cfg(cfg), weights)
+        if weights is None:
+            net = random_weights(net, seed=seed)
+        hw = hw or HardwareConfig()
+        calib_list = [Path(c) for c in calib] if isinstance(calib, (list, tuple)) else calib
+        if image is None:
+            if isinstance(calib_list, list) and calib_list:
+                image = calib_list[0]
+            elif isinstance(calib_list, (str, Path)):
+                images = resolve_images(calib_list, None)
+                image = images[0] if images else None
+        if self.mode is Mode.FLOAT and calib is None:
+            return Engine(net, None, hw), image
+        default = Path(image) if isinstance(image, (str, Path)) else None
+        if calib is None and default is None:
+            raise UserInputError("calibrating needs images: give calib=[...] (or an image path)")
+        images = resolve_images(calib_list if not isinstance(calib_list, int) else None,
+                                calib_list if isinstance(calib_list, int) else None, default=default)
+        spec = QuantSpec(activations, granularity=granularity)
+        qnet = calibrate(net, images, granularity, hw, spec=spec)  # type: ignore[arg-type]
+        return Engine(net, qnet, hw), image
 
     # ------------------------------------------------------------------ construction
     def _engine(self, model: Any, hw: HardwareConfig | None) -> Engine:
@@ -277,8 +355,9 @@ class Session:
     def edit_weights(self, index: Any = None, value: float | int | None = None,
                      scale_channel: tuple[int, float] | None = None, array: np.ndarray | None = None) -> Edit:
         """Change the current layer's weights: ``index`` + ``value`` (an index, slice or tuple),
-        ``scale_channel=(c, factor)`` (output channel ``c`` times ``factor``, rounded and
-        clipped in int8), or ``array`` (the whole tensor).  Checked before anything changes."""
+        ``scale_channel=(c, factor)`` (output channel ``c`` times ``factor``; in int8 rounded half
+        away from zero and clipped to ±127 by ``quant.qnet.quantize_weights``, the quantizer's own
+        rule: 5 × 0.5 → 3), or ``array`` (the whole tensor).  Checked before anything changes."""
         spec = self._param_layer()
         if scale_channel is not None and (not isinstance(scale_channel[0], (int, np.integer))
                                           or not np.isfinite(scale_channel[1])):
@@ -300,7 +379,9 @@ class Session:
             if not 0 <= c < current.shape[0]:
                 raise UserInputError(f"layer {spec.index}: channel {c} out of range 0..{current.shape[0] - 1}")
             scaled = current[c].astype(np.float64) * factor
-            new[c] = np.clip(np.round(scaled), -127, 127) if is_int else scaled
+            # int8: the quantizer's own rounding (half away from zero, clip to ±127), so that scaling
+            # by f here equals quantizing the float weights times f (np.round would tie to even)
+            new[c] = quantize_weights(scaled[None], np.ones(1))[0] if is_int else scaled
             desc = f"channel {c} scaled by {factor}"
         elif index is not None and value is not None:
             try:

@@ -276,7 +276,8 @@ def compare_cmd(args: tuple[str, ...], hw: str | None, calib: str | None, granul
     """FLOAT vs HYBRID vs INT on IMAGE: per-layer SQNR/errors and the detections of each mode.
 
     With --isolated: which layer broke it? Each layer's cumulative error (INT run vs FLOAT run)
-    next to its isolated error (that layer alone in INT from the FLOAT input).
+    next to its isolated error (CROSS: that layer in FLOAT from the INT run's own input, against
+    the INT output — the number `dla step`'s cross gives; docs/debugging.md).
     """
     from dla.compare import compare_modes
     from dla.report_text import comparison_csv, comparison_json, comparison_lines

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dla.engine import Engine, Mode, RunResult
+from dla.engine import Engine, LayerRecord, Mode, RunResult, quantize_tensor
 from dla.metrics import ErrorMetrics, error_metrics
 from golden.detect import Detection, detect, iou_xyxy, top_k
-from golden.layers import LayerSpec
+from golden.errors import UserInputError
+from golden.layers import HOST_LAYERS, LayerSpec
 
 
 @dataclass
@@ -38,13 +39,33 @@ class LayerRow:
 
 @dataclass
 class Agreement:
-    recall: float
-    precision: float
-    mean_abs_dprob: float
+    """Detection agreement of a mode with FLOAT.  A ratio with an empty denominator is **not
+    evaluable** and is ``None``, never a perfect 1: ``recall`` needs FLOAT detections,
+    ``precision`` the mode's own, ``mean_abs_dprob`` at least one match.  (Two empty sets agree
+    trivially, but a check passing on them would say nothing about the arithmetic.)"""
+
+    recall: float | None
+    precision: float | None
+    mean_abs_dprob: float | None
     matched: int
+    n_ref: int = 0  # FLOAT detections
+    n_test: int = 0  # the mode's detections
+
+    @property
+    def evaluable(self) -> bool:
+        return self.recall is not None and self.precision is not None
 
     def to_dict(self) -> dict:
         return vars(self).copy()
+
+    def text(self) -> str:
+        """``recall 0.50 (1/2)  precision ...`` with ``n/a`` (and why) where not evaluable."""
+        def ratio(v: float | None, den: int, why: str) -> str:
+            return f"{v:.2f} ({self.matched}/{den})" if v is not None else f"n/a ({why})"
+
+        d = f"{self.mean_abs_dprob:.4f}" if self.mean_abs_dprob is not None else "n/a (no match)"
+        return (f"recall {ratio(self.recall, self.n_ref, '0 FLOAT detections')}  "
+                f"precision {ratio(self.precision, self.n_test, '0 detections')}  mean |dprob| {d}")
 
 
 @dataclass
@@ -57,6 +78,8 @@ class Comparison:
 
 
 def match_detections(ref: list[Detection], test: list[Detection], iou: float = 0.5) -> Agreement:
+    """Greedy matching (best probability first) of ``test`` to ``ref``: same class, IoU ≥ ``iou``.
+    recall = matched / len(ref), precision = matched / len(test); ``None`` where the set is empty."""
     used: set[int] = set()
     dprob = []
     for d in sorted(test, key=lambda d: -d.prob):
@@ -71,8 +94,8 @@ def match_detections(ref: list[Detection], test: list[Detection], iou: float = 0
             used.add(best)
             dprob.append(abs(d.prob - ref[best].prob))
     n = len(used)
-    return Agreement(n / len(ref) if ref else 1.0, n / len(test) if test else 1.0,
-                     float(np.mean(dprob)) if dprob else 0.0, n)
+    return Agreement(n / len(ref) if ref else None, n / len(test) if test else None,
+                     float(np.mean(dprob)) if dprob else None, n, len(ref), len(test))
 
 
 def compare_modes(engine: Engine, x: np.ndarray, image_size: tuple[int, int], names: list[str] | None = None,
@@ -103,10 +126,77 @@ def compare_modes(engine: Engine, x: np.ndarray, image_size: tuple[int, int], na
     return cmp
 
 
+OTHER = {Mode.INT: Mode.FLOAT, Mode.HYBRID: Mode.FLOAT, Mode.FLOAT: Mode.INT}
+"""The mode CROSS runs a layer in, given the mode of the run: the quantized modes cross to FLOAT."""
+
+
+@dataclass
+class Crossed:
+    """One layer run in the other arithmetic from the run's own input (see ``cross_layer``)."""
+
+    other: Mode
+    other_real: np.ndarray  # the other arithmetic's output, real values
+    metrics: ErrorMetrics  # reference = the FLOAT side, test = the quantized side
+
+
+def run_input_real(engine: Engine, mode: Mode, records: dict[int, LayerRecord], x: np.ndarray, i: int) -> np.ndarray:
+    """The real value of tensor ``i`` (``-1``: the network input) as ``mode``'s run computed with it.
+    INT: the dequantized int8 the DLA read — a float producer (the image, a host layer) is
+    quantized with its tensor's scale first, as the INT engine does."""
+    if mode is Mode.INT:
+        s = engine.qnet.scales[i]
+        rec = None if i == -1 else records[i]
+        if rec is not None and rec.scale is not None:
+            arr, s = rec.output, rec.scale
+        else:
+            arr = quantize_tensor(x if rec is None else rec.output, s)
+        return arr.astype(np.float32) * np.float32(s)
+    return x if i == -1 else records[i].real
+
+
+def cross_layer(engine: Engine, spec: LayerSpec, mode: Mode, records: dict[int, LayerRecord],
+                x: np.ndarray) -> Crossed:
+    """CROSS, the one definition of a layer's **isolated error**: layer ``spec`` of ``mode``'s run
+    computed in the other arithmetic *from the same input the run gave it*, compared with the
+    run's own output of that layer.
+
+    * INT or HYBRID run → FLOAT: the golden kernel on the run's input (the dequantized int8 in
+      INT), against the run's output.  Both sides see one input, so the difference is this layer's
+      own arithmetic (weight quantization, accumulation, requantization, output rounding) and
+      nothing it inherited.  ``dla compare --isolated``, ``Session.cross()``, ``dla step``'s
+      ``cross`` and a scenario's ``cross:`` all report this number.
+    * FLOAT run → INT: the INT kernel on the FLOAT run's input quantized with the layer's input
+      scales, against the FLOAT output (the same definition from the FLOAT side).
+
+    ``records`` holds the run's layers up to ``spec`` (``LayerRecord``s); metrics take the FLOAT
+    side as the reference.  Host layers (yolo, region, softmax...) run in float in every mode:
+    a ``UserInputError``.
+    """
+    from dla.int_kernels import INT_KERNELS
+    from golden.kernels import KERNELS
+
+    if spec.kind in HOST_LAYERS:
+        raise UserInputError(f"layer {spec.index} ({spec.kind.value}) runs on the host in float in every "
+                             "mode: there is nothing to cross")
+    other = OTHER[mode]
+    mine = records[spec.index].real
+    if other is Mode.FLOAT:
+        ins = [run_input_real(engine, mode, records, x, i) for i in spec.inputs]
+        other_real = KERNELS[spec.kind](spec, ins, engine.net.params.get(spec.index))
+        return Crossed(other, other_real, error_metrics(other_real, mine))
+    if engine.qnet is None:
+        raise UserInputError("crossing to INT needs a quantized model")
+    scales = engine.qnet.scales
+    ins = [quantize_tensor(x if i == -1 else records[i].real, scales[i]) for i in spec.inputs]
+    out, _ = INT_KERNELS[spec.kind](spec, ins, engine.plans()[spec.index], engine.hw)
+    other_real = out.astype(np.float32) * np.float32(scales[spec.index])
+    return Crossed(other, other_real, error_metrics(mine, other_real))
+
+
 @dataclass
 class IsolatedRow:
-    """One layer's cumulative error (INT run vs FLOAT run) and isolated error (this layer alone
-    in INT from the FLOAT run's input, quantized with its input scales, vs FLOAT)."""
+    """One layer's cumulative error (the INT run vs the FLOAT run at this layer: its own error plus
+    everything inherited) and isolated error (``cross_layer`` on the INT run: this layer's own)."""
 
     spec: LayerSpec
     cumulative: ErrorMetrics
@@ -122,24 +212,15 @@ class IsolatedRow:
 
 
 def isolated_errors(engine: Engine, x: np.ndarray, threshold_db: float = 20.0) -> list[IsolatedRow]:
-    """CROSS at every layer: which layer's own arithmetic loses accuracy ("which layer broke it?")."""
-    from dla.engine import quantize_tensor
-    from dla.int_kernels import INT_KERNELS
-    from golden.layers import HOST_LAYERS
-
+    """CROSS at every layer of one INT run: which layer's own arithmetic loses accuracy ("which
+    layer broke it?").  The isolated number of layer *i* is exactly what ``Session.cross()`` gives
+    after ``run_to(i)`` in INT on the same engine and input."""
     ref = engine.run(x, Mode.FLOAT)
     run = engine.run(x, Mode.INT)
-    plans = engine.plans()
-    scales = engine.qnet.scales
     rows = []
     for spec in engine.net.layers:
         cumulative = error_metrics(ref.records[spec.index].real, run.records[spec.index].real)
-        isolated = None
-        if spec.kind not in HOST_LAYERS:
-            ins = [quantize_tensor(x if i == -1 else ref.records[i].real, scales[i]) for i in spec.inputs]
-            out, _ = INT_KERNELS[spec.kind](spec, ins, plans[spec.index], engine.hw)
-            real = out.astype(np.float32) * np.float32(scales[spec.index])
-            isolated = error_metrics(ref.records[spec.index].real, real)
+        isolated = None if spec.kind in HOST_LAYERS else cross_layer(engine, spec, Mode.INT, run.records, x).metrics
         flagged = isolated is not None and isolated.sqnr_db < threshold_db
         rows.append(IsolatedRow(spec, cumulative, isolated, flagged))
     return rows

@@ -30,8 +30,7 @@ def comparison_lines(cmp: Comparison) -> list[str]:
             lines += [f"   {d.name:<16} {d.prob:6.1%}  [{d.box[0]:.0f}, {d.box[1]:.0f}, {d.box[2]:.0f}, {d.box[3]:.0f}]"
                       for d in dets[:20]]
         for mode, a in cmp.agreement.items():
-            lines.append(f"{mode.value} vs float: recall {a.recall:.2f}  precision {a.precision:.2f}  "
-                         f"mean |dprob| {a.mean_abs_dprob:.4f}  (IoU>=0.5, same class)")
+            lines.append(f"{mode.value} vs float: {a.text()}  (IoU>=0.5, same class)")
     for mode, top in cmp.top.items():
         lines.append(f"-- {mode.value} top-5: " + ", ".join(f"{n} {p:.3f}" for n, p in top))
     return lines

@@ -26,14 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from dla.compare import cross_layer, run_input_real
 from dla.config import HardwareConfig
 from dla.engine import Engine, LayerRecord, Mode, quantize_tensor
 from dla.fileio import atomic_dir
-from dla.int_kernels import INT_KERNELS, build_plan
+from dla.int_kernels import build_plan
 from dla.metrics import ErrorMetrics, error_metrics
 from golden.errors import UserInputError
 from golden.image import load_image, prepare_input
-from golden.kernels import KERNELS
 from golden.layers import HOST_LAYERS, ConnectedSpec, ConvSpec, LayerSpec
 from golden.network import Network
 from quant.qnet import QuantizedNetwork, quantize_weights
@@ -94,7 +94,6 @@ def tensor_stats(t: np.ndarray, bins: int = 64) -> dict[str, Any]:
             "saturated_pct": sat, "histogram": {"counts": counts.tolist(), "edges": edges.tolist()}}
 
 
-OTHER = {Mode.INT: Mode.FLOAT, Mode.HYBRID: Mode.FLOAT, Mode.FLOAT: Mode.INT}
 
 
 def _is_cfg(model: Any) -> bool:
@@ -433,48 +432,26 @@ class Session:
 
     # ------------------------------------------------------------------ crossing
     def cross(self, continue_from_cross: bool = False) -> CrossResult:
-        """The current layer in the other mode (INT <-> FLOAT; HYBRID -> FLOAT) from the same input."""
+        """The current layer in the other mode (INT <-> FLOAT; HYBRID -> FLOAT) from the same input:
+        the layer's isolated error, computed by ``dla.compare.cross_layer`` (the one definition
+        ``dla compare --isolated`` also uses)."""
         spec = self._current()
-        if spec.kind in HOST_LAYERS:
-            raise UserInputError(f"layer {spec.index} ({spec.kind.value}) runs on the host in float in every "
-                                 "mode: there is nothing to cross")
-        other = OTHER[self.mode]
-        if other is Mode.INT and self.engine.qnet is None:
-            raise UserInputError("crossing to INT needs a quantized model")
+        crossed = cross_layer(self.engine, spec, self.mode, self.records, self.x)
         mine = self.records[spec.index]
-        if other is Mode.FLOAT:
-            ins = [self._input_real(i) for i in spec.inputs]
-            out = KERNELS[spec.kind](spec, ins, self.net.params.get(spec.index))
-            other_real = out
-        else:
-            plans = self.engine.plans()
-            ins = []
-            for i in spec.inputs:
-                arr, s = self._input_record(i)
-                ins.append(quantize_tensor(arr, self.engine.qnet.scales[i]) if s is None else arr)
-            out, _ = INT_KERNELS[spec.kind](spec, ins, plans[spec.index], self.engine.hw)
-            other_real = out.astype(np.float32) * np.float32(self.engine.qnet.scales[spec.index])
-        ref, test = (other_real, mine.real) if other is Mode.FLOAT else (mine.real, other_real)
-        result = CrossResult(spec.index, self.mode, other, mine.real, other_real, error_metrics(ref, test))
+        result = CrossResult(spec.index, self.mode, crossed.other, mine.real, crossed.other_real, crossed.metrics)
         self.crosses.append(result)
         if continue_from_cross:
             if self.mode is Mode.INT:
-                q = quantize_tensor(other_real, self.engine.qnet.scales[spec.index])
+                q = quantize_tensor(crossed.other_real, self.engine.qnet.scales[spec.index])
                 self.records[spec.index] = LayerRecord(spec, q, self.engine.qnet.scales[spec.index])
             else:
-                self.records[spec.index] = LayerRecord(spec, np.asarray(other_real, dtype=np.float32))
+                self.records[spec.index] = LayerRecord(spec, np.asarray(crossed.other_real, dtype=np.float32))
         return result
 
     def _input_real(self, i: int) -> np.ndarray:
         """The real value of input ``i`` as this run computed with it (INT: the dequantized int8
         the DLA read, even where the producer is the float input or a host layer)."""
-        if self.mode is Mode.INT:
-            arr, s = self._input_record(i)
-            if s is None:
-                s = self.engine.qnet.scales[i]
-                arr = quantize_tensor(arr, s)
-            return arr.astype(np.float32) * np.float32(s)
-        return self.x if i == -1 else self.records[i].real
+        return run_input_real(self.engine, self.mode, self.records, self.x, i)
 
     # ------------------------------------------------------------------ keeping
     def save(self, path: str | Path) -> Path:

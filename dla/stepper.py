@@ -523,7 +523,7 @@ class Stepper:
         self.last_cross = {"layer": spec.index, "mode": res.mode.value, "other": res.other.value,
                            **_metrics_data(res.metrics)}
         self.say(f"cross layer {spec.index} ({spec.kind.value}): {res.mode.value} vs {res.other.value} from the same "
-                 "input (float is the reference)")
+                 "input (float is the reference): the layer's isolated error, as `dla compare --isolated`")
         self.say(f"  {_metrics(res.metrics)}")
         if rest == "continue":
             self.say(f"  layer {spec.index} now holds the {res.other.value} output; the next layers run from it")

@@ -2,7 +2,10 @@
 
 Checks on a quantized mode (sqnr, detections, overflow, saturation) are evaluated once per
 variant, on the *worst* input (lowest SQNR/recall, most overflow); the message gives the
-value, the threshold and where the worst case was.  ``cycles`` and ``rtl`` are evaluated once.
+value, the threshold and where the worst case was.  ``cycles`` is evaluated once per limit
+given (each case's value is in the unit of its threshold), ``rtl`` once per RTL layer.  A case
+that cannot be evaluated (e.g. recall with no FLOAT detection) is an *error* (``"error": true``,
+JUnit ``<error>``), never a pass.
 
 Semantics of ``sqnr.layer``: ``final`` = the network's outputs (every YOLO/region head of a
 detector, the output layer of a classifier; the minimum over them), ``all`` = the minimum over
@@ -26,10 +29,18 @@ def _fmt(v: float) -> str:
 
 
 def _case(check: Check, name: str, variant: str | None, passed: bool, value: float | None,
-          threshold: str, message: str) -> dict[str, Any]:
-    return {"name": check.name or name, "kind": check.kind, "variant": variant, "passed": passed,
+          threshold: str, message: str, error: bool = False, part: str | None = None) -> dict[str, Any]:
+    """One check result.  ``error``: the check could not be evaluated (not a threshold failure;
+    JUnit ``<error>``).  ``part`` tells apart the cases of one check that are not per variant
+    (a cycles limit, an RTL layer)."""
+    case = {"name": check.name or name, "kind": check.kind, "variant": variant, "passed": passed and not error,
             "value": None if value is None else (value if math.isfinite(value) else _fmt(value)),
             "threshold": threshold, "message": message}
+    if error:
+        case["error"] = True
+    if part is not None:
+        case["part"] = part
+    return case
 
 
 def _final_layers(net: Network) -> list[int]:
@@ -68,12 +79,18 @@ def _sqnr(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, Any
 
 
 def _detections(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, Any]]:
+    """Recall / precision / mean |dprob| against FLOAT on every input.  A limit on a ratio whose
+    set is empty (recall with 0 FLOAT detections, precision with 0 detections, mean |dprob|
+    with no match) cannot be evaluated: the case is an *error* naming the input, never a pass."""
     cfg = c.detections
     assert cfg is not None
+    why = {"recall": "0 FLOAT detections", "precision": "0 detections in this mode",
+           "mean_abs_dprob": "no detection matched FLOAT"}
     out = []
     for v in _variants(summary):
         rows = _rows(summary, "outputs", v, cfg.mode)
         problems: list[str] = []
+        not_evaluable: list[str] = []
         values: dict[str, list[float]] = {"recall": [], "precision": [], "mean_abs_dprob": []}
         for r in rows:
             a = r["agreement"]
@@ -82,16 +99,26 @@ def _detections(c: Check, summary: dict[str, Any], net: Network) -> list[dict[st
             for key, limit, worse in (("recall", cfg.min_recall, lambda x, t: x < t),
                                       ("precision", cfg.min_precision, lambda x, t: x < t),
                                       ("mean_abs_dprob", cfg.max_mean_dprob, lambda x, t: x > t)):
-                if limit is not None:
-                    values[key].append(a[key])
-                    if worse(a[key], limit):
-                        problems.append(f"{key} {a[key]:.3f} on {r['image']} (limit {limit:g})")
+                if limit is None:
+                    continue
+                if a.get(key) is None:
+                    not_evaluable.append(f"{key} on {r['image']} ({why[key]})")
+                    continue
+                values[key].append(a[key])
+                if worse(a[key], limit):
+                    problems.append(f"{key} {a[key]:.3f} on {r['image']} (limit {limit:g})")
         # the reported value: the worst recall, else the worst precision, else the worst mean |dprob|
         key = next((k for k in ("recall", "precision", "mean_abs_dprob") if values[k]), None)
         first = None if key is None else (max if key == "mean_abs_dprob" else min)(values[key])
         limits = ", ".join(f"{k} {v:g}" for k, v in (("min recall", cfg.min_recall), ("min precision", cfg.min_precision),
                                                       ("max mean |dprob|", cfg.max_mean_dprob)) if v is not None)
-        out.append(_case(c, f"detections {cfg.mode} vs float [{v}]", v, not problems, first, limits,
+        name = f"detections {cfg.mode} vs float [{v}]"
+        if not_evaluable:
+            out.append(_case(c, name, v, False, first, limits,
+                             "not evaluable: " + "; ".join(not_evaluable) + (f"; also {'; '.join(problems)}"
+                                                                             if problems else ""), error=True))
+            continue
+        out.append(_case(c, name, v, not problems, first, limits,
                          "; ".join(problems) if problems else
                          f"agreement with FLOAT within {limits} on {len(rows)} input(s)"))
     return out
@@ -131,20 +158,27 @@ def _saturation(c: Check, summary: dict[str, Any], net: Network) -> list[dict[st
 
 
 def _cycles(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, Any]]:
+    """One case per limit given, each with its own value and unit (total cycles against
+    ``max_total``, fps against ``min_fps``, utilization against ``min_util_pct``)."""
     cfg = c.cycles
     assert cfg is not None
     cy = summary["cycles"]
-    problems, parts = [], []
-    for label, value, limit, is_max in (("total cycles", cy["total_cycles"], cfg.max_total, True),
-                                        ("fps", cy["fps"], cfg.min_fps, False),
-                                        ("utilization %", cy["util_pct"], cfg.min_util_pct, False)):
-        if limit is not None:
-            parts.append(f"{label} {_fmt(value)} ({'max' if is_max else 'min'} {limit:g})")
-            if (value > limit) if is_max else (value < limit):
-                problems.append(f"{label} {_fmt(value)} is {'above the maximum' if is_max else 'below the minimum'} "
-                                f"{limit:g}")
-    return [_case(c, "cycles", None, not problems, float(cy["total_cycles"]), "; ".join(parts),
-                  "; ".join(problems) if problems else "; ".join(parts))]
+    out = []
+    for part, label, value, limit, is_max, unit in (
+            ("total", "total cycles", cy["total_cycles"], cfg.max_total, True, " cycles"),
+            ("fps", "fps", cy["fps"], cfg.min_fps, False, " fps"),
+            ("util", "utilization", cy["util_pct"], cfg.min_util_pct, False, "%")):
+        if limit is None:
+            continue
+        ok = not ((value > limit) if is_max else (value < limit))
+        bound = f"{'<=' if is_max else '>='} {limit:g}{unit}"
+        msg = (f"{label} {_fmt(value)}{unit}, limit {bound}" if ok else
+               f"{label} {_fmt(value)}{unit} is {'above the maximum' if is_max else 'below the minimum'} "
+               f"{limit:g}{unit}")
+        out.append(_case(c, f"cycles {label} {bound}", None, ok, float(value), bound,
+                         f"{msg} ({cy['total_cycles']:,} cycles, {cy['fps']:.4g} fps at "
+                         f"{summary['hw']['clock_mhz']:g} MHz)", part=part))
+    return out
 
 
 def _rtl(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, Any]]:
@@ -157,7 +191,7 @@ def _rtl(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, Any]
                f"{r['cycle_mismatches']} tile(s) with different cycles (RTL {r['rtl_cycles']} vs model "
                f"{r['model_cycles']})")
         out.append(_case(c, f"rtl layer {r['layer']} equals INT engine and cycle model", None, ok,
-                         float(r["mismatches"]), "0 mismatches", msg))
+                         float(r["mismatches"]), "0 mismatches", msg, part=f"layer {r['layer']}"))
     return out
 
 
@@ -175,9 +209,9 @@ def evaluate_checks(s: Scenario, summary: dict[str, Any], net: Network) -> list[
             continue
         try:
             cases = EVALUATORS[c.kind](c, summary, net)
-            if c.name and len(cases) > 1:  # one case per variant (rtl: per layer): keep the names distinct
-                for k, case in enumerate(cases):
-                    case["name"] = f"{c.name} [{case['variant'] or 'layer ' + str(summary['rtl'][k]['layer'])}]"
+            if c.name and len(cases) > 1:  # one case per variant (cycles: per limit, rtl: per layer)
+                for case in cases:
+                    case["name"] = f"{c.name} [{case['variant'] or case['part']}]"
             out += cases
         except ValueError as exc:
             out.append(_case(c, f"{c.kind} (check {i})", None, False, None, "-", str(exc)))

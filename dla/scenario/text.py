@@ -8,6 +8,14 @@ def _db(v: float | str) -> str:
     return f"{v:6.1f}" if not isinstance(v, str) else v
 
 
+def _agreement(a: dict[str, Any]) -> str:
+    """recall/precision, or ``n/a`` with the reason when a set is empty (not evaluable)."""
+    def ratio(key: str, why: str) -> str:
+        return f"{a[key]:.2f}" if a.get(key) is not None else f"n/a ({why})"
+
+    return f"recall {ratio('recall', '0 FLOAT detections')} precision {ratio('precision', '0 detections')}"
+
+
 def summary_lines(s: dict[str, Any], max_detections: int = 10) -> list[str]:
     lines = [f"{s['scenario']}: {s['model']['name']} ({s['model'].get('weights') or s['model'].get('qnet')}), "
              f"hardware {s['hw_source']} ({s['hw']['rows']}x{s['hw']['cols']})"]
@@ -31,7 +39,7 @@ def summary_lines(s: dict[str, Any], max_detections: int = 10) -> list[str]:
         if o["detections"] is not None:
             dets = o["detections"]
             agree = o.get("agreement")
-            extra = (f"  recall {agree['recall']:.2f} precision {agree['precision']:.2f} vs FLOAT" if agree else "")
+            extra = f"  {_agreement(agree)} vs FLOAT" if agree else ""
             lines.append(f"-- {who}: {len(dets)} detections{extra}")
             lines += [f"   {d['class']:<16} {d['prob']:6.1%}  [{', '.join(f'{v:.0f}' for v in d['box'])}]"
                       for d in dets[:max_detections]]
@@ -42,5 +50,6 @@ def summary_lines(s: dict[str, Any], max_detections: int = 10) -> list[str]:
         lines.append(f"-- cycle model: {cy['total_cycles']:,} cycles, {cy['latency_ms']:.3f} ms, {cy['fps']:.1f} fps "
                      f"at {s['hw']['clock_mhz']:g} MHz, utilization {cy['util_pct']:.1f}%, DRAM {cy['dram_bytes']:,} B")
     for c in s["checks"]:
-        lines.append(f"{'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['message']}")
+        lines.append(f"{'ERROR' if c.get('error') else 'PASS' if c['passed'] else 'FAIL'}  {c['name']}: "
+                     f"{c['message']}")
     return lines

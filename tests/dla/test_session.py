@@ -162,3 +162,51 @@ def test_graph_renders_svg(tmp_path: Path) -> None:
     text = out.read_text()
     assert text.lstrip().startswith("<?xml") and "<svg" in text and "20 route" in text
     json.dumps(graph_data(net))
+
+
+def test_cross_equals_isolated_error_exactly_at_every_layer(tiny) -> None:
+    """One definition of the isolated error: Session.cross() after run_to(L) in INT gives exactly
+    (== on the floats) the isolated metrics `dla compare --isolated` reports for L."""
+    net, qnet, x = tiny
+    engine = Engine(net, qnet)
+    rows = isolated_errors(engine, x)
+    s = Session(engine, x, "int")
+    checked = 0
+    for r in rows:
+        s.run_to(r.spec.index)
+        if r.isolated is None:
+            with pytest.raises(UserInputError, match="nothing to cross"):
+                s.cross()
+            continue
+        assert s.cross().metrics == r.isolated, r.spec.index
+        checked += 1
+    assert checked == sum(r.isolated is not None for r in rows) > 10
+    # and it is not the other candidate definition (INT layer on the FLOAT run's input):
+    ref = engine.run(x, Mode.FLOAT)
+    spec = net.layers[8]
+    from dla.compare import cross_layer
+
+    other_def = cross_layer(engine, spec, Mode.FLOAT, ref.records, x).metrics
+    assert other_def != rows[8].isolated
+
+
+def test_step_cli_cross_prints_the_compare_isolated_number(tiny, tmp_path: Path) -> None:
+    """`dla step` → cross at layer L and `dla compare --isolated --json` give the same SQNR."""
+    from dla.qnet_file import save_qnet
+    from PIL import Image
+    from tests.cli_helpers import run
+
+    net, qnet, x = tiny
+    q = tmp_path / "t.qnet"
+    save_qnet(qnet, HardwareConfig(), q)
+    img = tmp_path / "in.png"
+    Image.fromarray((x.transpose(1, 2, 0) * 255).round().astype(np.uint8)).save(img)
+    res = run("compare", q, img, "--isolated", "--json", tmp_path / "iso.json", "-q")
+    assert res.exit_code == 0, res.output
+    iso = {r["index"]: r["isolated"] for r in json.loads((tmp_path / "iso.json").read_text())["layers"]}
+    script = tmp_path / "cmds.txt"
+    script.write_text("goto 12\ncross\n")
+    res = run("step", q, img, "--mode", "int", "--script", script, "-q")
+    assert res.exit_code == 0, res.output
+    line = next(ln for ln in res.output.splitlines() if "SQNR" in ln and "cross" in res.output)
+    assert f"{iso[12]['sqnr_db']:.2f}" in res.output, (line, iso[12])

@@ -239,7 +239,7 @@ def test_cross_save_export(tiny: SimpleNamespace, tmp_path: Path) -> None:
     s.run_to(2)
     m = s.cross().metrics
     lines = answer(out, "cross")
-    assert lines[0] == "cross layer 2 (convolutional): int vs float from the same input (float is the reference)"
+    assert lines[0] == "cross layer 2 (convolutional): int vs float from the same input (float is the reference): the layer's isolated error, as `dla compare --isolated`"
     assert lines[1] == (f"  SQNR {m.sqnr_db:.2f} dB, max abs error {m.max_abs:.4g}, mean abs error {m.mean_abs:.4g}, "
                         f"cosine {m.cosine:.6f}")
     assert answer(out, "cross", 1) == [

@@ -54,7 +54,7 @@ def run_and_print(ls, out: Path, quiet: bool) -> None:
     for line in lines if not quiet else [x for x in lines if x.startswith(("PASS", "FAIL"))]:
         click.echo(line)
     n_fail = sum(not c["passed"] for c in s["checks"])
-    click.echo(f"{ls.name}: {len(s['checks']) - n_fail}/{len(s['checks'])} checks passed in {s['seconds']['total']:.1f} s; "
+    click.echo(f"{ls.name}: {len(s['checks']) - n_fail}/{len(s['checks'])} checks passed in {result.seconds['total']:.1f} s; "
                f"reports in {out}/ (report.html, layers.csv, summary.json, junit.xml)")
     if n_fail:
         sys.exit(1)

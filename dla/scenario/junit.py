@@ -36,8 +36,8 @@ def _suite(name: str, seconds: float, cases: list[dict[str, Any]]) -> ET.Element
     return suite
 
 
-def scenario_suite(summary: dict[str, Any]) -> ET.Element:
-    return _suite(summary["scenario"], summary.get("seconds", {}).get("total", 0.0), summary["checks"])
+def scenario_suite(summary: dict[str, Any], seconds: float = 0.0) -> ET.Element:
+    return _suite(summary["scenario"], seconds, summary["checks"])
 
 
 def error_suite(name: str, message: str, seconds: float = 0.0) -> ET.Element:

@@ -5,6 +5,8 @@ network), ``summary.json`` (the whole result), ``layers.csv`` (one row per varia
 mode × layer, with the cycle model's columns joined by layer), ``junit.xml`` (one test case
 per check) and ``plots/`` (the PNGs, also usable on their own).  Which of them are written is
 the scenario's ``report:`` section; ``summary.json`` is always written (regressions read it).
+``summary.json`` holds no wall time, so the same scenario gives the same bytes in any process
+and with any thread count; the times are in ``timing.json``.
 """
 from __future__ import annotations
 
@@ -80,7 +82,7 @@ def report_html(result: ScenarioResult, plots: dict[str, list[Path]]) -> str:
     env = jinja2.Environment(loader=jinja2.PackageLoader("dla.scenario", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
     tpl = env.get_template("report.html.j2")
-    return tpl.render(s=result.summary, plots={k: [_data_uri(p) for p in v] for k, v in plots.items()},
+    return tpl.render(s=result.summary, seconds=result.seconds, plots={k: [_data_uri(p) for p in v] for k, v in plots.items()},
                       layer_table=_layer_table(result.summary), fmt=_fmt, step_text=_step_text)
 
 
@@ -90,11 +92,13 @@ def write_outputs(result: ScenarioResult, out: Path) -> list[str]:
     written = []
     write_bytes_atomic(out / "summary.json", (json.dumps(result.summary, indent=1) + "\n").encode())
     written.append("summary.json")
+    write_bytes_atomic(out / "timing.json", (json.dumps(result.seconds, indent=1) + "\n").encode())
+    written.append("timing.json")
     if rep.csv:
         write_bytes_atomic(out / "layers.csv", layers_csv(result.summary).encode())
         written.append("layers.csv")
     if rep.junit:
-        write_bytes_atomic(out / "junit.xml", junit_xml([scenario_suite(result.summary)]))
+        write_bytes_atomic(out / "junit.xml", junit_xml([scenario_suite(result.summary, result.seconds.get("total", 0.0))]))
         written.append("junit.xml")
     if rep.html:
         from dla.scenario.plots import all_plots

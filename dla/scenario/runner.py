@@ -6,6 +6,16 @@ Order of work (each stage reported to ``progress``): build (load, calibrate once
 variant) → FLOAT once per input → HYBRID/INT per variant per input, compared layer by layer
 with FLOAT → cycle model → step/cross on one ``Session`` (first variant, first input) → RTL
 layers (first variant, first input) → checks.
+
+Determinism: ``summary`` holds results only, and the same scenario gives the same bytes in
+``summary.json`` whatever the thread count or process (``dla run`` in a terminal, a 1-thread
+Dask worker of ``dla regress``).  Wall times live in ``ScenarioResult.seconds`` (``timing.json``).
+The one thread-dependent computation was the golden engine's float GEMM: OpenBLAS splits the
+inner dimension differently with 1 and 2 threads for some shapes (e.g. K = 464..1168 with
+64 × 500 outputs on this project's AVX-512 machine), which moves float32 results by an ulp and
+SQNRs by ~1e-7.  Every FLOAT computation here (calibration statistics, FLOAT runs, STEP/CROSS)
+therefore runs with BLAS limited to one thread (``float_blas``); HYBRID and INT convolutions
+are exact integer sums (``dla.int_kernels.exact_int_gemm``) and keep every thread.
 """
 from __future__ import annotations
 
@@ -32,6 +42,14 @@ from golden.layers import Kind
 Progress = Callable[[str], None]
 
 
+def float_blas():
+    """Context manager: BLAS limited to one thread, so that float32 GEMMs (the golden engine's
+    convolutions) sum in one order whatever the machine's or the worker's thread count."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _finite(v: float) -> float | str:
     return v if math.isfinite(v) else ("inf" if v > 0 else "-inf")
 
@@ -43,6 +61,7 @@ class ScenarioResult:
     loaded: LoadedScenario
     built: Built
     summary: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)  # wall times: timing.json, not summary.json
     float_runs: dict[str, RunResult] = field(default_factory=dict)  # input name -> FLOAT run
     detections: dict[tuple[str, str, str], list[Detection]] = field(default_factory=dict)  # (input, variant, mode)
 
@@ -73,7 +92,9 @@ def _layer_rows(net, ref: RunResult, run: RunResult, variant: str, image: str, m
     return rows
 
 
-def _rtl(ls: LoadedScenario, built: Built, tmp: Path, progress: Progress) -> list[dict[str, Any]]:
+def _rtl(ls: LoadedScenario, built: Built, tmp: Path, progress: Progress,
+         seconds: dict[str, float]) -> list[dict[str, Any]]:
+    """The ``rtl:`` layers; their simulation time is added to ``seconds["rtl_sim"]``."""
     from rtl_bridge.bench_core import run_layer
 
     if not built.variants:
@@ -89,12 +110,12 @@ def _rtl(ls: LoadedScenario, built: Built, tmp: Path, progress: Progress) -> lis
             run = run_layer(engine, built.inputs[0].x, e.layer, e.tiles, build_dir=tmp / f"rtl-build-{i}")
         except UserInputError as exc:
             raise ls.error(str(exc), "rtl", i) from None
+        seconds["rtl_sim"] = seconds.get("rtl_sim", 0.0) + run.sim_seconds
         out.append({"layer": e.layer, "tiles_run": len(run.tiles), "tiles_total": run.total_tiles, "ok": run.ok,
                     "mismatches": sum(t.n_mismatches for t in run.tiles),
                     "cycle_mismatches": sum(t.rtl_cycles != t.model_cycles for t in run.tiles),
                     "rtl_cycles": sum(t.rtl_cycles for t in run.tiles),
                     "model_cycles": sum(t.model_cycles for t in run.tiles), "macs": run.macs,
-                    "sim_seconds": run.sim_seconds,
                     "first_mismatches": [list(m) for t in run.tiles for m in t.mismatches][:5]})
     return out
 
@@ -128,7 +149,8 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
     progress("building the model and calibrating")
-    built = build(ls)
+    with float_blas():
+        built = build(ls)
     net = built.net
     if isinstance(s.report.histograms, list):
         for i, layer in enumerate(s.report.histograms):
@@ -143,7 +165,8 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
     mode_seconds: dict[str, list[float]] = {m: [] for m in s.modes}
     for inp in built.inputs:
         progress(f"FLOAT on {inp.name}")
-        ref = float_engine.run(inp.x, Mode.FLOAT)
+        with float_blas():
+            ref = float_engine.run(inp.x, Mode.FLOAT)
         mode_seconds["float"].append(ref.seconds)
         result.float_runs[inp.name] = ref
         dets, top = _outputs(net, ref, inp, s, built.names)
@@ -183,8 +206,9 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
     step_log, cross_log = ([], [])
     if s.step or s.cross:
         progress("step / cross")
-        step_log, cross_log = _steps(ls, built)
-    rtl = _rtl(ls, built, work_dir, progress) if s.rtl else []
+        with float_blas():
+            step_log, cross_log = _steps(ls, built)
+    rtl = _rtl(ls, built, work_dir, progress, seconds) if s.rtl else []
     summary: dict[str, Any] = {
         "scenario": ls.name, "description": s.description, "source": str(ls.path), "dla_version": __version__,
         "model": {"name": net.name, **built.model_source, "input_shape": list(net.input_shape),
@@ -199,8 +223,8 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
     summary["checks"] = evaluate_checks(s, summary, net)
     summary["passed"] = all(c["passed"] for c in summary["checks"])
     seconds["total"] = time.perf_counter() - t0
-    summary["seconds"] = seconds
     result.summary = summary
+    result.seconds = seconds
     return result
 
 

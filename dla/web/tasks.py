@@ -206,7 +206,7 @@ def run_modes(params: dict[str, Any], out_dir: Path, report: Report) -> dict[str
             "detections": {m: o["detections"] for m, o in outputs.items() if o.get("detections") is not None},
             "top5": {m: o["top5"] for m, o in outputs.items() if o.get("top5") is not None},
             "agreement": {m: o["agreement"] for m, o in outputs.items() if "agreement" in o},
-            "checks": summary["checks"], "passed": summary["passed"], "seconds": summary["seconds"],
+            "checks": summary["checks"], "passed": summary["passed"], "seconds": result.seconds,
             "report": html, "zip": zip_name, "qnet": qname}
 
 

@@ -563,30 +563,30 @@ def rtl_run_cmd(model: tuple[str, ...], layer: int, max_tiles: int | None, image
 @cli.command("demo")
 @click.option("-o", "--output", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False),
               help="Directory for the demo's report.")
-@click.option("--model", help="Shipped cfg name or a .cfg path instead of the demo's model (seeded weights).")
-@click.option("--image", type=click.Path(dir_okay=False), help="An image instead of the demo's shipped one.")
+@click.option("--model", help="Shipped cfg name or a .cfg path instead of the demo's model (seeded weights "
+                              "unless --weights).")
+@click.option("--weights", type=click.Path(dir_okay=False),
+              help="Darknet .weights for --model (or for the demo's own cfg): real weights instead of seeded ones.")
+@click.option("--image", type=click.Path(dir_okay=False), help="An image instead of the demo's shipped ones.")
 @click.option("--seed", type=int, help="Seed of the generated weights (with --model).")
 @quiet_option
-def demo_cmd(out_dir: str, model: str | None, image: str | None, seed: int | None, quiet: bool) -> None:
+def demo_cmd(out_dir: str, model: str | None, weights: str | None, image: str | None, seed: int | None,
+             quiet: bool) -> None:
     """Run the built-in default: the shipped `demo` scenario (scenarios/demo.yaml) — a shipped
-    network on a shipped photo in FLOAT, HYBRID and INT on the default DLA, its cycle model, a
+    network on shipped images in FLOAT, HYBRID and INT on the default DLA, its cycle model, a
     STEP/CROSS look at one layer and the checks — and write its full report.
 
-    Writes OUT/report.html (self-contained, plots embedded), OUT/layers.csv, OUT/summary.json,
-    OUT/junit.xml and OUT/plots/.  `dla run SCENARIO` runs any other study."""
+    With --model/--weights the checks are adapted to that model (dla/demo.py) and every check
+    left out is named.  Writes OUT/report.html (self-contained, plots embedded), OUT/layers.csv,
+    OUT/summary.json, OUT/junit.xml and OUT/plots/.  `dla run SCENARIO` runs any other study."""
     from dla.cli_scenario import run_and_print
-    from dla.scenario.load import SCENARIO_DIR, parse_yaml, scenario_from_mapping
+    from dla.demo import demo_plan
+    from dla.scenario.load import scenario_from_mapping
 
-    path = SCENARIO_DIR / "demo.yaml"
-    data, lines = parse_yaml(path, path.read_text())
-    if model is not None:
-        resolve_cfg(model)  # a clear error naming the option's value
-    if model is not None or seed is not None:
-        data["model"] = {"cfg": str(Path(model).resolve()) if model and Path(model).is_file() else
-                         (model or data["model"].get("cfg")), "seed": seed if seed is not None else 0}
-    if image is not None:
-        data["images"] = [str(Path(image).resolve())]
-    run_and_print(scenario_from_mapping(data, path, lines), Path(out_dir), quiet)
+    plan = demo_plan(model, image, weights, seed)
+    for note in plan.notes:
+        click.echo(f"note: {note}", err=True)
+    run_and_print(scenario_from_mapping(plan.data, plan.path, plan.lines), Path(out_dir), quiet)
 
 
 @cli.group("bench")

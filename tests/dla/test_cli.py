@@ -140,7 +140,7 @@ def test_demo_runs_on_builtin_default(tmp_path: Path) -> None:
     res = ok("demo", "-o", out)
     assert "shapes-yolo" in res.output and "INT mse/per_channel" in res.output and "fps" in res.output
     assert "square" in res.output  # the trained detector finds the shapes
-    assert {p.name for p in out.iterdir()} == {"report.html", "layers.csv", "summary.json", "junit.xml", "plots"}
+    assert {p.name for p in out.iterdir()} == {"report.html", "layers.csv", "summary.json", "junit.xml", "plots", "timing.json"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenario"] == "demo" and summary["passed"] and summary["modes"] == ["float", "hybrid", "int"]
     ok("demo", "-o", out, "-q")  # re-running replaces its own earlier output

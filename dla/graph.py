@@ -46,6 +46,15 @@ def _colour(v: float, lo: float, hi: float) -> str:
     return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 
 
+def text_colour(fill: str) -> str:
+    """``#000000`` or ``#ffffff``, whichever contrasts more with the ``#rrggbb`` fill (so the
+    label of a dark red node is white): ``golden.draw.label_text_colour``."""
+    from golden.draw import label_text_colour
+
+    rgb = tuple(int(fill[i:i + 2], 16) for i in (1, 3, 5))
+    return "#%02x%02x%02x" % label_text_colour(rgb)  # type: ignore[arg-type]
+
+
 def render(net: Network, path: str | Path, values: dict[int, float] | None = None, value_name: str = "",
            fmt: str | None = None) -> Path:
     """Write the graph as SVG/PNG/PDF with Graphviz ``dot``."""
@@ -68,6 +77,7 @@ def render(net: Network, path: str | Path, values: dict[int, float] | None = Non
         if "value" in n and isinstance(n["value"], (int, float)):
             label += f"\\n{value_name} {n['value']:.3g}"
             attrs["fillcolor"] = _colour(n["value"], lo, hi)
+            attrs["fontcolor"] = text_colour(attrs["fillcolor"])
         g.node(str(n["id"]), label, **attrs)
     for e in data["edges"]:
         style = {"next": {}, "route": {"color": "#1f77b4", "style": "dashed"},

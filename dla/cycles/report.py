@@ -81,7 +81,22 @@ def cycle_plots(nc: NetworkCycles, out_dir: str | Path) -> list[Path]:
     ax.legend()
     save(fig, "utilization.png")
 
+    fig = roofline_figure(nc)
+    save(fig, "roofline.png")
+    return written
+
+
+def roofline_figure(nc: NetworkCycles):
+    """The roofline: each layer's achieved MAC/cycle against its arithmetic intensity, with the
+    compute and bandwidth roofs.  Layers at the same point share one label ("3,5"); labels are
+    placed in display space by ``golden.draw.place_labels`` so none covers another or a point."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from golden.draw import place_labels
+
     fig = Figure(figsize=(6, 4.5))
+    canvas = FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     peak = nc.hw.macs_per_cycle
     bw = nc.hw.dram_bytes_per_cycle
@@ -93,11 +108,38 @@ def cycle_plots(nc: NetworkCycles, out_dir: str | Path) -> list[Path]:
         grid = [lo * (hi / lo) ** (i / 100) for i in range(101)]
         ax.plot(grid, [min(peak, bw * g) for g in grid], "k-", label=f"roof: {peak} MAC/cycle, {bw:g} B/cycle")
         ax.scatter(xs, [p[1] for p in pts])
-        for x, y, i in pts:
-            ax.annotate(str(i), (x, y), fontsize=7)
         ax.set_xscale("log")
         ax.set_yscale("log")
     ax.set(xlabel="arithmetic intensity (MAC / DRAM byte)", ylabel="achieved MAC / cycle", title="roofline")
-    ax.legend(loc="lower right")
-    save(fig, "roofline.png")
-    return written
+    legend = ax.legend(loc="lower right")
+    fig.tight_layout()
+    if pts:
+        ax.set_xlim(ax.get_xlim())  # freeze the limits: label positions are computed in display space
+        ax.set_ylim(ax.get_ylim())
+        renderer = canvas.get_renderer()
+        groups: dict[tuple[int, int], list[tuple[float, float, int]]] = {}
+        for x, y, i in pts:  # points closer than 4 px share a label
+            px, py = ax.transData.transform((x, y))
+            groups.setdefault((round(px / 4), round(py / 4)), []).append((x, y, i))
+        anchors, labels, sizes = [], [], []
+        for members in groups.values():
+            x, y, _ = members[0]
+            label = ",".join(str(i) for _, _, i in members)
+            probe = ax.text(0, 0, label, fontsize=7)
+            bb = probe.get_window_extent(renderer)
+            probe.remove()
+            anchors.append((x, y, *ax.transData.transform((x, y))))
+            labels.append(label)
+            sizes.append((bb.width + 2, bb.height + 2))
+        dots = [(px - 3, py - 3, px + 3, py + 3) for _, _, px, py in anchors]
+        lb = legend.get_window_extent(renderer)
+        cands = [[(px + 3, py + 3), (px + 3, py - 3 - h), (px - 3 - w, py + 3), (px - 3 - w, py - 3 - h),
+                  (px - w / 2, py + 4), (px - w / 2, py - 4 - h)] for (_, _, px, py), (w, h) in zip(anchors, sizes)]
+        a = ax.bbox
+        rects = place_labels(cands, sizes, (a.x0, a.y0, a.x1, a.y1), [*dots, (lb.x0, lb.y0, lb.x1, lb.y1)])
+        k = 72 / fig.dpi
+        for (x, y, px, py), label, r in zip(anchors, labels, rects):
+            ann = ax.annotate(label, (x, y), xytext=((r[0] + 1 - px) * k, (r[1] + 1 - py) * k),
+                              textcoords="offset points", fontsize=7, ha="left", va="bottom", gid="roofline-label")
+            ann.set_in_layout(False)
+    return fig

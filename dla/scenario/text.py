@@ -4,6 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 
+MODE_ABBREV = {"hybrid": "HYB", "int": "INT"}  # column headers; the legend line spells them out
+
+
 def _db(v: float | str) -> str:
     return f"{v:6.1f}" if not isinstance(v, str) else v
 
@@ -23,14 +26,20 @@ def summary_lines(s: dict[str, Any], max_detections: int = 10) -> list[str]:
     if series:
         first = s["images"][0]["name"]
         by = {(r["variant"], r["mode"], r["index"]): r for r in s["layers"] if r["image"] == first}
-        head = " ".join(f"{(m.upper()[:3] + ' ' + v)[:18]:>18}" for v, m in series)
-        lines.append(f"-- per-layer SQNR vs FLOAT on {first} (dB)")
+        # one column per mode x variant, as wide as its full name (never cut: "HYB mse/per_channel")
+        labels = [f"{MODE_ABBREV.get(m, m.upper())} {v}" for v, m in series]
+        widths = [max(len(lb), 6) for lb in labels]
+        head = " ".join(f"{lb:>{w}}" for lb, w in zip(labels, widths))
+        legend = [f"{a} = {m.upper()}" for m, a in MODE_ABBREV.items()
+                  if a != m.upper() and m in {mode for _, mode in series}]
+        lines.append(f"-- per-layer SQNR vs FLOAT on {first} (dB); " + "".join(f"{x}; " for x in legend)
+                     + "sat% and ovf of the last column")
         lines.append(f"{'idx':>4} {'type':<14} {'shape':<12} {head} {'sat%':>6} {'ovf':>6}")
         for i in sorted({r["index"] for r in s["layers"]}):
             rows = [by[(v, m, i)] for v, m in series]
             last = rows[-1]
             lines.append(f"{i:>4} {last['type']:<14} {last['shape']:<12} "
-                         + " ".join(f"{_db(r['sqnr_db']):>22}" for r in rows)
+                         + " ".join(f"{_db(r['sqnr_db']):>{w}}" for r, w in zip(rows, widths))
                          + f" {last['saturated_pct']:6.2f} {last['overflow']:>6}")
     for o in s["outputs"]:
         if o["image"] != s["images"][0]["name"]:

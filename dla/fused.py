@@ -7,9 +7,20 @@ data-dependent branches (selects, min/max, masks) so the compiler can vectorise 
 kernel is compiled per (scheme, activation) so no dispatch remains inside the loop.
 Equality with the numpy path is tested on every configuration (``tests/dla/test_fused.py``).
 Without numba the numpy path is used (same results, slower).
+
+Compiling the kernel takes seconds to tens of seconds (LLVM, ``parallel=True``), so it is done
+once: ``cache=True`` keeps the machine code on disk (numba's locators in order: the directory
+in ``NUMBA_CACHE_DIR``, ``__pycache__`` next to this file, the user-wide ``~/.cache/numba``),
+and a later process only loads it (well under a second).  Where no cache directory is
+writable the kernel is still compiled, once per process.  When a compilation really happens
+(not on a cache hit) :data:`notify` is called with :data:`COMPILE_NOTICE` *before* the wait,
+so the user knows why the run pauses, and the time it took is added to
+:func:`compile_seconds` so that reports can keep it out of per-image timings.
 """
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -29,6 +40,79 @@ if available:
     # numba's own thread pool sleeps when idle; OpenMP's spins, and spinning threads fight
     # OpenBLAS's for the cores between a GEMM and the requantization (measured: 2.5x slower).
     numba.config.THREADING_LAYER = "workqueue"
+
+COMPILE_NOTICE = ("compiling the INT requantizer (numba; first run only, cached on disk after; "
+                  "may take 10-30 s)...")
+"""The one line shown when the kernel is compiled rather than loaded from the disk cache."""
+
+
+def _notice_stderr(message: str) -> None:
+    """Default :data:`notify`: one line on stderr, through tqdm so an active progress bar is
+    redrawn below it rather than overwritten."""
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
+notify: Callable[[str], None] = _notice_stderr
+"""Called with :data:`COMPILE_NOTICE` just before a compilation starts (replaceable, e.g. by a
+web worker that logs instead)."""
+
+_compile_total = 0.0
+
+
+def compile_seconds() -> float:
+    """Wall seconds spent compiling this module's kernels in this process so far (0 when every
+    kernel came from the disk cache)."""
+    return _compile_total
+
+
+def _jit(**options) -> Callable:
+    """``numba.njit(cache=True, **options)``, or without ``cache`` where numba finds no writable
+    cache directory (it raises at decoration time then): slower first call, same results."""
+    def wrap(func: Callable) -> Callable:
+        try:
+            return njit(cache=True, **options)(func)
+        except RuntimeError as exc:
+            if "cannot cache" not in str(exc):
+                raise
+            return njit(**options)(func)
+    return wrap
+
+
+if available:
+    from numba.core import event as _event
+
+    class _CompileWatch(_event.Listener):
+        """Announces (once per process) and times compilations of :func:`_run`: numba fires
+        ``numba:compile`` only after a disk-cache miss, once per argument types (float32 and
+        float64 accumulators are two); the inlined helpers compile inside it."""
+
+        def __init__(self) -> None:
+            self._start: float | None = None
+            self._announced = False
+
+        def _ours(self, ev: _event.Event) -> bool:
+            dispatcher = (ev.data or {}).get("dispatcher")
+            return getattr(getattr(dispatcher, "py_func", None), "__qualname__", "") == "_run" and \
+                getattr(dispatcher.py_func, "__module__", "") == __name__
+
+        def on_start(self, ev: _event.Event) -> None:
+            if self._ours(ev):
+                if not self._announced:  # one line per process, though each argument type compiles
+                    notify(COMPILE_NOTICE)
+                    self._announced = True
+                self._start = time.perf_counter()
+
+        def on_end(self, ev: _event.Event) -> None:
+            global _compile_total
+            if self._ours(ev) and self._start is not None:
+                _compile_total += time.perf_counter() - self._start
+                self._start = None
+
+    _event.register("numba:compile", _CompileWatch())
+
+
 def kernel(scheme: str, act: str) -> Callable:
     """The compiled kernel for one (scheme, activation): ``f(acc, *args, out) -> (overflow, saturated)``."""
     s, a = SCHEMES.index(scheme), ACTS.index(act)
@@ -38,14 +122,14 @@ def kernel(scheme: str, act: str) -> Callable:
 if available:  # pragma: no cover - compiled code
     _LO32, _HI32 = np.int64(INT32_MIN), np.int64(INT32_MAX)
 
-    @njit(inline="always", cache=True)
+    @_jit(inline="always")
     def _rdbpot(x, e, half_on, away):
         """RoundingDivideByPOT without branches: ``(x + half − [away ∧ x<0 ∧ e>0]) >> e`` with
         ``half = 2^(e−1)`` unless truncating (half_on / away are loop-invariant flags)."""
         half = ((np.int64(1) << e) >> 1) * half_on
         return (x + half - (away & (x < 0) & (e > 0))) >> e
 
-    @njit(inline="always", cache=True)
+    @_jit(inline="always")
     def _requant_row(a, m, s, scheme, bits, half_on, away, lsat, y):
         """One channel's accumulators ``a`` -> int32 results ``y``; one loop per scheme."""
         p = a.shape[0]
@@ -69,7 +153,7 @@ if available:  # pragma: no cover - compiled code
             for j in range(p):
                 y[j] = min(max(_rdbpot(a[j] * m, s, half_on, away), _LO32), _HI32)
 
-    @njit(parallel=True, cache=True)
+    @_jit(parallel=True)
     def _run(acc, bias, acc_lo, acc_hi, acc_wrap, mp, sp, mn, sn, bits, rounding, lsat,
              leaky_a, leaky_k, relu6_max, lut, scheme, act, out):
         """acc (N, P) exact integer values -> out (N, P) int8; returns (overflow events, saturated).

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from dla import __version__
+from dla import __version__, fused
 from dla.compare import match_detections
 from dla.engine import Engine, Mode, RunResult
 from dla.metrics import error_metrics
@@ -177,8 +177,11 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
         for v in built.variants:
             for mode in s.quantized_modes():
                 progress(f"{mode.upper()} {v.name} on {inp.name}")
+                compiled = fused.compile_seconds()
                 run = v.engine.run(inp.x, Mode(mode))
-                mode_seconds[mode].append(run.seconds)
+                compiled = fused.compile_seconds() - compiled  # numba's first-run compile, not the run's
+                seconds["compile"] = seconds.get("compile", 0.0) + compiled
+                mode_seconds[mode].append(run.seconds - compiled)
                 layers += _layer_rows(net, ref, run, v.name, inp.name, mode)
                 mdets, mtop = _outputs(net, run, inp, s, built.names)
                 row: dict[str, Any] = {"image": inp.name, "variant": v.name, "mode": mode, "detections": None,

@@ -374,8 +374,10 @@ def graph_cmd(model: tuple[str, ...], output: str, fmt: str | None, color_by: st
               quiet: bool) -> None:
     """Draw the network as a graph (index, type, output shape; route and shortcut edges)."""
     from dla.fileio import write_json_atomic
-    from dla.graph import graph_data, render
+    from dla.graph import graph_data, render, require_dot
 
+    if (fmt or Path(output).suffix.lstrip(".") or "svg") != "json":
+        require_dot()  # before any work
     m, _ = _model(model, False, quiet, 0)
     values, name = None, ""
     if color_by != "none":
@@ -666,9 +668,9 @@ def bench_regress_cmd(model: str, scenarios: int, workers: int) -> None:
 
 
 # Command families that live in their own modules (each has ``register(group)``): scenarios and
-# regressions, evaluation of trained models, the web workbench.  Listed here, imported only if
+# regressions, evaluation of trained models, the web workbench, the machine check (doctor).  Listed here, imported only if
 # present, so each family stays a small module of its own.
-EXTENSIONS = ("dla.cli_scenario", "dla.cli_eval", "dla.cli_web")
+EXTENSIONS = ("dla.cli_scenario", "dla.cli_eval", "dla.cli_web", "dla.cli_doctor")
 
 
 def _register_extensions() -> None:

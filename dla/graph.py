@@ -55,11 +55,26 @@ def text_colour(fill: str) -> str:
     return "#%02x%02x%02x" % label_text_colour(rgb)  # type: ignore[arg-type]
 
 
+class GraphvizMissing(UserInputError):
+    """Graphviz's ``dot`` is not on ``PATH`` (the Python package ``graphviz`` only calls it)."""
+
+
+def require_dot() -> str:
+    """Path of Graphviz's ``dot``; raises :class:`GraphvizMissing` naming the package and the
+    install line (the same as ``dla doctor``'s) when it is missing."""
+    path = shutil.which("dot")
+    if path is None:
+        from dla.doctor import install_hint
+
+        raise GraphvizMissing("drawing the graph needs Graphviz's 'dot', which is not installed: "
+                              f"{install_hint(tools=('dot',))} (Debian/Ubuntu; see 'dla doctor')")
+    return path
+
+
 def render(net: Network, path: str | Path, values: dict[int, float] | None = None, value_name: str = "",
            fmt: str | None = None) -> Path:
-    """Write the graph as SVG/PNG/PDF with Graphviz ``dot``."""
-    if shutil.which("dot") is None:
-        raise UserInputError("Graphviz is not installed: apt-get install graphviz (Debian/Ubuntu)")
+    """Write the graph as SVG/PNG/PDF with Graphviz ``dot`` (:func:`require_dot` first)."""
+    require_dot()
     import graphviz
 
     path = Path(path)

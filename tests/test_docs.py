@@ -19,8 +19,14 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
     assert commands[0].startswith("pip install -e . && dla demo")
     test_cmd = commands[1].split("#")[0].strip()
     assert test_cmd == "pip install -e '.[test]' && python3 -m pytest -q"
-    ci = (ROOT / ".ci" / "run").read_text()
-    assert "python3 -m pip install --quiet -e '.[test]'" in ci and "python3 -m pytest -q" in ci
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_cmd in ci, ".ci/run must run the README's test command verbatim, on a line of its own"
+    # ... in a fresh venv of its own, activated before that line, so an undeclared dependency fails
+    # CI as it would fail a new user (never in the machine's own Python).
+    venv = next(i for i, line in enumerate(ci) if line.startswith("python3 -m venv "))
+    activate = next(i for i, line in enumerate(ci) if line.startswith(". ") and "/bin/activate" in line)
+    assert venv < activate < ci.index(test_cmd)
+    assert not any("pip install" in line and not line.lstrip().startswith("#") for line in ci[:venv])
 
 
 def test_every_doc_link_in_readme_exists() -> None:

@@ -78,7 +78,7 @@ async def upload(request: Request, name: str = Query(...), overwrite_version: in
     qdir = c.storage.temp_path(".qnet")
     try:
         await _receive(request, c, tmp)
-        from starlette.concurrency import run_in_threadpool
+        from fastapi.concurrency import run_in_threadpool
 
         def store() -> dict:
             with c.db.session() as db:

@@ -407,3 +407,33 @@ def test_the_weights_preselection_follows_the_last_chosen_cfg(tmp_path: Path) ->
         expect(page.locator("#weights")).to_have_value("")
         expect(page.locator("#weights-note")).to_be_visible()
         browser.close()
+
+
+def test_model_page_without_graphviz_shows_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server without Graphviz's dot: the model page says so (with the install line) where the
+    graph would be, instead of "loading the graph…" forever."""
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    from dla.doctor import apt_line
+
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    with monkeypatch.context() as m:  # only the server's PATH lacks dot (it needs no other program)
+        m.setenv("PATH", str(empty))
+        server = live_server(tmp_path / "data")
+        url = server.__enter__()
+    try:
+        with sync_playwright() as p:
+            browser = launch(p)
+            page = browser.new_page()
+            page.set_default_timeout(60_000)
+            signup(page, url, "bob")
+            page.set_input_files("#upload-input", [str(YOLO_CFG)])
+            page.click('tr[data-name="yolov3-tiny.cfg"] a.open-model')
+            expect(page.locator("#graph-error")).to_contain_text(apt_line(["graphviz"]))
+            expect(page.locator("#graph")).not_to_contain_text("loading the graph")
+            expect(page.locator("#model-summary")).to_contain_text("layers")
+            browser.close()
+    finally:
+        server.__exit__(None, None, None)

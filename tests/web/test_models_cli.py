@@ -56,3 +56,21 @@ def test_cli_serve_help_and_bad_database() -> None:
     assert r.exit_code == 0 and "--no-signup" in r.output and "--database-url" in r.output
     r = CliRunner().invoke(cli, ["serve", "--database-url", "nonsense://x", "--data", "/tmp/dla-web-bad"])
     assert r.exit_code == 2 and r.output.startswith("Error:") and "Traceback" not in r.output
+
+
+def test_graph_without_graphviz_names_the_install_line(alice: Client, monkeypatch) -> None:
+    """The server lacks Graphviz's dot: the SVG request says which package and command (the
+    model page shows it in place of the graph; test_e2e checks that in a browser)."""
+    import shutil
+
+    from dla.doctor import apt_line
+    from dla.web import models
+
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda cmd, *a, **k: None if cmd == "dot" else real(cmd, *a, **k))
+    models._svg.cache_clear()
+    m = alice.upload_ok("yolov3-tiny.cfg", YOLO_CFG)["id"]
+    r = alice.get(f"/api/models/{m}/graph.svg")
+    assert r.status_code == 422 and apt_line(["graphviz"]) in r.json()["detail"]
+    assert "Graphviz" in r.json()["detail"]
+    assert alice.get(f"/api/models/{m}/graph.json").status_code == 200  # the rest of the page still works

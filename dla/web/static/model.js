@@ -18,7 +18,12 @@ async function showLayer(i) {
   document.getElementById("model-summary").textContent =
     `${m.kind}, version ${m.version}, input ${fmt(m.input)}, ${m.layers.length} layers; cycle model: ${fmt(m.total_cycles)} cycles, ${m.fps.toFixed(1)} fps on the default DLA`;
   const r = await fetch(`/api/models/${modelId}/graph.svg`);
-  if (!r.ok) { showError((await r.json()).detail); return; }
+  if (!r.ok) {  // e.g. Graphviz missing on the server: say so where the graph would be, not a spinner
+    let msg = `HTTP ${r.status}`;
+    try { msg = (await r.json()).detail || msg; } catch (_) { /* not JSON: keep the status */ }
+    graph.replaceChildren(el("p", {class: "error", id: "graph-error"}, `The graph cannot be drawn: ${msg}`));
+    return;
+  }
   graph.innerHTML = await r.text();  // our own Graphviz output, not user HTML
   for (const g of graph.querySelectorAll("g.node")) {
     const idx = g.querySelector("title").textContent;

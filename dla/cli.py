@@ -491,7 +491,9 @@ def rtl_group() -> None:
 def rtl_check_cmd(hw: str | None, rtl_file: str | None, module: str | None) -> None:
     """Check that the RTL's parameters agree with the hardware config and that it has every port."""
     from rtl_bridge.introspect import CORE, check_against, read_interface
+    from rtl_bridge.sim import require_rtl_tools
 
+    require_rtl_tools("dla rtl check", simulator=False, cocotb=False, pyverilog=True)
     iface = read_interface(rtl_file or CORE, module)
     click.echo(f"module {iface.module}: parameters " +
                ", ".join(f"{k}={'(expr)' if v is None else v}" for k, v in iface.parameters.items()))
@@ -526,9 +528,9 @@ def rtl_run_cmd(model: tuple[str, ...], layer: int, max_tiles: int | None, image
     from golden.image import load_image, prepare_input
     from golden.layers import ConvSpec
     from rtl_bridge.bench_core import run_layer
-    from rtl_bridge.sim import require_simulator
+    from rtl_bridge.sim import require_rtl_tools
 
-    require_simulator()
+    require_rtl_tools("dla rtl run")  # before quantizing and calibrating, which take seconds
     mdl, _ = _model(model, True, quiet, 0)
     if not 0 <= layer < len(mdl.net.layers):
         raise UserError(f"--layer {layer}: {mdl.net.name} has layers 0..{len(mdl.net.layers) - 1}")

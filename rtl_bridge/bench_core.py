@@ -128,9 +128,9 @@ def run_layer(engine, x: np.ndarray, index: int, max_tiles: int | None = None, v
               build_dir: str | Path | None = None) -> LayerRun:
     """Layer ``index`` (or its first ``max_tiles`` tiles) of ``engine``'s network on input ``x``
     (float, the network's input shape) through the RTL core; see the module docstring."""
-    from rtl_bridge.sim import RTL_DIR, SimulationError, read_results, require_simulator, run_cocotb
+    from rtl_bridge.sim import RTL_DIR, SimulationError, read_results, require_rtl_tools, run_cocotb, sim_log_tail
 
-    require_simulator()
+    require_rtl_tools("running a layer on the RTL core")
     hw = engine.hw
     spec = engine.net.layers[index]
     x_q, record = engine_layer(engine, x, index)
@@ -156,7 +156,7 @@ def run_layer(engine, x: np.ndarray, index: int, max_tiles: int | None = None, v
         wall = time.perf_counter() - t0
         res = read_results(results)
         if not res.ok or not res_path.is_file():
-            raise SimulationError("the RTL run failed:\n" + "\n".join(res.failed))
+            raise SimulationError("the RTL run failed:\n" + "\n".join(res.failed) + "\n" + sim_log_tail(build_dir))
         with np.load(res_path) as r:
             beats, cycles, sim_seconds = r["beats"], r["cycles"], float(r["seconds"])
     out = []

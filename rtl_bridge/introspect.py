@@ -55,7 +55,10 @@ def read_interface(path: str | Path = CORE, module: str | None = None) -> Interf
         from pyverilog.vparser.ast import Input, Inout, ModuleDef, Output, Parameter
         from pyverilog.vparser.parser import parse
     except ImportError:
-        raise UserInputError("pyverilog is not installed: pip install pyverilog==1.3.0") from None
+        from rtl_bridge.sim import require_rtl_tools
+
+        require_rtl_tools("reading the RTL's interface", simulator=False, cocotb=False, pyverilog=True)
+        raise  # pyverilog is there but does not import: its own error says why
     with _in_tmpdir():
         try:
             ast, _ = parse([str(path)], debug=False)

@@ -2,8 +2,9 @@
 
 The cocotb runner (``cocotb_tools.runner``) is marked experimental, so every ``build()`` and
 ``test()`` call of the project goes through :func:`run_cocotb`; test benches never import it.
-A missing ``iverilog`` is an error with the install command (:func:`require_simulator`), never
-a skip.  Results come back as the path of cocotb's JUnit XML file; :func:`read_results`
+A missing ``iverilog``, cocotb or pyverilog is an error with the one install hint of every RTL
+feature, :data:`INSTALL_HINT` (``dla.doctor.RTL_HINT``: the ``[rtl]`` extra and the apt line),
+never a skip; commands check with :func:`require_rtl_tools` before doing any work.  Results come back as the path of cocotb's JUnit XML file; :func:`read_results`
 parses it.
 
 Notes on the runner (cocotb 2.1), handled here so callers need not know them:
@@ -14,10 +15,13 @@ Notes on the runner (cocotb 2.1), handled here so callers need not know them:
 * under pytest its ``test()`` calls ``sys.exit`` when a cocotb test fails; that is turned back
   into a normal return so the caller can report the failures from the results file;
 * a failed compile only says "Command failed with return code"; the compiler's own messages
-  are captured in ``build.log`` and put into the raised error.
+  are captured in ``build.log`` and put into the raised error;
+* the simulator's own output (cocotb's GPI banner, its log) goes to ``sim.log`` in the build
+  directory, not to the user's terminal; :func:`sim_log_tail` gives its end for error messages.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -27,33 +31,65 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+from dla.doctor import RTL_HINT
 from golden.errors import DlaError, UserInputError
 
 RTL_DIR = Path(__file__).resolve().parent / "rtl"
 """Where the project's Verilog sources live (``rtl_bridge/rtl/<module>.v``)."""
 
-INSTALL_HINT = "apt-get install -y iverilog"
+INSTALL_HINT = RTL_HINT
+"""How to install everything the RTL features need (one hint for all of them)."""
+
+SIM_LOG = "sim.log"
+"""The simulator's output, in the build directory."""
 
 
 class SimulationError(DlaError):
     """Raised when the HDL cannot be compiled or the simulator ends without a results file."""
 
 
+def missing_rtl_tools(simulator: bool = True, cocotb: bool = True, pyverilog: bool = False) -> list[str]:
+    """Which of the asked-for RTL tools are not installed: ``iverilog`` (on PATH), the Python
+    packages ``cocotb`` and ``pyverilog`` (found without importing them)."""
+    missing = []
+    if pyverilog and importlib.util.find_spec("pyverilog") is None:
+        missing.append("pyverilog")
+    if cocotb and importlib.util.find_spec("cocotb_tools") is None:
+        missing.append("cocotb")
+    if simulator and shutil.which("iverilog") is None:
+        missing.append("iverilog")
+    return missing
+
+
+def require_rtl_tools(feature: str, simulator: bool = True, cocotb: bool = True, pyverilog: bool = False) -> None:
+    """Raise one ``UserInputError`` naming every missing tool ``feature`` needs, with
+    :data:`INSTALL_HINT`; called before any work (calibration, builds) starts."""
+    missing = missing_rtl_tools(simulator, cocotb, pyverilog)
+    if missing:
+        raise UserInputError(f"{feature} needs {', '.join(missing)}, not installed here: install the RTL tools "
+                             f"with {INSTALL_HINT} (Debian/Ubuntu; 'dla doctor' checks)")
+
+
 def require_simulator() -> str:
-    """Path of ``iverilog``; raises ``UserInputError`` with the install command if it is missing."""
-    path = shutil.which("iverilog")
-    if path is None:
-        raise UserInputError(f"iverilog not found: install it with '{INSTALL_HINT}' (Debian/Ubuntu)")
-    return path
+    """Path of ``iverilog``; raises ``UserInputError`` with :data:`INSTALL_HINT` if it is missing."""
+    require_rtl_tools("simulating the RTL", simulator=True, cocotb=False)
+    return shutil.which("iverilog")
 
 
-def _runner():  # noqa: ANN202 - cocotb_tools' Runner, imported lazily (cocotb is a test extra)
-    try:
-        from cocotb_tools.runner import get_runner
-    except ImportError:
-        raise UserInputError("cocotb is not installed: install it with "
-                             "\"pip install -e '.[test]'\" (pins cocotb==2.1.0)") from None
+def _runner():  # noqa: ANN202 - cocotb_tools' Runner, imported lazily (cocotb is the [rtl] extra)
+    require_rtl_tools("simulating the RTL", simulator=False, cocotb=True)
+    from cocotb_tools.runner import get_runner
+
     return get_runner("icarus")
+
+
+def sim_log_tail(build_dir: str | Path, lines: int = 30) -> str:
+    """The last ``lines`` lines of the simulator's log in ``build_dir`` ("" if there is none)."""
+    log = Path(build_dir) / SIM_LOG
+    if not log.is_file():
+        return ""
+    tail = log.read_text(errors="replace").rstrip().splitlines()[-lines:]
+    return f"last lines of {log}:\n" + "\n".join(tail)
 
 
 def run_cocotb(toplevel: str, sources: Sequence[str | Path], test_module: str,
@@ -64,7 +100,8 @@ def run_cocotb(toplevel: str, sources: Sequence[str | Path], test_module: str,
 
     Returns the path of the JUnit results file (``build_dir/results.xml``).  Raises
     ``UserInputError`` if ``iverilog`` or cocotb is missing, ``SimulationError`` with the
-    compiler's messages if the build fails or if the simulator wrote no results.
+    compiler's messages if the build fails or if the simulator wrote no results (then with the
+    end of ``build_dir/sim.log``, where the simulator's output goes).
     Environment variables already set in the calling process take precedence over
     ``extra_env`` (the runner's behaviour), so ``COCOTB_RANDOM_SEED=…`` reproduces a run.
     """
@@ -89,15 +126,17 @@ def run_cocotb(toplevel: str, sources: Sequence[str | Path], test_module: str,
     stamp.write_text(json.dumps(built))
 
     results = build_dir / "results.xml"
+    results.unlink(missing_ok=True)  # a previous run's file must not pass for this one's
     try:
         runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
                     parameters=params, extra_env=dict(extra_env or {}), results_xml=str(results),
-                    timescale=("1ns", "1ps"))
+                    timescale=("1ns", "1ps"), log_file=build_dir / SIM_LOG)
     except SystemExit:
         pass  # failed cocotb tests (or a crashed simulator): judged from the results file below
     if not results.is_file():
         raise SimulationError(f"the simulation of {toplevel} ended without writing {results} "
-                              "(simulator crash or cocotb could not load the test module; see the log above)")
+                              f"(simulator crash or cocotb could not load the test module); "
+                              f"{sim_log_tail(build_dir)}")
     return results
 
 
@@ -152,5 +191,6 @@ def read_results(path: str | Path) -> CocotbResults:
     return CocotbResults(tests, failures, failed)
 
 
-__all__ = ["CocotbResults", "INSTALL_HINT", "RTL_DIR", "SimulationError", "compile_check", "read_results",
-           "require_simulator", "run_cocotb"]
+__all__ = ["CocotbResults", "INSTALL_HINT", "RTL_DIR", "SIM_LOG", "SimulationError", "compile_check",
+           "missing_rtl_tools", "read_results", "require_rtl_tools", "require_simulator", "run_cocotb",
+           "sim_log_tail"]

@@ -148,6 +148,13 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
     s = ls.scenario
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
+    if s.rtl:  # the missing tools are named now, not after the calibration and the other modes
+        from rtl_bridge.sim import require_rtl_tools
+
+        try:
+            require_rtl_tools("the 'rtl:' section")
+        except UserInputError as exc:
+            raise ls.error(str(exc), "rtl") from None
     progress("building the model and calibrating")
     with float_blas():
         built = build(ls)

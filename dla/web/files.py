@@ -103,7 +103,7 @@ async def upload_qnet_folder(request: Request, name: str = Query(...), overwrite
     """A ``.qnet`` as ``dla quantize`` / ``dla step``'s export write it: a folder (the browser's
     folder picker sends its ``model.json`` and ``weights.npz`` as two multipart parts).  The
     same checks as a zipped upload: size limit before reading, quota, ``load_qnet`` must accept it."""
-    from starlette.concurrency import run_in_threadpool
+    from fastapi.concurrency import run_in_threadpool  # starlette is fastapi's, not ours to pin
 
     if not name.endswith(".qnet"):
         name += ".qnet"

@@ -100,7 +100,8 @@ class Engine:
     def run_layer(self, spec: LayerSpec, mode: Mode, records: dict[int, LayerRecord],
                   x: np.ndarray) -> LayerRecord:
         if mode is Mode.FLOAT:
-            out = KERNELS[spec.kind](spec, self._float_inputs(spec, records, x), self.net.params.get(spec.index))
+            out = KERNELS[spec.kind](spec, self._float_inputs(spec, records, x), self.net.params.get(spec.index),
+                                   self.net.darknet)
             return LayerRecord(spec, out)
         if mode is Mode.HYBRID:
             return LayerRecord(spec, self._hybrid(spec, self._float_inputs(spec, records, x)))
@@ -111,7 +112,7 @@ class Engine:
 
     def _hybrid(self, spec: LayerSpec, inputs: list[np.ndarray]) -> np.ndarray:
         if not isinstance(spec, (ConvSpec, ConnectedSpec)):
-            return KERNELS[spec.kind](spec, inputs, self.net.params.get(spec.index))
+            return KERNELS[spec.kind](spec, inputs, self.net.params.get(spec.index), self.net.darknet)
         ql = self.qnet.layers[spec.index]
         s_x = self.qnet.scales[spec.inputs[0]]
         xq = quantize_tensor(inputs[0], s_x).astype(np.float32)
@@ -127,7 +128,7 @@ class Engine:
     def _int(self, spec: LayerSpec, records: dict[int, LayerRecord], x: np.ndarray) -> LayerRecord:
         scales = self.qnet.scales
         if spec.kind in HOST_LAYERS:
-            out = KERNELS[spec.kind](spec, self._float_inputs(spec, records, x), None)
+            out = KERNELS[spec.kind](spec, self._float_inputs(spec, records, x), None, self.net.darknet)
             return LayerRecord(spec, out)
         inputs = []
         for i in spec.inputs:

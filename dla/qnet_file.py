@@ -29,6 +29,7 @@ from dla.fileio import atomic_dir
 from dla.int_kernels import build_plan
 from golden.cfg import parse_cfg_text
 from golden.errors import UserInputError
+from golden.forks import DarknetFork
 from golden.layers import ConnectedSpec, ConvSpec, build_layer
 from golden.network import LayerParams, Network, _net_section
 from quant.fold import fold_bn
@@ -100,6 +101,7 @@ def model_json(qnet: QuantizedNetwork, hw: HardwareConfig, cfg_text: str) -> dic
             entry["requant"] = rq
         layers.append(entry)
     return {"format": FORMAT, "version": VERSION, "model": net.name, "cfg_name": net.cfg_path.name,
+            "darknet": net.darknet.value,
             "input_shape": list(net.input_shape), "weights_header": list(net.weights_header or (0, 2, 0, 0)),
             "calibration": {"images": qnet.calibration_images}, "spec": qnet.spec.to_dict(),
             "hardware": hw.to_dict(), "tensors": tensors, "layers": layers, "cfg": cfg_text}
@@ -142,16 +144,28 @@ def save_qnet(qnet: QuantizedNetwork, hw: HardwareConfig, path: str | Path, cfg_
     return Path(path)
 
 
-def _network_from_text(text: str, name: str, path: Path) -> Network:
+def _darknet_field(path: Path, meta: dict[str, Any]) -> DarknetFork:
+    """The fork the file was quantized for.  Files written before the field existed were all
+    folded with pjreddie's batch norm, so a missing field means ``pjreddie``."""
+    value = meta.get("darknet", DarknetFork.PJREDDIE.value)
+    try:
+        return DarknetFork(value)
+    except ValueError:
+        raise QnetError(path, f"unknown Darknet fork {value!r} (valid: "
+                        f"{', '.join(f.value for f in DarknetFork)})", field="darknet") from None
+
+
+def _network_from_text(text: str, name: str, path: Path, fork: DarknetFork) -> Network:
     sections = parse_cfg_text(text, path / name)
-    shape, letter_box, warnings = _net_section(sections[0])
+    shape, letter_box, warnings = _net_section(sections[0], fork)
     layers, shapes, prev = [], [], shape
     for idx, sec in enumerate(sections[1:]):
         spec = build_layer(sec, idx, prev, shapes)
         layers.append(spec)
         shapes.append(spec.out_shape)
         prev = spec.out_shape
-    return Network(path / name, shape, layers, letter_box=letter_box, warnings=warnings, cfg_text=text)
+    return Network(path / name, shape, layers, letter_box=letter_box, darknet=fork, warnings=warnings,
+                   cfg_text=text)
 
 
 #: The largest ``model.json`` a zipped ``.qnet`` may declare: the cfg text, the scales and the
@@ -293,7 +307,7 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
     for key in ("tensors", "layers"):
         if not isinstance(meta[key], list) or not all(isinstance(e, dict) for e in meta[key]):
             raise QnetError(path, "must be a list of objects", field=key)
-    net = _network_from_text(meta["cfg"], meta["cfg_name"], path)
+    net = _network_from_text(meta["cfg"], meta["cfg_name"], path, _darknet_field(path, meta))
     hw = config_from_mapping(meta["hardware"], f"{mf} (hardware)")
     spec = QuantSpec.from_dict(meta["spec"])
     arrays = _load_arrays(path, wf, net)
@@ -364,7 +378,7 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
             params[idx] = LayerParams(**fl)
         except TypeError:
             raise QnetError(path, "float parameters missing", layer=idx) from None
-        w_float, _ = fold_bn(spec_l, params[idx])
+        w_float, _ = fold_bn(spec_l, params[idx], net.darknet)
         qnet.layers[idx] = QuantLayer(idx, w_q, ws, b_q.astype(np.int64), b_float.astype(np.float64), w_float,
                                       e.get("weight_algorithm", "max"), e.get("granularity", "per_tensor"))
         if "pre_activation_scale" in e:

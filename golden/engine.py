@@ -6,6 +6,7 @@ from collections.abc import Callable
 import numpy as np
 
 from golden.errors import UserInputError
+from golden.forks import DarknetFork
 from golden.kernels import KERNELS
 from golden.layers import LayerSpec
 from golden.network import Network
@@ -13,13 +14,15 @@ from golden.network import Network
 LayerCallback = Callable[[LayerSpec, np.ndarray], None]
 
 
-def run_layer(net: Network, spec: LayerSpec, outputs: dict[int, np.ndarray]) -> np.ndarray:
-    """Run one layer on the outputs of the layers it reads (``-1`` = network input)."""
+def run_layer(net: Network, spec: LayerSpec, outputs: dict[int, np.ndarray],
+              fork: DarknetFork | None = None) -> np.ndarray:
+    """Run one layer on the outputs of the layers it reads (``-1`` = network input), with the
+    network's Darknet fork (``net.darknet``) unless ``fork`` overrides it."""
     inputs = [outputs[i] for i in spec.inputs]
     params = net.params.get(spec.index)
     if spec.n_params and params is None:
         raise UserInputError(f"layer {spec.index} ({spec.kind.value}) has no weights loaded")
-    return KERNELS[spec.kind](spec, inputs, params)
+    return KERNELS[spec.kind](spec, inputs, params, net.darknet if fork is None else fork)
 
 
 def forward(net: Network, x: np.ndarray, keep_all: bool = True,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from golden.engine import run_layer
+from golden.forks import DarknetFork
 from golden.kernels import im2col
 from golden.layers import ConnectedSpec, ConvSpec, RegionSpec, YoloSpec
 from golden.network import LayerParams, Network
@@ -79,7 +80,8 @@ def random_weights(net: Network, seed: int = 0) -> Network:
                 p.rolling_mean = (mean + rng.normal(0, 0.05, n) * np.sqrt(var + 1e-6)).astype(np.float32)
                 p.rolling_variance = (np.maximum(var, 1e-4) * rng.uniform(0.8, 1.25, n)).astype(np.float32)
             net.params[spec.index] = p
-        outputs[spec.index] = run_layer(net, spec, outputs)
+        # Statistics always from pjreddie's BN, so a seed gives the same .weights for either fork.
+        outputs[spec.index] = run_layer(net, spec, outputs, DarknetFork.PJREDDIE)
         for i in spec.inputs:  # drop what no later layer reads
             if i != -1 and max(readers[i]) <= spec.index:
                 outputs.pop(i, None)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from golden.activations import activate
+from golden.forks import ALEXEYAB_BN_EPS, DarknetFork, PJREDDIE_BN_EPS, alexeyab_fused
 from golden.layers import (AvgPoolSpec, ConnectedSpec, ConvSpec, Kind, LayerSpec, MaxPoolSpec,
                            RegionSpec, ReorgSpec, RouteSpec, ScaleChannelsSpec, ShortcutSpec,
                            SoftmaxSpec, UpsampleSpec, YoloSpec)
@@ -20,7 +21,7 @@ from golden.network import LayerParams
 
 _F = np.float32
 #: pjreddie's CPU batch norm: x_hat = (x - mean) / (sqrt(var) + 1e-6)  (normalize_cpu)
-BN_EPS = _F(1e-6)
+BN_EPS = PJREDDIE_BN_EPS
 
 
 def im2col(x: np.ndarray, size: int, stride_y: int, stride_x: int, padding: int) -> np.ndarray:
@@ -43,11 +44,20 @@ def im2col(x: np.ndarray, size: int, stride_y: int, stride_x: int, padding: int)
     return col.reshape(c * size * size, oh * ow)
 
 
-def _bias_or_bn(out: np.ndarray, p: LayerParams, batch_normalize: bool) -> np.ndarray:
-    """``out`` is ``(N, ...)`` accumulators; applies BN (rolling stats) or bias, in place."""
+def _bias_or_bn(out: np.ndarray, p: LayerParams, batch_normalize: bool,
+                fork: DarknetFork = DarknetFork.PJREDDIE) -> np.ndarray:
+    """``out`` is ``(N, ...)`` accumulators; applies BN (rolling stats) or bias, in place.
+
+    pjreddie (``normalize_cpu``): ``(x − μ)`` in float, ``/ (√σ² + 1e-6)`` in double rounded once,
+    ``·γ``, ``+β`` in float.  AlexeyAB unfused (``normalize_cpu``, used by ``[connected]``):
+    ``σ² + 1e-5f`` in float, ``(x − μ) / √(…)`` in double rounded once, ``·γ``, ``+β``.
+    """
     shape = (-1,) + (1,) * (out.ndim - 1)
     if batch_normalize:
-        denom = np.sqrt(p.rolling_variance.astype(np.float64)) + float(BN_EPS)  # double, as normalize_cpu
+        if fork is DarknetFork.ALEXEYAB:
+            denom = np.sqrt((p.rolling_variance + ALEXEYAB_BN_EPS).astype(np.float64))
+        else:
+            denom = np.sqrt(p.rolling_variance.astype(np.float64)) + float(BN_EPS)  # double, as normalize_cpu
         out -= p.rolling_mean.reshape(shape)                                    # float
         np.divide(out, denom.reshape(shape), out=out, casting="same_kind")  # in double, rounded once on the store
         out *= p.scales.reshape(shape)
@@ -55,8 +65,24 @@ def _bias_or_bn(out: np.ndarray, p: LayerParams, batch_normalize: bool) -> np.nd
     return out
 
 
-def conv(spec: ConvSpec, inputs: Sequence[np.ndarray], p: LayerParams) -> np.ndarray:
+def conv_params(spec: ConvSpec, p: LayerParams, fork: DarknetFork) -> tuple[np.ndarray, np.ndarray | None]:
+    """The float32 ``(weights, bias)`` the conv runs with under ``fork``.
+
+    AlexeyAB fuses BN into the conv before running (``fuse_conv_batchnorm``), so its conv is
+    ``acc(W') + b'`` (returned as ``(W', b')``); otherwise the stored weights and ``None`` (BN or
+    bias applied after the sum by :func:`_bias_or_bn`).
+    """
+    if fork is DarknetFork.ALEXEYAB and spec.batch_normalize:
+        return alexeyab_fused(p.weights, p.biases, p.scales, p.rolling_mean, p.rolling_variance)
+    return p.weights, None
+
+
+def conv(spec: ConvSpec, inputs: Sequence[np.ndarray], p: LayerParams,
+         fork: DarknetFork = DarknetFork.PJREDDIE) -> np.ndarray:
     """Convolution → batch norm (or bias) → activation (``forward_convolutional_layer``).
+
+    ``fork`` chooses the BN semantics (``golden.forks``): pjreddie's unfused BN after the sum,
+    or AlexeyAB's BN folded into the weights and bias before it.
 
     ``out[o, y, x] = Σ_{ci,ky,kx} W[o, ci, ky, kx] · X[g·C/G + ci, y·s + ky − pad, x·s + kx − pad]``
     with zero padding, ``g`` the group of ``o``.
@@ -65,9 +91,10 @@ def conv(spec: ConvSpec, inputs: Sequence[np.ndarray], p: LayerParams) -> np.nda
     c, _, _ = x.shape
     n, oh, ow = spec.out_shape
     g, k = spec.groups, spec.size
+    weights, fused_bias = conv_params(spec, p, fork)
     if g == 1:
         col = im2col(x, k, spec.stride_y, spec.stride_x, spec.padding)
-        out = p.weights.reshape(n, -1) @ col  # (N, C*k*k) @ (C*k*k, OH*OW)
+        out = weights.reshape(n, -1) @ col  # (N, C*k*k) @ (C*k*k, OH*OW)
     elif g == c == n:  # depthwise: per-channel shifted multiply-add, no GEMM
         xp = np.pad(x, ((0, 0), (spec.padding,) * 2, (spec.padding,) * 2)) if spec.padding else x
         out = np.zeros((n, oh, ow), dtype=np.float32)
@@ -75,26 +102,33 @@ def conv(spec: ConvSpec, inputs: Sequence[np.ndarray], p: LayerParams) -> np.nda
             for kx in range(k):
                 win = xp[:, ky:ky + spec.stride_y * (oh - 1) + 1:spec.stride_y,
                          kx:kx + spec.stride_x * (ow - 1) + 1:spec.stride_x]
-                out += p.weights[:, 0, ky, kx, None, None] * win
+                out += weights[:, 0, ky, kx, None, None] * win
     else:
         cg, ng = c // g, n // g
         out = np.empty((n, oh * ow), dtype=np.float32)
         for j in range(g):
             col = im2col(x[j * cg:(j + 1) * cg], k, spec.stride_y, spec.stride_x, spec.padding)
-            out[j * ng:(j + 1) * ng] = p.weights[j * ng:(j + 1) * ng].reshape(ng, -1) @ col
+            out[j * ng:(j + 1) * ng] = weights[j * ng:(j + 1) * ng].reshape(ng, -1) @ col
     out = out.reshape(n, oh, ow)
-    _bias_or_bn(out, p, spec.batch_normalize)
+    if fused_bias is not None:
+        out += fused_bias.reshape(-1, 1, 1)  # add_bias after the sum
+    else:
+        _bias_or_bn(out, p, spec.batch_normalize)
     return activate(out, spec.activation, inplace=True)
 
 
-def connected(spec: ConnectedSpec, inputs: Sequence[np.ndarray], p: LayerParams) -> np.ndarray:
-    """``y = W · flatten(x)`` then BN or bias, then activation (``forward_connected_layer``)."""
+def connected(spec: ConnectedSpec, inputs: Sequence[np.ndarray], p: LayerParams,
+              fork: DarknetFork = DarknetFork.PJREDDIE) -> np.ndarray:
+    """``y = W · flatten(x)`` then BN or bias, then activation (``forward_connected_layer``).
+
+    AlexeyAB's ``fuse_conv_batchnorm`` leaves ``[connected]`` alone, so its BN stays unfused."""
     y = (p.weights @ inputs[0].reshape(-1)).astype(np.float32)
-    _bias_or_bn(y, p, spec.batch_normalize)
+    _bias_or_bn(y, p, spec.batch_normalize, fork)
     return activate(y, spec.activation, inplace=True).reshape(spec.out_shape)
 
 
-def maxpool(spec: MaxPoolSpec, inputs: Sequence[np.ndarray], p: object = None) -> np.ndarray:
+def maxpool(spec: MaxPoolSpec, inputs: Sequence[np.ndarray], p: object = None,
+        fork: object = None) -> np.ndarray:
     """Max over ``size×size`` windows starting at ``(i·stride − ⌊padding/2⌋, …)``.
 
     Out-of-bounds positions are ignored (Darknet reads −FLT_MAX there), never zero.
@@ -124,14 +158,16 @@ def maxpool(spec: MaxPoolSpec, inputs: Sequence[np.ndarray], p: object = None) -
     return out
 
 
-def avgpool(spec: AvgPoolSpec, inputs: Sequence[np.ndarray], p: object = None) -> np.ndarray:
+def avgpool(spec: AvgPoolSpec, inputs: Sequence[np.ndarray], p: object = None,
+        fork: object = None) -> np.ndarray:
     """Global average: ``out[c] = (Σ in[c]) / (H·W)`` in float32."""
     x = inputs[0]
     c, h, w = x.shape
     return (x.reshape(c, -1).sum(axis=1, dtype=np.float32) / _F(h * w)).reshape(c, 1, 1)
 
 
-def route(spec: RouteSpec, inputs: Sequence[np.ndarray], p: object = None) -> np.ndarray:
+def route(spec: RouteSpec, inputs: Sequence[np.ndarray], p: object = None,
+        fork: object = None) -> np.ndarray:
     """Concatenate along channels; with ``groups`` take channel block ``group_id`` of each input."""
     parts = []
     for x in inputs:
@@ -140,7 +176,8 @@ def route(spec: RouteSpec, inputs: Sequence[np.ndarray], p: object = None) -> np
     return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0].copy()
 
 
-def shortcut(spec: ShortcutSpec, inputs: Sequence[np.ndarray], p: object = None) -> np.ndarray:
+def shortcut(spec: ShortcutSpec, inputs: Sequence[np.ndarray], p: object = None,
+        fork: object = None) -> np.ndarray:
     """``out = α·prev + β·from`` then activation (``shortcut_cpu``).
 
     Shapes may differ: with ``stride = max(1, W_from/W_out)``, ``sample = max(1, W_out/W_from)``
@@ -165,14 +202,16 @@ def shortcut(spec: ShortcutSpec, inputs: Sequence[np.ndarray], p: object = None)
     return activate(out, spec.activation, inplace=True)
 
 
-def upsample(spec: UpsampleSpec, inputs: Sequence[np.ndarray], p: object = None) -> np.ndarray:
+def upsample(spec: UpsampleSpec, inputs: Sequence[np.ndarray], p: object = None,
+        fork: object = None) -> np.ndarray:
     """Nearest neighbour: ``out[c, y, x] = scale · in[c, y//s, x//s]``."""
     s = spec.stride
     out = np.repeat(np.repeat(inputs[0], s, axis=1), s, axis=2)
     return out * _F(spec.scale) if spec.scale != 1 else out
 
 
-def reorg(spec: ReorgSpec, inputs: Sequence[np.ndarray], p: object = None) -> np.ndarray:
+def reorg(spec: ReorgSpec, inputs: Sequence[np.ndarray], p: object = None,
+        fork: object = None) -> np.ndarray:
     """Darknet's legacy ``[reorg]`` (``reorg_cpu`` with ``forward=0``): not a space-to-depth.
 
     ``Z = X.reshape(C/s², H·s, W·s)``; ``T[dy, dx, c, j, i] = Z[c, j·s+dy, i·s+dx]``;
@@ -194,17 +233,20 @@ def _softmax_rows(x: np.ndarray, temperature: float) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True, dtype=np.float32)
 
 
-def softmax(spec: SoftmaxSpec, inputs: Sequence[np.ndarray], p: object = None) -> np.ndarray:
+def softmax(spec: SoftmaxSpec, inputs: Sequence[np.ndarray], p: object = None,
+        fork: object = None) -> np.ndarray:
     x = inputs[0].reshape(spec.groups, -1)
     return _softmax_rows(x, spec.temperature).reshape(spec.out_shape)
 
 
-def identity(spec: LayerSpec, inputs: Sequence[np.ndarray], p: object = None) -> np.ndarray:
+def identity(spec: LayerSpec, inputs: Sequence[np.ndarray], p: object = None,
+        fork: object = None) -> np.ndarray:
     """``[dropout]`` and ``[cost]`` at inference: the output is the input buffer."""
     return inputs[0]
 
 
-def region(spec: RegionSpec, inputs: Sequence[np.ndarray], p: object = None) -> np.ndarray:
+def region(spec: RegionSpec, inputs: Sequence[np.ndarray], p: object = None,
+        fork: object = None) -> np.ndarray:
     """pjreddie's region forward: σ on tx, ty, objectness; softmax (or σ) over classes.
 
     Output keeps the planar input layout: anchor ``a`` owns planes ``a·(coords+1+classes) + e``.
@@ -225,7 +267,8 @@ def region(spec: RegionSpec, inputs: Sequence[np.ndarray], p: object = None) -> 
     return out.reshape(c, h, w)
 
 
-def yolo(spec: YoloSpec, inputs: Sequence[np.ndarray], p: object = None) -> np.ndarray:
+def yolo(spec: YoloSpec, inputs: Sequence[np.ndarray], p: object = None,
+        fork: object = None) -> np.ndarray:
     """σ on x, y, objectness and every class (not w, h); none with ``new_coords``;
     then ``x ← x·scale_x_y − 0.5·(scale_x_y − 1)`` on x, y (AlexeyAB)."""
     c, h, w = inputs[0].shape
@@ -239,7 +282,8 @@ def yolo(spec: YoloSpec, inputs: Sequence[np.ndarray], p: object = None) -> np.n
     return out.reshape(c, h, w)
 
 
-def scale_channels(spec: ScaleChannelsSpec, inputs: Sequence[np.ndarray], p: object = None) -> np.ndarray:
+def scale_channels(spec: ScaleChannelsSpec, inputs: Sequence[np.ndarray], p: object = None,
+        fork: object = None) -> np.ndarray:
     """``out[c, y, x] = in[c] · from[c, y, x]`` (or ``in[y, x]`` with scale_wh), then activation."""
     scale, frm = inputs
     out = frm * (scale if spec.scale_wh else scale.reshape(-1, 1, 1))

@@ -12,6 +12,7 @@ import numpy as np
 
 from golden.cfg import Section, read_cfg
 from golden.errors import CfgError
+from golden.forks import DarknetFork, detector_letterbox, resolve_fork
 from golden.layers import (PARAM_LAYERS, ConnectedSpec, ConvSpec, Kind, LayerSpec, Shape,
                            build_layer, _TRAINING_KEYS)
 
@@ -42,7 +43,8 @@ class Network:
     input_shape: Shape
     layers: list[LayerSpec]
     params: dict[int, LayerParams] = field(default_factory=dict)
-    letter_box: bool = True
+    letter_box: bool = True  # resolved: what the chosen fork's ``detector test`` does (golden.forks)
+    darknet: DarknetFork = DarknetFork.PJREDDIE  # resolved fork: BN formula and letterbox rule
     warnings: list[str] = field(default_factory=list)
     weights_header: tuple[int, int, int, int] | None = None  # major, minor, revision, seen
     weights_path: Path | None = None
@@ -88,22 +90,33 @@ class Network:
         return out
 
 
-def _net_section(sec: Section) -> tuple[Shape, bool, list[str]]:
+def _net_section(sec: Section, fork: DarknetFork = DarknetFork.PJREDDIE) -> tuple[Shape, bool, list[str]]:
+    """Input shape, whether detectors letterbox under ``fork`` (``golden.forks.detector_letterbox``),
+    and the warnings of the ``[net]`` section."""
     w, h, c = sec.get_int("width", 0), sec.get_int("height", 0), sec.get_int("channels", 0)
     for key, v in (("width", w), ("height", h), ("channels", c)):
         if v <= 0:
             raise sec.error(f"option '{key}' must be a positive integer (got {v}): "
                             "the network input size is undefined", sec._find(key))
-    letter_box = bool(sec.get_int("letter_box", 1))
+    cfg_letter_box = sec.get_int("letter_box", 0) if sec.has("letter_box") else None
+    letter_box = detector_letterbox(fork, cfg_letter_box)
     warnings = [f"{sec.path}:{o.line}: unknown option '{o.key}' in [{sec.name}] ignored"
                 for o in sec.unused() if o.key not in _TRAINING_KEYS["net"]]
+    if fork is DarknetFork.PJREDDIE and cfg_letter_box is not None and not cfg_letter_box:
+        warnings.append(f"{sec.path}:{sec._find('letter_box').line}: letter_box={cfg_letter_box} "  # type: ignore[union-attr]
+                        "is read only by AlexeyAB's Darknet; pjreddie's detector letterboxes anyway")
     return (c, h, w), letter_box, warnings + sec.warnings
 
 
-def parse_network(cfg_path: str | Path) -> Network:
-    """Parse a cfg into a ``Network`` (no weights).  Raises ``CfgError`` naming file:line."""
+def parse_network(cfg_path: str | Path, darknet: str | DarknetFork = "auto") -> Network:
+    """Parse a cfg into a ``Network`` (no weights).  Raises ``CfgError`` naming file:line.
+
+    ``darknet`` (``pjreddie``, ``alexeyab`` or ``auto``) chooses whose Darknet the network is
+    run as; ``auto`` is resolved here from the cfg (``golden.forks.resolve_fork``).
+    """
     sections = read_cfg(cfg_path)
-    input_shape, letter_box, warnings = _net_section(sections[0])
+    fork = resolve_fork(darknet, sections)
+    input_shape, letter_box, warnings = _net_section(sections[0], fork)
     layers: list[LayerSpec] = []
     shapes: list[Shape] = []
     prev = input_shape
@@ -115,13 +128,15 @@ def parse_network(cfg_path: str | Path) -> Network:
         prev = spec.out_shape
     if not layers:
         raise CfgError(cfg_path, None, "the cfg has a [net] section but no layers")
-    return Network(Path(cfg_path), input_shape, layers, letter_box=letter_box, warnings=warnings,
+    return Network(Path(cfg_path), input_shape, layers, letter_box=letter_box, darknet=fork, warnings=warnings,
                    cfg_text=Path(cfg_path).read_text(encoding="utf-8", errors="replace"))
 
 
-def load_network(cfg_path: str | Path, weights_path: str | Path | None = None) -> Network:
-    """Parse the cfg and, if given, read the weights (exact size checked)."""
-    net = parse_network(cfg_path)
+def load_network(cfg_path: str | Path, weights_path: str | Path | None = None,
+                 darknet: str | DarknetFork = "auto") -> Network:
+    """Parse the cfg and, if given, read the weights (exact size checked).  ``darknet``: see
+    :func:`parse_network`."""
+    net = parse_network(cfg_path, darknet)
     if weights_path is not None:
         from golden.weights import read_weights
 

@@ -159,7 +159,7 @@ def quantize(net: Network, ranges: Ranges, granularity: Granularity = "per_tenso
             qnet.scales[t] = scale
     for lspec in net.layers:
         if isinstance(lspec, (ConvSpec, ConnectedSpec)):
-            w, b = fold_bn(lspec, net.params[lspec.index])
+            w, b = fold_bn(lspec, net.params[lspec.index], net.darknet)
             w_alg, gran = spec.weights_for(lspec), spec.granularity_for(lspec)
             ws = weight_scales(w, w_alg, gran)  # type: ignore[arg-type]
             s_x = qnet.scales[lspec.inputs[0]]

@@ -55,6 +55,7 @@ import pytest
 
 from golden.detect import Detection, detect
 from golden.engine import forward, run_layer
+from golden.forks import DarknetFork
 from golden.genweights import random_weights, synthetic_image
 from golden.layers import ConvSpec, Kind, RegionSpec, YoloSpec
 from golden.network import Network, parse_network
@@ -134,13 +135,16 @@ def for_opencv_bn(net: Network) -> Network:
     """A copy of ``net`` whose batch norm, computed OpenCV's way, equals ours.
 
     OpenCV: ``(x − mean)/sqrt(var' + 1e-6)``.  Ours (pjreddie CPU): ``(x − mean)/(sqrt(var) + 1e-6)``.
-    They are equal for ``var' = (sqrt(var) + 1e-6)² − 1e-6``.
+    They are equal for ``var' = (sqrt(var) + 1e-6)² − 1e-6``.  For a network run as AlexeyAB's
+    (``net.darknet``; yolov4-tiny under ``auto``), ours is ``(x − mean)/sqrt(var + 1e-5)``
+    (folded into the weights), equal for ``var' = var + 1e-5 − 1e-6``.
     """
+    alexeyab = net.darknet is DarknetFork.ALEXEYAB
     params = {}
     for i, p in net.params.items():
         if p.rolling_variance is not None:
             var = p.rolling_variance.astype(np.float64)
-            adjusted = (np.sqrt(var) + 1e-6) ** 2 - 1e-6
+            adjusted = var + (1e-5 - 1e-6) if alexeyab else (np.sqrt(var) + 1e-6) ** 2 - 1e-6
             assert (adjusted > 0).all(), f"layer {i}: a variance too small to adjust"
             p = replace(p, rolling_variance=adjusted.astype(np.float32))
         params[i] = p

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from dla import __version__
 from dla.errors import DlaError
 from dla.models import DEFAULT_IMAGE, DEFAULT_MODEL, default_names, read_names, resolve_cfg
+from golden.forks import FORK_CHOICES
 from golden.network import Network, load_network, parse_network
 
 
@@ -43,8 +44,8 @@ def _warn(net: Network, quiet: bool) -> None:
             click.echo(f"warning: {w}", err=True)
 
 
-def _load(cfg: str, weights: str | None, quiet: bool) -> Network:
-    net = load_network(resolve_cfg(cfg), weights)
+def _load(cfg: str, weights: str | None, quiet: bool, darknet: str = "auto") -> Network:
+    net = load_network(resolve_cfg(cfg), weights, darknet)
     _warn(net, quiet)
     return net
 
@@ -58,6 +59,11 @@ hw_option = click.option("--hw", type=click.Path(dir_okay=False),
                          help="Hardware config YAML (default: the built-in default, scenarios/hw/default.yaml).")
 calib_option = click.option("--calib", type=click.Path(),
                             help="Calibration images: a folder or a list file (default: the input image).")
+darknet_option = click.option(
+    "--darknet", type=click.Choice(FORK_CHOICES), default="auto", show_default=True,
+    help="Whose Darknet to reproduce: pjreddie (BN ÷ (√var + 1e-6), letterbox) or alexeyab (BN folded "
+         "with √(var + 1e-5), stretch unless [net] letter_box=1); auto = alexeyab iff the cfg uses an "
+         "AlexeyAB-only feature.  A .qnet keeps the fork it was quantized for.")
 granularity_option = click.option("--granularity", type=click.Choice(["per-tensor", "per-channel"]),
                                   default="per-tensor", show_default=True, help="Weight scales.")
 
@@ -120,12 +126,19 @@ class Model:
         self.net, self.qnet, self.hw, self.source = net, qnet, hw, source
 
 
-def _model(args: tuple[str, ...], needs_weights: bool, quiet: bool, rest: int) -> tuple[Model, list[str]]:
-    """Split ``args`` into the model (``CFG WEIGHTS`` or ``MODEL.qnet``) and ``rest`` further arguments."""
+def _model(args: tuple[str, ...], needs_weights: bool, quiet: bool, rest: int,
+           darknet: str = "auto") -> tuple[Model, list[str]]:
+    """Split ``args`` into the model (``CFG WEIGHTS`` or ``MODEL.qnet``) and ``rest`` further arguments.
+
+    ``darknet`` (``--darknet``) picks the fork for a cfg; a .qnet keeps its own, and naming a
+    different one is an error (its integers were folded with that fork's batch norm)."""
     from dla.qnet_file import is_qnet, load_qnet
 
     if args and is_qnet(args[0]) and len(args) == 1 + rest:
         qnet, hw, _ = load_qnet(args[0])
+        if darknet != "auto" and darknet != qnet.net.darknet.value:
+            raise UserError(f"{args[0]} was quantized for {qnet.net.darknet.value}'s Darknet; "
+                            f"--darknet {darknet} contradicts it (re-quantize with 'dla quantize --darknet {darknet}')")
         _warn(qnet.net, quiet)
         return Model(qnet.net, qnet, hw, args[0]), list(args[1:])
     n_model = 2 if needs_weights else len(args) - rest
@@ -133,7 +146,7 @@ def _model(args: tuple[str, ...], needs_weights: bool, quiet: bool, rest: int) -
         want = "CFG WEIGHTS" if needs_weights else "CFG [WEIGHTS]"
         extra = " IMAGE" if rest else ""
         raise UserError(f"expected {want}{extra} or MODEL.qnet{extra}, got {len(args)} argument(s): {' '.join(args)}")
-    net = _load(args[0], args[1] if n_model == 2 else None, quiet)
+    net = _load(args[0], args[1] if n_model == 2 else None, quiet, darknet)
     return Model(net, source=args[0]), list(args[n_model:])
 
 
@@ -149,12 +162,15 @@ def cli() -> None:
 
 @cli.command("info")
 @click.argument("model", nargs=-1, required=True, metavar="CFG [WEIGHTS] | MODEL.qnet")
+@darknet_option
 @quiet_option
-def info_cmd(model: tuple[str, ...], quiet: bool) -> None:
+def info_cmd(model: tuple[str, ...], darknet: str, quiet: bool) -> None:
     """Print the layer table (and check WEIGHTS against the cfg); for a .qnet, also its scales."""
     from dla.info import layer_table, quant_table
 
-    m, _ = _model(model, False, quiet, 0)
+    m, _ = _model(model, False, quiet, 0, darknet)
+    click.echo(f"darknet: {m.net.darknet.value} (detector input: "
+               f"{'letterbox' if m.net.letter_box else 'stretch'})")
     for row in layer_table(m.net):
         click.echo(row)
     if m.qnet is not None:
@@ -243,16 +259,17 @@ def _run_and_report(net: Network, image: str, mode: str, names: str | None, thre
 @click.option("--names", type=click.Path(dir_okay=False), help="Class names file (default: COCO for 80 classes, VOC for 20).")
 @click.option("--thresh", default=0.5, show_default=True, help="Detection threshold (Darknet's -thresh).")
 @click.option("--nms", default=0.45, show_default=True, help="NMS IoU threshold (0 disables NMS).")
+@darknet_option
 @quiet_option
 def infer_cmd(args: tuple[str, ...], mode: str, hw: str | None, calib: str | None, granularity: str,
               dump: str | None, out_png: str | None, json_out: str | None, names: str | None, thresh: float,
-              nms: float, quiet: bool) -> None:
+              nms: float, darknet: str, quiet: bool) -> None:
     """Run IMAGE through the model; print detections (or the top-5 classes).
 
     HYBRID and INT use the scales of a .qnet, or calibrate first (max |x| over --calib,
     default: IMAGE itself; 'dla quantize' offers every algorithm).
     """
-    model, (image,) = _model(args, True, quiet, 1)
+    model, (image,) = _model(args, True, quiet, 1, darknet)
     engine = _engine(model, image, calib, granularity, hw, quiet) if mode != "float" else None
     _run_and_report(model.net, image, mode, names, thresh, nms, dump, out_png, json_out, quiet, engine=engine)
 
@@ -269,10 +286,11 @@ def infer_cmd(args: tuple[str, ...], mode: str, hw: str | None, calib: str | Non
 @click.option("--isolated", is_flag=True,
               help="CROSS at every layer: cumulative vs isolated error, worst layers ranked and flagged.")
 @click.option("--flag-below", default=20.0, show_default=True, help="With --isolated: flag isolated SQNR below (dB).")
+@darknet_option
 @quiet_option
 def compare_cmd(args: tuple[str, ...], hw: str | None, calib: str | None, granularity: str,
                 csv_out: str | None, json_out: str | None, names: str | None, thresh: float, isolated: bool,
-                flag_below: float, quiet: bool) -> None:
+                flag_below: float, darknet: str, quiet: bool) -> None:
     """FLOAT vs HYBRID vs INT on IMAGE: per-layer SQNR/errors and the detections of each mode.
 
     With --isolated: which layer broke it? Each layer's cumulative error (INT run vs FLOAT run)
@@ -284,7 +302,7 @@ def compare_cmd(args: tuple[str, ...], hw: str | None, calib: str | None, granul
     from dla.fileio import write_bytes_atomic, write_json_atomic
     from golden.image import load_image, prepare_input
 
-    model, (image,) = _model(args, True, quiet, 1)
+    model, (image,) = _model(args, True, quiet, 1, darknet)
     net = model.net
     engine = _engine(model, image, calib, granularity, hw, quiet)
     im = load_image(image)
@@ -327,10 +345,11 @@ def compare_cmd(args: tuple[str, ...], hw: str | None, calib: str | None, granul
 @hw_option
 @click.option("--no-cache", is_flag=True, help="Recompute calibration statistics even if cached.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output MODEL.qnet directory.")
+@darknet_option
 @quiet_option
 def quantize_cmd(cfg: str, weights: str, calib: str | None, calib_synthetic: int | None, activations: str,
                  weights_alg: str, granularity: str, percentile: float, spec_file: str | None, hw: str | None,
-                 no_cache: bool, output: str, quiet: bool) -> None:
+                 no_cache: bool, output: str, darknet: str, quiet: bool) -> None:
     """Calibrate CFG+WEIGHTS and write the quantized model (MODEL.qnet: model.json + weights.npz).
 
     Every command that takes CFG WEIGHTS also takes the .qnet.
@@ -344,7 +363,7 @@ def quantize_cmd(cfg: str, weights: str, calib: str | None, calib_synthetic: int
         raise UserError(f"{output}: the output must be named *.qnet")
     spec = _spec(activations, weights_alg, granularity, percentile, spec_file)
     hwc = _hw(hw)
-    net = _load(cfg, weights, quiet)
+    net = _load(cfg, weights, quiet, darknet)
     images = resolve_images(calib, calib_synthetic)
     total = images if isinstance(images, int) else len(images)
     with tqdm(total=total, desc="calibrating", unit="img", disable=quiet, leave=False, file=sys.stderr) as bar:
@@ -416,9 +435,10 @@ def graph_cmd(model: tuple[str, ...], output: str, fmt: str | None, color_by: st
 @click.option("--pictures", default="dla-step", show_default=True, type=click.Path(file_okay=False),
               help="Directory where 'show' writes its PNG pictures.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any command failed.")
+@darknet_option
 @quiet_option
 def step_cmd(args: tuple[str, ...], mode: str, hw: str | None, calib: str | None, granularity: str,
-             script: str | None, pictures: str, strict: bool, quiet: bool) -> None:
+             script: str | None, pictures: str, strict: bool, darknet: str, quiet: bool) -> None:
     """Debug IMAGE layer by layer: step, look inside, edit weights, re-run, cross to the other mode.
 
     Commands come one per line from the terminal (or --script FILE); 'help' lists them.
@@ -429,7 +449,7 @@ def step_cmd(args: tuple[str, ...], mode: str, hw: str | None, calib: str | None
     from dla.session import Session
     from dla.stepper import run_repl
 
-    model, (image,) = _model(args, True, quiet, 1)
+    model, (image,) = _model(args, True, quiet, 1, darknet)
     if mode != "float" or calib:
         source = _engine(model, image, calib, granularity, hw, quiet)
     elif model.qnet is not None:
@@ -515,10 +535,11 @@ def rtl_check_cmd(hw: str | None, rtl_file: str | None, module: str | None) -> N
 @click.option("--calib-synthetic", type=click.IntRange(1), help="Calibrate on N of the project's generated images.")
 @granularity_option
 @click.option("--vcd", type=click.Path(dir_okay=False), help="Write a VCD of the core's signals to this file.")
+@darknet_option
 @quiet_option
 def rtl_run_cmd(model: tuple[str, ...], layer: int, max_tiles: int | None, image: str, hw: str | None,
                 calib: str | None, calib_synthetic: int | None, granularity: str, vcd: str | None,
-                quiet: bool) -> None:
+                darknet: str, quiet: bool) -> None:
     """Run conv layer N (or its first K tiles) through the Verilog core under cocotb + Icarus.
 
     Prints per tile the RTL's cycles against the cycle model's (dla.cycles.tile_cycles) and
@@ -531,7 +552,7 @@ def rtl_run_cmd(model: tuple[str, ...], layer: int, max_tiles: int | None, image
     from rtl_bridge.sim import require_rtl_tools
 
     require_rtl_tools("dla rtl run")  # before quantizing and calibrating, which take seconds
-    mdl, _ = _model(model, True, quiet, 0)
+    mdl, _ = _model(model, True, quiet, 0, darknet)
     if not 0 <= layer < len(mdl.net.layers):
         raise UserError(f"--layer {layer}: {mdl.net.name} has layers 0..{len(mdl.net.layers) - 1}")
     if not isinstance(mdl.net.layers[layer], ConvSpec):

@@ -13,6 +13,7 @@ import click
 from tqdm import tqdm
 
 from golden.errors import UserInputError
+from golden.forks import FORK_CHOICES
 
 
 @click.group("data")
@@ -95,8 +96,9 @@ def _split(value: str, valid: tuple[str, ...], what: str) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _eval_model(args: tuple[str, ...], hw_path: str | None):
-    """``(net, qnet, hw, label)`` from ``CFG WEIGHTS``, ``MODEL.qnet`` or a shipped model name."""
+def _eval_model(args: tuple[str, ...], hw_path: str | None, darknet: str = "auto"):
+    """``(net, qnet, hw, label)`` from ``CFG WEIGHTS``, ``MODEL.qnet`` or a shipped model name;
+    ``darknet`` is the fork for a cfg (a .qnet keeps its own; another explicit fork is an error)."""
     from dla.config import HardwareConfig, load_config
     from dla.models import resolve_cfg
     from dla.qnet_file import is_qnet, load_qnet
@@ -106,12 +108,15 @@ def _eval_model(args: tuple[str, ...], hw_path: str | None):
     hw = load_config(hw_path) if hw_path else None
     if len(args) == 1 and args[0] in SHIPPED:
         m = shipped_model(args[0])
-        return load_network(m.cfg, m.weights), None, hw or HardwareConfig(), m.name
+        return load_network(m.cfg, m.weights, darknet), None, hw or HardwareConfig(), m.name
     if len(args) == 1 and is_qnet(args[0]):
         qnet, qhw, _ = load_qnet(args[0])
+        if darknet != "auto" and darknet != qnet.net.darknet.value:
+            raise UserInputError(f"{args[0]} was quantized for {qnet.net.darknet.value}'s Darknet; "
+                                 f"--darknet {darknet} contradicts it")
         return qnet.net, qnet, hw or qhw, Path(args[0]).name
     if len(args) == 2:
-        net = load_network(resolve_cfg(args[0]), args[1])
+        net = load_network(resolve_cfg(args[0]), args[1], darknet)
         return net, None, hw or HardwareConfig(), net.name
     raise UserInputError(f"expected CFG WEIGHTS, MODEL.qnet or a shipped model ({', '.join(SHIPPED)}), "
                          f"got {len(args)} argument(s): {' '.join(args)}")
@@ -136,10 +141,12 @@ def _eval_model(args: tuple[str, ...], hw_path: str | None):
 @click.option("--limit", type=click.IntRange(1), help="Evaluate only the first N images (sorted by name).")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1),
               help="BLAS threads during the runs (the wall times are measured with this many).")
+@click.option("--darknet", type=click.Choice(FORK_CHOICES), default="auto", show_default=True,
+              help="Whose Darknet to reproduce (see 'dla infer --help').")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def eval_cmd(model: tuple[str, ...], data: str, modes: str, activations: str, granularity: str, calib: str | None,
              calib_synthetic: int | None, hw: str | None, csv_out: str | None, json_out: str | None,
-             plot_out: str | None, limit: int | None, threads: int, quiet: bool) -> None:
+             plot_out: str | None, limit: int | None, threads: int, darknet: str, quiet: bool) -> None:
     """Accuracy in every mode x quantization choice: mAP@0.5 and mAP@0.5:0.95 for detectors,
     top-1/top-5 for classifiers, and the wall time per image of each mode.
 
@@ -164,7 +171,7 @@ def eval_cmd(model: tuple[str, ...], data: str, modes: str, activations: str, gr
             raise UserInputError(f"{target}: directory {Path(target).parent} does not exist")
     if calib and calib_synthetic:
         raise UserInputError("give --calib or --calib-synthetic, not both")
-    net, qnet, hw_cfg, label = _eval_model(model, hw)
+    net, qnet, hw_cfg, label = _eval_model(model, hw, darknet)
     if qnet is not None and (calib or calib_synthetic):
         raise UserInputError("a .qnet is already calibrated: --calib/--calib-synthetic do not apply")
     dataset = load_labelled(data, limit)

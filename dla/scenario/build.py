@@ -65,23 +65,28 @@ def build_network(ls: LoadedScenario) -> tuple[Network, QuantizedNetwork | None,
             from dla.shipped_models import shipped_model
 
             sm = shipped_model(m.trained)
-            return load_network(sm.cfg, sm.weights), None, None, {"cfg": m.trained, "weights": f"shipped ({m.trained})"}
+            return load_network(sm.cfg, sm.weights, m.darknet), None, None, {"cfg": m.trained, "weights": f"shipped ({m.trained})"}
         if m.qnet is not None:
             from dla.qnet_file import load_qnet
 
             qnet, qhw, _ = load_qnet(ls.base_dir / m.qnet)
-            return qnet.net, qnet, qhw, {"qnet": m.qnet}
+            if m.darknet not in ("auto", qnet.net.darknet.value):
+                mismatch = qnet.net.darknet.value
+            else:
+                return qnet.net, qnet, qhw, {"qnet": m.qnet}
         assert m.cfg is not None
         local = ls.base_dir / m.cfg
         cfg = local if local.is_file() else resolve_cfg(m.cfg)
         if m.weights is not None:
-            net = load_network(cfg, ls.base_dir / m.weights)
+            net = load_network(cfg, ls.base_dir / m.weights, m.darknet)
             return net, None, None, {"cfg": m.cfg, "weights": m.weights}
-        net = load_network(cfg, None)
+        net = load_network(cfg, None, m.darknet)
         random_weights(net, m.seed)
         return net, None, None, {"cfg": m.cfg, "weights": f"random (seed {m.seed})"}
     except UserInputError as exc:
         raise ls.error(str(exc), "model") from None
+    raise ls.error(f"{m.qnet} was quantized for {mismatch}'s Darknet; darknet: {m.darknet} contradicts it",
+                   "model", "darknet")
 
 
 def build_hw(ls: LoadedScenario, qnet_hw: HardwareConfig | None) -> tuple[HardwareConfig, str]:

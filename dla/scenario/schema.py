@@ -37,6 +37,9 @@ class ModelSection(Strict):
     weights: str | None = Field(None, description="a .weights path; absent = random weights with 'seed'")
     seed: int = Field(0, ge=0, description="seed of the generated weights (when 'weights' is absent)")
     qnet: str | None = Field(None, description="a quantized model directory (then 'quant' does not apply)")
+    darknet: Literal["pjreddie", "alexeyab", "auto"] = Field(
+        "auto", description="whose Darknet to reproduce (batch norm, detector letterbox): auto = alexeyab iff "
+                            "the cfg uses an AlexeyAB-only feature; a qnet keeps its own fork")
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSection:

@@ -16,7 +16,7 @@ import shutil
 import threading
 from pathlib import Path
 from urllib.parse import quote
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse, Response, StreamingResponse
@@ -243,6 +243,7 @@ class RunRequest(BaseModel):
     image_id: int
     modes: list[str] = ["float", "hybrid", "int"]
     quant: QuantOptions = QuantOptions()
+    darknet: Literal["pjreddie", "alexeyab", "auto"] = "auto"
     min_sqnr_db: float | None = None  # a check in the report: final SQNR of each quantized mode
     save_qnet: bool = False  # the calibrated .qnet into the user's files (else only in the job's outputs)
 
@@ -253,9 +254,11 @@ class QuantizeRequest(BaseModel):
     image_id: int | None = None
     output: str | None = None
     quant: QuantOptions = QuantOptions()
+    darknet: Literal["pjreddie", "alexeyab", "auto"] = "auto"
 
 
-def model_ref(c: WebContext, db: Any, user_id: int, model_id: int, weights_id: int | None = None) -> ModelRef:
+def model_ref(c: WebContext, db: Any, user_id: int, model_id: int, weights_id: int | None = None,
+              darknet: str = "auto") -> ModelRef:
     """The user's model file (cfg or .qnet) and optional weights, by id, ownership checked."""
     rec = c.storage.get(db, user_id, model_id, ("cfg", "qnet"))
     weights = None
@@ -263,7 +266,7 @@ def model_ref(c: WebContext, db: Any, user_id: int, model_id: int, weights_id: i
         if rec.kind != "cfg":
             raise UserInputError("weights go with a cfg; a .qnet carries its own")
         weights = str(c.storage.path(c.storage.get(db, user_id, weights_id, ("weights",))))
-    return ModelRef(rec.kind, str(c.storage.path(rec)), rec.name, weights)
+    return ModelRef(rec.kind, str(c.storage.path(rec)), rec.name, weights, darknet=darknet)
 
 
 def _check_quant(q: QuantOptions) -> None:
@@ -304,7 +307,7 @@ def start_run(body: RunRequest, user: User = Depends(current_user), c: WebContex
         raise UserInputError(f"modes: float, hybrid, int (got {', '.join(bad) or 'none'})")
     _check_quant(body.quant)
     with c.db.session() as db:
-        ref = model_ref(c, db, user.id, body.model_id, body.weights_id)
+        ref = model_ref(c, db, user.id, body.model_id, body.weights_id, body.darknet)
         image = c.storage.get(db, user.id, body.image_id, ("image",))
         weights = c.storage.get(db, user.id, body.weights_id).name if body.weights_id is not None else None
         params = {"model": ref.to_dict(), "image": str(c.storage.path(image)), "image_name": image.name,
@@ -322,7 +325,7 @@ def start_quantize(body: QuantizeRequest, user: User = Depends(current_user), c:
 
         safe_name(body.output)
     with c.db.session() as db:
-        ref = model_ref(c, db, user.id, body.model_id, body.weights_id)
+        ref = model_ref(c, db, user.id, body.model_id, body.weights_id, body.darknet)
         if ref.kind != "cfg":
             raise UserInputError("quantize a cfg model (a .qnet is already quantized)")
         image = c.storage.get(db, user.id, body.image_id, ("image",)) if body.image_id is not None else None

@@ -21,9 +21,11 @@ class ModelRef:
     name: str  # the user's file name
     weights: str | None = None  # a .weights path (cfg only); None = seeded random weights
     seed: int = 0
+    darknet: str = "auto"  # pjreddie | alexeyab | auto (golden.forks); a .qnet keeps its own
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(kind=self.kind, path=self.path, name=self.name, weights=self.weights, seed=self.seed)
+        return dict(kind=self.kind, path=self.path, name=self.name, weights=self.weights, seed=self.seed,
+                    darknet=self.darknet)
 
 
 @dataclass
@@ -43,7 +45,7 @@ def parse(ref: ModelRef) -> Network:
         return load(ref).net
     from golden.network import parse_network
 
-    net = parse_network(ref.path)
+    net = parse_network(ref.path, ref.darknet)
     net.cfg_path = Path(ref.name)  # the model is named after the user's file, not the disk id
     return net
 
@@ -53,6 +55,9 @@ def load(ref: ModelRef) -> Loaded:
         from dla.qnet_file import load_qnet
 
         qnet, hw, _ = load_qnet(ref.path)
+        if ref.darknet not in ("auto", qnet.net.darknet.value):
+            raise UserInputError(f"{ref.name} was quantized for {qnet.net.darknet.value}'s Darknet; "
+                                 f"Darknet {ref.darknet} contradicts it")
         qnet.net.cfg_path = Path(stem(ref.name) + ".cfg")
         return Loaded(qnet.net, qnet, hw)
     net = parse(ref)

@@ -103,6 +103,7 @@ def run_scenario_mapping(params: dict[str, Any], inputs: Path) -> dict[str, Any]
                                      ref.weights)
         else:
             model["seed"] = ref.seed
+    model["darknet"] = ref.darknet
     image = _link(inputs, params.get("image_name") or "image.png", params["image"])
     modes = ["float", *[m for m in params.get("modes", ["int"]) if m != "float"]]
     q = params.get("quant", {})

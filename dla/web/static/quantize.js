@@ -15,7 +15,7 @@ document.getElementById("quant-form").addEventListener("submit", async ev => {
     activations: tr.querySelector(".ov-act").value || null, weights: tr.querySelector(".ov-w").value || null}));
   const w = document.getElementById("weights").value, im = document.getElementById("image").value;
   const body = {model_id: +document.getElementById("model").value, weights_id: w ? +w : null, image_id: im ? +im : null,
-                output: document.getElementById("output").value || null,
+                output: document.getElementById("output").value || null, darknet: document.getElementById("darknet").value,
                 quant: {activations: document.getElementById("activations").value, weights: document.getElementById("weight-alg").value,
                         granularity: document.getElementById("granularity").value, ...calibOptions(ev.target), overrides}};
   const job = await api("POST", "/api/jobs/quantize", body);

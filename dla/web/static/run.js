@@ -6,7 +6,7 @@ document.getElementById("run-form").addEventListener("submit", async ev => {
   const modes = ["float", ...[...document.querySelectorAll("input[name=mode]:checked")].map(i => i.value).filter(m => m !== "float")];
   const w = document.getElementById("weights").value;
   const body = {model_id: +document.getElementById("model").value, weights_id: w ? +w : null,
-                image_id: +document.getElementById("image").value, modes,
+                image_id: +document.getElementById("image").value, modes, darknet: document.getElementById("darknet").value,
                 quant: {...calibOptions(ev.target), activations: document.getElementById("activations").value},
                 save_qnet: document.getElementById("save-qnet").checked};
   const minDb = document.getElementById("min-sqnr").value;

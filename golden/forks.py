@@ -122,6 +122,9 @@ def detector_letterbox(fork: DarknetFork, cfg_letter_box: int | None) -> bool:
 
 #: pjreddie ``normalize_cpu``: ε added to √σ² (float literal ``.000001f``).
 PJREDDIE_BN_EPS = np.float32(0.000001)
+#: The ε quantization has always folded pjreddie's BN with (the double ``1e-6``, not the float
+#: literal widened); kept so that existing ``.qnet`` files and results stay bit-identical.
+PJREDDIE_FOLD_EPS = 1e-6
 #: AlexeyAB ``fuse_conv_batchnorm``: ε inside the root, double literal ``.00001``.
 ALEXEYAB_FUSE_EPS = 0.00001
 #: AlexeyAB ``normalize_cpu``: ε inside the root, float literal ``.00001f``.
@@ -150,4 +153,4 @@ def bn_factor(fork: DarknetFork, scales: np.ndarray, variance: np.ndarray) -> np
     var = variance.astype(np.float64)
     if fork is DarknetFork.ALEXEYAB:
         return scales.astype(np.float64) / np.sqrt(var + ALEXEYAB_FUSE_EPS)
-    return scales.astype(np.float64) / (np.sqrt(var) + float(PJREDDIE_BN_EPS))
+    return scales.astype(np.float64) / (np.sqrt(var) + PJREDDIE_FOLD_EPS)

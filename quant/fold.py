@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden.forks import DarknetFork, PJREDDIE_BN_EPS, alexeyab_fused, bn_factor
+from golden.forks import PJREDDIE_FOLD_EPS, DarknetFork, alexeyab_fused, bn_factor
 from golden.layers import ConnectedSpec, ConvSpec
 from golden.network import LayerParams
 
-BN_EPS = float(PJREDDIE_BN_EPS)
+BN_EPS = PJREDDIE_FOLD_EPS
 
 
 def fold_bn(spec: ConvSpec | ConnectedSpec, p: LayerParams,

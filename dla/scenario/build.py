@@ -58,6 +58,10 @@ class Built:
     names: list[str] | None = None  # class names (shipped trained models, COCO/VOC by class count)
 
 
+class _ForkMismatch(Exception):
+    """A .qnet whose fork is not the scenario's ``model.darknet`` (reported at that key)."""
+
+
 def build_network(ls: LoadedScenario) -> tuple[Network, QuantizedNetwork | None, HardwareConfig | None, dict[str, str]]:
     m = ls.scenario.model
     try:
@@ -71,9 +75,8 @@ def build_network(ls: LoadedScenario) -> tuple[Network, QuantizedNetwork | None,
 
             qnet, qhw, _ = load_qnet(ls.base_dir / m.qnet)
             if m.darknet not in ("auto", qnet.net.darknet.value):
-                mismatch = qnet.net.darknet.value
-            else:
-                return qnet.net, qnet, qhw, {"qnet": m.qnet}
+                raise _ForkMismatch(qnet.net.darknet.value)
+            return qnet.net, qnet, qhw, {"qnet": m.qnet}
         assert m.cfg is not None
         local = ls.base_dir / m.cfg
         cfg = local if local.is_file() else resolve_cfg(m.cfg)
@@ -83,10 +86,11 @@ def build_network(ls: LoadedScenario) -> tuple[Network, QuantizedNetwork | None,
         net = load_network(cfg, None, m.darknet)
         random_weights(net, m.seed)
         return net, None, None, {"cfg": m.cfg, "weights": f"random (seed {m.seed})"}
+    except _ForkMismatch as exc:
+        raise ls.error(f"{m.qnet} was quantized for {exc}'s Darknet; darknet: {m.darknet} contradicts it",
+                       "model", "darknet") from None
     except UserInputError as exc:
         raise ls.error(str(exc), "model") from None
-    raise ls.error(f"{m.qnet} was quantized for {mismatch}'s Darknet; darknet: {m.darknet} contradicts it",
-                   "model", "darknet")
 
 
 def build_hw(ls: LoadedScenario, qnet_hw: HardwareConfig | None) -> tuple[HardwareConfig, str]:

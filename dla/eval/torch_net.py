@@ -7,7 +7,9 @@ rounding), layer by layer:
 
 * convolution: zero padding ``spec.padding`` each side, stride, groups; then batch norm with
   the *rolling* statistics as pjreddie's CPU code does it,
-  ``(x − mean) / (sqrt(var) + 1e-6) · γ + β`` (``golden.kernels.BN_EPS``), or a bias;
+  ``(x − mean) / (sqrt(var) + 1e-6) · γ + β`` (``golden.kernels.BN_EPS``), or a bias — for a
+  network run as AlexeyAB's (``net.darknet``) ``(x − mean) / sqrt(var + 1e-5) · γ + β``, its
+  folded BN up to rounding;
 * activations ``leaky`` (slope 0.1), ``linear``, ``relu``, ``logistic``;
 * maxpool: windows start at ``i·stride − ⌊padding/2⌋``; out-of-bounds positions never win
   (padded with −inf), output ``(H + padding − size) // stride + 1``;
@@ -30,9 +32,11 @@ from torch import nn
 
 from golden.layers import (AvgPoolSpec, ConvSpec, Kind, LayerSpec, MaxPoolSpec, RouteSpec, ShortcutSpec,
                            SoftmaxSpec, UpsampleSpec, YoloSpec)
+from golden.forks import DarknetFork
 from golden.network import LayerParams, Network
 
 BN_EPS = 1e-6  # golden.kernels.BN_EPS: added to sqrt(var), not inside it
+ALEXEYAB_BN_EPS = 1e-5  # golden.forks: AlexeyAB's ε, inside the root
 #: Training-time epsilon inside the square root (batch statistics); inference never uses it.
 TRAIN_BN_EPS = 1e-5
 TRAINABLE_ACTIVATIONS = ("leaky", "linear", "relu", "logistic")
@@ -54,8 +58,9 @@ def _activate(x: torch.Tensor, name: str) -> torch.Tensor:
 class DarknetBN(nn.Module):
     """Batch norm in Darknet's form (see the module docstring)."""
 
-    def __init__(self, n: int, momentum: float) -> None:
+    def __init__(self, n: int, momentum: float, alexeyab: bool = False) -> None:
         super().__init__()
+        self.alexeyab = alexeyab
         self.weight = nn.Parameter(torch.ones(n))   # γ  (Darknet "scales")
         self.bias = nn.Parameter(torch.zeros(n))    # β  (Darknet "biases")
         self.register_buffer("running_mean", torch.zeros(n))
@@ -68,17 +73,20 @@ class DarknetBN(nn.Module):
             return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                                 True, self.momentum, TRAIN_BN_EPS)
         shape = (1, -1, 1, 1)
-        x_hat = (x - self.running_mean.view(shape)) / (self.running_var.view(shape).sqrt() + BN_EPS)
+        if self.alexeyab:  # fuse_conv_batchnorm's ε inside the root
+            x_hat = (x - self.running_mean.view(shape)) / (self.running_var.view(shape) + ALEXEYAB_BN_EPS).sqrt()
+        else:
+            x_hat = (x - self.running_mean.view(shape)) / (self.running_var.view(shape).sqrt() + BN_EPS)
         return x_hat * self.weight.view(shape) + self.bias.view(shape)
 
 
 class ConvBlock(nn.Module):
-    def __init__(self, spec: ConvSpec, bn_momentum: float) -> None:
+    def __init__(self, spec: ConvSpec, bn_momentum: float, alexeyab: bool = False) -> None:
         super().__init__()
         self.spec = spec
         self.conv = nn.Conv2d(spec.in_shape[0], spec.filters, spec.size, (spec.stride_y, spec.stride_x),
                               spec.padding, groups=spec.groups, bias=not spec.batch_normalize)
-        self.bn = DarknetBN(spec.filters, bn_momentum) if spec.batch_normalize else None
+        self.bn = DarknetBN(spec.filters, bn_momentum, alexeyab) if spec.batch_normalize else None
         nn.init.kaiming_normal_(self.conv.weight, a=0.1, nonlinearity="leaky_relu")
         if self.conv.bias is not None:
             nn.init.zeros_(self.conv.bias)
@@ -125,7 +133,7 @@ class DarknetTorch(nn.Module):
                 raise ValueError(f"layer {spec.index} ({spec.kind.value}) cannot be trained here")
             if isinstance(spec, ConvSpec) and spec.activation not in TRAINABLE_ACTIVATIONS:
                 raise ValueError(f"layer {spec.index}: activation {spec.activation} not supported for training")
-        self.blocks = nn.ModuleDict({str(s.index): ConvBlock(s, bn_momentum)
+        self.blocks = nn.ModuleDict({str(s.index): ConvBlock(s, bn_momentum, net.darknet is DarknetFork.ALEXEYAB)
                                      for s in net.layers if isinstance(s, ConvSpec)})
 
     @property

@@ -18,6 +18,7 @@ import numpy as np
 from dla.config import HardwareConfig
 from dla.engine import Engine
 from dla.fileio import write_bytes_atomic
+from golden.forks import DarknetFork
 from golden.genweights import synthetic_image
 from golden.network import Network
 from quant import calibration_images, collect_ranges, image_inputs, quantize
@@ -74,7 +75,10 @@ def synthetic_inputs(net: Network, n: int) -> Iterable[np.ndarray]:
 def collect_statistics(net: Network, images: list[Path] | int, use_cache: bool = True,
                        on_image: Callable[[int], None] | None = None) -> tuple[Ranges, bool]:
     """``(statistics, came_from_cache)``; ``images`` is a list of files or a synthetic count."""
-    key = hashlib.sha256(f"{model_digest(net)}|{images_digest(images)}|v1".encode()).hexdigest()[:32]
+    # The fork changes the statistics (batch norm, letterbox vs stretch).  pjreddie keeps the key
+    # it had before the fork switch existed, so existing caches stay valid.
+    fork = "" if net.darknet is DarknetFork.PJREDDIE else f"|{net.darknet.value}|letterbox={int(net.letter_box)}"
+    key = hashlib.sha256(f"{model_digest(net)}{fork}|{images_digest(images)}|v1".encode()).hexdigest()[:32]
     path = cache_dir() / f"{key}.json"
     if use_cache and path.is_file():
         try:

@@ -139,3 +139,16 @@ def test_eval_model_takes_the_fork(model: tuple[Path, Path]) -> None:
 
     assert _eval_model(tuple(map(str, model)), None, "alexeyab")[0].darknet is DarknetFork.ALEXEYAB
     assert _eval_model(tuple(map(str, model)), None)[0].darknet is DarknetFork.PJREDDIE
+
+
+def test_calibration_cache_is_per_fork(model: tuple[Path, Path]) -> None:
+    """Statistics depend on the fork (BN, letterbox): the cache never hands one fork's to the other."""
+    from dla.calibration import collect_statistics
+
+    pj = load_network(*model, darknet="pjreddie")
+    ab = load_network(*model, darknet="alexeyab")
+    r_pj, cached = collect_statistics(pj, 1)
+    assert not cached
+    r_ab, cached = collect_statistics(ab, 1)
+    assert not cached and r_ab.absmax != r_pj.absmax
+    assert collect_statistics(ab, 1)[1] and collect_statistics(pj, 1)[1]

@@ -5,6 +5,11 @@ and never writes into its inputs.  Convolutions use im2col + one BLAS GEMM, so t
 summation order differs from Darknet's sequential ``gemm_nn`` in the last bits
 (float precision); everything else follows Darknet's order of operations.
 The slow, obviously correct nested-loop versions live in ``tests/reference/``.
+
+``conv`` and ``connected`` take the Darknet fork (``golden.forks.DarknetFork``) as a fourth
+argument, which decides the batch-norm formula; every kernel accepts it so that engines call
+``KERNELS[kind](spec, inputs, params, net.darknet)`` uniformly.  Omitted, it is pjreddie: the
+three-argument call every caller made before the fork switch, with unchanged results.
 """
 from __future__ import annotations
 

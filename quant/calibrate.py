@@ -92,7 +92,7 @@ def _linear_output(net: Network, spec: ConvSpec | ConnectedSpec, outs: dict[int,
     from golden.kernels import KERNELS
 
     lin_spec = replace(spec, activation="linear")
-    return KERNELS[spec.kind](lin_spec, [outs[i] for i in spec.inputs], net.params[spec.index])
+    return KERNELS[spec.kind](lin_spec, [outs[i] for i in spec.inputs], net.params[spec.index], net.darknet)
 
 
 def image_inputs(net: Network, files: Iterable[Path]) -> Iterable[np.ndarray]:

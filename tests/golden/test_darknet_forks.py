@@ -293,3 +293,23 @@ def test_load_network_passes_the_fork(tmp_path: Path) -> None:
     assert load_network(cfg, darknet="pjreddie").darknet is DarknetFork.PJREDDIE
     with pytest.raises(UserInputError, match="--darknet"):
         load_network(cfg, darknet="x")
+
+
+def test_calibration_pre_activation_uses_the_fork(tmp_path: Path) -> None:
+    """The pre-activation statistics (LUT activations) are the chosen fork's linear conv output."""
+    from dataclasses import replace
+
+    from quant.calibrate import collect_ranges
+
+    cfg = tmp_path / "lut.cfg"
+    cfg.write_text("[net]\nwidth=8\nheight=8\nchannels=3\n\n[convolutional]\nbatch_normalize=1\nfilters=4\n"
+                   "size=3\npad=1\nactivation=logistic\n")
+    maxima = {}
+    for fork in DarknetFork:
+        net = random_weights(parse_network(cfg, fork.value), 2)
+        net.params[0].rolling_variance[:] = 1e-5  # ε matters
+        x = synthetic_image(net.input_shape, np.random.default_rng(0))
+        lin = KERNELS[Kind.CONV](replace(net.layers[0], activation="linear"), [x], net.params[0], fork)
+        maxima[fork] = collect_ranges(net, [x]).pre_act[0]
+        assert maxima[fork] == float(np.abs(lin).max())
+    assert maxima[DarknetFork.ALEXEYAB] != maxima[DarknetFork.PJREDDIE]

@@ -182,7 +182,7 @@ def cross_layer(engine: Engine, spec: LayerSpec, mode: Mode, records: dict[int, 
     mine = records[spec.index].real
     if other is Mode.FLOAT:
         ins = [run_input_real(engine, mode, records, x, i) for i in spec.inputs]
-        other_real = KERNELS[spec.kind](spec, ins, engine.net.params.get(spec.index))
+        other_real = KERNELS[spec.kind](spec, ins, engine.net.params.get(spec.index), engine.net.darknet)
         return Crossed(other, other_real, error_metrics(other_real, mine))
     if engine.qnet is None:
         raise UserInputError("crossing to INT needs a quantized model")

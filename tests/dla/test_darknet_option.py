@@ -152,3 +152,26 @@ def test_calibration_cache_is_per_fork(model: tuple[Path, Path]) -> None:
     r_ab, cached = collect_statistics(ab, 1)
     assert not cached and r_ab.absmax != r_pj.absmax
     assert collect_statistics(ab, 1)[1] and collect_statistics(pj, 1)[1]
+
+
+def test_cross_to_float_uses_the_fork(model: tuple[Path, Path]) -> None:
+    """CROSS (INT → FLOAT) recomputes the layer with the network's fork (``dla.compare.cross_layer``)."""
+    from dla.calibration import calibrate
+    from dla.compare import cross_layer, run_input_real
+    from dla.config import HardwareConfig
+    from dla.engine import Engine, Mode
+    from golden.genweights import synthetic_image
+    from golden.kernels import KERNELS
+
+    net = load_network(*model, darknet="alexeyab")
+    for p in net.params.values():
+        if p.rolling_variance is not None:
+            p.rolling_variance[:] = 1e-5  # where the two forks' ε differ most
+    engine = Engine(net, calibrate(net, 1, "per_tensor", HardwareConfig()), HardwareConfig())
+    x = synthetic_image(net.input_shape, np.random.default_rng(0))
+    run = engine.run(x, Mode.INT)
+    spec = net.layers[0]
+    crossed = cross_layer(engine, spec, Mode.INT, run.records, x)
+    ins = [run_input_real(engine, Mode.INT, run.records, x, -1)]  # what the INT run gave layer 0
+    assert np.array_equal(crossed.other_real, KERNELS[spec.kind](spec, ins, net.params[0], DarknetFork.ALEXEYAB))
+    assert not np.array_equal(crossed.other_real, KERNELS[spec.kind](spec, ins, net.params[0], DarknetFork.PJREDDIE))

@@ -32,9 +32,9 @@ def test_float_gemms_of_a_scenario_run_on_one_blas_thread(tmp_path: Path, monkey
     seen: list[int] = []
     conv = golden.kernels.KERNELS[golden.kernels.Kind.CONV]
 
-    def spy(spec, inputs, params):
+    def spy(spec, inputs, params, *fork):  # engines pass the Darknet fork as a 4th argument
         seen.append(_blas_threads())
-        return conv(spec, inputs, params)
+        return conv(spec, inputs, params, *fork)
 
     monkeypatch.setitem(golden.kernels.KERNELS, golden.kernels.Kind.CONV, spy)
     p = write_scenario(tmp_path, "spy", model={"cfg": str(K504), "seed": 1}, cross=[{"layer": 1}])

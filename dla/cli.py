@@ -73,17 +73,9 @@ def _spec(activations: str, weights: str, granularity: str, percentile: float, s
     from quant.spec import QuantSpec
 
     if spec_file:
-        import yaml
+        from dla.yamlsafe import load_yaml_safely
 
-        path = Path(spec_file)
-        if not path.is_file():
-            raise UserError(f"{spec_file}: spec file not found")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark else ""
-            raise UserError(f"{spec_file}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        data = load_yaml_safely(spec_file, "spec file") or {}
         if not isinstance(data, dict):
             raise UserError(f"{spec_file}: expected a mapping (activations:, weights:, granularity:, overrides:)")
         return QuantSpec.from_dict(data)

@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
+from dla.yamlsafe import BoundedLoader, compose_yaml
 from golden.errors import FileMissingError, UserInputError
 
 
@@ -215,8 +216,8 @@ def load_config(path: str | Path) -> HardwareConfig:
     if not path.is_file():
         raise FileMissingError(path, "hardware config")
     text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        node = yaml.compose(text)
+    try:  # bounded: a YAML alias bomb is refused here (dla.yamlsafe)
+        node = compose_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -226,7 +227,7 @@ def load_config(path: str | Path) -> HardwareConfig:
         return HardwareConfig()
     if not isinstance(node, yaml.MappingNode):
         raise ConfigError(path, node.start_mark.line + 1, "expected a mapping of 'key: value' lines")
-    loader = yaml.SafeLoader("")
+    loader = BoundedLoader("")
     loader.flatten_mapping(node)
     data: dict[Any, Any] = {}
     lines: dict[Any, int] = {}

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from dla.models import DATA, IMAGE_DIR, resolve_cfg
 from dla.scenario.schema import Scenario
+from dla.yamlsafe import compose_yaml, construct_yaml
 from golden.errors import UserInputError
 
 SCENARIO_DIR = DATA / "scenarios"
@@ -94,9 +95,9 @@ def _line_map(node: yaml.Node, loc: Loc = (), out: dict[Loc, int] | None = None)
 
 
 def parse_yaml(path: Path, text: str) -> tuple[dict[str, Any], dict[Loc, int]]:
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+    try:  # bounded: a YAML alias bomb is refused here (dla.yamlsafe)
+        node = compose_yaml(text)
+        data = construct_yaml(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", column {mark.column + 1}" if mark else ""

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from dla.config import HardwareConfig, config_from_mapping
-from dla.fileio import atomic_dir
+from dla.fileio import atomic_dir, json_text
 from dla.int_kernels import build_plan
 from golden.cfg import parse_cfg_text
 from golden.errors import UserInputError
@@ -134,7 +134,7 @@ def save_qnet(qnet: QuantizedNetwork, hw: HardwareConfig, path: str | Path, cfg_
     text = cfg_text if cfg_text is not None else qnet.net.cfg_text
     if text is None:
         text = qnet.net.cfg_path.read_text()
-    meta = json.dumps(model_json(qnet, hw, text), indent=1) + "\n"
+    meta = json_text(model_json(qnet, hw, text))
     blob = _npz_bytes(weight_arrays(qnet))
     with atomic_dir(path, replace_if="model.json") as tmp:
         (tmp / "model.json").write_text(meta)

@@ -30,7 +30,7 @@ from dla.int_kernels import build_plan
 from golden.cfg import parse_cfg_text
 from golden.errors import UserInputError
 from golden.layers import ConnectedSpec, ConvSpec, build_layer
-from golden.network import LayerParams, Network, _net_section
+from golden.network import LayerParams, Network, _net_section, check_size
 from quant.fold import fold_bn
 from quant.qnet import QuantizedNetwork, QuantLayer
 from quant.spec import QuantSpec
@@ -151,7 +151,9 @@ def _network_from_text(text: str, name: str, path: Path) -> Network:
         layers.append(spec)
         shapes.append(spec.out_shape)
         prev = spec.out_shape
-    return Network(path / name, shape, layers, letter_box=letter_box, warnings=warnings, cfg_text=text)
+    net = Network(path / name, shape, layers, letter_box=letter_box, warnings=warnings, cfg_text=text)
+    check_size(net)
+    return net
 
 
 #: The largest ``model.json`` a zipped ``.qnet`` may declare: the cfg text, the scales and the

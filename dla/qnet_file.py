@@ -298,7 +298,15 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
     for key in ("tensors", "layers"):
         if not isinstance(meta[key], list) or not all(isinstance(e, dict) for e in meta[key]):
             raise QnetError(path, "must be a list of objects", field=key)
+    for key in ("cfg", "cfg_name"):
+        if not isinstance(meta[key], str) or not meta[key]:
+            raise QnetError(path, f"must be a non-empty string, got {str(meta[key])[:40]!r}", field=key)
+    if "/" in meta["cfg_name"] or "\\" in meta["cfg_name"] or meta["cfg_name"] in (".", ".."):
+        raise QnetError(path, f"must be a file name, got {meta['cfg_name'][:40]!r}", field="cfg_name")
     net = _network_from_text(meta["cfg"], meta["cfg_name"], path)
+    if "input_shape" in meta and meta["input_shape"] != list(net.input_shape):
+        raise QnetError(path, f"{str(meta['input_shape'])[:40]} does not match the cfg's {list(net.input_shape)}",
+                        field="input_shape")
     hw = config_from_mapping(meta["hardware"], f"{mf} (hardware)")
     spec = QuantSpec.from_dict(meta["spec"])
     arrays = _load_arrays(path, wf, net)

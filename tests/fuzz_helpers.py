@@ -9,6 +9,7 @@ derandomized number of examples (``FUZZ``) so CI stays fast and repeatable.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -22,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_CFG = ROOT / "tests" / "scenario" / "data" / "tiny-yolo.cfg"
 
 #: Small, derandomized, no deadline (a CLI run takes ~0.1-1 s): fast and repeatable in CI.
-FUZZ = settings(max_examples=25, deadline=None, derandomize=True, database=None,
+#: ``DLA_FUZZ_EXAMPLES=1000`` runs a longer campaign locally.
+FUZZ = settings(max_examples=int(os.environ.get("DLA_FUZZ_EXAMPLES", "25")), deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                        HealthCheck.data_too_large])
 

@@ -108,7 +108,9 @@ def finished_row(job: Job, out_dir: str | Path) -> dict[str, Any] | None:
     summary = Path(out_dir) / job.id / "summary.json"
     try:
         s = json.loads(summary.read_text())
-        return {**_row(job, out_dir, s, float(s.get("seconds", 0.0))), "seconds": float(s.get("seconds", 0.0))}
+        took = s.get("seconds")
+        total = float(took.get("total", 0.0)) if isinstance(took, dict) else float(took or 0.0)
+        return _row(job, out_dir, s, total)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

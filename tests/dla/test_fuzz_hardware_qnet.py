@@ -57,10 +57,11 @@ def test_fuzz_hardware_numbers(values: dict[str, Any]) -> None:
                       for n, v in values.items())
         if not all(_valid_number(n, v) for n, v in values.items()):
             assert res.exit_code == 2, (values, res.output)  # never silently accepted
-        elif ints_ok:
-            assert res.exit_code == 0, (values, res.output)
+        elif ints_ok and res.exit_code == 0:  # (a valid value can still not fit the network: buffers)
             data = strict_json(j)
             assert all(math.isfinite(v) for v in (data["latency_ms"], data["fps"]))
+        elif ints_ok:
+            assert "is outside" not in res.output and "finite" not in res.output, res.output
 
 
 @FUZZ

@@ -298,6 +298,13 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
     for key in ("tensors", "layers"):
         if not isinstance(meta[key], list) or not all(isinstance(e, dict) for e in meta[key]):
             raise QnetError(path, "must be a list of objects", field=key)
+    for key in ("hardware", "spec"):
+        if not isinstance(meta[key], dict):
+            raise QnetError(path, "must be an object", field=key)
+    bad = next((e.get("index") for e in meta["layers"]
+                if not isinstance(e.get("index"), int) or isinstance(e.get("index"), bool)), None)
+    if any(not isinstance(e.get("index"), int) or isinstance(e.get("index"), bool) for e in meta["layers"]):
+        raise QnetError(path, f"every entry needs an integer 'index', got {str(bad)[:40]}", field="layers")
     for key in ("cfg", "cfg_name"):
         if not isinstance(meta[key], str) or not meta[key]:
             raise QnetError(path, f"must be a non-empty string, got {str(meta[key])[:40]!r}", field=key)
@@ -333,7 +340,7 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
         scales[i] = float(s)
         seen.add(i)
         algorithm = t.get("algorithm", "max")
-        if algorithm not in ACTIVATION_ALGORITHMS:
+        if not isinstance(algorithm, str) or algorithm not in ACTIVATION_ALGORITHMS:
             raise QnetError(path, f"unknown algorithm {str(algorithm)[:40]!r} (valid: {', '.join(ACTIVATION_ALGORITHMS)})",
                             layer=i, field="algorithm")
         qnet.algorithms[i] = algorithm
@@ -399,10 +406,10 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
                 raise QnetError(path, str(exc).split(": ", 2)[-1] + f" (in {wf.name})", layer=idx,
                                 field=name) from None
         w_alg, gran = e.get("weight_algorithm", "max"), e.get("granularity", "per_tensor")
-        if w_alg not in WEIGHT_ALGORITHMS:
+        if not isinstance(w_alg, str) or w_alg not in WEIGHT_ALGORITHMS:
             raise QnetError(path, f"unknown {str(w_alg)[:40]!r} (valid: {', '.join(WEIGHT_ALGORITHMS)})",
                             layer=idx, field="weight_algorithm")
-        if gran not in GRANULARITIES:
+        if not isinstance(gran, str) or gran not in GRANULARITIES:
             raise QnetError(path, f"unknown {str(gran)[:40]!r} (valid: {', '.join(GRANULARITIES)})",
                             layer=idx, field="granularity")
         if gran == "per_tensor" and len(set(raw_ws)) > 1:
@@ -431,7 +438,7 @@ def _sqnr_table(path: Path, index: int, table: Any) -> dict[str, float]:
     if not isinstance(table, dict):
         raise QnetError(path, "must map algorithm names to dB values", layer=index, field="auto_sqnr_db")
     for k, v in table.items():
-        if k not in ACTIVATION_ALGORITHMS:
+        if not isinstance(k, str) or k not in ACTIVATION_ALGORITHMS:
             raise QnetError(path, f"unknown algorithm {str(k)[:40]!r}", layer=index, field="auto_sqnr_db")
         if _is_number(v) or v in ("inf", "-inf"):
             out[k] = float(v)

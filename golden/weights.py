@@ -76,8 +76,10 @@ def read_weights(net: Network, path: str | Path) -> Network:
             if name == "weights" and transpose and spec.kind is Kind.CONNECTED:
                 arr = arr.reshape(shape[1], shape[0]).T.copy()
             arrays[name] = arr.reshape(shape)
-            check_finite(path, spec.index, spec.kind.value, name, arrays[name])
         params[spec.index] = LayerParams(**arrays)
+    for spec in net.param_layers():  # values only once the layout fits (a size mismatch says more)
+        for name, arr in params[spec.index].arrays().items():
+            check_finite(path, spec.index, spec.kind.value, name, arr)
     net.params = params
     net.weights_header = (major, minor, revision, seen)
     net.weights_path = path

@@ -54,18 +54,28 @@ def augment_files(images: Iterable[str | Path], out_dir: str | Path, stem: str |
     opened = [(Path(p), open_rgb(p)) for p in images]
     if not opened:
         raise UserInputError("no images to augment")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for path, im in opened:
-        base = stem or path.stem
-        for name, variant in augment(im).items():
-            target = out / f"{base}-{name}.png"
-            import io
+    written: list[Path] = []
+    try:
+        for path, im in opened:
+            base = stem or path.stem
+            for name, variant in augment(im).items():
+                target = out / f"{base}-{name}.png"
+                import io
 
-            buf = io.BytesIO()
-            variant.save(buf, format="PNG")
-            write_bytes_atomic(target, buf.getvalue())
-            written.append(target)
+                buf = io.BytesIO()
+                variant.save(buf, format="PNG")
+                write_bytes_atomic(target, buf.getvalue())
+                written.append(target)
+    except BaseException:  # a failed write (read-only folder, full disk) leaves no partial set
+        for p in written:
+            p.unlink(missing_ok=True)
+        if created:
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     return written
 
 

@@ -36,6 +36,19 @@ class DlaGroup(click.Group):
             raise UserError(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise UserError("interrupted", 130) from None
+        except OSError as exc:  # the file system refused (name too long, permission, disk full)
+            raise UserError(os_error_message(exc)) from None
+        except MemoryError:  # the bounds in golden.network should make this unreachable
+            raise UserError("out of memory: the inputs are too large for this machine "
+                            "(see docs/security.md, 'Limits')") from None
+
+
+def os_error_message(exc: OSError) -> str:
+    """``path: reason`` for an ``OSError`` that escaped a library call (no traceback)."""
+    name = exc.filename if exc.filename is not None else ""
+    shown = str(name) if len(str(name)) <= 120 else f"{str(name)[:60]}...({len(str(name))} characters)"
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{shown}: {reason}" if shown else reason
 
 
 def _warn(net: Network, quiet: bool) -> None:
@@ -79,17 +92,9 @@ def _spec(activations: str, weights: str, granularity: str, percentile: float, s
     from quant.spec import QuantSpec
 
     if spec_file:
-        import yaml
+        from dla.yamlsafe import load_yaml_safely
 
-        path = Path(spec_file)
-        if not path.is_file():
-            raise UserError(f"{spec_file}: spec file not found")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark else ""
-            raise UserError(f"{spec_file}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        data = load_yaml_safely(spec_file, "spec file") or {}
         if not isinstance(data, dict):
             raise UserError(f"{spec_file}: expected a mapping (activations:, weights:, granularity:, overrides:)")
         return QuantSpec.from_dict(data)

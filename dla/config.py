@@ -15,6 +15,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
+from dla.yamlsafe import BoundedLoader, compose_yaml
 from golden.errors import FileMissingError, UserInputError
 
 
@@ -115,22 +116,37 @@ class HardwareConfig:
         return dataclasses.asdict(self)
 
 
+#: Valid range of every numeric field (inclusive).  The upper bounds are far beyond any real
+#: accelerator; they exist so that a typo (``rows: 1`` followed by 400 zeros, ``clock_mhz:
+#: 1.0e+308``) is refused here instead of overflowing or dividing by zero in the cycle model,
+#: and so that every derived figure (latency, fps, bandwidth) stays a finite number.
+RANGES: dict[str, tuple[float, float]] = {
+    "acc_bits": (8, 32), "multiplier_bits": (2, 32), "shift_bits": (1, 8), "leaky_bits": (1, 16),
+    "shortcut_left_shift": (0, 24),
+    "rows": (1, 65_536), "cols": (1, 65_536),
+    "clock_mhz": (1e-3, 1e6),
+    "input_buffer_kib": (1, 1 << 30), "weight_buffer_kib": (1, 1 << 30), "output_buffer_kib": (1, 1 << 30),
+    "dram_bytes_per_cycle": (1e-3, 1e9),
+    "dram_latency_cycles": (0, 1_000_000_000), "requant_latency": (0, 1_000_000), "pool_latency": (0, 1_000_000),
+}
+
+
+_BITS = frozenset({"acc_bits", "multiplier_bits", "shift_bits", "leaky_bits", "shortcut_left_shift"})
+
+
 def _problems(v: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
-    ranges = {"acc_bits": (8, 32), "multiplier_bits": (2, 32), "shift_bits": (1, 8), "leaky_bits": (1, 16),
-              "shortcut_left_shift": (0, 24)}
-    for name, (lo, hi) in ranges.items():
-        if not lo <= v[name] <= hi:
-            out.append((name, f"{name}={v[name]} is outside {lo}..{hi}"))
-    for name in ("rows", "cols", "input_buffer_kib", "weight_buffer_kib", "output_buffer_kib",
-                 "dram_bytes_per_cycle", "clock_mhz"):
-        if not math.isfinite(v[name]):
-            out.append((name, f"{name}={v[name]} must be a finite number"))
-        elif v[name] <= 0:
-            out.append((name, f"{name}={v[name]} must be positive"))
-    for name in ("dram_latency_cycles", "requant_latency", "pool_latency"):
-        if v[name] < 0:
-            out.append((name, f"{name}={v[name]} must not be negative"))
+    for name, (lo, hi) in RANGES.items():
+        x = v[name]
+        if isinstance(x, float) and not math.isfinite(x):
+            out.append((name, f"{name}={x} must be a finite number"))
+        elif x <= 0 < lo and name not in _BITS:
+            out.append((name, f"{name}={x} must be positive (valid {lo:g}..{hi:g})"))
+        elif x < 0 == lo and name not in _BITS:
+            out.append((name, f"{name}={x} must not be negative (valid {lo:g}..{hi:g})"))
+        elif not lo <= x <= hi:
+            shown = str(x) if len(str(x)) <= 24 else f"{str(x)[:20]}... ({len(str(x))} digits)"
+            out.append((name, f"{name}={shown} is outside {lo:g}..{hi:g}"))
     if v["requant"] == "single_round" and v["rounding"] == "truncate":
         out.append(("rounding", "single_round has one built-in half-up rounding; rounding=truncate is not "
                                 "available with it"))
@@ -162,12 +178,15 @@ def config_reference_markdown() -> str:
            "parameter. Load it from YAML with `--hw FILE` (shipped: `scenarios/hw/default.yaml`,",
            "`scenarios/hw/acc16.yaml`); omitted keys take the defaults below. Unknown keys, wrong types",
            "and out-of-range values are errors naming the file and line (with a did-you-mean).",
+           "Numbers must be finite and inside the valid range (far beyond any real design, so that a",
+           "typo cannot overflow the cycle model or put Infinity into a JSON report).",
            "This page is generated from the code (`python -m dla.config > docs/hardware-config.md`).", "",
-           "| key | type | default | meaning |", "|---|---|---|---|"]
+           "| key | type | default | valid range | meaning |", "|---|---|---|---|---|"]
     for f in fields(HardwareConfig):
         tp = hints[f.name]
         tname = " \\| ".join(map(str, get_args(tp))) if get_origin(tp) is Literal else tp.__name__
-        out.append(f"| `{f.name}` | {tname} | `{f.default}` | {docs.get(f.name, '')} |")
+        rng = f"{RANGES[f.name][0]:g} .. {RANGES[f.name][1]:g}" if f.name in RANGES else "—"
+        out.append(f"| `{f.name}` | {tname} | `{f.default}` | {rng} | {docs.get(f.name, '')} |")
     return "\n".join(out) + "\n"
 
 
@@ -202,7 +221,12 @@ def config_from_mapping(data: dict[str, Any], path: str | Path = "<config>",
         expected = _check_type(key, hints[key], value)
         if expected:
             raise ConfigError(path, lines.get(key), f"'{key}' must be {expected}, got {value!r}")
-        values[key] = float(value) if hints[key] is float else value
+        if hints[key] is float:
+            try:
+                value = float(value)
+            except OverflowError:
+                raise ConfigError(path, lines.get(key), f"'{key}' = {str(value)[:20]}... is too large a number") from None
+        values[key] = value
     merged = {**(base or HardwareConfig()).to_dict(), **values}
     for name, msg in _problems(merged):
         raise ConfigError(path, lines.get(name), msg)
@@ -215,8 +239,8 @@ def load_config(path: str | Path) -> HardwareConfig:
     if not path.is_file():
         raise FileMissingError(path, "hardware config")
     text = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        node = yaml.compose(text)
+    try:  # bounded: a YAML alias bomb is refused here (dla.yamlsafe)
+        node = compose_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -226,7 +250,7 @@ def load_config(path: str | Path) -> HardwareConfig:
         return HardwareConfig()
     if not isinstance(node, yaml.MappingNode):
         raise ConfigError(path, node.start_mark.line + 1, "expected a mapping of 'key: value' lines")
-    loader = yaml.SafeLoader("")
+    loader = BoundedLoader("")
     loader.flatten_mapping(node)
     data: dict[Any, Any] = {}
     lines: dict[Any, int] = {}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dla.fileio import atomic_dir
+from dla.fileio import atomic_dir, json_text
 from golden.errors import UserInputError
 from golden.network import Network
 
@@ -43,7 +43,7 @@ def write_dump(path: str | Path, net: Network, outputs: dict[int, np.ndarray], m
                     "input": {"shape": list(outputs[-1].shape), "file": "input.npy",
                               "scale": scales.get(-1)},
                     "layers": layers}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        (tmp / MANIFEST).write_text(json_text(manifest))
     return Path(path)
 
 

@@ -25,13 +25,16 @@ from typing import Any
 import numpy as np
 
 from dla.config import HardwareConfig, config_from_mapping
-from dla.fileio import atomic_dir
+from dla.fileio import atomic_dir, json_text
 from dla.int_kernels import build_plan
 from golden.cfg import parse_cfg_text
 from golden.errors import UserInputError
 from golden.forks import DarknetFork
 from golden.layers import ConnectedSpec, ConvSpec, build_layer
-from golden.network import LayerParams, Network, _net_section
+from golden.network import LayerParams, Network, _net_section, check_size
+from golden.weights import check_finite
+from quant.algorithms.activations import ACTIVATION_ALGORITHMS
+from quant.algorithms.weights import WEIGHT_ALGORITHMS
 from quant.fold import fold_bn
 from quant.qnet import QuantizedNetwork, QuantLayer
 from quant.spec import QuantSpec
@@ -136,7 +139,7 @@ def save_qnet(qnet: QuantizedNetwork, hw: HardwareConfig, path: str | Path, cfg_
     text = cfg_text if cfg_text is not None else qnet.net.cfg_text
     if text is None:
         text = qnet.net.cfg_path.read_text()
-    meta = json.dumps(model_json(qnet, hw, text), indent=1) + "\n"
+    meta = json_text(model_json(qnet, hw, text))
     blob = _npz_bytes(weight_arrays(qnet))
     with atomic_dir(path, replace_if="model.json") as tmp:
         (tmp / "model.json").write_text(meta)
@@ -164,8 +167,9 @@ def _network_from_text(text: str, name: str, path: Path, fork: DarknetFork) -> N
         layers.append(spec)
         shapes.append(spec.out_shape)
         prev = spec.out_shape
-    return Network(path / name, shape, layers, letter_box=letter_box, darknet=fork, warnings=warnings,
-                   cfg_text=text)
+    net = Network(path / name, shape, layers, letter_box=letter_box, darknet=fork, warnings=warnings, cfg_text=text)
+    check_size(net)
+    return net
 
 
 #: The largest ``model.json`` a zipped ``.qnet`` may declare: the cfg text, the scales and the
@@ -307,13 +311,38 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
     for key in ("tensors", "layers"):
         if not isinstance(meta[key], list) or not all(isinstance(e, dict) for e in meta[key]):
             raise QnetError(path, "must be a list of objects", field=key)
+    for key in ("hardware", "spec"):
+        if not isinstance(meta[key], dict):
+            raise QnetError(path, "must be an object", field=key)
+    bad = next((e.get("index") for e in meta["layers"]
+                if not isinstance(e.get("index"), int) or isinstance(e.get("index"), bool)), None)
+    if any(not isinstance(e.get("index"), int) or isinstance(e.get("index"), bool) for e in meta["layers"]):
+        raise QnetError(path, f"every entry needs an integer 'index', got {str(bad)[:40]}", field="layers")
+    for key in ("cfg", "cfg_name"):
+        if not isinstance(meta[key], str) or not meta[key]:
+            raise QnetError(path, f"must be a non-empty string, got {str(meta[key])[:40]!r}", field=key)
+    if "/" in meta["cfg_name"] or "\\" in meta["cfg_name"] or meta["cfg_name"] in (".", ".."):
+        raise QnetError(path, f"must be a file name, got {meta['cfg_name'][:40]!r}", field="cfg_name")
     net = _network_from_text(meta["cfg"], meta["cfg_name"], path, _darknet_field(path, meta))
+    if "input_shape" in meta and meta["input_shape"] != list(net.input_shape):
+        raise QnetError(path, f"{str(meta['input_shape'])[:40]} does not match the cfg's {list(net.input_shape)}",
+                        field="input_shape")
     hw = config_from_mapping(meta["hardware"], f"{mf} (hardware)")
     spec = QuantSpec.from_dict(meta["spec"])
     arrays = _load_arrays(path, wf, net)
+    calib = meta.get("calibration", {})
+    n_calib = calib.get("images", 0) if isinstance(calib, dict) else None
+    if not isinstance(n_calib, int) or isinstance(n_calib, bool) or n_calib < 0:
+        raise QnetError(path, f"must be a non-negative integer, got {n_calib!r}", field="calibration.images")
+    header = meta.get("weights_header", [0, 2, 0, 0])
+    if (not isinstance(header, list) or len(header) != 4
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in header)
+            or not all(0 <= v < (1 << 31) for v in header[:3]) or not 0 <= header[3] < (1 << 64)):
+        raise QnetError(path, f"must be [major, minor, revision, seen], non-negative integers (major, minor, "
+                        f"revision below 2^31, seen below 2^64), got {str(header)[:80]}", field="weights_header")
     scales: dict[int, float] = {}
     qnet = QuantizedNetwork(net, scales, granularity=spec.granularity,  # type: ignore[arg-type]
-                            calibration_images=int(meta.get("calibration", {}).get("images", 0)), spec=spec)
+                            calibration_images=n_calib, spec=spec)
     seen = set()
     for t in meta["tensors"]:
         i, s = t.get("index"), t.get("scale")
@@ -323,13 +352,18 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
             raise QnetError(path, f"scale must be a positive number, got {s!r}", layer=i, field="scale")
         scales[i] = float(s)
         seen.add(i)
-        qnet.algorithms[i] = t.get("algorithm", "max")
+        algorithm = t.get("algorithm", "max")
+        if not isinstance(algorithm, str) or algorithm not in ACTIVATION_ALGORITHMS:
+            raise QnetError(path, f"unknown algorithm {str(algorithm)[:40]!r} (valid: {', '.join(ACTIVATION_ALGORITHMS)})",
+                            layer=i, field="algorithm")
+        qnet.algorithms[i] = algorithm
         th = t.get("threshold", s * 127)
-        if not _is_number(th):
-            raise QnetError(path, f"must be a number, got {th!r}", layer=i, field="threshold")
+        # 0 is what 'max' stores for a tensor that was zero on every calibration image
+        if not _is_number(th) or th < 0 or (th == 0 and algorithm != "max"):
+            raise QnetError(path, f"must be a positive number, got {th!r}", layer=i, field="threshold")
         qnet.thresholds[i] = float(th)
         if "auto_sqnr_db" in t:
-            qnet.auto_table[i] = {k: float(v) for k, v in t["auto_sqnr_db"].items()}
+            qnet.auto_table[i] = _sqnr_table(path, i, t["auto_sqnr_db"])
     missing = set(range(-1, len(net.layers))) - seen
     if missing:
         raise QnetError(path, f"no scale for tensors {sorted(missing)}", field="tensors")
@@ -378,18 +412,53 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
             params[idx] = LayerParams(**fl)
         except TypeError:
             raise QnetError(path, "float parameters missing", layer=idx) from None
+        for name, arr in (*((f"float.{n}", a) for n, a in fl.items()), ("b_float", b_float)):
+            try:
+                check_finite(wf, idx, spec_l.kind.value, name, arr)
+            except UserInputError as exc:
+                raise QnetError(path, str(exc).split(": ", 2)[-1] + f" (in {wf.name})", layer=idx,
+                                field=name) from None
+        w_alg, gran = e.get("weight_algorithm", "max"), e.get("granularity", "per_tensor")
+        if not isinstance(w_alg, str) or w_alg not in WEIGHT_ALGORITHMS:
+            raise QnetError(path, f"unknown {str(w_alg)[:40]!r} (valid: {', '.join(WEIGHT_ALGORITHMS)})",
+                            layer=idx, field="weight_algorithm")
+        if not isinstance(gran, str) or gran not in GRANULARITIES:
+            raise QnetError(path, f"unknown {str(gran)[:40]!r} (valid: {', '.join(GRANULARITIES)})",
+                            layer=idx, field="granularity")
+        if gran == "per_tensor" and len(set(raw_ws)) > 1:
+            raise QnetError(path, "per_tensor granularity needs one weight scale repeated for every channel",
+                            layer=idx, field="weight_scale")
         w_float, _ = fold_bn(spec_l, params[idx], net.darknet)
         qnet.layers[idx] = QuantLayer(idx, w_q, ws, b_q.astype(np.int64), b_float.astype(np.float64), w_float,
-                                      e.get("weight_algorithm", "max"), e.get("granularity", "per_tensor"))
+                                      w_alg, gran)
         if "pre_activation_scale" in e:
             pa = e["pre_activation_scale"]
             if not _is_number(pa) or not pa > 0:
                 raise QnetError(path, f"must be a positive number, got {pa!r}", layer=idx, field="pre_activation_scale")
             qnet.pre_act_scales[idx] = float(pa)
     net.params = params
-    net.weights_header = tuple(meta.get("weights_header", (0, 2, 0, 0)))  # type: ignore[assignment]
+    net.weights_header = tuple(header)  # type: ignore[assignment]
     _check_requant(path, qnet, hw, entries)
     return qnet, hw, meta["cfg"]
+
+
+GRANULARITIES = ("per_tensor", "per_channel")
+
+
+def _sqnr_table(path: Path, index: int, table: Any) -> dict[str, float]:
+    """An ``auto`` tensor's SQNR per algorithm: numbers, or ``"inf"``/``"-inf"`` (exact/empty)."""
+    out: dict[str, float] = {}
+    if not isinstance(table, dict):
+        raise QnetError(path, "must map algorithm names to dB values", layer=index, field="auto_sqnr_db")
+    for k, v in table.items():
+        if not isinstance(k, str) or k not in ACTIVATION_ALGORITHMS:
+            raise QnetError(path, f"unknown algorithm {str(k)[:40]!r}", layer=index, field="auto_sqnr_db")
+        if _is_number(v) or v in ("inf", "-inf"):
+            out[k] = float(v)
+        else:
+            raise QnetError(path, f"'{k}' must be a number or \"inf\"/\"-inf\", got {str(v)[:40]!r}",
+                            layer=index, field="auto_sqnr_db")
+    return out
 
 
 def _check_requant(path: Path, qnet: QuantizedNetwork, hw: HardwareConfig, entries: dict) -> None:

@@ -14,6 +14,7 @@ Semantics follow Darknet's ``parser.c: read_cfg`` and ``option_list.c``
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +79,13 @@ class Section:
         opt = self._find(key)
         if opt is None:
             return default
-        return float(self._number(opt, _FLOAT_PREFIX, "a number"))
+        return self._finite(opt, float(self._number(opt, _FLOAT_PREFIX, "a number")))
+
+    def _finite(self, opt: Option, value: float) -> float:
+        """``value`` if finite; ``1e999`` reads as infinity in C and here, and is refused."""
+        if not math.isfinite(value):
+            raise self.error(f"option '{opt.key}': {opt.value} is not a finite number", opt)
+        return value
 
     def get_str(self, key: str, default: str) -> str:
         opt = self._find(key)
@@ -98,7 +105,7 @@ class Section:
             m = pattern.match(item)
             if not m:
                 raise self.error(f"option '{key}': expected a list of {what}, got '{opt.value}'", opt)
-            items.append(kind(m.group(0)))
+            items.append(kind(m.group(0)) if kind is int else self._finite(opt, float(m.group(0))))
         return items
 
     def unused(self) -> list[Option]:

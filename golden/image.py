@@ -8,29 +8,88 @@
 """
 from __future__ import annotations
 
+import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from golden.errors import FileMissingError, ImageError
+from golden.errors import FileMissingError, ImageError, UserInputError
 
 _F = np.float32
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """``(3, H, W)`` float32 in [0, 1], RGB planar."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileMissingError(path, "image")
+#: Default bound on an input image's pixels (width x height), checked from the header before
+#: decoding: a few-hundred-byte PNG can declare 30000x30000 pixels (2.7 GB as RGB float32).
+#: 50 MP is above any camera image and below Pillow's own decompression-bomb limits.
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
+#: Environment variable that changes the bound (an integer number of pixels).
+MAX_PIXELS_ENV = "DLA_MAX_IMAGE_PIXELS"
+
+
+def max_image_pixels() -> int:
+    """The pixel bound in force: ``$DLA_MAX_IMAGE_PIXELS`` if set (a positive integer), else the default."""
+    raw = os.environ.get(MAX_PIXELS_ENV)
+    if raw is None:
+        return DEFAULT_MAX_IMAGE_PIXELS
     try:
-        with Image.open(path) as im:
-            im.load()
-            rgb = im.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise UserInputError(f"{MAX_PIXELS_ENV}={raw!r}: must be a positive integer (pixels)")
+    return value
+
+
+def _pixel_error(path: Path, w: int, h: int, limit: int) -> ImageError:
+    return ImageError(path, f"image is {w}x{h} = {w * h:,} pixels, above the limit of {limit:,} "
+                            f"(set {MAX_PIXELS_ENV} to allow larger images)")
+
+
+def load_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """``(3, H, W)`` float32 in [0, 1], RGB planar.
+
+    An image above ``max_pixels`` (default :func:`max_image_pixels`) is refused from its
+    header, before any decoding (Pillow's own bomb errors become the same message)."""
+    path = Path(path)
+    limit = max_image_pixels() if max_pixels is None else max_pixels
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise ImageError(_short(path), f"cannot open ({exc.strerror or exc})") from None
+    if not is_file:
+        raise FileMissingError(_short(path), "image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > limit:
+                    raise _pixel_error(path, w, h, limit)
+                im.load()
+                rgb = im.convert("RGB")
+    except Image.DecompressionBombError as exc:  # Pillow's own bound fired first (in Image.open)
+        m = re.search(r"\((\d+) pixels\)", str(exc))
+        n = int(m.group(1)) if m else 0
+        bound = limit if n > limit else _pillow_limit()
+        raise ImageError(path, f"image has {n:,} pixels, above the limit of {bound:,} "
+                               f"(set {MAX_PIXELS_ENV} to allow larger images; Pillow refuses more than "
+                               f"{_pillow_limit():,})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(path, f"not a readable image ({exc})") from None
     u8 = np.asarray(rgb, dtype=np.uint8)  # (H, W, 3)
     return (u8.transpose(2, 0, 1).astype(np.float32) / _F(255)).astype(np.float32)
+
+
+def _pillow_limit() -> int:
+    return 2 * int(Image.MAX_IMAGE_PIXELS or 0)
+
+
+def _short(path: Path) -> str:
+    s = str(path)
+    return s if len(s) <= 120 else f"{s[:60]}...({len(s)} characters)"
 
 
 def resize_image(im: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -76,9 +135,11 @@ def resize_image(im: np.ndarray, w: int, h: int) -> np.ndarray:
 
 def letterbox_geometry(im_w: int, im_h: int, net_w: int, net_h: int) -> tuple[int, int]:
     """``(new_w, new_h)`` of the resized image inside the canvas (integer math as Darknet)."""
+    # max(1, ...): a very thin image (e.g. 4000x1 into 416x416) would otherwise get a 0-pixel
+    # side, which Darknet's make_image cannot represent either; one row/column is the nearest.
     if _F(net_w) / _F(im_w) < _F(net_h) / _F(im_h):
-        return net_w, (im_h * net_w) // im_w
-    return (im_w * net_h) // im_h, net_h
+        return net_w, max(1, (im_h * net_w) // im_w)
+    return max(1, (im_w * net_h) // im_h), net_h
 
 
 def letterbox_image(im: np.ndarray, w: int, h: int) -> np.ndarray:

@@ -286,6 +286,11 @@ def _positive(sec: Section, key: str, value: int | float) -> None:
         raise sec.error(f"option '{key}' must be positive, got {value}", sec._find(key))
 
 
+def _not_negative(sec: Section, key: str, value: int | float) -> None:
+    if value < 0:
+        raise sec.error(f"option '{key}' must not be negative, got {value}", sec._find(key))
+
+
 def _ref(sec: Section, key: str, idx: int, v: int, n_before: int) -> int:
     """Darknet's layer reference: negative = relative to this layer, else absolute."""
     a = idx + v if v < 0 else v
@@ -303,6 +308,7 @@ def build_conv(sec: Section, idx: int, in_shape: Shape, shapes: list[Shape]) -> 
     stride_x, stride_y = sec.get_int("stride_x", stride), sec.get_int("stride_y", stride)
     pad = sec.get_int("pad", 0)
     padding = sec.get_int("padding", 0)
+    _not_negative(sec, "padding", padding)
     if pad:
         padding = size // 2
     groups = sec.get_int("groups", 1)
@@ -338,6 +344,7 @@ def build_maxpool(sec: Section, idx: int, in_shape: Shape, shapes: list[Shape]) 
     padding = sec.get_int("padding", size - 1)
     for key, v in (("stride", stride_x), ("stride", stride_y), ("size", size)):
         _positive(sec, key, v)
+    _not_negative(sec, "padding", padding)
     out_h = (h + padding - size) // stride_y + 1
     out_w = (w + padding - size) // stride_x + 1
     if out_h <= 0 or out_w <= 0:
@@ -411,8 +418,9 @@ def build_softmax(sec: Section, idx: int, in_shape: Shape, shapes: list[Shape]) 
     n = in_shape[0] * in_shape[1] * in_shape[2]
     if n % groups:
         raise sec.error(f"groups={groups} does not divide the {n} inputs", sec._find("groups"))
-    return SoftmaxSpec(idx, Kind.SOFTMAX, in_shape, in_shape, sec.line, groups,
-                       sec.get_float("temperature", 1.0))
+    temperature = sec.get_float("temperature", 1.0)
+    _positive(sec, "temperature", temperature)
+    return SoftmaxSpec(idx, Kind.SOFTMAX, in_shape, in_shape, sec.line, groups, temperature)
 
 
 def build_dropout(sec: Section, idx: int, in_shape: Shape, shapes: list[Shape]) -> DropoutSpec:
@@ -425,6 +433,10 @@ def build_cost(sec: Section, idx: int, in_shape: Shape, shapes: list[Shape]) -> 
 
 def build_region(sec: Section, idx: int, in_shape: Shape, shapes: list[Shape]) -> RegionSpec:
     classes, coords, num = sec.get_int("classes", 20), sec.get_int("coords", 4), sec.get_int("num", 1)
+    for key, v in (("classes", classes), ("num", num)):
+        _positive(sec, key, v)
+    if coords < 4:
+        raise sec.error(f"option 'coords' must be at least 4 (x, y, w, h), got {coords}", sec._find("coords"))
     anchors = tuple(sec.get_list("anchors", float))
     if not anchors:
         anchors = (0.5,) * (2 * num)
@@ -440,6 +452,8 @@ def build_region(sec: Section, idx: int, in_shape: Shape, shapes: list[Shape]) -
 
 def build_yolo(sec: Section, idx: int, in_shape: Shape, shapes: list[Shape]) -> YoloSpec:
     classes, total = sec.get_int("classes", 20), sec.get_int("num", 1)
+    for key, v in (("classes", classes), ("num", total)):
+        _positive(sec, key, v)
     mask = tuple(sec.get_list("mask", int)) or tuple(range(total))
     anchors = tuple(sec.get_list("anchors", float))
     if len(anchors) < 2 * total:

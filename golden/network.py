@@ -5,13 +5,14 @@ every engine; nothing here runs a layer.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from golden.cfg import Section, read_cfg
-from golden.errors import CfgError
+from golden.errors import CfgError, UserInputError
 from golden.forks import DarknetFork, detector_letterbox, resolve_fork
 from golden.layers import (PARAM_LAYERS, ConnectedSpec, ConvSpec, Kind, LayerSpec, Shape,
                            build_layer, _TRAINING_KEYS)
@@ -90,6 +91,93 @@ class Network:
         return out
 
 
+# ----------------------------------------------------------------------------- size bounds
+#: Defaults of the cfg size bounds (override with the environment variables below).  They sit
+#: far above every real Darknet model (yolov3-608: 62 M parameters, ~1.4 GB of activations by
+#: this estimate) and far below what would exhaust a workstation, so an absurd cfg
+#: (``filters=1000000000``, ``width=100000``) is refused at parse with its line instead of
+#: raising MemoryError inside gen-weights, infer or cycles.
+DEFAULT_MAX_PARAMS = 500_000_000
+DEFAULT_MAX_ACTIVATION_BYTES = 8 << 30
+MAX_PARAMS_ENV = "DLA_MAX_PARAMS"
+MAX_ACTIVATION_ENV = "DLA_MAX_ACTIVATION_BYTES"
+_F32 = 4
+
+
+def _layer_activation_bytes(spec: LayerSpec) -> int:
+    """float32 bytes of one layer's output plus, for a convolution, its im2col workspace."""
+    c, h, w = spec.out_shape
+    out = c * h * w * _F32
+    if isinstance(spec, ConvSpec):
+        cin = spec.in_shape[0] // spec.groups
+        out += cin * spec.size * spec.size * h * w * _F32
+    return out
+
+
+def estimate_activation_bytes(net: Network) -> int:
+    """Upper estimate of the float32 activation memory a run of ``net`` can need, in bytes.
+
+    The sum of the network input and every layer's output (what ``--dump`` and STEP keep),
+    plus each convolution's im2col workspace (``C/groups·k²·H_out·W_out`` floats), all as
+    float32.  Computed from the cfg shapes alone (no weights), so it is cheap and can be
+    checked before anything is allocated; the web workbench uses it too."""
+    c, h, w = net.input_shape
+    return c * h * w * _F32 + sum(_layer_activation_bytes(s) for s in net.layers)
+
+
+def estimate_param_count(net: Network) -> int:
+    """Parameters (float32 values in ``.weights``) the cfg needs: ``net.n_params``."""
+    return net.n_params
+
+
+def _env_limit(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise UserInputError(f"{name}={raw!r}: must be a positive integer")
+    return value
+
+
+def size_limits() -> tuple[int, int]:
+    """``(max parameters, max activation bytes)`` in force (environment, else the defaults)."""
+    return (_env_limit(MAX_PARAMS_ENV, DEFAULT_MAX_PARAMS),
+            _env_limit(MAX_ACTIVATION_ENV, DEFAULT_MAX_ACTIVATION_BYTES))
+
+
+def check_size(net: Network, max_params: int | None = None, max_activation_bytes: int | None = None) -> None:
+    """Refuse a cfg whose parameters or activations exceed the bounds, naming the first layer
+    (file:line) at which the running total crosses one."""
+    lim_p, lim_a = size_limits()
+    lim_p = lim_p if max_params is None else max_params
+    lim_a = lim_a if max_activation_bytes is None else max_activation_bytes
+    c, h, w = net.input_shape
+    params, act = 0, c * h * w * _F32
+    if act > lim_a:
+        raise CfgError(net.cfg_path, None, f"[net] input {w}x{h}x{c} needs {_gib(act)} of float32, above the "
+                       f"limit of {_gib(lim_a)} (set {MAX_ACTIVATION_ENV} to raise it)")
+    for spec in net.layers:
+        params += spec.n_params
+        act += _layer_activation_bytes(spec)
+        where = f"[{spec.kind.value}] layer {spec.index}"
+        if params > lim_p:
+            raise CfgError(net.cfg_path, spec.line, f"{where}: the network needs {params:,} parameters up to "
+                           f"here, above the limit of {lim_p:,} (set {MAX_PARAMS_ENV} to raise it); "
+                           f"check 'filters'/'size'/'output'")
+        if act > lim_a:
+            raise CfgError(net.cfg_path, spec.line, f"{where}: output {spec.out_shape} brings the estimated "
+                           f"activation memory to {_gib(act)}, above the limit of {_gib(lim_a)} "
+                           f"(set {MAX_ACTIVATION_ENV} to raise it); check the sizes")
+
+
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):,.1f} GiB" if n < (1 << 70) else f"{n:.3g} bytes"
+
+
 def _net_section(sec: Section, fork: DarknetFork = DarknetFork.PJREDDIE) -> tuple[Shape, bool, list[str]]:
     """Input shape, whether detectors letterbox under ``fork`` (``golden.forks.detector_letterbox``),
     and the warnings of the ``[net]`` section."""
@@ -128,8 +216,10 @@ def parse_network(cfg_path: str | Path, darknet: str | DarknetFork = "auto") -> 
         prev = spec.out_shape
     if not layers:
         raise CfgError(cfg_path, None, "the cfg has a [net] section but no layers")
-    return Network(Path(cfg_path), input_shape, layers, letter_box=letter_box, darknet=fork, warnings=warnings,
-                   cfg_text=Path(cfg_path).read_text(encoding="utf-8", errors="replace"))
+    net = Network(Path(cfg_path), input_shape, layers, letter_box=letter_box, darknet=fork, warnings=warnings,
+                  cfg_text=Path(cfg_path).read_text(encoding="utf-8", errors="replace"))
+    check_size(net)
+    return net
 
 
 def load_network(cfg_path: str | Path, weights_path: str | Path | None = None,

@@ -77,10 +77,32 @@ def read_weights(net: Network, path: str | Path) -> Network:
                 arr = arr.reshape(shape[1], shape[0]).T.copy()
             arrays[name] = arr.reshape(shape)
         params[spec.index] = LayerParams(**arrays)
+    for spec in net.param_layers():  # values only once the layout fits (a size mismatch says more)
+        for name, arr in params[spec.index].arrays().items():
+            check_finite(path, spec.index, spec.kind.value, name, arr)
     net.params = params
     net.weights_header = (major, minor, revision, seen)
     net.weights_path = path
     return net
+
+
+def check_finite(path: str | Path, layer: int, kind: str, name: str, arr: np.ndarray) -> None:
+    """Refuse a NaN or infinite parameter (and a negative BN variance, whose square root is NaN),
+    naming the file, the layer, the array and the position of the first bad value.
+
+    Darknet would run such a file and print nothing (NaN scores pass no threshold); here it is
+    one clear error at load, so no NaN can reach a detection, a JSON report or the INT engine."""
+    bad = ~np.isfinite(arr)
+    what = "not a finite number"
+    if not bad.any() and name == "rolling_variance":
+        bad = arr < 0
+        what = "a negative batch-norm variance"
+    if bad.any():
+        pos = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), arr.shape))
+        value = arr[pos]
+        count = int(bad.sum())
+        more = f" ({count:,} such values in this array)" if count > 1 else ""
+        raise WeightsError(path, f"({kind}) '{name}'{list(pos)} = {value}: {what}{more}", layer)
 
 
 def weights_bytes(net: Network) -> bytes:

@@ -50,7 +50,19 @@ def cycle_plots(nc: NetworkCycles, out_dir: str | Path) -> list[Path]:
     from dla.fileio import write_bytes_atomic
 
     out_dir = Path(out_dir)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _cycle_plots(nc, out_dir, FigureCanvasAgg, Figure, write_bytes_atomic)
+    except BaseException:
+        if created:  # a failed write leaves no empty folder behind
+            import shutil
+
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def _cycle_plots(nc: NetworkCycles, out_dir: Path, FigureCanvasAgg, Figure, write_bytes_atomic) -> list[Path]:  # noqa: N803
     idx = [l.index for l in nc.layers]
     written = []
 

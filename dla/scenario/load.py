@@ -15,6 +15,7 @@ import copy
 import difflib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -25,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from dla.models import DATA, IMAGE_DIR, resolve_cfg
 from dla.scenario.schema import Scenario
+from dla.yamlsafe import compose_yaml, construct_yaml
 from golden.errors import UserInputError
 
 SCENARIO_DIR = DATA / "scenarios"
@@ -94,9 +96,9 @@ def _line_map(node: yaml.Node, loc: Loc = (), out: dict[Loc, int] | None = None)
 
 
 def parse_yaml(path: Path, text: str) -> tuple[dict[str, Any], dict[Loc, int]]:
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+    try:  # bounded: a YAML alias bomb is refused here (dla.yamlsafe)
+        node = compose_yaml(text)
+        data = construct_yaml(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", column {mark.column + 1}" if mark else ""
@@ -306,6 +308,32 @@ def check_files(ls: LoadedScenario) -> None:
                 raise ls.error(f"not a NumPy .npy array file: {e.edit.array}", "step", i, "edit", "array") from None
 
 
+#: Most generated images a scenario may ask for (``images: {synthetic: N}``, ``quant.calib.synthetic``):
+#: each is a full inference per mode and variant; 1000 is hours of work already.
+MAX_SYNTHETIC_IMAGES = 1000
+#: Most scenarios one ``matrix:`` may expand into (checked before expanding anything).
+MAX_MATRIX_COMBINATIONS = 1000
+
+
+def matrix_size(matrix: dict[str, list[Any]] | None) -> int:
+    """How many scenarios ``matrix`` expands into (the product of its list lengths; 1 if none)."""
+    return math.prod(len(v) for v in matrix.values()) if matrix else 1
+
+
+def check_sizes(ls: LoadedScenario) -> None:
+    """Refuse work without a sensible bound before any of it starts (limits in docs/security.md)."""
+    s = ls.scenario
+    n = matrix_size(s.matrix)
+    if n > MAX_MATRIX_COMBINATIONS:
+        sizes = " x ".join(str(len(v)) for v in (s.matrix or {}).values())
+        raise ls.error(f"{n:,} combinations ({sizes}), more than the limit of {MAX_MATRIX_COMBINATIONS:,}: "
+                       "split it into several scenarios", "matrix")
+    for loc, value in ((("images", "synthetic"), getattr(s.images, "synthetic", None)),
+                       (("quant", "calib", "synthetic"), s.quant.calib.synthetic)):
+        if value is not None and value > MAX_SYNTHETIC_IMAGES:
+            raise ls.error(f"{value:,} images, more than the limit of {MAX_SYNTHETIC_IMAGES:,}", *loc)
+
+
 def check_consistency(ls: LoadedScenario) -> None:
     """Sections that must agree with each other (a check on a mode that is not run...)."""
     s = ls.scenario
@@ -338,8 +366,9 @@ def scenario_from_mapping(data: dict[str, Any], path: str | Path, lines: dict[Lo
     lines = lines or {}
     scn = validate(data, path, lines)
     ls = LoadedScenario(scn, path, lines, data)
+    check_sizes(ls)
     if scn.matrix and not allow_matrix:
-        raise ls.error(f"this scenario has a matrix ({len(expand_matrix(ls))} combinations): run it with "
+        raise ls.error(f"this scenario has a matrix ({matrix_size(scn.matrix)} combinations): run it with "
                        "'dla regress', or remove 'matrix:'", "matrix")
     check_consistency(ls)
     check_files(ls)

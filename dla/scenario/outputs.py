@@ -20,7 +20,7 @@ from typing import Any
 
 import jinja2
 
-from dla.fileio import write_bytes_atomic
+from dla.fileio import json_text, write_bytes_atomic
 from dla.scenario.junit import junit_xml, scenario_suite
 from dla.scenario.runner import ScenarioResult
 
@@ -90,7 +90,7 @@ def write_outputs(result: ScenarioResult, out: Path) -> list[str]:
     """Write the reports into ``out`` (an existing, empty directory); returns the names written."""
     rep = result.loaded.scenario.report
     written = []
-    write_bytes_atomic(out / "summary.json", (json.dumps(result.summary, indent=1) + "\n").encode())
+    write_bytes_atomic(out / "summary.json", json_text(result.summary).encode())
     written.append("summary.json")
     write_bytes_atomic(out / "timing.json", (json.dumps(result.seconds, indent=1) + "\n").encode())
     written.append("timing.json")

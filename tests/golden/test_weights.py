@@ -49,6 +49,7 @@ def hand_written_file(major: int, minor: int, seen: int, transpose_connected: bo
                2, 2 * 4,                    # conv1: biases, weights
                5, 5 * 128, 5, 5, 5)]        # connected: biases, weights, scales, mean, var
     arrays[3] = np.abs(arrays[3]) + 0.1
+    arrays[11] = np.abs(arrays[11]) + 0.1  # variances are >= 0 (a negative one is refused at load)
     head = struct.pack("<3i", major, minor, 0)
     head += struct.pack("<Q", seen) if major * 10 + minor >= 2 and major < 1000 and minor < 1000 \
         else struct.pack("<I", seen)

@@ -373,12 +373,17 @@ def test_model_json_not_utf8_is_a_qnet_error(base_qnet: Path, tmp_path: Path) ->
         load_qnet(path)
 
 
-def test_an_npz_array_declaring_more_than_it_holds_is_refused_before_allocating(base_qnet: Path, tmp_path: Path) -> None:
+def test_an_npz_array_declaring_more_than_it_holds_is_refused_before_allocating(base_qnet: Path, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The cfg inside model.json can itself be huge (a first conv of 100000 filters of 401x401):
     an L000.w_q whose header declares that shape (45 GiB) but holds no data is refused by name
     before numpy allocates it — the data a header declares must be in the member."""
     import zipfile
 
+    # this cfg is beyond the default size bounds (golden.network.check_size); raised here so the
+    # array check behind them is what is tested
+    monkeypatch.setenv("DLA_MAX_PARAMS", str(10 ** 12))
+    monkeypatch.setenv("DLA_MAX_ACTIVATION_BYTES", str(10 ** 15))
     path = edited(base_qnet, tmp_path)
     meta = json.loads((path / "model.json").read_text())
     meta["cfg"] = re.sub(r"(\[convolutional\][^\[]*?)filters=16\n(size)=3", r"\1filters=100000\n\2=401",

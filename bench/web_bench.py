@@ -51,6 +51,7 @@ def prepare(url: str) -> tuple[httpx.Client, int, int]:
     c.get("/login")
     h = {"X-CSRF-Token": c.cookies["dla_csrf"]}
     c.post("/api/signup", json={"username": "bench", "password": "bench-password"}, headers=h).raise_for_status()
+    h = {"X-CSRF-Token": c.cookies["dla_csrf"]}  # the login's own token (bound to the session)
     cfg = c.put("/api/files?name=yolov3-tiny.cfg", content=(CFG_DIR / "yolov3-tiny.cfg").read_bytes(), headers=h).json()
     img = c.put("/api/files?name=dog.jpg", content=DEFAULT_IMAGE.read_bytes(), headers=h).json()
     job = c.post("/api/jobs/quantize", json={"model_id": cfg["id"], "output": "yt.qnet"}, headers=h).json()

@@ -22,7 +22,10 @@ def register(group: click.Group) -> None:
 @click.option("--no-signup", is_flag=True, help="Disable sign-up (only existing accounts can log in).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Job worker processes running at once.")
-def serve_cmd(host: str, port: int, data_dir: str, database_url: str | None, no_signup: bool, workers: int) -> None:
+@click.option("--behind-https", is_flag=True,
+              help="Served to browsers over HTTPS (a proxy in front): cookies are marked Secure, HSTS is sent.")
+def serve_cmd(host: str, port: int, data_dir: str, database_url: str | None, no_signup: bool, workers: int,
+              behind_https: bool) -> None:
     """Serve the web workbench: upload models and images, run FLOAT/HYBRID/INT, quantize, STEP."""
     import uvicorn
     from sqlalchemy.exc import ArgumentError, OperationalError
@@ -30,7 +33,8 @@ def serve_cmd(host: str, port: int, data_dir: str, database_url: str | None, no_
     from dla.web.app import create_app
 
     try:
-        app = create_app(data_dir, database_url, allow_signup=not no_signup, job_workers=workers)
+        app = create_app(data_dir, database_url, allow_signup=not no_signup, job_workers=workers,
+                         secure_cookies=behind_https)
     except ArgumentError as exc:
         raise UserInputError(f"--database-url: {exc}") from None
     except OperationalError as exc:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from dla.web.jobs import JobRunner
     from dla.web.stepping import StepSessions
     from dla.web.storage import Storage
+    from dla.web.throttle import Throttle
 
 
 @dataclass
@@ -29,7 +30,12 @@ class Settings:
     quota_bytes: int = 2 * 1024 * 1024 * 1024
     job_workers: int = 2
     step_sessions_per_user: int = 3
-    secure_cookies: bool = False  # set behind HTTPS
+    secure_cookies: bool = False  # `dla serve --behind-https`: cookies only travel over HTTPS
+    #: login throttling (dla.web.throttle): failed logins allowed per account and per client
+    #: address inside a sliding window, then 429 with Retry-After until the oldest leaves it
+    login_failures_per_account: int = 5
+    login_failures_per_client: int = 20
+    login_window_seconds: float = 300.0
 
 
 @dataclass
@@ -39,6 +45,8 @@ class WebContext:
     storage: "Storage"
     jobs: "JobRunner"
     steps: "StepSessions"
+    account_throttle: "Throttle | None" = None
+    client_throttle: "Throttle | None" = None
 
 
 def ctx(request: Request) -> WebContext:

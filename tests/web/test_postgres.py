@@ -125,6 +125,7 @@ def test_dla_serve_on_postgresql(tmp_path, database_url: str, pg_database: URL) 
         http.get("/login")
         csrf = {"X-CSRF-Token": http.cookies["dla_csrf"]}
         assert http.post("/api/signup", json={"username": "pat", "password": "long enough"}, headers=csrf).is_success
+        csrf = {"X-CSRF-Token": http.cookies["dla_csrf"]}  # the login's own token (bound to the session)
         assert http.put("/api/files?name=tiny.cfg", content=TINY_CFG.read_bytes(), headers=csrf).is_success
         assert [f["name"] for f in http.get("/api/files").json()["files"]] == ["tiny.cfg"]
     assert not (tmp_path / "data" / "workbench.sqlite").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from golden.errors import UserInputError
+from golden.image import MAX_IMAGE_PIXELS
 
 
 def register(group: click.Group) -> None:
@@ -22,10 +23,12 @@ def register(group: click.Group) -> None:
 @click.option("--no-signup", is_flag=True, help="Disable sign-up (only existing accounts can log in).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Job worker processes running at once.")
+@click.option("--max-image-pixels", default=MAX_IMAGE_PIXELS, show_default=True, type=click.IntRange(1),
+              help="Images with more pixels are refused at upload, before decoding.")
 @click.option("--behind-https", is_flag=True,
               help="Served to browsers over HTTPS (a proxy in front): cookies are marked Secure, HSTS is sent.")
 def serve_cmd(host: str, port: int, data_dir: str, database_url: str | None, no_signup: bool, workers: int,
-              behind_https: bool) -> None:
+              max_image_pixels: int, behind_https: bool) -> None:
     """Serve the web workbench: upload models and images, run FLOAT/HYBRID/INT, quantize, STEP."""
     import uvicorn
     from sqlalchemy.exc import ArgumentError, OperationalError
@@ -34,7 +37,7 @@ def serve_cmd(host: str, port: int, data_dir: str, database_url: str | None, no_
 
     try:
         app = create_app(data_dir, database_url, allow_signup=not no_signup, job_workers=workers,
-                         secure_cookies=behind_https)
+                         secure_cookies=behind_https, max_image_pixels=max_image_pixels)
     except ArgumentError as exc:
         raise UserInputError(f"--database-url: {exc}") from None
     except OperationalError as exc:

@@ -17,6 +17,11 @@ from golden.errors import FileMissingError, ImageError
 
 _F = np.float32
 
+#: Images with more pixels are refused before they are decoded (decoded RGB is 3 bytes a pixel,
+#: float32 CHW 12): one limit for the web workbench (``dla serve --max-image-pixels``) and the
+#: commands.  Pillow's own guard only warns up to ~179 Mpx.  50 Mpx covers every camera photo.
+MAX_IMAGE_PIXELS = 50_000_000
+
 
 def load_image(path: str | Path) -> np.ndarray:
     """``(3, H, W)`` float32 in [0, 1], RGB planar."""

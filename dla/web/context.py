@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from dla.web.db import Database
+from golden.image import MAX_IMAGE_PIXELS
 
 if TYPE_CHECKING:
     from dla.web.jobs import JobRunner
@@ -36,6 +37,7 @@ class Settings:
     login_failures_per_account: int = 5
     login_failures_per_client: int = 20
     login_window_seconds: float = 300.0
+    max_image_pixels: int = MAX_IMAGE_PIXELS  # uploads with more pixels are refused before decoding
 
 
 @dataclass

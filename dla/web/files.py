@@ -85,7 +85,7 @@ async def upload(request: Request, name: str = Query(...), overwrite_version: in
                 c.storage.check_quota(db, user.id, tmp.stat().st_size)
                 try:
                     meta = sniff.check(kind, tmp, name, c.storage.cfg_paths(db, user.id), qdir,
-                                       c.storage.max_upload_bytes * 4)
+                                       c.storage.max_upload_bytes * 4, c.settings.max_image_pixels)
                 except UserInputError as exc:  # the .qnet loader names the unpacked temp folder
                     raise sniff.ContentError(str(exc).replace(str(qdir), name)) from None
                 src = qdir if kind == "qnet" else tmp
@@ -132,14 +132,9 @@ async def upload_qnet_folder(request: Request, name: str = Query(...), overwrite
                     shutil.copyfileobj(upload.file, out, CHUNK)
 
         def store() -> dict:
-            from dla.qnet_file import load_qnet
-
             with c.db.session() as db:
                 c.storage.check_quota(db, user.id, c.storage.disk_size(qdir))
-                try:
-                    qnet, _hw, _ = load_qnet(qdir)
-                except UserInputError as exc:  # the loader names the temp folder: name the user's
-                    raise sniff.ContentError(str(exc).replace(str(qdir), name)) from None
+                qnet, _hw = sniff.load_qnet_checked(qdir, name)  # errors name the user's file
                 meta = {"layers": len(qnet.net.layers), "input": list(qnet.net.input_shape), "model": qnet.net.name}
                 return c.storage.add(db, user.id, qdir, name, "qnet", meta, replace_version=overwrite_version).to_dict()
 

@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
 from dla.web import auth, files, jobs, models, pages, stepping
 from dla.web.context import Settings, WebContext
@@ -61,7 +62,9 @@ def create_app(data_dir: str | Path, database_url: str | None = None, allow_sign
             raise TypeError(f"unknown setting {k!r}")
         setattr(settings, k, v)
     db = Database(settings.database_url)
-    storage = Storage(data, settings.quota_bytes, settings.max_upload_bytes)
+    storage = Storage(data, settings.quota_bytes, settings.max_upload_bytes)  # empties tmp/
+    with db.session() as s:
+        storage.remove_orphans(s)
     context = WebContext(settings, db, storage, JobRunner(db, storage, data, settings.job_workers),
                          StepSessions(settings.step_sessions_per_user),
                          Throttle(settings.login_failures_per_account, settings.login_window_seconds),
@@ -103,6 +106,13 @@ def create_app(data_dir: str | Path, database_url: str | None = None, allow_sign
                 status = code
                 break
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(StaleDataError)
+    @app.exception_handler(ObjectDeletedError)
+    async def _gone(_request: Request, _exc: Exception):
+        # the row was deleted (or changed) by another request between our read and our write
+        return JSONResponse({"detail": "changed or deleted by another request at the same moment: reload"},
+                            status_code=409)
 
     @app.exception_handler(IntegrityError)
     async def _race(_request: Request, _exc: Exception):

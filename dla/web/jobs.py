@@ -26,6 +26,7 @@ from sqlalchemy import select
 from dla.web.auth import current_user
 from dla.web.context import WebContext, ctx
 from dla.web.db import MAX_ID, Database, Job, User, utcnow
+from dla.web.fairqueue import FairSlots
 from dla.web.modelref import ModelRef
 from dla.web.storage import NotFound, Storage, TooLarge
 from golden.errors import UserInputError
@@ -41,7 +42,7 @@ class JobRunner:
         self.root.mkdir(parents=True, exist_ok=True)
         self._mp = multiprocessing.get_context("forkserver")
         self._mp.set_forkserver_preload(PRELOAD)
-        self._slots = threading.Semaphore(max(1, workers))
+        self.slots = FairSlots(workers)  # per-user round robin, not one global FIFO
         self._lock = threading.Lock()
         self._keep_lock = threading.Lock()  # keep(): the check of 'kept' and the copy together
         self._procs: dict[int, Any] = {}
@@ -81,8 +82,8 @@ class JobRunner:
             self._finish_failed(job_id, "failed", f"the job could not run: {type(exc).__name__}: {exc}")
 
     def _run(self, job_id: int, user_id: int, kind: str, params: dict[str, Any]) -> None:
-        with self._slots:
-            if job_id in self._cancelled:
+        with self.slots.slot(user_id, job_id, lambda: job_id in self._cancelled or self._closing) as admitted:
+            if not admitted or job_id in self._cancelled:
                 return
             out_dir = self.job_dir(job_id)
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -209,6 +210,7 @@ class JobRunner:
                 job = db.get(Job, job_id)
                 if job is not None and job.status == "queued":
                     job.status, job.message = "cancelled", "cancelled by the user"
+            self.slots.wake()  # a queued job leaves the queue now
 
     def shutdown(self) -> None:
         with self._lock:
@@ -218,6 +220,7 @@ class JobRunner:
         for _, p in procs:
             if p.is_alive():
                 p.terminate()
+        self.slots.wake()
         for t in self._threads:
             t.join(timeout=5)
 

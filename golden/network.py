@@ -127,3 +127,27 @@ def load_network(cfg_path: str | Path, weights_path: str | Path | None = None) -
 
         read_weights(net, weights_path)
     return net
+
+
+def estimate_activation_bytes(net: Network) -> int:
+    """An upper estimate, from the cfg's shapes alone, of the memory one run of ``net`` needs for
+    its activations — so a server (``dla serve --max-job-memory``) can refuse a model before
+    running it.  Semantics: the float32 input, every layer's float32 output kept at once (STEP
+    keeps them all; int8 runs keep less, so this bounds them too), plus the largest transient of
+    one layer: for a convolution its im2col matrix (``in/groups × k² × out_h × out_w`` float32)
+    and a float64 accumulator of the output, for anything else one more float32 output.  Weights
+    are not counted (they are the file's size).  It deliberately over-counts by a small factor;
+    a model it admits runs within it."""
+    f32 = 4
+    total = int(np.prod(net.input_shape)) * f32
+    peak = 0
+    for spec in net.layers:
+        out = int(np.prod(spec.out_shape))
+        total += out * f32
+        if isinstance(spec, ConvSpec):
+            cin = int(spec.in_shape[0]) // max(1, spec.groups)
+            col = cin * spec.size * spec.size * int(spec.out_shape[1]) * int(spec.out_shape[2]) * f32
+            peak = max(peak, col + out * 8)
+        else:
+            peak = max(peak, out * f32)
+    return total + peak

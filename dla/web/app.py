@@ -21,6 +21,7 @@ from dla.web import auth, files, jobs, models, pages, stepping
 from dla.web.context import Settings, WebContext
 from dla.web.db import Database
 from dla.web.jobs import JobRunner
+from dla.web.limits import LimitExceeded
 from dla.web.sniff import BadName, ContentError
 from dla.web.stepping import StepSessions
 from dla.web.storage import Conflict, NotFound, Storage, TooLarge
@@ -65,7 +66,8 @@ def create_app(data_dir: str | Path, database_url: str | None = None, allow_sign
     storage = Storage(data, settings.quota_bytes, settings.max_upload_bytes)  # empties tmp/
     with db.session() as s:
         storage.remove_orphans(s)
-    context = WebContext(settings, db, storage, JobRunner(db, storage, data, settings.job_workers),
+    context = WebContext(settings, db, storage, JobRunner(db, storage, data, settings.job_workers, settings.max_job_memory,
+                                                          settings.max_job_seconds),
                          StepSessions(settings.step_sessions_per_user),
                          Throttle(settings.login_failures_per_account, settings.login_window_seconds),
                          Throttle(settings.login_failures_per_client, settings.login_window_seconds))
@@ -101,7 +103,8 @@ def create_app(data_dir: str | Path, database_url: str | None = None, allow_sign
     @app.exception_handler(UserInputError)
     async def _user_error(_request: Request, exc: Exception):
         status = 422
-        for cls, code in ((NotFound, 404), (Conflict, 409), (TooLarge, 413), (ContentError, 422), (BadName, 422)):
+        for cls, code in ((NotFound, 404), (Conflict, 409), (TooLarge, 413), (LimitExceeded, 413), (ContentError, 422),
+                          (BadName, 422)):
             if isinstance(exc, cls):
                 status = code
                 break

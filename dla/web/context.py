@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from dla.web.db import Database
+from dla.web.limits import DEFAULT_MAX_JOB_MEMORY, DEFAULT_MAX_JOB_SECONDS
 from golden.image import MAX_IMAGE_PIXELS
 
 if TYPE_CHECKING:
@@ -37,6 +38,10 @@ class Settings:
     login_failures_per_account: int = 5
     login_failures_per_client: int = 20
     login_window_seconds: float = 300.0
+    #: every engine computation (jobs, STEP sessions) runs in a worker process with these limits
+    #: (dla.web.limits); None/0 = no limit
+    max_job_memory: int | None = DEFAULT_MAX_JOB_MEMORY
+    max_job_seconds: float | None = DEFAULT_MAX_JOB_SECONDS
     max_image_pixels: int = MAX_IMAGE_PIXELS  # uploads with more pixels are refused before decoding
 
 

@@ -280,8 +280,25 @@ def open_state(sid: str, ref: dict[str, Any], image_path: str, mode: str, pictur
     model = loaded.qnet if loaded.qnet is not None else loaded.net
     session = Session(model, image_path, mode=mode, hw=loaded.hw)
     log = io.StringIO()
-    return StepState(sid, session, Stepper(session, log, Path(pictures)), log, Path(pictures), model_id, model_name,
-                     model_version, image_name)
+    stepper = Stepper(session, log, Path(pictures))
+    # the Stepper reports any exception as "unexpected ...", keeping the session: out of memory
+    # must instead end this worker (its state may be half-changed), so it passes through
+    stepper.commands = {name: _memory_passes(handler) for name, handler in stepper.commands.items()}
+    return StepState(sid, session, stepper, log, Path(pictures), model_id, model_name, model_version, image_name)
+
+
+class OutOfMemory(BaseException):
+    """A ``MemoryError`` inside a Stepper command, carried past the Stepper's ``except Exception``."""
+
+
+def _memory_passes(handler: Callable[[str], Any]) -> Callable[[str], Any]:
+    def run(rest: str) -> Any:
+        try:
+            return handler(rest)
+        except MemoryError:
+            raise OutOfMemory() from None
+
+    return run
 
 
 class StepSessions:

@@ -22,7 +22,8 @@ from dla.web.storage import NotFound
 from golden.errors import UserInputError
 
 OPS = ("state", "command", "load_weights", "picture", "export")
-#: Building the session (loading the model, decoding the image) may take this long at most.
+#: Building the session (loading the model, decoding the image) may take this long (or the
+#: per-command limit if longer).
 OPEN_SECONDS = 600.0
 
 
@@ -31,7 +32,7 @@ def worker_main(conn: Any, open_args: dict[str, Any], max_memory: int | None) ->
     import traceback
 
     confine(max_memory)
-    from dla.web.stepping import open_state
+    from dla.web.stepping import OutOfMemory, open_state
 
     st = None
     try:
@@ -53,7 +54,7 @@ def worker_main(conn: Any, open_args: dict[str, Any], max_memory: int | None) ->
             if op not in OPS:
                 raise UserInputError(f"unknown STEP request {op!r}")
             conn.send(("ok", getattr(st, f"op_{op}")(*args)))
-        except MemoryError:
+        except (MemoryError, OutOfMemory):
             conn.send(("memory", ""))  # the state may be half-changed: the server closes the session
             return
         except UserInputError as exc:
@@ -92,7 +93,7 @@ class RemoteStep:
         theirs.close()
         st = cls(sid, proc, mine, pictures, open_args, max_memory, max_seconds)
         with st.lock:
-            st._answer("open", min(OPEN_SECONDS, max_seconds) if max_seconds else OPEN_SECONDS)
+            st._answer("open", max(OPEN_SECONDS, max_seconds or 0))
         return st
 
     def call(self, op: str, *args: Any) -> Any:

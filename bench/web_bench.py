@@ -164,7 +164,8 @@ def main() -> None:
             client, qnet_id, _ = prepare(url)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+                # bypass_csp: wait_for_function's predicate is eval'd, which the server's CSP forbids
+                ctx = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
                 ctx.add_cookies([{"name": k, "value": v, "url": url} for k, v in client.cookies.items()])
                 page = ctx.new_page()
                 page.set_default_timeout(120_000)

@@ -227,7 +227,7 @@ def unpack_qnet(path: Path, dest: Path, max_bytes: int, name: str = "the .qnet")
         with zipfile.ZipFile(path) as zf:
             members = {}
             for info in zf.infolist():
-                base = info.filename.rstrip("/").split("/")[-1]
+                base = info.filename.replace("\\", "/").rstrip("/").split("/")[-1]  # "a\\b": Windows zips
                 if base in QNET_MEMBERS and not info.is_dir():
                     if base in members:
                         raise ContentError(f"not a .qnet: the zip holds {base} more than once")

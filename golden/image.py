@@ -20,10 +20,9 @@ from golden.errors import FileMissingError, ImageError, UserInputError
 
 _F = np.float32
 
-
 #: Default bound on an input image's pixels (width x height), checked from the header before
-#: decoding: a few-hundred-byte PNG can declare 30000x30000 pixels (2.7 GB as RGB float32).
-#: 50 MP is above any camera image and below Pillow's own decompression-bomb limits.
+#: decoding — one limit for the commands and the web workbench (``dla serve --max-image-pixels``):
+#: a few-hundred-byte PNG can declare 30000x30000 pixels (2.7 GB as RGB float32).  50 MP is above any camera image and below Pillow's own decompression-bomb limits.
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 #: Environment variable that changes the bound (an integer number of pixels).
 MAX_PIXELS_ENV = "DLA_MAX_IMAGE_PIXELS"

@@ -104,25 +104,34 @@ MAX_ACTIVATION_ENV = "DLA_MAX_ACTIVATION_BYTES"
 _F32 = 4
 
 
-def _layer_activation_bytes(spec: LayerSpec) -> int:
-    """float32 bytes of one layer's output plus, for a convolution, its im2col workspace."""
+def _layer_bytes(spec: LayerSpec) -> tuple[int, int]:
+    """``(kept, transient)`` bytes of one layer: its float32 output, which a run keeps (STEP and
+    ``--dump`` keep every output), and what exists only while it runs — for a convolution its
+    im2col matrix (``in/groups × k² × out_h × out_w`` float32) plus a float64 accumulator of the
+    output, for anything else one more float32 output."""
     c, h, w = spec.out_shape
-    out = c * h * w * _F32
+    out = c * h * w
     if isinstance(spec, ConvSpec):
-        cin = spec.in_shape[0] // spec.groups
-        out += cin * spec.size * spec.size * h * w * _F32
-    return out
+        cin = spec.in_shape[0] // max(1, spec.groups)
+        return out * _F32, cin * spec.size * spec.size * h * w * _F32 + out * 8
+    return out * _F32, out * _F32
 
 
 def estimate_activation_bytes(net: Network) -> int:
-    """Upper estimate of the float32 activation memory a run of ``net`` can need, in bytes.
+    """An upper estimate, from the cfg's shapes alone, of the memory one run of ``net`` needs for
+    its activations, in bytes — cheap, so a command (:func:`check_size`) or the workbench
+    (``dla serve --max-job-memory``) can refuse a model before anything is allocated.
 
-    The sum of the network input and every layer's output (what ``--dump`` and STEP keep),
-    plus each convolution's im2col workspace (``C/groups·k²·H_out·W_out`` floats), all as
-    float32.  Computed from the cfg shapes alone (no weights), so it is cheap and can be
-    checked before anything is allocated; the web workbench uses it too."""
+    Semantics: the float32 input, plus every layer's float32 output kept at once (int8 runs keep
+    less, so this bounds them too), plus the largest transient of any one layer (see
+    ``_layer_bytes``).  Weights are not counted (they are the file's size).  It deliberately
+    over-counts by a small factor; a model it admits runs within it."""
     c, h, w = net.input_shape
-    return c * h * w * _F32 + sum(_layer_activation_bytes(s) for s in net.layers)
+    kept, peak = c * h * w * _F32, 0
+    for spec in net.layers:
+        k, t = _layer_bytes(spec)
+        kept, peak = kept + k, max(peak, t)
+    return kept + peak
 
 
 def estimate_param_count(net: Network) -> int:
@@ -156,13 +165,16 @@ def check_size(net: Network, max_params: int | None = None, max_activation_bytes
     lim_p = lim_p if max_params is None else max_params
     lim_a = lim_a if max_activation_bytes is None else max_activation_bytes
     c, h, w = net.input_shape
-    params, act = 0, c * h * w * _F32
+    params, kept, peak = 0, c * h * w * _F32, 0
+    act = kept
     if act > lim_a:
         raise CfgError(net.cfg_path, None, f"[net] input {w}x{h}x{c} needs {_gib(act)} of float32, above the "
                        f"limit of {_gib(lim_a)} (set {MAX_ACTIVATION_ENV} to raise it)")
     for spec in net.layers:
         params += spec.n_params
-        act += _layer_activation_bytes(spec)
+        k, t = _layer_bytes(spec)
+        kept, peak = kept + k, max(peak, t)
+        act = kept + peak  # = estimate_activation_bytes of the network up to this layer
         where = f"[{spec.kind.value}] layer {spec.index}"
         if params > lim_p:
             raise CfgError(net.cfg_path, spec.line, f"{where}: the network needs {params:,} parameters up to "

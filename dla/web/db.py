@@ -171,7 +171,10 @@ class Database:
             db.rollback()
             raise
         finally:
+            locks = db.info.pop("locks", {})
             db.close()
+            for lock in locks.values():  # taken for this unit of work (Storage.lock_user)
+                lock.release()
 
     def interrupt_running_jobs(self) -> list[int]:
         """At start-up: jobs a previous server left queued/running can never finish."""

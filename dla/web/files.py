@@ -2,19 +2,21 @@
 download, rename, delete, augment.  Every route is scoped to the logged-in user."""
 from __future__ import annotations
 
+import mimetypes
+import os
 import shutil
 from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
 from dla.web import sniff
 from dla.web.auth import current_user
 from dla.web.context import WebContext, ctx
 from dla.web.db import User
-from dla.web.storage import TooLarge
+from dla.web.storage import NotFound, TooLarge
 from golden.errors import UserInputError
 
 router = APIRouter(prefix="/api/files")
@@ -85,7 +87,7 @@ async def upload(request: Request, name: str = Query(...), overwrite_version: in
                 c.storage.check_quota(db, user.id, tmp.stat().st_size)
                 try:
                     meta = sniff.check(kind, tmp, name, c.storage.cfg_paths(db, user.id), qdir,
-                                       c.storage.max_upload_bytes * 4)
+                                       c.storage.max_upload_bytes * 4, c.settings.max_image_pixels)
                 except UserInputError as exc:  # the .qnet loader names the unpacked temp folder
                     raise sniff.ContentError(str(exc).replace(str(qdir), name)) from None
                 src = qdir if kind == "qnet" else tmp
@@ -132,14 +134,9 @@ async def upload_qnet_folder(request: Request, name: str = Query(...), overwrite
                     shutil.copyfileobj(upload.file, out, CHUNK)
 
         def store() -> dict:
-            from dla.qnet_file import load_qnet
-
             with c.db.session() as db:
                 c.storage.check_quota(db, user.id, c.storage.disk_size(qdir))
-                try:
-                    qnet, _hw, _ = load_qnet(qdir)
-                except UserInputError as exc:  # the loader names the temp folder: name the user's
-                    raise sniff.ContentError(str(exc).replace(str(qdir), name)) from None
+                qnet, _hw = sniff.load_qnet_checked(qdir, name)  # errors name the user's file
                 meta = {"layers": len(qnet.net.layers), "input": list(qnet.net.input_shape), "model": qnet.net.name}
                 return c.storage.add(db, user.id, qdir, name, "qnet", meta, replace_version=overwrite_version).to_dict()
 
@@ -194,9 +191,28 @@ def download(file_id: int, inline: bool = False, user: User = Depends(current_us
         path, name, kind = c.storage.path(rec), rec.name, rec.kind
     if kind == "qnet":  # the name quoted as FileResponse does: any character, no broken header
         quoted = quote(f"{name}.zip")
-        return Response(c.storage.qnet_zip(path, name), media_type="application/zip",
+        try:
+            body = c.storage.qnet_zip(path, name)
+        except FileNotFoundError:  # deleted by another request since the lookup
+            raise NotFound(f"file {file_id} not found") from None
+        return Response(body, media_type="application/zip",
                         headers={"Content-Disposition": f"attachment; filename*=utf-8''{quoted}"})
-    return FileResponse(path, filename=name, content_disposition_type="inline" if inline else "attachment")
+    try:  # opened now: a delete racing this download cannot pull the file from under it
+        f = open(path, "rb")
+    except FileNotFoundError:  # deleted by another request since the lookup
+        raise NotFound(f"file {file_id} not found") from None
+    disposition = "inline" if inline else "attachment"
+    quoted = quote(name)  # as FileResponse names it
+    disposition += f"; filename*=utf-8''{quoted}" if quoted != name else f'; filename="{name}"'
+
+    def chunks():
+        with f:
+            while block := f.read(CHUNK):
+                yield block
+
+    return StreamingResponse(chunks(), media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+                             headers={"Content-Disposition": disposition,
+                                      "Content-Length": str(os.fstat(f.fileno()).st_size)})
 
 
 class Rename(BaseModel):

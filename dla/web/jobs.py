@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import shutil
 import threading
+import time
 from pathlib import Path
 from urllib.parse import quote
 from typing import Any, Literal
@@ -26,22 +27,26 @@ from sqlalchemy import select
 from dla.web.auth import current_user
 from dla.web.context import WebContext, ctx
 from dla.web.db import MAX_ID, Database, Job, User, utcnow
+from dla.web.fairqueue import FairSlots
+from dla.web.limits import check_fits, human
 from dla.web.modelref import ModelRef
 from dla.web.storage import NotFound, Storage, TooLarge
 from golden.errors import UserInputError
 
 PRELOAD = ["dla.web.tasks", "dla.scenario", "dla.scenario.outputs", "dla.scenario.plots", "dla.calibration",
-           "dla.qnet_file", "dla.compare", "golden.draw"]
+           "dla.qnet_file", "dla.compare", "golden.draw", "dla.web.stepworker", "dla.web.stepping", "dla.pictures"]
 
 
 class JobRunner:
-    def __init__(self, db: Database, storage: Storage, data_dir: Path, workers: int = 2) -> None:
+    def __init__(self, db: Database, storage: Storage, data_dir: Path, workers: int = 2,
+                 max_memory: int | None = None, max_seconds: float | None = None) -> None:
         self.db, self.storage = db, storage
+        self.max_memory, self.max_seconds = max_memory, max_seconds
         self.root = data_dir / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
-        self._mp = multiprocessing.get_context("forkserver")
-        self._mp.set_forkserver_preload(PRELOAD)
-        self._slots = threading.Semaphore(max(1, workers))
+        self.mp = multiprocessing.get_context("forkserver")  # also starts the STEP workers
+        self.mp.set_forkserver_preload(PRELOAD)
+        self.slots = FairSlots(workers)  # per-user round robin, not one global FIFO
         self._lock = threading.Lock()
         self._keep_lock = threading.Lock()  # keep(): the check of 'kept' and the copy together
         self._procs: dict[int, Any] = {}
@@ -81,16 +86,17 @@ class JobRunner:
             self._finish_failed(job_id, "failed", f"the job could not run: {type(exc).__name__}: {exc}")
 
     def _run(self, job_id: int, user_id: int, kind: str, params: dict[str, Any]) -> None:
-        with self._slots:
-            if job_id in self._cancelled:
+        with self.slots.slot(user_id, job_id, lambda: job_id in self._cancelled or self._closing) as admitted:
+            if not admitted or job_id in self._cancelled:
                 return
             out_dir = self.job_dir(job_id)
             shutil.rmtree(out_dir, ignore_errors=True)
             out_dir.mkdir(parents=True)
             from dla.web.tasks import worker_main
 
-            recv, send = self._mp.Pipe(duplex=False)
-            proc = self._mp.Process(target=worker_main, args=(kind, params, str(out_dir), send), daemon=True)
+            recv, send = self.mp.Pipe(duplex=False)
+            proc = self.mp.Process(target=worker_main, args=(kind, params, str(out_dir), send, self.max_memory),
+                                   daemon=True)
             with self._lock:
                 if job_id in self._cancelled or self._closing:  # closing: stays queued, then "interrupted"
                     return
@@ -99,10 +105,16 @@ class JobRunner:
             send.close()
             self._update(job_id, status="running", message="started")
             result, error = None, None
+            deadline = time.monotonic() + self.max_seconds if self.max_seconds else None
             while True:
                 try:
                     if not recv.poll(0.2):
                         if not proc.is_alive() and not recv.poll(0):
+                            break
+                        if deadline is not None and time.monotonic() > deadline:
+                            proc.kill()
+                            error = (f"stopped after {self.max_seconds:g} s: the time limit per job "
+                                     "(dla serve --max-job-seconds)")
                             break
                         continue
                     msg = recv.recv()
@@ -123,7 +135,10 @@ class JobRunner:
             elif result is not None:
                 self._finish_done(job_id, user_id, result)
             else:
-                self._finish_failed(job_id, "failed", error or f"the worker process died (exit code {proc.exitcode})")
+                died = f"the worker process died (exit code {proc.exitcode})"
+                if proc.exitcode and proc.exitcode < 0 and self.max_memory:  # a signal: the OOM killer, an admin
+                    died += f"; the memory limit is {human(self.max_memory)} per job"
+                self._finish_failed(job_id, "failed", error or died)
 
     def _finish_failed(self, job_id: int, status: str, message: str) -> None:
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
@@ -209,6 +224,7 @@ class JobRunner:
                 job = db.get(Job, job_id)
                 if job is not None and job.status == "queued":
                     job.status, job.message = "cancelled", "cancelled by the user"
+            self.slots.wake()  # a queued job leaves the queue now
 
     def shutdown(self) -> None:
         with self._lock:
@@ -218,6 +234,7 @@ class JobRunner:
         for _, p in procs:
             if p.is_alive():
                 p.terminate()
+        self.slots.wake()
         for t in self._threads:
             t.join(timeout=5)
 
@@ -310,6 +327,7 @@ def start_run(body: RunRequest, user: User = Depends(current_user), c: WebContex
         ref = model_ref(c, db, user.id, body.model_id, body.weights_id, body.darknet)
         image = c.storage.get(db, user.id, body.image_id, ("image",))
         weights = c.storage.get(db, user.id, body.weights_id).name if body.weights_id is not None else None
+        check_fits(c.settings.max_job_memory, ref.kind, ref.path, ref.name, image.meta)
         params = {"model": ref.to_dict(), "image": str(c.storage.path(image)), "image_name": image.name,
                   "weights_name": weights, "modes": body.modes, "quant": body.quant.model_dump(),
                   "min_sqnr_db": body.min_sqnr_db, "save_qnet": body.save_qnet,
@@ -329,6 +347,7 @@ def start_quantize(body: QuantizeRequest, user: User = Depends(current_user), c:
         if ref.kind != "cfg":
             raise UserInputError("quantize a cfg model (a .qnet is already quantized)")
         image = c.storage.get(db, user.id, body.image_id, ("image",)) if body.image_id is not None else None
+        check_fits(c.settings.max_job_memory, ref.kind, ref.path, ref.name, image.meta if image else None)
         params = {"model": ref.to_dict(), "image": str(c.storage.path(image)) if image else None,
                   "image_name": image.name if image else None, "output": body.output, "quant": body.quant.model_dump(),
                   "calib_images": calib_set(c, db, user.id, body.quant)}

@@ -112,15 +112,16 @@ def _weights(path: Path, cfgs: dict[int, Path]) -> dict[str, Any]:
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP")
 
 
-def _image(path: Path) -> dict[str, Any]:
+def _image(path: Path, max_pixels: int) -> dict[str, Any]:
+    """Open (header only) and check the size before any decoding, then decode once to be sure."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path, formats=IMAGE_FORMATS) as im:
+        with Image.open(path, formats=IMAGE_FORMATS) as im:  # reads the header, decodes nothing
+            if im.width * im.height > max_pixels:  # decoding it would take GBs
+                raise ContentError(f"the image is too large ({im.width}x{im.height} = {im.width * im.height:,} "
+                                   f"pixels; at most {max_pixels:,})")
             im.verify()
-            if im.width * im.height > Image.MAX_IMAGE_PIXELS:  # decoding it would take GBs
-                raise ContentError(f"the image is too large ({im.width}x{im.height} pixels; at most "
-                                   f"{Image.MAX_IMAGE_PIXELS:,} pixels)")
         with Image.open(path, formats=IMAGE_FORMATS) as im:  # verify() leaves the image unusable: reopen
             im.load()
             return {"width": im.width, "height": im.height, "format": im.format}
@@ -132,22 +133,113 @@ def _image(path: Path) -> dict[str, Any]:
         raise ContentError(f"not a readable image ({exc})") from None
 
 
-def unpack_qnet(path: Path, dest: Path, max_bytes: int) -> dict[str, Any]:
-    """A .qnet upload (a zip of model.json + weights.npz, at the top or in one folder) into
-    the directory ``dest``, then loaded and checked like any .qnet."""
-    from dla.qnet_file import load_qnet
+#: ``model.json`` is a cfg's text plus a few numbers per layer: megabytes at most.
+MAX_MODEL_JSON = 32 * 1024 * 1024
+#: Room for a ``.npy`` member's header in front of its data (numpy writes 128 bytes).
+NPY_HEADER_SLACK = 4096
 
+
+def expected_npz(net: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Every array a ``.qnet``'s ``weights.npz`` may hold for ``net`` (``dla.qnet_file.weight_arrays``):
+    name → (shape, dtype).  The batch-norm arrays are allowed on any parametrised layer."""
+    out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    for spec in net.param_layers():
+        key, shape = f"L{spec.index:03d}", tuple(int(v) for v in spec.weight_shape)
+        n = (shape[0],)
+        out[f"{key}.w_q"] = (shape, np.dtype(np.int8))
+        out[f"{key}.b_q"] = (n, np.dtype(np.int32))
+        out[f"{key}.b_float"] = (n, np.dtype(np.float64))
+        out[f"{key}.float.weights"] = (shape, np.dtype(np.float32))
+        for name in ("biases", "scales", "rolling_mean", "rolling_variance"):
+            out[f"{key}.float.{name}"] = (n, np.dtype(np.float32))
+    return out
+
+
+def check_npz_members(npz: Path, net: Any) -> None:
+    """Refuse a ``weights.npz`` that is not exactly arrays of ``net``'s shapes, before numpy loads
+    anything: each member must be an expected array name, its declared (uncompressed) size must
+    fit that array, and its ``.npy`` header must declare the expected shape and dtype.  Only the
+    headers are read; a zip member declaring gigabytes is refused without inflating it (and
+    ``zipfile`` never inflates beyond a member's declared size)."""
+    from numpy.lib import format as npf
+
+    expected = expected_npz(net)
+    try:
+        with zipfile.ZipFile(npz) as zf:
+            seen: set[str] = set()
+            for info in zf.infolist():
+                key = info.filename.removesuffix(".npy")
+                if key not in expected or not info.filename.endswith(".npy") or key in seen:
+                    raise ContentError(f"weights.npz: unexpected member '{info.filename[:80]}' (the cfg's layers "
+                                       "have L<index>.w_q, .b_q, .b_float and .float.<name> arrays, each once)")
+                seen.add(key)
+                shape, dtype = expected[key]
+                need = math.prod(shape) * dtype.itemsize
+                if info.file_size > need + NPY_HEADER_SLACK:
+                    raise ContentError(f"weights.npz: member '{info.filename}' declares {info.file_size:,} bytes, "
+                                       f"the cfg's {shape} {dtype} needs {need:,}")
+                with zf.open(info) as f:
+                    version = npf.read_magic(f)
+                    read = {(1, 0): npf.read_array_header_1_0, (2, 0): npf.read_array_header_2_0}.get(version)
+                    if read is None:
+                        raise ContentError(f"weights.npz: member '{info.filename}' is not a .npy array")
+                    got_shape, _fortran, got_dtype = read(f)
+                if tuple(got_shape) != shape or got_dtype != dtype:
+                    raise ContentError(f"weights.npz: array '{key}' is {tuple(got_shape)} {got_dtype}, the cfg "
+                                       f"needs {shape} {dtype}")
+    except zipfile.BadZipFile:
+        raise ContentError("weights.npz is not an .npz (zip) file") from None
+    except (RuntimeError, NotImplementedError, EOFError, zlib.error, ValueError, OSError) as exc:
+        raise ContentError(f"weights.npz cannot be read ({exc})") from None
+
+
+def load_qnet_checked(qdir: Path, name: str) -> tuple[Any, Any]:
+    """``dla.qnet_file.load_qnet`` on an uploaded ``.qnet`` folder, after the checks that keep a
+    crafted file from costing the server memory: ``model.json``'s size, then the network its cfg
+    text describes, then ``check_npz_members``.  Errors name the user's file ``name``."""
+    from dla.qnet_file import _network_from_text, load_qnet
+
+    try:
+        mf = qdir / "model.json"
+        if mf.is_file() and mf.stat().st_size > MAX_MODEL_JSON:
+            raise ContentError(f"model.json is {mf.stat().st_size:,} bytes (at most {MAX_MODEL_JSON:,})")
+        try:
+            meta = json.loads(mf.read_text(encoding="utf-8"))
+            net = _network_from_text(meta["cfg"], str(meta["cfg_name"]), qdir)
+        except Exception:  # noqa: BLE001 - load_qnet refuses it before reading weights.npz, with its message
+            net = None
+        if net is not None and (qdir / "weights.npz").is_file():
+            check_npz_members(qdir / "weights.npz", net)
+        qnet, hw, _ = load_qnet(qdir)
+    except ContentError as exc:
+        raise ContentError(f"{name}: {exc}") from None
+    except UserInputError as exc:  # the loader names the temp folder: name the user's file
+        raise ContentError(str(exc).replace(str(qdir), name)) from None
+    return qnet, hw
+
+
+def unpack_qnet(path: Path, dest: Path, max_bytes: int, name: str = "the .qnet") -> dict[str, Any]:
+    """A .qnet upload (a zip of model.json + weights.npz, at the top or in one folder) into
+    the directory ``dest``, then loaded and checked like any .qnet.  The declared sizes are
+    checked before anything is inflated, and ``zipfile`` inflates no member beyond its
+    declared size, so ``max_bytes`` bounds what is written."""
     try:
         with zipfile.ZipFile(path) as zf:
             members = {}
             for info in zf.infolist():
-                base = info.filename.rstrip("/").split("/")[-1]
+                base = info.filename.replace("\\", "/").rstrip("/").split("/")[-1]  # "a\\b": Windows zips
                 if base in QNET_MEMBERS and not info.is_dir():
+                    if base in members:
+                        raise ContentError(f"not a .qnet: the zip holds {base} more than once")
                     members[base] = info
             if set(members) != set(QNET_MEMBERS):
                 raise ContentError("not a .qnet: the zip needs model.json and weights.npz")
-            if sum(i.file_size for i in members.values()) > max_bytes:
-                raise ContentError("the .qnet unpacks beyond the upload size limit")
+            total = sum(i.file_size for i in members.values())
+            if total > max_bytes:
+                raise ContentError(f"the .qnet unpacks to {total:,} bytes, beyond the limit of {max_bytes:,}")
+            if members["model.json"].file_size > MAX_MODEL_JSON:
+                raise ContentError(f"model.json is {members['model.json'].file_size:,} bytes "
+                                   f"(at most {MAX_MODEL_JSON:,})")
             dest.mkdir(parents=True)
             for base, info in members.items():  # written under fixed names: no path from the zip is used
                 with zf.open(info) as src, open(dest / base, "wb") as out:
@@ -156,7 +248,7 @@ def unpack_qnet(path: Path, dest: Path, max_bytes: int) -> dict[str, Any]:
         raise ContentError("not a .qnet: upload the model directory as a zip (model.json + weights.npz)") from None
     except (RuntimeError, NotImplementedError, EOFError, zlib.error) as exc:  # encrypted, unknown method, cut
         raise ContentError(f"not a .qnet: the zip cannot be read ({exc})") from None
-    qnet, hw, _ = load_qnet(dest)
+    qnet, _hw = load_qnet_checked(dest, name)
     return {"layers": len(qnet.net.layers), "input": list(qnet.net.input_shape), "model": qnet.net.name}
 
 
@@ -216,16 +308,20 @@ def load_npy_bytes(data: bytes) -> np.ndarray:
     return arr
 
 
-def check(kind: str, path: Path, name: str, cfgs: dict[int, Path], qnet_dest: Path, max_bytes: int) -> dict[str, Any]:
-    """Validate ``path`` as ``kind``; the metadata to keep with the file."""
+def check(kind: str, path: Path, name: str, cfgs: dict[int, Path], qnet_dest: Path, max_bytes: int,
+          max_pixels: int | None = None) -> dict[str, Any]:
+    """Validate ``path`` as ``kind``; the metadata to keep with the file.  ``max_pixels``: the
+    image limit (default ``golden.image.max_image_pixels()``)."""
     if kind == "cfg":
         return _cfg(path, name)
     if kind == "weights":
         return _weights(path, cfgs)
     if kind == "image":
-        return _image(path)
+        from golden.image import max_image_pixels
+
+        return _image(path, max_pixels or max_image_pixels())
     if kind == "qnet":
-        return unpack_qnet(path, qnet_dest, max_bytes)
+        return unpack_qnet(path, qnet_dest, max_bytes, name)
     if kind == "scenario":
         return _scenario(path)
     if kind == "npy":

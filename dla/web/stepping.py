@@ -1,5 +1,6 @@
 """STEP/CROSS in the browser: ``dla.session.Session`` driven by the terminal debugger's own
-``Stepper``, one per open session, kept in server memory.
+``Stepper``, one per open session, each in a worker process of its own (``dla.web.stepworker``:
+memory and time limits, so no session can take the server down).
 
 The page sends the same commands as ``dla step`` (next, goto N, edit w[IDX]=V, edit scale C F,
 rerun, undo, diff, cross, stats, info) and shows the Stepper's answer, its pictures
@@ -7,6 +8,9 @@ rerun, undo, diff, cross, stats, info) and shows the Stepper's answer, its pictu
 the browser and the terminal can never disagree.  Commands that touch the server's file
 system (save, export, edit load) are not accepted as text: the page has its own routes.
 Sessions are bounded: at most N per user, the least recently used one is closed first.
+
+``StepState`` is the session as it lives in its worker; its ``op_*`` methods are what the
+server may ask of it.  ``RemoteStep`` (stepworker) is the server's handle on it.
 """
 from __future__ import annotations
 
@@ -37,6 +41,8 @@ from dla.web.context import WebContext, ctx
 from dla.web.db import User
 from dla.web.jobs import model_ref
 from dla.web.modelref import load
+from dla.web.limits import check_fits
+from dla.web.stepworker import RemoteStep
 from dla.web.storage import NotFound
 from golden.errors import UserInputError
 
@@ -220,23 +226,106 @@ class StepState:
         return out
 
 
+    # ------------------------------------------------------------------ what the server asks (in the worker)
+    def op_state(self) -> dict[str, Any]:
+        with self.lock:
+            return self.state()
+
+    def op_command(self, name: str, line: str) -> dict[str, Any]:
+        with self.lock:
+            if name == "rerun" and self.session.index >= 0:
+                shutil.copyfile(self.picture("output_grid"), self.pictures / "before.png")
+            text = self.run(line)  # a failed command changes nothing, the difference view included
+            if name == "rerun":
+                self.has_before = True
+            elif changes_tensors(line):
+                self.has_before = False
+            if changes_tensors(line):
+                self.prefetch()
+            return {"output": text, "state": self.state()}
+
+    def op_load_weights(self, data: bytes) -> dict[str, Any]:
+        sniff.load_npy_bytes(data)  # refuse a non-array (or a pickle) before it reaches the stepper
+        with self.lock:
+            path = self.pictures / f"upload-{self.generation}.npy"
+            path.write_bytes(data)
+            self.has_before = False
+            text = self.run(f"edit load {path}")
+            self.prefetch()
+            return {"output": text, "state": self.state()}
+
+    def op_picture(self, key: str) -> str:
+        """The file of picture ``key`` of the current state (drawn now if need be)."""
+        with self.lock:
+            if key == "before":
+                if not self.has_before:
+                    raise NotFound("no rerun yet: the 'before' picture appears after a rerun")
+                return str(self.pictures / "before.png")
+            draw = self.picture_task(key)
+        return str(draw())  # outside the lock: the prefetch thread draws the others meanwhile
+
+    def op_export(self, target: str) -> int:
+        """The edited model as a .qnet folder at ``target``; the number of edits."""
+        with self.lock:
+            self.session.export_qnet(Path(target))
+            return len(self.session.edits)
+
+
+def open_state(sid: str, ref: dict[str, Any], image_path: str, mode: str, pictures: str, model_id: int,
+               model_name: str, model_version: int, image_name: str) -> StepState:
+    """The session, built in its worker process (loading the model and the image is work too)."""
+    from dla.web.modelref import ModelRef
+
+    loaded = load(ModelRef(**ref))
+    model = loaded.qnet if loaded.qnet is not None else loaded.net
+    session = Session(model, image_path, mode=mode, hw=loaded.hw)
+    log = io.StringIO()
+    stepper = Stepper(session, log, Path(pictures))
+    # the Stepper reports any exception as "unexpected ...", keeping the session: out of memory
+    # must instead end this worker (its state may be half-changed), so it passes through
+    stepper.commands = {name: _memory_passes(handler) for name, handler in stepper.commands.items()}
+    return StepState(sid, session, stepper, log, Path(pictures), model_id, model_name, model_version, image_name)
+
+
+class OutOfMemory(BaseException):
+    """A ``MemoryError`` inside a Stepper command, carried past the Stepper's ``except Exception``."""
+
+
+def _memory_passes(handler: Callable[[str], Any]) -> Callable[[str], Any]:
+    def run(rest: str) -> Any:
+        try:
+            return handler(rest)
+        except MemoryError:
+            raise OutOfMemory() from None
+
+    return run
+
+
 class StepSessions:
-    """Open STEP sessions per user (bounded, least recently used closed first)."""
+    """Open STEP sessions per user (bounded, least recently used closed first), each a
+    ``RemoteStep``: closing one ends its worker process and deletes its pictures."""
 
     def __init__(self, per_user: int) -> None:
         self.per_user = per_user
         self._lock = threading.Lock()
-        self._by_user: dict[int, OrderedDict[str, StepState]] = {}
+        self._by_user: dict[int, OrderedDict[str, RemoteStep]] = {}
 
-    def add(self, user_id: int, state: StepState) -> None:
+    def add(self, user_id: int, state: RemoteStep) -> None:
+        state.on_dead = lambda: self._discard(user_id, state.id)
         with self._lock:
             mine = self._by_user.setdefault(user_id, OrderedDict())
             mine[state.id] = state
+            closing = []
             while len(mine) > self.per_user:
-                _, old = mine.popitem(last=False)
-                shutil.rmtree(old.pictures, ignore_errors=True)
+                closing.append(mine.popitem(last=False)[1])
+        for old in closing:
+            old.close()
 
-    def get(self, user_id: int, sid: str) -> StepState:
+    def _discard(self, user_id: int, sid: str) -> None:
+        with self._lock:
+            self._by_user.get(user_id, OrderedDict()).pop(sid, None)
+
+    def get(self, user_id: int, sid: str) -> RemoteStep:
         with self._lock:
             mine = self._by_user.get(user_id, OrderedDict())
             if sid not in mine:
@@ -246,7 +335,7 @@ class StepSessions:
             st.last_used = time.monotonic()
             return st
 
-    def list(self, user_id: int) -> list[StepState]:
+    def list(self, user_id: int) -> list[RemoteStep]:
         with self._lock:
             return list(self._by_user.get(user_id, OrderedDict()).values())
 
@@ -255,7 +344,7 @@ class StepSessions:
             st = self._by_user.get(user_id, OrderedDict()).pop(sid, None)
         if st is None:
             raise NotFound(f"STEP session {sid} not found")
-        shutil.rmtree(st.pictures, ignore_errors=True)
+        st.close()
 
     def uses_file(self, user_id: int, file_id: int) -> bool:
         return any(st.model_id == file_id for st in self.list(user_id))
@@ -265,7 +354,7 @@ class StepSessions:
             states = [st for mine in self._by_user.values() for st in mine.values()]
             self._by_user.clear()
         for st in states:
-            shutil.rmtree(st.pictures, ignore_errors=True)
+            st.close()
 
 
 router = APIRouter(prefix="/api/step")
@@ -294,34 +383,31 @@ def open_session(body: OpenRequest, user: User = Depends(current_user), c: WebCo
     with c.db.session() as db:
         ref = model_ref(c, db, user.id, body.model_id, body.weights_id)
         image = c.storage.get(db, user.id, body.image_id, ("image",))
-        image_path, image_name = c.storage.path(image), image.name
+        image_path, image_name, image_meta = c.storage.path(image), image.name, image.meta
         version = c.storage.get(db, user.id, body.model_id).version
     if ref.kind != "qnet" and body.mode != "float":
         raise UserInputError(f"{body.mode.upper()} needs a quantized model: choose a .qnet (the Quantize page, "
                              "or the *-calibrated.qnet a run keeps), or FLOAT mode")
-    loaded = load(ref)
-    model = loaded.qnet if loaded.qnet is not None else loaded.net
-    session = Session(model, image_path, mode=body.mode, hw=loaded.hw)
+    check_fits(c.settings.max_job_memory, ref.kind, ref.path, ref.name, image_meta)
     pictures = Path(tempfile.mkdtemp(prefix="step-", dir=c.storage.tmp))
-    log = io.StringIO()
     sid = secrets.token_urlsafe(9)
-    state = StepState(sid, session, Stepper(session, log, pictures), log, pictures, body.model_id, ref.name,
-                      version, image_name)
+    state = RemoteStep.start(c.jobs.mp, sid, dict(sid=sid, ref=ref.to_dict(), image_path=str(image_path), mode=body.mode,
+                                                  pictures=str(pictures), model_id=body.model_id, model_name=ref.name,
+                                                  model_version=version, image_name=image_name),
+                             pictures, c.settings.max_job_memory, c.settings.max_job_seconds)
     c.steps.add(user.id, state)
-    return state.state()
+    return state.call("state")
 
 
 @router.get("")
 def list_sessions(user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
-    return {"sessions": [{"id": s.id, "model": s.model_name, "image": s.image_name, "mode": s.session.mode.value,
-                          "index": s.session.index} for s in c.steps.list(user.id)]}
+    return {"sessions": [{"id": s.id, "model": s.model_name, "image": s.image_name, "mode": s.mode,
+                          "index": s.index} for s in c.steps.list(user.id)]}
 
 
 @router.get("/{sid}")
 def get_state(sid: str, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
-    st = c.steps.get(user.id, sid)
-    with st.lock:
-        return st.state()
+    return c.steps.get(user.id, sid).call("state")
 
 
 @router.post("/{sid}/command")
@@ -331,18 +417,7 @@ def command(sid: str, body: Command, user: User = Depends(current_user), c: WebC
     if name not in ALLOWED or (name == "edit" and [w.lower() for w in line.split()[1:2]] == ["load"]):
         raise UserInputError(f"command {name or line!r} is not available here (use: {', '.join(ALLOWED)}; "
                              "edit load → the upload button, save/export → 'Save as .qnet')")
-    st = c.steps.get(user.id, sid)
-    with st.lock:
-        if name == "rerun" and st.session.index >= 0:
-            shutil.copyfile(st.picture("output_grid"), st.pictures / "before.png")
-        text = st.run(line)  # a failed command changes nothing, the difference view included
-        if name == "rerun":
-            st.has_before = True
-        elif changes_tensors(line):
-            st.has_before = False
-        if changes_tensors(line):
-            st.prefetch()
-        return {"output": text, "state": st.state()}
+    return c.steps.get(user.id, sid).call("command", name, line)
 
 
 @router.put("/{sid}/weights")
@@ -361,15 +436,8 @@ async def upload_weights(sid: str, request: Request, user: User = Depends(curren
         if len(buf) > limit:
             raise TooLarge(f"the array exceeds the upload limit of {limit:,} bytes")
     data = bytes(buf)
-    sniff.load_npy_bytes(data)  # refuse a non-array (or a pickle) before it reaches the stepper
-    st = c.steps.get(user.id, sid)
-    with st.lock:
-        path = st.pictures / f"upload-{st.generation}.npy"
-        path.write_bytes(data)
-        st.has_before = False
-        text = st.run(f"edit load {path}")
-        st.prefetch()
-        return {"output": text, "state": st.state()}
+    sniff.load_npy_bytes(data)  # refuse a non-array (or a pickle) before it reaches the worker
+    return c.steps.get(user.id, sid).call("load_weights", data)
 
 
 @router.get("/{sid}/picture/{key}.png")
@@ -377,17 +445,7 @@ def picture(sid: str, key: str, which: str = Query("current"), user: User = Depe
             c: WebContext = Depends(ctx)) -> Response:
     if key not in PICTURES and key != "before":
         raise NotFound(f"no picture '{key}' (pictures: {', '.join(PICTURES)}, before)")
-    st = c.steps.get(user.id, sid)
-    with st.lock:
-        if key == "before":
-            if not st.has_before:
-                raise NotFound("no rerun yet: the 'before' picture appears after a rerun")
-            path = st.pictures / "before.png"
-            draw = None
-        else:
-            draw = st.picture_task(key)
-    if draw is not None:
-        path = draw()  # outside the session's lock: the page's other pictures are drawn meanwhile
+    path = Path(c.steps.get(user.id, sid).call("picture", key))
     # read now: a newer state's picture replaces this file once drawn
     return Response(path.read_bytes(), media_type="image/png", headers={"Cache-Control": "no-store"})
 
@@ -400,11 +458,9 @@ def save(sid: str, body: SaveRequest, user: User = Depends(current_user), c: Web
     st = c.steps.get(user.id, sid)
     target = c.storage.temp_path(".qnet")
     try:
-        with st.lock:
-            st.session.export_qnet(target)
+        edits = st.call("export", str(target))
         with c.db.session() as db:
-            rec = c.storage.add(db, user.id, target, name, "qnet", {"from_step": st.model_name,
-                                                                   "edits": len(st.session.edits)},
+            rec = c.storage.add(db, user.id, target, name, "qnet", {"from_step": st.model_name, "edits": edits},
                                 replace_version=body.overwrite_version)
             out = rec.to_dict()
         if out["id"] == st.model_id:

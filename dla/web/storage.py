@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import secrets
 import shutil
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dla.web import sniff
-from dla.web.db import MAX_ID, FileRecord, utcnow
+from dla.web.db import MAX_ID, FileRecord, User, utcnow
 from golden.errors import UserInputError
 
 
@@ -40,7 +41,45 @@ class Storage:
         self.max_upload_bytes = max_upload_bytes
         (self.root / "users").mkdir(parents=True, exist_ok=True)
         self.tmp = self.root / "tmp"
+        self.clean_tmp()
+        self._locks: dict[int, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def clean_tmp(self) -> None:
+        """At start-up: ``tmp/`` holds only what requests in flight write (uploads being received
+        or unpacked, STEP pictures); whatever a previous server left there (killed mid-upload)
+        is nobody's and outside every quota."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def remove_orphans(self, db: Session) -> int:
+        """At start-up: files in ``users/`` without a database row (a server killed between moving
+        a file in and committing its row); how many were removed."""
+        ids = set(db.scalars(select(FileRecord.id)))
+        removed = 0
+        for udir in (self.root / "users").iterdir():
+            for p in udir.iterdir() if udir.is_dir() else ():
+                stem = p.name.removesuffix(".qnet")
+                if not stem.isdigit() or int(stem) not in ids:
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    def lock_user(self, db: Session, user_id: int) -> None:
+        """Make the quota check and the change that follows one step for ``user_id``: hold the
+        user's lock until ``db``'s transaction ends (``Database.session`` releases it), and on
+        PostgreSQL also the user's row (``FOR UPDATE``: another server process waits too).
+        Reads after it see every commit made before (SQLite runs reads outside a transaction
+        until the first write; PostgreSQL reads committed data)."""
+        held = db.info.setdefault("locks", {})
+        if ("user", user_id) in held:
+            return
+        with self._locks_guard:
+            lock = self._locks.setdefault(user_id, threading.Lock())
+        lock.acquire()
+        held[("user", user_id)] = lock
+        if db.get_bind().dialect.name == "postgresql":
+            db.execute(select(User.id).where(User.id == user_id).with_for_update())
 
     # ------------------------------------------------------------------ paths
     def user_dir(self, user_id: int) -> Path:
@@ -105,6 +144,7 @@ class Storage:
         (409 otherwise); ``unique`` picks a free name instead (server-made files)."""
         name = sniff.safe_name(name)
         size = self.disk_size(src)
+        self.lock_user(db, user_id)  # check and insert as one step: concurrent uploads cannot pass the quota together
         existing = self._by_name(db, user_id, name)
         if existing is not None and unique:
             name, existing = self.free_name(db, user_id, name), None

@@ -268,10 +268,15 @@ def _by_name(text: str, params: dict[str, Any]) -> str:
     return text
 
 
-def worker_main(kind: str, params: dict[str, Any], out_dir: str, conn: Any) -> None:
+def worker_main(kind: str, params: dict[str, Any], out_dir: str, conn: Any, max_memory: int | None = None) -> None:
     """Entry point of a job process: messages ``("progress", pct, msg)``, then ``("done", result)``
-    or ``("error", message)``.  A crash without a message is seen by the runner as an exit code."""
+    or ``("error", message)``.  A crash without a message is seen by the runner as an exit code.
+    ``max_memory``: the process's memory limit (``dla.web.limits.confine``)."""
     import traceback
+
+    from dla.web.limits import confine, memory_message
+
+    confine(max_memory)
 
     def report(pct: int, msg: str) -> None:
         conn.send(("progress", int(pct), msg))
@@ -281,6 +286,8 @@ def worker_main(kind: str, params: dict[str, Any], out_dir: str, conn: Any) -> N
         conn.send(("done", result))
     except UserInputError as exc:
         conn.send(("error", _by_name(str(exc), params)))
+    except MemoryError:
+        conn.send(("error", memory_message(max_memory, "this job")))
     except Exception as exc:  # noqa: BLE001 - any failure must reach the user as a message
         traceback.print_exc()
         conn.send(("error", f"internal error: {type(exc).__name__}: {exc}"))

@@ -28,7 +28,11 @@ class Client:
     def __init__(self, tc: TestClient) -> None:
         self.tc = tc
         tc.get("/login")  # sets the CSRF cookie
-        self.csrf = tc.cookies.get("dla_csrf")
+
+    @property
+    def csrf(self) -> str | None:
+        """The CSRF cookie as the page's JS reads it on every write (a login replaces it)."""
+        return self.tc.cookies.get("dla_csrf")
 
     def _h(self, headers: dict | None) -> dict:
         return {"X-CSRF-Token": self.csrf, **(headers or {})}

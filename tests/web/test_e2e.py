@@ -60,6 +60,24 @@ def shots(tmp_path: Path):
     return shot
 
 
+def wait_js(page, expression: str, timeout: float = 120.0) -> None:
+    """``page.wait_for_function`` without ``eval``: the pages run under the server's CSP
+    (``script-src 'self'``, no 'unsafe-eval'), which Playwright's polling predicate would break;
+    ``page.evaluate`` goes through the DevTools protocol, outside the page's CSP."""
+    import time
+
+    end = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > end:
+            raise AssertionError(f"still false after {timeout:g} s: {expression}")
+        time.sleep(0.05)
+
+
+def watch_csp(page, violations: list[str]) -> None:
+    """Collect the page's Content-Security-Policy violations (the UI must need none)."""
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+
+
 def signup(page, url: str, name: str) -> None:
     page.goto(url + "/signup")
     page.fill("#username", name)
@@ -77,6 +95,8 @@ def test_browser_workflow(tmp_path: Path, shots) -> None:
         ctx = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
         page = ctx.new_page()
         page.set_default_timeout(60_000)
+        csp_violations: list[str] = []
+        watch_csp(page, csp_violations)
         signup(page, url, "alice")
         shots(page, "login-done")
 
@@ -104,7 +124,7 @@ def test_browser_workflow(tmp_path: Path, shots) -> None:
         page.click("#start")
         expect(page.locator("#results")).to_be_visible(timeout=180_000)
         expect(page.locator("#metrics")).to_contain_text("int_sqnr_db")
-        page.wait_for_function("document.querySelector('#det-int').complete")
+        wait_js(page, "document.querySelector('#det-int').complete")
         shots(page, "run")
         expect(page.locator("#checks")).to_contain_text("sqnr int layer final")
         with page.expect_download() as dl:
@@ -135,7 +155,7 @@ def test_browser_workflow(tmp_path: Path, shots) -> None:
         expect(page.locator("#stepper")).to_be_visible()
         page.fill("#goto-input", "2")
         page.click("#goto")
-        page.wait_for_function("document.body.dataset.shown && document.body.dataset.shown.startsWith('2:')")
+        wait_js(page, "document.body.dataset.shown && document.body.dataset.shown.startsWith('2:')")
         expect(page.locator("#where")).to_contain_text("layer 2")
         shots(page, "step")
         page.fill("#edit-index", "3,0,1,1")
@@ -145,7 +165,7 @@ def test_browser_workflow(tmp_path: Path, shots) -> None:
         page.click("#rerun")
         expect(page.locator("#console")).to_contain_text("outputs changed")
         expect(page.locator("#diff-view")).to_be_visible()
-        page.wait_for_function("document.querySelector('#pic-before').complete && document.querySelector('#pic-after').complete")
+        wait_js(page, "document.querySelector('#pic-before').complete && document.querySelector('#pic-after').complete")
         shots(page, "step-diff")
         page.click("#cross")
         expect(page.locator("#cross-view")).to_be_visible()
@@ -170,6 +190,7 @@ def test_browser_workflow(tmp_path: Path, shots) -> None:
         for f in alice_files:
             assert page2.request.get(f"{url}/api/files/{f['id']}/download").status == 404
         browser.close()
+    assert csp_violations == []  # every page of the workflow works under the server's CSP
 
 
 def _overlap_y(a: dict, b: dict) -> bool:
@@ -210,7 +231,7 @@ def test_step_page_layout(tmp_path: Path, shots) -> None:
         page.click("#open")
         page.fill("#goto-input", "2")
         page.click("#goto")
-        page.wait_for_function("document.body.dataset.shown && document.body.dataset.shown.startsWith('2:')")
+        wait_js(page, "document.body.dataset.shown && document.body.dataset.shown.startsWith('2:')")
         # not in use: not shown, no placeholder takes room
         for sel in ("#diff-view", "#cross-view", "#pic-before", "#pic-after", "#pic-cross"):
             assert not page.locator(sel).is_visible(), sel
@@ -230,7 +251,7 @@ def test_step_page_layout(tmp_path: Path, shots) -> None:
         expect(page.locator("#console")).to_contain_text("weight(s) changed")
         page.click("#rerun")
         expect(page.locator("#diff-view")).to_be_visible()
-        page.wait_for_function("document.querySelector('#pic-before').complete && document.querySelector('#pic-after').complete"
+        wait_js(page, "document.querySelector('#pic-before').complete && document.querySelector('#pic-after').complete"
                                " && document.querySelector('#pic-after').naturalWidth > 0")
         numbers = page.locator("#diff-numbers")
         expect(numbers).to_be_visible()
@@ -253,7 +274,7 @@ def test_step_page_layout(tmp_path: Path, shots) -> None:
         page.click("#cross")
         expect(page.locator("#cross-view")).to_be_visible()
         expect(page.locator("#cross-numbers")).to_contain_text("SQNR")
-        page.wait_for_function("document.querySelector('#pic-cross').complete && document.querySelector('#pic-cross').naturalWidth > 0")
+        wait_js(page, "document.querySelector('#pic-cross').complete && document.querySelector('#pic-cross').naturalWidth > 0")
         s, n = page.locator("#pic-cross").bounding_box(), page.locator("#cross-numbers").bounding_box()
         assert _overlap_y(s, n) and n["x"] > s["x"]
         browser.close()

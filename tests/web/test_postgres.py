@@ -31,6 +31,8 @@ from tests.web.test_jobs import (test_a_failing_job_is_failed_with_its_message_a
                                  test_bad_job_requests, test_cancel_and_kill,
                                  test_jobs_left_running_are_interrupted_at_start, test_other_users_jobs_are_invisible,
                                  test_progress_events, test_quantize_with_overrides, test_run_three_modes, tiny)
+from tests.web.test_races import (test_concurrent_uploads_cannot_pass_the_quota,  # noqa: F401
+                                  test_rename_racing_delete_is_never_500)
 from tests.web.test_step import opened, qnet_zip, test_save_as_qnet_and_concurrent_edits  # noqa: F401
 
 ENV = "DLA_TEST_POSTGRES_URL"
@@ -125,6 +127,7 @@ def test_dla_serve_on_postgresql(tmp_path, database_url: str, pg_database: URL) 
         http.get("/login")
         csrf = {"X-CSRF-Token": http.cookies["dla_csrf"]}
         assert http.post("/api/signup", json={"username": "pat", "password": "long enough"}, headers=csrf).is_success
+        csrf = {"X-CSRF-Token": http.cookies["dla_csrf"]}  # the login's own token (bound to the session)
         assert http.put("/api/files?name=tiny.cfg", content=TINY_CFG.read_bytes(), headers=csrf).is_success
         assert [f["name"] for f in http.get("/api/files").json()["files"]] == ["tiny.cfg"]
     assert not (tmp_path / "data" / "workbench.sqlite").exists()

@@ -270,6 +270,7 @@ def test_step_weights_upload_beyond_the_limit_is_refused_before_it_is_read(tmp_p
         csrf = c.cookies["dla_csrf"]
         assert c.post("/api/signup", json={"username": "dave", "password": "correct horse"},
                       headers={"X-CSRF-Token": csrf}).status_code == 200
+        csrf = c.cookies["dla_csrf"]  # the login's own token (bound to the session)
         cookies = "; ".join(f"{k}={v}" for k, v in c.cookies.items())
         host, port = url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=10) as s:

@@ -74,6 +74,7 @@ def test_pictures_are_dla_steps_and_follow_the_state(opened, app, tmp_path) -> N
     for the same state; concurrent requests get one drawing; an edit + rerun redraws."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from dla.session import Session
     from dla.stepper import Stepper
 
     c, s = opened
@@ -86,7 +87,10 @@ def test_pictures_are_dla_steps_and_follow_the_state(opened, app, tmp_path) -> N
     web = {k: r.content for k, r in zip(keys + keys, got)}
     st = app.state.ctx.steps.get(1, sid)
     assert len(list(st.pictures.glob("g*.png"))) == len(keys)  # drawn once each
-    terminal = Stepper(st.session, io.StringIO(), tmp_path)
+    # the terminal's Stepper on a local Session of the same model and image (the web's lives in its worker)
+    local = Session(app.state.ctx.storage.user_dir(1) / f"{st.model_id}.qnet", DOG, mode="int")
+    local.run_to(2)
+    terminal = Stepper(local, io.StringIO(), tmp_path)
     for what in ("output", "input", "weights"):
         terminal.execute(f"show {what}")
     for k in keys:

@@ -146,6 +146,11 @@ def _model(args: tuple[str, ...], needs_weights: bool, quiet: bool, rest: int,
         want = "CFG WEIGHTS" if needs_weights else "CFG [WEIGHTS]"
         extra = " IMAGE" if rest else ""
         raise UserError(f"expected {want}{extra} or MODEL.qnet{extra}, got {len(args)} argument(s): {' '.join(args)}")
+    # Every caller's further arguments are IMAGE paths: a mistyped one must fail before the
+    # weights load and a progress bar starts, so the user sees only the Error line.
+    for image in args[n_model:]:
+        if not Path(image).is_file():
+            raise UserError(f"{image}: image not found")
     net = _load(args[0], args[1] if n_model == 2 else None, quiet, darknet)
     return Model(net, source=args[0]), list(args[n_model:])
 

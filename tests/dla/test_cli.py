@@ -310,3 +310,11 @@ def test_int_mode_unsupported_activation(tmp_path: Path, image: Path) -> None:
     hw = tmp_path / "lut.yaml"
     hw.write_text("activation_lut: true\n")
     ok("infer", cfg, weights, image, "--mode", "int", "--hw", hw, "-q")
+
+
+def test_missing_image_fails_before_loading(tmp_path: Path, model: tuple[Path, Path]) -> None:
+    """A mistyped IMAGE is reported before the model loads: no progress bar, only the Error line."""
+    cfg, weights = model
+    for cmd in ("infer", "compare"):
+        res = fails(cmd, cfg, weights, tmp_path / "none.png", needle="none.png: image not found")
+        assert res.output.strip().splitlines() == [f"Error: {tmp_path / 'none.png'}: image not found"], res.output

@@ -57,7 +57,28 @@ def _warn(net: Network, quiet: bool) -> None:
             click.echo(f"warning: {w}", err=True)
 
 
+_IMAGE_MAGIC = {b"\xff\xd8\xff": "a JPEG image", b"\x89PNG": "a PNG image"}
+
+
+def _not_an_image(weights: str) -> None:
+    """Reject an image given where WEIGHTS belong (e.g. ``dla infer CFG dog.jpg dog.jpg``).
+
+    Why: the weights reader would otherwise report a size mismatch deep inside some layer,
+    which does not tell the user they swapped or repeated an argument.
+    """
+    try:
+        with open(weights, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return  # the weights loader reports missing/unreadable files in its own words
+    for magic, what in _IMAGE_MAGIC.items():
+        if head.startswith(magic):
+            raise UserError(f"{weights}: this is {what}, not Darknet .weights (arguments are CFG WEIGHTS IMAGE)")
+
+
 def _load(cfg: str, weights: str | None, quiet: bool, darknet: str = "auto") -> Network:
+    if weights is not None:
+        _not_an_image(weights)
     net = load_network(resolve_cfg(cfg), weights, darknet)
     _warn(net, quiet)
     return net
@@ -151,6 +172,11 @@ def _model(args: tuple[str, ...], needs_weights: bool, quiet: bool, rest: int,
         want = "CFG WEIGHTS" if needs_weights else "CFG [WEIGHTS]"
         extra = " IMAGE" if rest else ""
         raise UserError(f"expected {want}{extra} or MODEL.qnet{extra}, got {len(args)} argument(s): {' '.join(args)}")
+    # Every caller's further arguments are IMAGE paths: a mistyped one must fail before the
+    # weights load and a progress bar starts, so the user sees only the Error line.
+    for image in args[n_model:]:
+        if not Path(image).is_file():
+            raise UserError(f"{image}: image not found")
     net = _load(args[0], args[1] if n_model == 2 else None, quiet, darknet)
     return Model(net, source=args[0]), list(args[n_model:])
 

@@ -310,3 +310,22 @@ def test_int_mode_unsupported_activation(tmp_path: Path, image: Path) -> None:
     hw = tmp_path / "lut.yaml"
     hw.write_text("activation_lut: true\n")
     ok("infer", cfg, weights, image, "--mode", "int", "--hw", hw, "-q")
+
+
+def test_missing_image_fails_before_loading(tmp_path: Path, model: tuple[Path, Path]) -> None:
+    """A mistyped IMAGE is reported before the model loads: no progress bar, only the Error line."""
+    cfg, weights = model
+    for cmd in ("infer", "compare"):
+        res = fails(cmd, cfg, weights, tmp_path / "none.png", needle="none.png: image not found")
+        assert res.output.strip().splitlines() == [f"Error: {tmp_path / 'none.png'}: image not found"], res.output
+
+
+def test_image_given_as_weights(tmp_path: Path, model: tuple[Path, Path]) -> None:
+    """An image where WEIGHTS belong is named as such, not reported as a truncated weights file."""
+    cfg, _ = model
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.jpg")
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.png")
+    fails("infer", cfg, tmp_path / "photo.jpg", tmp_path / "photo.jpg", needle="photo.jpg: this is a JPEG image")
+    fails("info", cfg, tmp_path / "photo.png", needle="photo.png: this is a PNG image, not Darknet .weights")

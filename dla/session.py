@@ -29,7 +29,7 @@ import numpy as np
 from dla.compare import cross_layer, run_input_real
 from dla.config import HardwareConfig
 from dla.engine import Engine, LayerRecord, Mode, quantize_tensor
-from dla.fileio import atomic_dir
+from dla.fileio import atomic_dir, json_text
 from dla.int_kernels import build_plan
 from dla.metrics import ErrorMetrics, error_metrics
 from golden.errors import UserInputError
@@ -474,10 +474,10 @@ class Session:
             crosses = [{"layer": c.layer, "mode": c.mode.value, "other": c.other.value,
                         "metrics": {k: (v if np.isfinite(v) else str(v)) for k, v in c.metrics.to_dict().items()}}
                        for c in self.crosses]
-            (tmp / "session.json").write_text(json.dumps(
+            (tmp / "session.json").write_text(json_text(
                 {"format": "dla-session", "version": 1, "model": self.net.name, "mode": self.mode.value,
                  "current": self.index, "input": {"file": "input.npy", "shape": list(self.x.shape)},
-                 "layers": layers, "edits": edits, "crosses": crosses}, indent=1) + "\n")
+                 "layers": layers, "edits": edits, "crosses": crosses}))
         return Path(path)
 
     @staticmethod

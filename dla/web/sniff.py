@@ -253,10 +253,14 @@ def unpack_qnet(path: Path, dest: Path, max_bytes: int, name: str = "the .qnet")
 
 
 def _scenario(path: Path) -> dict[str, Any]:
+    """A YAML mapping, read with the commands' alias and size bounds (``dla.yamlsafe``): a
+    few-hundred-byte alias bomb must not expand inside the server."""
     import yaml
 
+    from dla.yamlsafe import safe_load_text
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load_text(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ContentError(f"not a YAML file ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):

@@ -144,3 +144,17 @@ def test_cli_serve_has_the_pixel_limit() -> None:
 
     r = CliRunner().invoke(cli, ["serve", "--help"])
     assert "--max-image-pixels" in r.output
+
+
+def test_scenario_upload_alias_bomb_refused_without_expanding(alice: Client) -> None:
+    """A ~400-byte YAML alias bomb uploaded as a scenario: the sniffer reads it with the commands'
+    alias bound (dla.yamlsafe) instead of ``yaml.safe_load``, which would expand 9**9 values."""
+    text = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    for p, c in zip("abcdefgh", "bcdefghi"):
+        text += f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n"
+    assert len(text) < 400
+    reset_peak()
+    r = alice.upload("bomb.yaml", text.encode())
+    assert r.status_code == 422, r.text
+    assert "more than 100,000 values" in r.json()["detail"], r.text
+    assert alice.get("/api/files").json()["files"] == []

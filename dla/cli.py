@@ -17,6 +17,7 @@ from dla import __version__
 from dla.errors import DlaError
 from dla.models import DEFAULT_IMAGE, DEFAULT_MODEL, default_names, read_names, resolve_cfg
 from golden.forks import FORK_CHOICES
+from golden.genweights import MAX_SYNTHETIC_IMAGES
 from golden.network import Network, load_network, parse_network
 
 
@@ -364,7 +365,7 @@ def compare_cmd(args: tuple[str, ...], hw: str | None, calib: str | None, granul
 @click.argument("cfg")
 @click.argument("weights", type=click.Path(dir_okay=False))
 @click.option("--calib", type=click.Path(), help="Calibration images: a folder or a list file.")
-@click.option("--calib-synthetic", type=click.IntRange(1), help="Use N of the project's generated images instead.")
+@click.option("--calib-synthetic", type=click.IntRange(1, MAX_SYNTHETIC_IMAGES), help="Use N of the project's generated images instead.")
 @click.option("--activations", type=click.Choice(["max", "percentile", "mse", "kl", "log2", "auto"]),
               default="max", show_default=True, help="Activation calibration ('auto': best SQNR per tensor).")
 @click.option("--weights", "weights_alg", type=click.Choice(["max", "mse"]), default="max", show_default=True,
@@ -563,7 +564,7 @@ def rtl_check_cmd(hw: str | None, rtl_file: str | None, module: str | None) -> N
               help="Input image (the layer's input is the INT engine's, up to the layer before).")
 @hw_option
 @calib_option
-@click.option("--calib-synthetic", type=click.IntRange(1), help="Calibrate on N of the project's generated images.")
+@click.option("--calib-synthetic", type=click.IntRange(1, MAX_SYNTHETIC_IMAGES), help="Calibrate on N of the project's generated images.")
 @granularity_option
 @click.option("--vcd", type=click.Path(dir_okay=False), help="Write a VCD of the core's signals to this file.")
 @darknet_option

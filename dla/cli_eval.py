@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from golden.errors import UserInputError
 from golden.forks import FORK_CHOICES
+from golden.genweights import MAX_SYNTHETIC_IMAGES
 
 
 @click.group("data")
@@ -133,7 +134,7 @@ def _eval_model(args: tuple[str, ...], hw_path: str | None, darknet: str = "auto
               help="Comma list of weight-scale granularities.")
 @click.option("--calib", type=click.Path(), help="Calibration images (folder or list file). Default: up to "
               "64 images of DATA/train if it exists, else of the evaluated images.")
-@click.option("--calib-synthetic", type=click.IntRange(1), help="Calibrate on N of the project's generated images.")
+@click.option("--calib-synthetic", type=click.IntRange(1, MAX_SYNTHETIC_IMAGES), help="Calibrate on N of the project's generated images.")
 @click.option("--hw", type=click.Path(dir_okay=False), help="Hardware config YAML (default: the built-in default).")
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write the table as CSV.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the table (and per-class AP) as JSON.")

@@ -18,6 +18,12 @@ from golden.layers import ConnectedSpec, ConvSpec, RegionSpec, YoloSpec
 from golden.network import LayerParams, Network
 
 
+#: Most generated calibration/evaluation images one command or scenario may ask for
+#: (``--calib-synthetic N``, ``images: {synthetic: N}``, ``quant.calib.synthetic``): each is a full
+#: inference per mode and variant, and 1000 is hours of work already.
+MAX_SYNTHETIC_IMAGES = 1000
+
+
 def synthetic_image(shape: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
     """Random image in [0, 1] with photo-like statistics: smooth colour blobs, sharp-edged
     rectangles (edges and texture at every scale drive deep layers as photos do) and noise."""

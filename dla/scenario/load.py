@@ -308,9 +308,7 @@ def check_files(ls: LoadedScenario) -> None:
                 raise ls.error(f"not a NumPy .npy array file: {e.edit.array}", "step", i, "edit", "array") from None
 
 
-#: Most generated images a scenario may ask for (``images: {synthetic: N}``, ``quant.calib.synthetic``):
-#: each is a full inference per mode and variant; 1000 is hours of work already.
-MAX_SYNTHETIC_IMAGES = 1000
+from golden.genweights import MAX_SYNTHETIC_IMAGES  # noqa: E402 - one bound for commands and scenarios
 #: Most scenarios one ``matrix:`` may expand into (checked before expanding anything).
 MAX_MATRIX_COMBINATIONS = 1000
 

@@ -329,3 +329,12 @@ def test_image_given_as_weights(tmp_path: Path, model: tuple[Path, Path]) -> Non
     Image.new("RGB", (8, 8)).save(tmp_path / "photo.png")
     fails("infer", cfg, tmp_path / "photo.jpg", tmp_path / "photo.jpg", needle="photo.jpg: this is a JPEG image")
     fails("info", cfg, tmp_path / "photo.png", needle="photo.png: this is a PNG image, not Darknet .weights")
+
+
+@pytest.mark.parametrize("command", [("quantize", "yolov3-tiny", "-o", "X"), ("rtl", "run", "yolov3-tiny"),
+                                     ("eval", "shapes-yolo", "--data", ".", "--json", "X")])
+def test_calib_synthetic_is_bounded(command: tuple[str, ...], tmp_path: Path) -> None:
+    """`--calib-synthetic 1000000000` ran without bound; it has the scenarios' limit (1000)."""
+    out = tmp_path / "x"
+    fails(*(out if a == "X" else a for a in command), "--calib-synthetic", "1000000000", needle="1<=x<=1000")
+    assert not out.exists()

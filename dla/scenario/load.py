@@ -287,7 +287,10 @@ def check_files(ls: LoadedScenario) -> None:
     if s.model.weights is not None:
         _file(ls, s.model.weights, "weights file", "model", "weights")
     if s.model.qnet is not None:
-        _file(ls, s.model.qnet, "quantized model", "model", "qnet", dirs=True)
+        p = Path(s.model.qnet).expanduser()
+        full = p if p.is_absolute() else ls.base_dir / p
+        # a .qnet folder as the CLI writes it, or the zip the workbench downloads
+        _file(ls, s.model.qnet, "quantized model", "model", "qnet", dirs=not full.is_file())
     load_hw(ls)  # its values too: a campaign must not start with a scenario whose hardware is invalid
     if isinstance(s.images, list):
         for i, im in enumerate(s.images):

@@ -168,3 +168,27 @@ def test_trained_model_with_shipped_images_and_class_names(tmp_path: Path) -> No
     bad = tmp_path / "b.yaml"
     bad.write_text("model: {trained: shapes-yolov9}\n")
     fails("run", bad, needle="b.yaml:1: model.trained: shapes-yolov9: not a shipped trained model")
+
+
+def test_a_zipped_qnet_runs_like_its_folder(tmp_path: Path) -> None:
+    """The workbench downloads a .qnet as NAME.qnet.zip; a scenario's `model.qnet` takes it as the
+    commands do, with the same results as the folder (it was refused as 'not found')."""
+    import shutil
+
+    import yaml
+
+    w, q = tmp_path / "t.weights", tmp_path / "t.qnet"
+    ok("gen-weights", TINY_CFG, "--seed", 1, "-o", w)
+    ok("quantize", TINY_CFG, w, "--calib-synthetic", 2, "-o", q)
+    shutil.make_archive(str(tmp_path / "t.qnet"), "zip", q)  # -> t.qnet.zip, members at the top
+    summaries = []
+    for name, model in (("folder", "t.qnet"), ("zip", "t.qnet.zip")):
+        p = tmp_path / f"{name}.yaml"
+        p.write_text(yaml.safe_dump({"name": "q", "model": {"qnet": model}, "images": {"synthetic": 2},
+                                     "report": {"html": False}}))
+        ok("run", p, "-o", tmp_path / name, "-q")
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        summary.pop("scenario"), summary.pop("source")  # name the scenario file
+        summary["model"].pop("qnet", None)  # names the model file
+        summaries.append(summary)
+    assert summaries[0] == summaries[1]

@@ -385,6 +385,13 @@ def quantize_cmd(cfg: str, weights: str, calib: str | None, calib_synthetic: int
     """Calibrate CFG+WEIGHTS and write the quantized model (MODEL.qnet: model.json + weights.npz).
 
     Every command that takes CFG WEIGHTS also takes the .qnet.
+
+    \b
+    Examples:
+      dla quantize yolov3-tiny yolov3-tiny.weights --calib photos/ -o m.qnet
+      dla quantize yolov3-tiny yolov3-tiny.weights --calib photos/ --activations auto \\
+          --granularity per-channel --spec spec.yaml -o m.qnet
+      dla infer m.qnet dog.jpg --mode int
     """
     from dla.calibration import collect_statistics, resolve_images
     from dla.info import quant_table

@@ -62,6 +62,25 @@ ZIP_SUFFIX = ".qnet.zip"
 MEMBERS = ("model.json", "weights.npz")
 
 
+def qnet_zip_members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """``{base name: member}`` of the two ``.qnet`` members in a zip — at the top or in one
+    folder, ``\\``-separated names too (Windows' Compress-Archive writes them) — for the commands
+    and the workbench's upload alike.  Nothing is read; raises ``UserInputError`` (text without
+    the file name, which the caller adds) when one is missing or present twice."""
+    found: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        base = info.filename.replace("\\", "/").rstrip("/").split("/")[-1]
+        if base in MEMBERS and not info.is_dir():
+            if base in found:
+                raise UserInputError(f"not a .qnet: the zip holds {base} more than once")
+            found[base] = info
+    missing = [m for m in MEMBERS if m not in found]
+    if missing:
+        raise UserInputError(f"not a .qnet (the zip needs model.json and weights.npz; "
+                             f"{' and '.join(missing)} missing)")
+    return found
+
+
 def is_qnet(path: str | Path) -> bool:
     """Whether ``path`` names a ``.qnet``: the folder, or any ``.zip`` (a cfg is never a zip, and
     a browser saves a second download as ``NAME.qnet (1).zip``); loading then checks it."""
@@ -158,6 +177,21 @@ def _darknet_field(path: Path, meta: dict[str, Any]) -> DarknetFork:
                         f"{', '.join(f.value for f in DarknetFork)})", field="darknet") from None
 
 
+def qnet_network(folder: str | Path) -> Network:
+    """The network (shapes only, no weights) a ``.qnet`` folder's ``model.json`` describes, in
+    the file's fork — what the workbench needs to check sizes before anything large is read.
+    Raises ``UserInputError`` when ``model.json`` or its cfg is unusable (``load_qnet`` then says
+    exactly what is wrong)."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise QnetError(folder, f"cannot be read ({str(exc)[:200]})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("cfg"), str) or not isinstance(meta.get("cfg_name"), str):
+        raise QnetError(folder, "no cfg text", field="cfg")
+    return _network_from_text(meta["cfg"], meta["cfg_name"], folder, _darknet_field(folder, meta))
+
+
 def _network_from_text(text: str, name: str, path: Path, fork: DarknetFork) -> Network:
     sections = parse_cfg_text(text, path / name)
     shape, letter_box, warnings = _net_section(sections[0], fork)
@@ -205,17 +239,10 @@ def _load_zipped(path: Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
 
     try:
         with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory(prefix="dla-qnet-") as tmp:
-            found: dict[str, zipfile.ZipInfo] = {}
-            for info in zf.infolist():
-                base = info.filename.replace("\\", "/").rstrip("/").split("/")[-1]  # "a\\b": Windows zips
-                if base in MEMBERS and not info.is_dir():
-                    if base in found:
-                        raise UserInputError(f"{path}: not a .qnet: the zip holds {base} more than once")
-                    found[base] = info
-            missing = [m for m in MEMBERS if m not in found]
-            if missing:
-                raise UserInputError(f"{path}: not a .qnet (the zip needs model.json and weights.npz; "
-                                     f"{' and '.join(missing)} missing)")
+            try:
+                found = qnet_zip_members(zf)
+            except UserInputError as exc:
+                raise UserInputError(f"{path}: {exc}") from None
             _check_declared_sizes(path, found, Path(tmp))
             folder = Path(tmp) / path.name[:-len(".zip")]
             folder.mkdir()

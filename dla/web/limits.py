@@ -67,12 +67,9 @@ def estimate_bytes(kind: str, path: str | Path, image_meta: dict[str, Any] | Non
     from golden.network import estimate_activation_bytes
 
     if kind == "qnet":
-        import json
+        from dla.qnet_file import qnet_network
 
-        from dla.qnet_file import _network_from_text
-
-        meta = json.loads((Path(path) / "model.json").read_text(encoding="utf-8"))
-        net = _network_from_text(meta["cfg"], str(meta["cfg_name"]), Path(path))
+        net = qnet_network(path)
     else:
         from golden.network import parse_network
 

@@ -26,6 +26,7 @@ EXTENSIONS = {".cfg": "cfg", ".weights": "weights", ".jpg": "image", ".jpeg": "i
               ".bmp": "image", ".qnet": "qnet", ".yaml": "scenario", ".yml": "scenario", ".npy": "npy",
               ".csv": "result", ".json": "result", ".zip": "result", ".html": "result"}
 UPLOADABLE = ("cfg", "weights", "image", "qnet", "scenario", "npy")
+#: ``dla.qnet_file.MEMBERS``, named here so that this module imports no engine code.
 QNET_MEMBERS = ("model.json", "weights.npz")
 
 
@@ -197,17 +198,16 @@ def load_qnet_checked(qdir: Path, name: str) -> tuple[Any, Any]:
     """``dla.qnet_file.load_qnet`` on an uploaded ``.qnet`` folder, after the checks that keep a
     crafted file from costing the server memory: ``model.json``'s size, then the network its cfg
     text describes, then ``check_npz_members``.  Errors name the user's file ``name``."""
-    from dla.qnet_file import _network_from_text, load_qnet
+    from dla.qnet_file import load_qnet, qnet_network
 
     try:
         mf = qdir / "model.json"
         if mf.is_file() and mf.stat().st_size > MAX_MODEL_JSON:
             raise ContentError(f"model.json is {mf.stat().st_size:,} bytes (at most {MAX_MODEL_JSON:,})")
         try:
-            meta = json.loads(mf.read_text(encoding="utf-8"))
-            net = _network_from_text(meta["cfg"], str(meta["cfg_name"]), qdir)
-        except Exception:  # noqa: BLE001 - load_qnet refuses it before reading weights.npz, with its message
-            net = None
+            net = qnet_network(qdir)
+        except UserInputError:
+            net = None  # load_qnet refuses it before reading weights.npz, with its message
         if net is not None and (qdir / "weights.npz").is_file():
             check_npz_members(qdir / "weights.npz", net)
         qnet, hw, _ = load_qnet(qdir)
@@ -225,15 +225,12 @@ def unpack_qnet(path: Path, dest: Path, max_bytes: int, name: str = "the .qnet")
     declared size, so ``max_bytes`` bounds what is written."""
     try:
         with zipfile.ZipFile(path) as zf:
-            members = {}
-            for info in zf.infolist():
-                base = info.filename.replace("\\", "/").rstrip("/").split("/")[-1]  # "a\\b": Windows zips
-                if base in QNET_MEMBERS and not info.is_dir():
-                    if base in members:
-                        raise ContentError(f"not a .qnet: the zip holds {base} more than once")
-                    members[base] = info
-            if set(members) != set(QNET_MEMBERS):
-                raise ContentError("not a .qnet: the zip needs model.json and weights.npz")
+            from dla.qnet_file import qnet_zip_members
+
+            try:
+                members = qnet_zip_members(zf)
+            except UserInputError as exc:
+                raise ContentError(str(exc)) from None
             total = sum(i.file_size for i in members.values())
             if total > max_bytes:
                 raise ContentError(f"the .qnet unpacks to {total:,} bytes, beyond the limit of {max_bytes:,}")

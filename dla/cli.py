@@ -176,7 +176,12 @@ def _model(args: tuple[str, ...], needs_weights: bool, quiet: bool, rest: int,
     # Every caller's further arguments are IMAGE paths: a mistyped one must fail before the
     # weights load and a progress bar starts, so the user sees only the Error line.
     for image in args[n_model:]:
-        if not Path(image).is_file():
+        try:
+            found = Path(image).is_file()
+        except OSError as exc:  # e.g. a name longer than the file system allows
+            shown = image if len(image) <= 60 else f"{image[:60]}...({len(image)} characters)"
+            raise UserError(f"{shown}: cannot open ({exc.strerror or exc})") from None
+        if not found:
             raise UserError(f"{image}: image not found")
     net = _load(args[0], args[1] if n_model == 2 else None, quiet, darknet)
     return Model(net, source=args[0]), list(args[n_model:])

@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from golden.envlimit import env_limit
 from golden.errors import FileMissingError, ImageError, UserInputError
 
 _F = np.float32
@@ -30,16 +30,7 @@ MAX_PIXELS_ENV = "DLA_MAX_IMAGE_PIXELS"
 
 def max_image_pixels() -> int:
     """The pixel bound in force: ``$DLA_MAX_IMAGE_PIXELS`` if set (a positive integer), else the default."""
-    raw = os.environ.get(MAX_PIXELS_ENV)
-    if raw is None:
-        return DEFAULT_MAX_IMAGE_PIXELS
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise UserInputError(f"{MAX_PIXELS_ENV}={raw!r}: must be a positive integer (pixels)")
-    return value
+    return env_limit(MAX_PIXELS_ENV, DEFAULT_MAX_IMAGE_PIXELS, "pixels")
 
 
 def _pixel_error(path: Path, w: int, h: int, limit: int) -> ImageError:

@@ -5,13 +5,13 @@ every engine; nothing here runs a layer.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from golden.cfg import Section, read_cfg
+from golden.envlimit import env_limit
 from golden.errors import CfgError, UserInputError
 from golden.forks import DarknetFork, detector_letterbox, resolve_fork
 from golden.layers import (PARAM_LAYERS, ConnectedSpec, ConvSpec, Kind, LayerSpec, Shape,
@@ -139,23 +139,10 @@ def estimate_param_count(net: Network) -> int:
     return net.n_params
 
 
-def _env_limit(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise UserInputError(f"{name}={raw!r}: must be a positive integer")
-    return value
-
-
 def size_limits() -> tuple[int, int]:
     """``(max parameters, max activation bytes)`` in force (environment, else the defaults)."""
-    return (_env_limit(MAX_PARAMS_ENV, DEFAULT_MAX_PARAMS),
-            _env_limit(MAX_ACTIVATION_ENV, DEFAULT_MAX_ACTIVATION_BYTES))
+    return (env_limit(MAX_PARAMS_ENV, DEFAULT_MAX_PARAMS),
+            env_limit(MAX_ACTIVATION_ENV, DEFAULT_MAX_ACTIVATION_BYTES))
 
 
 def check_size(net: Network, max_params: int | None = None, max_activation_bytes: int | None = None) -> None:

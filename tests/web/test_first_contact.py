@@ -324,6 +324,21 @@ def test_a_qnet_folder_over_the_limits_is_413(app_factory, qnet_dir: Path, data_
     assert list((data_dir / "tmp").iterdir()) == []
 
 
+def _int_step_session(alice: Client, qnet_dir: Path):
+    """Upload ``qnet_dir`` zipped and dog.jpg, open an INT STEP session on them; returns the
+    session id and a function that sends one command line and gives the answer's JSON."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for m in ("model.json", "weights.npz"):
+            zf.write(qnet_dir / m, m)
+    q = alice.upload_ok("t.qnet", buf.getvalue())
+    im = alice.upload_ok("dog.jpg", DOG)
+    s = alice.post("/api/step", {"model_id": q["id"], "image_id": im["id"], "mode": "int"}).json()
+    return s["id"], lambda line: alice.post(f"/api/step/{s['id']}/command", {"command": line}).json()
+
+
 def test_a_refused_qnet_zip_names_the_users_file_not_a_server_path(alice: Client, qnet_dir: Path, data_dir) -> None:
     """The loader's message named the unpacked temp folder (``<data>/tmp/<random>.qnet/model.json``)."""
     import zipfile
@@ -345,19 +360,11 @@ def test_step_state_carries_the_rerun_and_cross_numbers(alice: Client, qnet_dir:
     local Session with numpy (count of changed int8 outputs, SQNR/max/mean of after vs before);
     they go when the state moves on; CROSS's come with it."""
     import math
-    import zipfile
 
     from dla.qnet_file import load_qnet
     from dla.session import Session
 
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for m in ("model.json", "weights.npz"):
-            zf.write(qnet_dir / m, m)
-    q = alice.upload_ok("t.qnet", buf.getvalue())
-    im = alice.upload_ok("dog.jpg", DOG)
-    s = alice.post("/api/step", {"model_id": q["id"], "image_id": im["id"], "mode": "int"}).json()
-    run = lambda line: alice.post(f"/api/step/{s['id']}/command", {"command": line}).json()  # noqa: E731
+    _, run = _int_step_session(alice, qnet_dir)
     assert run("goto 2")["state"]["rerun"] is None
     run("edit w[3,0,1,1]=-5")
     r = run("rerun")
@@ -577,26 +584,17 @@ def test_cross_continue_moves_the_step_state_on(alice: Client, qnet_dir: Path) -
     """'cross continue' replaces the layer's output by the other mode's: the rerun's numbers and
     before/after no longer describe what is shown, and the pictures must be redrawn (a new
     generation), as after any other command that changes a tensor."""
-    import zipfile
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for m in ("model.json", "weights.npz"):
-            zf.write(qnet_dir / m, m)
-    q = alice.upload_ok("t.qnet", buf.getvalue())
-    im = alice.upload_ok("dog.jpg", DOG)
-    s = alice.post("/api/step", {"model_id": q["id"], "image_id": im["id"], "mode": "int"}).json()
-    run = lambda line: alice.post(f"/api/step/{s['id']}/command", {"command": line}).json()  # noqa: E731
+    sid, run = _int_step_session(alice, qnet_dir)
     run("goto 2")
     run("edit w[3,0,1,1]=-5")
     r = run("rerun")["state"]
     assert r["rerun"] is not None and r["has_before"]
-    grid = alice.get(f"/api/step/{s['id']}/picture/output_grid.png").content
+    grid = alice.get(f"/api/step/{sid}/picture/output_grid.png").content
     c = run("cross continue")["state"]
     assert c["cross"] is not None and c["cross"]["layer"] == 2
     assert c["generation"] > r["generation"], "the output changed: the pictures are stale"
     assert c["rerun"] is None and not c["has_before"], "before/after and its numbers describe the old output"
-    assert alice.get(f"/api/step/{s['id']}/picture/output_grid.png").content != grid
+    assert alice.get(f"/api/step/{sid}/picture/output_grid.png").content != grid
 
 
 @pytest.mark.parametrize("url", ["/api/jobs/quantize", "/api/jobs/run"])

@@ -1,15 +1,30 @@
-"""Golden FLOAT engine vs OpenCV DNN: yolov3-tiny and yolov3 at 416x416 (issue A targets).
+"""Golden FLOAT engine vs OpenCV DNN's Darknet importer, same input and weights, same threads.
 
-Run: python bench/float_bench.py [--full]   (same as `dla bench float`)
-Targets: yolov3-tiny golden <= 2x OpenCV with 2 threads, <= 1.6x single-threaded;
-yolov3 <= 1.5x.  Ratios are measured back to back in one process.
+Targets: yolov3-tiny golden <= 2x OpenCV with 2 threads, <= 1.6x single-threaded; yolov3 <= 1.5x.
+Needs opencv-python-headless<5 (the [bench] extra).
+
+Run from the checkout: python3 bench/float_bench.py [--help]
 """
-import sys
+from __future__ import annotations
 
-from dla.bench import bench_float
+import argparse
+
+from harness import bench_float
 from dla.models import resolve_cfg
 
-if __name__ == "__main__":
-    bench_float(resolve_cfg("yolov3-tiny"))
-    if "--full" in sys.argv:
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="yolov3-tiny", help="Shipped cfg name or .cfg path (default: %(default)s).")
+    ap.add_argument("--weights", help="Real weights (default: seeded random).")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--threads", default="2,1", help="Comma-separated thread counts (default: %(default)s).")
+    ap.add_argument("--full", action="store_true", help="Also yolov3 (2 threads, 5 repeats).")
+    a = ap.parse_args()
+    bench_float(resolve_cfg(a.model), a.weights, tuple(int(t) for t in a.threads.split(",")), a.repeats)
+    if a.full:
         bench_float(resolve_cfg("yolov3"), threads=(2,), repeats=5)
+
+
+if __name__ == "__main__":
+    main()

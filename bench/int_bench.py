@@ -1,10 +1,26 @@
-"""INT engine benchmark (issue B): yolov3-tiny 416x416, same threads, back to back.
+"""INT forward vs golden FLOAT and OpenCV; the conv stack vs onnxruntime's QLinearConv (s8s8, u8s8).
 
-Run: python bench/int_bench.py   (same as `dla bench int`; needs onnxruntime + onnx for the conv stack)
 Targets: INT <= 1.5x the golden FLOAT time; conv stack no slower than onnxruntime's s8s8 path.
+Needs the [bench] extra (OpenCV, onnxruntime, onnx).
+
+Run from the checkout: python3 bench/int_bench.py [--help]
 """
-from dla.bench import bench_int
+from __future__ import annotations
+
+import argparse
+
+from harness import bench_int
 from dla.models import resolve_cfg
 
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="yolov3-tiny", help="Shipped cfg name or .cfg path (default: %(default)s).")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    bench_int(resolve_cfg(a.model), a.threads, a.repeats)
+
+
 if __name__ == "__main__":
-    bench_int(resolve_cfg("yolov3-tiny"))
+    main()

@@ -10,7 +10,7 @@ Run with the python of a *separate* SCALE-Sim venv (not the project's)::
 
 It writes one CSV per (array, dataflow)::
 
-    tests/golden/scalesim/yolov3-tiny_{rows}x{cols}_{dataflow}.csv
+    tests/data/scalesim/yolov3-tiny_{rows}x{cols}_{dataflow}.csv
     layer,ifmap_h,ifmap_w,filter_h,filter_w,channels,filters,stride,
     compute_cycles,stall_cycles,mapping_efficiency,compute_util
 
@@ -65,7 +65,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-OUT_DIR = REPO / "tests" / "golden" / "scalesim"
+OUT_DIR = REPO / "tests" / "data" / "scalesim"
 NETWORK = "yolov3-tiny"
 
 # (cfg layer index, in_h, in_w, channels, filters, size, stride, pad) -- yolov3-tiny @416.

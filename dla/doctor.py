@@ -61,7 +61,7 @@ APT_LINE = "sudo apt-get install -y " + " ".join(APT_PACKAGES)
 
 EXTRA_USES = {
     "rtl": "dla rtl check / dla rtl run; scenarios' rtl:",
-    "bench": "dla bench (OpenCV DNN and onnxruntime peers)",
+    "bench": "the benchmarks in bench/ (OpenCV DNN and onnxruntime peers)",
     "train": "dla train; PyTorch parity checks",
     "test": "the test suite (python3 -m pytest)",
 }

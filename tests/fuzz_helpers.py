@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings
 from tests.cli_helpers import run
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_CFG = ROOT / "tests" / "scenario" / "data" / "tiny-yolo.cfg"
+TINY_CFG = ROOT / "tests" / "data" / "scenario" / "tiny-yolo.cfg"
 
 #: Small, derandomized, no deadline (a CLI run takes ~0.1-1 s): fast and repeatable in CI.
 #: ``DLA_FUZZ_EXAMPLES=1000`` runs a longer campaign locally.

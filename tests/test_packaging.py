@@ -90,6 +90,8 @@ def imports(dirs: tuple[str, ...]) -> dict[str, set[str]]:
                     top = name.split(".")[0]
                     if top in sys.stdlib_module_names or top in FIRST_PARTY or top in OWN_VENV.get(rel, ()):
                         continue
+                    if (path.parent / f"{top}.py").is_file():  # a script's sibling (bench/harness.py)
+                        continue
                     found.setdefault(top, set()).add(rel)
     return found
 

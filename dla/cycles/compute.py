@@ -14,7 +14,7 @@ A convolution (per group) is the GEMM ``(Npx × W) · (W × K)``: ``Npx = OH·OW
 
 These are the closed forms SCALE-Sim 3.0.0 implements for its ``ws``/``os`` im2col mapping
 (read from its ``systolic_compute_ws/os`` demand matrices and checked row by row, Δ = 0,
-against its reports in ``tests/golden/scalesim/``; SCALE-Sim prints the index of the last
+against its reports in ``tests/data/scalesim/``; SCALE-Sim prints the index of the last
 cycle, i.e. one less: :func:`scalesim_cycles`).
 """
 from __future__ import annotations

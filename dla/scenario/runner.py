@@ -121,7 +121,7 @@ def _rtl(ls: LoadedScenario, built: Built, tmp: Path, progress: Progress,
 
 
 def _steps(ls: LoadedScenario, built: Built) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from dla.scenario_steps import Steps, run_steps
+    from dla.scenario.steps import Steps, run_steps
     from dla.session import Session
 
     s = ls.scenario

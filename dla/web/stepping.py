@@ -34,7 +34,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
 from dla.session import Session, tensor_stats
-from dla.stepper import ALIASES, READ_ONLY, Stepper, StepError
+from dla.debugger.repl import ALIASES, READ_ONLY, Stepper, StepError
 from dla.web import sniff
 from dla.web.auth import current_user
 from dla.web.context import WebContext, ctx

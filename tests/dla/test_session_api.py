@@ -22,8 +22,9 @@ from golden.weights import write_weights
 from quant.qnet import quantize_weights
 from quant.spec import QuantSpec
 from tests.reference.int_ref import fraction_round_half_away
+from tests.paths import DATA
 
-TINY_CFG = Path(__file__).parents[1] / "scenario" / "data" / "tiny-yolo.cfg"
+TINY_CFG = DATA / "scenario" / "tiny-yolo.cfg"
 
 
 def test_session_is_exported_lazily() -> None:

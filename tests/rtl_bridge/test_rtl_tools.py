@@ -23,10 +23,10 @@ def _hide(monkeypatch: pytest.MonkeyPatch, *, modules: tuple[str, ...] = (), com
 
 
 def _no_work(monkeypatch: pytest.MonkeyPatch) -> None:
-    import dla.cli
+    import dla.cli.rtl
 
-    monkeypatch.setattr(dla.cli, "_model", lambda *a, **k: pytest.fail("loaded/quantized the model first"))
-    monkeypatch.setattr(dla.cli, "_engine", lambda *a, **k: pytest.fail("calibrated first"))
+    monkeypatch.setattr(dla.cli.rtl, "model_args", lambda *a, **k: pytest.fail("loaded/quantized the model first"))
+    monkeypatch.setattr(dla.cli.rtl, "engine_for", lambda *a, **k: pytest.fail("calibrated first"))
 
 
 def test_the_hint_is_the_doctors() -> None:

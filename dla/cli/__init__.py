@@ -1,0 +1,38 @@
+"""The ``dla`` command: a thin face over the library (one module per command family).
+
+Every command parses its options, calls one library function and prints.  User mistakes
+(``golden.errors.UserInputError``) become one ``Error: ...`` line on stderr and a non-zero exit
+code, never a traceback (``dla.cli.common.DlaGroup``).  Command modules import their library
+code inside the command so that ``dla --help`` stays fast.
+"""
+from __future__ import annotations
+
+import click
+
+from dla import __version__
+from dla.cli import doctor, eval, model, rtl, run, scenario, web
+from dla.cli.common import DlaGroup, UserError
+
+__all__ = ["UserError", "cli", "main"]
+
+
+@click.group(cls=DlaGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dla")
+def cli() -> None:
+    """Bit-accurate simulation of an int8 DLA running Darknet networks.
+
+    MODEL arguments take a .cfg path or the name of a shipped cfg
+    (yolov3-tiny, yolov3, yolov2, yolov2-tiny, yolov4-tiny, darknet, ...).
+    """
+
+
+for _family in (model, run, scenario, rtl, eval, web, doctor):
+    _family.register(cli)
+
+
+def main() -> None:
+    cli(prog_name="dla")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from golden.cfg import Section
 
 Shape = tuple[int, int, int]
@@ -508,3 +510,21 @@ def build_layer(sec: Section, idx: int, in_shape: Shape, shapes: list[Shape]) ->
         if opt.key not in ignored and not opt.key.startswith("#"):
             sec.warnings.append(f"{sec.path}:{opt.line}: unknown option '{opt.key}' in [{sec.name}] ignored")
     return spec
+
+
+@dataclass
+class LayerParams:
+    """Float32 parameters of one conv/connected layer, exactly as stored in ``.weights``.
+
+    With batch norm, ``biases`` is BN's beta (Darknet keeps no separate conv bias).
+    ``weights`` is OIHW for conv, ``(out, in)`` for connected.
+    """
+
+    biases: np.ndarray
+    weights: np.ndarray
+    scales: np.ndarray | None = None
+    rolling_mean: np.ndarray | None = None
+    rolling_variance: np.ndarray | None = None
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: v for k, v in vars(self).items() if v is not None}

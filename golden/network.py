@@ -8,32 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from golden.cfg import Section, read_cfg
 from golden.envlimit import env_limit
 from golden.errors import CfgError, UserInputError
 from golden.forks import DarknetFork, detector_letterbox, resolve_fork
-from golden.layers import (PARAM_LAYERS, ConnectedSpec, ConvSpec, Kind, LayerSpec, Shape,
+from golden.layers import (PARAM_LAYERS, ConnectedSpec, ConvSpec, Kind, LayerParams, LayerSpec, Shape,
                            build_layer, _TRAINING_KEYS)
-
-
-@dataclass
-class LayerParams:
-    """Float32 parameters of one conv/connected layer, exactly as stored in ``.weights``.
-
-    With batch norm, ``biases`` is BN's beta (Darknet keeps no separate conv bias).
-    ``weights`` is OIHW for conv, ``(out, in)`` for connected.
-    """
-
-    biases: np.ndarray
-    weights: np.ndarray
-    scales: np.ndarray | None = None
-    rolling_mean: np.ndarray | None = None
-    rolling_variance: np.ndarray | None = None
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {k: v for k, v in vars(self).items() if v is not None}
 
 
 @dataclass

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from golden.errors import FileMissingError, WeightsError
-from golden.layers import ConnectedSpec, ConvSpec, Kind
-from golden.network import LayerParams, Network
+from golden.layers import ConnectedSpec, ConvSpec, Kind, LayerParams
+
+if TYPE_CHECKING:  # the loader in golden.network calls this module: type names only
+    from golden.network import Network
 
 DEFAULT_HEADER = (0, 2, 0, 0)
 

@@ -1,8 +1,17 @@
-"""The DLA model: hardware config, integer arithmetic and kernels, engines, CLI.
+"""dla-sim: a bit-accurate, cycle-accurate model of an int8 DLA running Darknet networks.
 
-``dla.Session`` (STEP/CROSS, ``dla.session``) and ``dla.Engine`` are importable from here;
-they are loaded on first use (module ``__getattr__``, PEP 562) so that ``import dla`` stays
-cheap for the CLI and for code that needs only ``dla.__version__``.
+The public API, in the order data flows (load → quantize → execute → compare → cycles):
+
+* ``HardwareConfig``, ``load_config`` — every hardware parameter, one object (docs/hardware-config.md).
+* ``calibrate`` — float statistics over images → a ``QuantizedNetwork`` (docs/quantization.md).
+* ``load_qnet``, ``save_qnet`` — the quantized model file (docs/file-formats.md).
+* ``Engine``, ``Mode`` — run a network, or one layer, in FLOAT, HYBRID or INT (docs/arithmetic.md).
+* ``Session`` — STEP/CROSS: stop at a layer, inspect, edit, re-run (docs/debugging.md).
+* ``compare_modes``, ``isolated_errors``, ``cross_layer`` — per-layer error of one mode against another.
+* ``network_cycles`` — the MAC array's cycle model (docs/cycle-model.md).
+
+The float reference is ``golden`` (``golden.network.load_network``, ``golden.engine.forward``).
+Names are loaded on first use (PEP 562), so ``import dla`` stays cheap for the CLI.
 """
 from __future__ import annotations
 
@@ -10,9 +19,17 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_LAZY = {"Session": "dla.session", "Engine": "dla.engine", "Mode": "dla.engine", "HardwareConfig": "dla.config"}
+_LAZY = {
+    "HardwareConfig": "dla.config", "load_config": "dla.config",
+    "calibrate": "dla.calibration",
+    "load_qnet": "dla.qnet_file", "save_qnet": "dla.qnet_file",
+    "Engine": "dla.engine", "Mode": "dla.engine",
+    "Session": "dla.session",
+    "compare_modes": "dla.compare", "isolated_errors": "dla.compare", "cross_layer": "dla.compare",
+    "network_cycles": "dla.cycles",
+}
 
-__all__ = ["Engine", "HardwareConfig", "Mode", "Session", "__version__"]
+__all__ = sorted([*_LAZY, "__version__"])
 
 
 def __getattr__(name: str) -> Any:

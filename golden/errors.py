@@ -5,8 +5,8 @@ the simulator: the CLI and the web layer turn any ``UserInputError`` into one
 clear message and a non-zero exit code, without a Python traceback.  Internal
 invariants use ``assert``.
 
-``golden`` sits at the bottom of the import graph, so the hierarchy lives here
-and ``dla.errors`` re-exports it.
+``golden`` sits at the bottom of the import graph, so the one hierarchy lives here and every
+package (quant, dla, rtl_bridge, the faces) imports it from here.
 """
 from __future__ import annotations
 

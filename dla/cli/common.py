@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from dla.errors import DlaError
+from golden.errors import DlaError
 from dla.models import default_names, read_names, resolve_cfg
 from golden.forks import FORK_CHOICES
 from golden.network import Network, load_network

@@ -31,7 +31,7 @@ from golden.cfg import parse_cfg_text
 from golden.errors import UserInputError
 from golden.forks import DarknetFork
 from golden.layers import ConnectedSpec, ConvSpec, build_layer
-from golden.network import LayerParams, Network, _net_section, check_size
+from golden.network import LayerParams, Network, read_net_section, check_size
 from golden.weights import check_finite
 from quant.algorithms.activations import ACTIVATION_ALGORITHMS
 from quant.algorithms.weights import WEIGHT_ALGORITHMS
@@ -194,7 +194,7 @@ def qnet_network(folder: str | Path) -> Network:
 
 def _network_from_text(text: str, name: str, path: Path, fork: DarknetFork) -> Network:
     sections = parse_cfg_text(text, path / name)
-    shape, letter_box, warnings = _net_section(sections[0], fork)
+    shape, letter_box, warnings = read_net_section(sections[0], fork)
     layers, shapes, prev = [], [], shape
     for idx, sec in enumerate(sections[1:]):
         spec = build_layer(sec, idx, prev, shapes)

@@ -58,7 +58,7 @@ ACTIVATIONS = ("linear", "leaky", "relu", "logistic", "relu6", "swish", "mish", 
 
 # Options Darknet reads only for training (or for drivers we do not model); they are
 # accepted silently so real cfgs do not drown the user in warnings.
-_TRAINING_KEYS: dict[Kind | str, frozenset[str]] = {
+TRAINING_KEYS: dict[Kind | str, frozenset[str]] = {
     "net": frozenset("""batch subdivisions width height channels momentum decay angle saturation
         exposure hue learning_rate burn_in max_batches policy steps scales step power gamma
         max_crop min_crop aspect mosaic cutmix mixup blur label_smooth_eps letter_box
@@ -505,7 +505,7 @@ def build_layer(sec: Section, idx: int, in_shape: Shape, shapes: list[Shape]) ->
         if opt.key in _REJECTED_KEYS.get(kind, ()):
             raise sec.error(f"option '{opt.key}' is not supported by this simulator", opt)
     spec = BUILDERS[kind](sec, idx, in_shape, shapes)
-    ignored = _TRAINING_KEYS.get(kind, frozenset())
+    ignored = TRAINING_KEYS.get(kind, frozenset())
     for opt in sec.unused():
         if opt.key not in ignored and not opt.key.startswith("#"):
             sec.warnings.append(f"{sec.path}:{opt.line}: unknown option '{opt.key}' in [{sec.name}] ignored")

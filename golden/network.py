@@ -13,7 +13,7 @@ from golden.envlimit import env_limit
 from golden.errors import CfgError, UserInputError
 from golden.forks import DarknetFork, detector_letterbox, resolve_fork
 from golden.layers import (PARAM_LAYERS, ConnectedSpec, ConvSpec, Kind, LayerParams, LayerSpec, Shape,
-                           build_layer, _TRAINING_KEYS)
+                           build_layer, TRAINING_KEYS)
 
 
 @dataclass
@@ -157,7 +157,7 @@ def _gib(n: int) -> str:
     return f"{n / (1 << 30):,.1f} GiB" if n < (1 << 70) else f"{n:.3g} bytes"
 
 
-def _net_section(sec: Section, fork: DarknetFork = DarknetFork.PJREDDIE) -> tuple[Shape, bool, list[str]]:
+def read_net_section(sec: Section, fork: DarknetFork = DarknetFork.PJREDDIE) -> tuple[Shape, bool, list[str]]:
     """Input shape, whether detectors letterbox under ``fork`` (``golden.forks.detector_letterbox``),
     and the warnings of the ``[net]`` section."""
     w, h, c = sec.get_int("width", 0), sec.get_int("height", 0), sec.get_int("channels", 0)
@@ -168,7 +168,7 @@ def _net_section(sec: Section, fork: DarknetFork = DarknetFork.PJREDDIE) -> tupl
     cfg_letter_box = sec.get_int("letter_box", 0) if sec.has("letter_box") else None
     letter_box = detector_letterbox(fork, cfg_letter_box)
     warnings = [f"{sec.path}:{o.line}: unknown option '{o.key}' in [{sec.name}] ignored"
-                for o in sec.unused() if o.key not in _TRAINING_KEYS["net"]]
+                for o in sec.unused() if o.key not in TRAINING_KEYS["net"]]
     if fork is DarknetFork.PJREDDIE and cfg_letter_box is not None and not cfg_letter_box:
         warnings.append(f"{sec.path}:{sec._find('letter_box').line}: letter_box={cfg_letter_box} "  # type: ignore[union-attr]
                         "is read only by AlexeyAB's Darknet; pjreddie's detector letterboxes anyway")
@@ -183,7 +183,7 @@ def parse_network(cfg_path: str | Path, darknet: str | DarknetFork = "auto") -> 
     """
     sections = read_cfg(cfg_path)
     fork = resolve_fork(darknet, sections)
-    input_shape, letter_box, warnings = _net_section(sections[0], fork)
+    input_shape, letter_box, warnings = read_net_section(sections[0], fork)
     layers: list[LayerSpec] = []
     shapes: list[Shape] = []
     prev = input_shape

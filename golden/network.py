@@ -12,8 +12,9 @@ from golden.cfg import Section, read_cfg
 from golden.envlimit import env_limit
 from golden.errors import CfgError, UserInputError
 from golden.forks import DarknetFork, detector_letterbox, resolve_fork
-from golden.layers import (PARAM_LAYERS, ConnectedSpec, ConvSpec, Kind, LayerParams, LayerSpec, Shape,
-                           build_layer, TRAINING_KEYS)
+from golden.layers import (PARAM_LAYERS, TRAINING_KEYS, ConnectedSpec, ConvSpec, Kind, LayerParams, LayerSpec,
+                           Shape, build_layer)
+from golden.weights import read_weights
 
 
 @dataclass
@@ -207,7 +208,5 @@ def load_network(cfg_path: str | Path, weights_path: str | Path | None = None,
     :func:`parse_network`."""
     net = parse_network(cfg_path, darknet)
     if weights_path is not None:
-        from golden.weights import read_weights
-
         read_weights(net, weights_path)
     return net

@@ -8,6 +8,7 @@ Run from the checkout: python3 bench/float_bench.py [--help]
 from __future__ import annotations
 
 import argparse
+import sys
 
 from harness import bench_float
 from dla.models import resolve_cfg
@@ -21,6 +22,10 @@ def main() -> None:
     ap.add_argument("--threads", default="2,1", help="Comma-separated thread counts (default: %(default)s).")
     ap.add_argument("--full", action="store_true", help="Also yolov3 (2 threads, 5 repeats).")
     a = ap.parse_args()
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        sys.exit("Error: the float benchmark needs OpenCV: pip install 'opencv-python-headless<5' (the [bench] extra)")
     bench_float(resolve_cfg(a.model), a.weights, tuple(int(t) for t in a.threads.split(",")), a.repeats)
     if a.full:
         bench_float(resolve_cfg("yolov3"), threads=(2,), repeats=5)

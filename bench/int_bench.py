@@ -8,6 +8,7 @@ Run from the checkout: python3 bench/int_bench.py [--help]
 from __future__ import annotations
 
 import argparse
+import sys
 
 from harness import bench_int
 from dla.models import resolve_cfg
@@ -19,6 +20,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        sys.exit("Error: the INT benchmark needs OpenCV: pip install 'opencv-python-headless<5' (the [bench] extra)")
     bench_int(resolve_cfg(a.model), a.threads, a.repeats)
 
 

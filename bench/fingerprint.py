@@ -47,6 +47,12 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _sha_of_summary(path: Path) -> str:
+    """summary.json names its inputs by absolute path: the checkout's root is written as
+    ``<checkout>`` so that two clones of one commit hash alike; every other byte is as written."""
+    return hashlib.sha256(path.read_text().replace(str(ROOT), "<checkout>").encode()).hexdigest()
+
+
 def _sha_without_wall_times(path: Path) -> str:
     """The compare JSON holds each mode's wall time (``seconds``), which no two runs share; every
     other byte is hashed as written (the file is re-serialized only without that one key)."""
@@ -77,7 +83,7 @@ def fingerprint(only: list[str] | None = None) -> dict[str, str]:
                 continue
             print(f"scenario {name} ...", file=sys.stderr, flush=True)
             _dla("run", name, "-o", str(tmp / name), "-q")
-            out[f"scenario/{name}/summary.json"] = _sha(tmp / name / "summary.json")
+            out[f"scenario/{name}/summary.json"] = _sha_of_summary(tmp / name / "summary.json")
             out[f"scenario/{name}/layers.csv"] = _sha(tmp / name / "layers.csv")
         for name, runs in MATRIX.items():
             if only and name not in only:
@@ -85,7 +91,7 @@ def fingerprint(only: list[str] | None = None) -> dict[str, str]:
             print(f"regress {name} ...", file=sys.stderr, flush=True)
             _dla("regress", name, "-j", "1", "-o", str(tmp / name), "-q")
             for run in runs:
-                out[f"scenario/{run}/summary.json"] = _sha(tmp / name / run / "summary.json")
+                out[f"scenario/{run}/summary.json"] = _sha_of_summary(tmp / name / run / "summary.json")
         if not only or "compare" in only:
             cfg, weights, image, origin = _compare_inputs(tmp)
             out["compare/inputs"] = origin

@@ -7,9 +7,10 @@ because ``golden`` is the float engine and has no integer codes).
 
 Conventions (docs/arithmetic.md): symmetric quantization, zero point 0, ``real = q · scale``.
 
-* :func:`round_half_away` (:func:`round_half_away_int` for one Python float) — float → nearest integer, ties away from zero (C ``round``,
-  TFLite ``TfLiteRound``): the rule for every real value that becomes a stored or computed
-  integer (weights, biases, inputs, activation tables, fixed-point multipliers).
+* :func:`round_half_away` (:func:`round_half_away_int` for one Python float) — float → nearest
+  integer, ties away from zero (C ``round``, TFLite ``TfLiteRound``): the rule for every real
+  value that becomes a stored or computed integer (weights, biases, inputs, activation tables,
+  fixed-point multipliers).
 * :func:`half_up` — ties toward +inf (``floor(x + ½)``), the float form of a hardware
   "add half, shift" (``dla.arith``'s ``half_up`` rounding).
 * :func:`round_half_even` — numpy's default rounding, kept *only* for the calibration's

@@ -7,9 +7,9 @@ scale per tensor or per output channel; real value = q × scale.
 
 Scale sharing: layers whose every output value is one of their input's values (maxpool,
 upsample, reorg, dropout, cost — ``golden.layers.VALUE_PRESERVING_LAYERS`` — and a single-input
-route) output the input's codes unchanged, so their output tensor *is* their input's scale group; with ``route_shared_scale`` the inputs of a
-multi-input route are tied into one group too.  Each group's scale is
-computed by the spec's algorithm from the merged histogram of the group's producing tensors
+route) output the input's codes unchanged, so their output tensor *is* their input's scale
+group; with ``route_shared_scale`` the inputs of a multi-input route are tied into one group
+too.  Each group's scale is computed by the spec's algorithm from the merged histogram of the group's producing tensors
 (``max``: ``max(|x| over the group) / QMAX``, ``QMAX = 127``).
 
 Float → int rounding and the int8 bounds come from ``quant.numerics``.

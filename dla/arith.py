@@ -1,5 +1,6 @@
-"""Fixed-point arithmetic primitives of the DLA: the one choke point for rounding,
-saturation and wrap-around.  Every integer kernel calls these; none clips or shifts inline.
+"""Fixed-point arithmetic primitives of the DLA: the one choke point for integer rounding
+(shifts, multipliers), saturation and wrap-around.  Every integer kernel calls these (or
+``quant.numerics``); none clips or shifts inline.
 
 All functions are pure and vectorised over numpy integer arrays (computed in int64, so
 int32 products never overflow); scalars work too.  Semantics follow TensorFlow Lite and

@@ -36,7 +36,6 @@ except ImportError:  # pragma: no cover - exercised only where numba cannot be i
     numba = None
 
 
-
 class Scheme(enum.IntEnum):
     """``HardwareConfig.requant`` as the kernel's integer argument (member name = config string)."""
 
@@ -152,7 +151,7 @@ def kernel(scheme: str, act: FusedAct, rounding: RoundingMode) -> Callable:
 
 if available:  # pragma: no cover - compiled code
     _LO32, _HI32 = np.int64(INT32_MIN), np.int64(INT32_MAX)
-    _LO8, _HI8 = np.int64(QMIN), np.int64(QMAX)
+    _LO8, _HI8 = np.int64(QMIN), np.int64(QMAX)  # fixed widths: numba freezes globals into its disk cache
 
     @_jit(inline="always")
     def _rdbpot(x, e, half_on, away):

@@ -9,8 +9,8 @@ Scale sharing: layers whose every output value is one of their input's values (m
 upsample, reorg, dropout, cost — ``golden.layers.VALUE_PRESERVING_LAYERS`` — and a single-input
 route) output the input's codes unchanged, so their output tensor *is* their input's scale
 group; with ``route_shared_scale`` the inputs of a multi-input route are tied into one group
-too.  Each group's scale is computed by the spec's algorithm from the merged histogram of the group's producing tensors
-(``max``: ``max(|x| over the group) / QMAX``, ``QMAX = 127``).
+too.  Each group's scale is computed by the spec's algorithm from the merged histogram of the
+group's producing tensors (``max``: ``max(|x| over the group) / QMAX``, ``QMAX = 127``).
 
 Float → int rounding and the int8 bounds come from ``quant.numerics``.
 
@@ -27,10 +27,10 @@ import numpy as np
 from golden.activations import INTEGER_ACTIVATIONS
 from golden.layers import VALUE_PRESERVING_LAYERS, ConnectedSpec, ConvSpec, LayerSpec, RouteSpec
 from golden.network import Network
+from quant import numerics
 from quant.algorithms import ACTIVATION_ALGORITHMS, histogram_sqnr_db, scale_for, weight_scales
 from quant.calibrate import Ranges
 from quant.fold import fold_bn
-from quant import numerics
 from quant.numerics import QMAX
 from quant.spec import QuantSpec
 

@@ -155,7 +155,8 @@ def quantize(x: ArrayLike, scale: ArrayLike, bits: int = INT8_BITS, narrow: bool
 
 
 def dequantize(q: ArrayLike, scale: ArrayLike) -> np.ndarray:
-    """Integer codes → real values: ``q · scale`` in float64 (``scale`` broadcasting as in :func:`quantize`)."""
+    """Integer codes → real values: ``q · scale`` in float64 (``scale`` broadcasting as in
+    :func:`quantize`)."""
     return np.asarray(q).astype(np.float64) * scale
 
 
@@ -166,4 +167,5 @@ def quantize_tensor(x: np.ndarray, scale: float) -> np.ndarray:
 
 
 __all__ = ["INT32_MAX", "INT32_MIN", "INT8_BITS", "QMAX", "QMIN", "dequantize", "half_up", "quantize",
-           "quantize_tensor", "round_half_away", "round_half_away_int", "round_half_even", "saturate", "signed_range"]
+           "quantize_tensor", "round_half_away", "round_half_away_int", "round_half_even", "saturate",
+           "signed_range"]

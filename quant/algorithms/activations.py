@@ -1,7 +1,8 @@
 """Activation calibration: a clipping threshold ``T`` from a histogram of ``|x|``.
 
 All work on ``quant.observers.AbsHistogram`` (``bins`` counters over ``[0, R)``, exact zeros
-counted apart); ``T`` is in the tensor's real units and the int8 scale is ``T / QMAX`` (``QMAX = 127``).
+counted apart); ``T`` is in the tensor's real units and the int8 scale is ``T / QMAX``
+(``QMAX = 127``, ``quant.numerics``).
 
 * ``max``: ``T = max|x|`` — no clipping, coarsest steps.
 * ``percentile`` (``p``, default 99.99): the smallest ``T`` with at least ``p`` % of all values

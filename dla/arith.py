@@ -1,5 +1,6 @@
-"""Fixed-point arithmetic primitives of the DLA: the one choke point for rounding,
-saturation and wrap-around.  Every integer kernel calls these; none clips or shifts inline.
+"""Fixed-point arithmetic primitives of the DLA: the one choke point for integer rounding
+(shifts, multipliers), saturation and wrap-around.  Every integer kernel calls these (or
+``quant.numerics``); none clips or shifts inline.
 
 All functions are pure and vectorised over numpy integer arrays (computed in int64, so
 int32 products never overflow); scalars work too.  Semantics follow TensorFlow Lite and
@@ -11,32 +12,44 @@ quantization_util.cc`` — ``QuantizeMultiplier``; gemmlowp ``fixedpoint/fixedpo
 
 Conventions: a *multiplier* is a non-negative integer ``M0`` in Q0.(bits−1), i.e. the real
 value ``M0 / 2^(bits−1)`` in [0.5, 1) (or 0); *shift* is TFLite's: positive = left.
+
+Float → int rounding, saturation to a signed width and the int8/int32 bounds are not defined
+here but in ``quant.numerics`` (the one home shared with the quantizer); this module is the
+integer arithmetic built on them.
 """
 from __future__ import annotations
 
+import enum
 import math
 from typing import Literal
 
 import numpy as np
 
+from quant.numerics import INT32_MAX, INT32_MIN, round_half_away_int, saturate, signed_range
+
 Rounding = Literal["half_away", "half_up", "truncate"]
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+"""The rounding of a right shift, as ``HardwareConfig.rounding`` spells it."""
 
 ArrayLike = np.ndarray | int
 
 
+class RoundingMode(enum.IntEnum):
+    """:data:`Rounding` as an integer, for compiled code (``dla.fused``), which branches on ints.
+
+    The values are what ``dla.fused``'s kernel boundary receives; the names are the config's."""
+
+    HALF_AWAY = 0
+    HALF_UP = 1
+    TRUNCATE = 2
+
+    @classmethod
+    def of(cls, rounding: Rounding) -> RoundingMode:
+        """The member for a config string (``"half_up"`` → ``HALF_UP``)."""
+        return cls[rounding.upper()]
+
+
 def _i64(x: ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=np.int64)
-
-
-def saturate(x: ArrayLike, bits: int) -> np.ndarray:
-    """Clamp to the signed range of ``bits``: ``[−2^(bits−1), 2^(bits−1) − 1]``.
-
-    >>> saturate(np.array([-300, -128, 5, 200]), 8).tolist()
-    [-128, -128, 5, 127]
-    """
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return np.clip(_i64(x), lo, hi)
 
 
 def wrap(x: ArrayLike, bits: int) -> np.ndarray:
@@ -51,7 +64,7 @@ def wrap(x: ArrayLike, bits: int) -> np.ndarray:
 
 def overflow_count(x: ArrayLike, bits: int) -> int:
     """How many values lie outside the signed range of ``bits`` (before saturate/wrap)."""
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    lo, hi = signed_range(bits)
     a = _i64(x)
     if a.size == 0 or (a.min() >= lo and a.max() <= hi):  # the common case: two cheap reductions
         return 0
@@ -153,7 +166,7 @@ def quantize_multiplier(real: float, bits: int = 32) -> tuple[int, int]:
         return 0, 0
     q, shift = math.frexp(real)
     one = 1 << (bits - 1)
-    q_fixed = int(math.floor(q * one + 0.5))  # q > 0: round half away from zero
+    q_fixed = round_half_away_int(q * one)  # q·2^(bits−1) is exact (a power-of-two scaling)
     assert q_fixed <= one
     if q_fixed == one:
         q_fixed //= 2
@@ -234,11 +247,11 @@ def quantize_scale_shift(real: float, multiplier_bits: int = 16, shift_bits: int
     max_shift = min((1 << shift_bits) - 1, 62)
     if real == 0:
         return 0, 0
-    if math.floor(real + 0.5) > limit:
+    if round_half_away_int(real) > limit:
         raise ValueError(f"multiplier {real} does not fit a {multiplier_bits}-bit scaling")
-    best = (int(math.floor(real + 0.5)), 0)
+    best = (round_half_away_int(real), 0)
     for shift in range(max_shift + 1):
-        scaling = int(math.floor(real * (1 << shift) + 0.5))
+        scaling = round_half_away_int(real * (1 << shift))  # exact product: a power-of-two scaling
         if scaling > limit:
             break
         best = (scaling, shift)
@@ -251,20 +264,9 @@ def apply_scale_shift(acc: ArrayLike, scaling: ArrayLike, shift: ArrayLike,
     return saturate(rounding_divide_by_pot(_i64(acc) * _i64(scaling), shift, rounding), 32)
 
 
-def round_half_away(x: np.ndarray | float) -> np.ndarray:
-    """Float → nearest integer, ties away from zero (C ``round``, TFLite ``TfLiteRound``)."""
-    xf = np.asarray(x, dtype=np.float64)
-    return (np.sign(xf) * np.floor(np.abs(xf) + 0.5)).astype(np.int64)
-
-
-def half_up(x: np.ndarray | float) -> np.ndarray:
-    """Float → nearest integer, ties toward +inf (``floor(x + 0.5)``)."""
-    return np.floor(np.asarray(x, dtype=np.float64) + 0.5).astype(np.int64)
-
-
 def leaky_shift_params(bits: int, alpha: float = 0.1) -> tuple[int, int]:
     """``(a, k)`` with ``a / 2^k`` the nearest to ``alpha`` at ``k = bits`` (7 → 13/128)."""
-    return int(math.floor(alpha * (1 << bits) + 0.5)), bits
+    return round_half_away_int(alpha * (1 << bits)), bits
 
 
 def leaky_shift(q: ArrayLike, bits: int = 7, alpha: float = 0.1) -> np.ndarray:

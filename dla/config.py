@@ -63,7 +63,7 @@ class HardwareConfig:
     shortcut_left_shift: int = 20
     """Common int32 domain of shortcut (add) operands: both are shifted left by this (TFLite ADD); at most 24 so int8 << shift fits int32."""
 
-    # --- MAC array and memories (used by the cycle model, issue E)
+    # --- MAC array and memories: the cycle model (dla.cycles) and the RTL core's size; no effect on INT/HYBRID values
     rows: int = 16
     """Input channels processed in parallel by the MAC array."""
     cols: int = 16

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dla import arith
 from dla.config import HardwareConfig
 from dla.int_kernels import INT_KERNELS, LayerPlan, LayerStats, build_plan, exact_int_gemm, conv_accumulate
 from golden.activations import activate
@@ -28,6 +27,7 @@ from golden.errors import UserInputError
 from golden.kernels import KERNELS
 from golden.layers import HOST_LAYERS, ConnectedSpec, ConvSpec, LayerSpec
 from golden.network import Network
+from quant.numerics import quantize_tensor  # defined with the other float↔int rules; re-exported
 from quant.qnet import QuantizedNetwork
 
 
@@ -66,11 +66,6 @@ class RunResult:
         out = {i: r.real for i, r in self.records.items()}
         out[-1] = self.input
         return out
-
-
-def quantize_tensor(x: np.ndarray, scale: float) -> np.ndarray:
-    """``sat8(round_half_away(x / scale))`` as int8."""
-    return arith.saturate(arith.round_half_away(x.astype(np.float64) / scale), 8).astype(np.int8)
 
 
 class Engine:

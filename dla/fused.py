@@ -19,11 +19,15 @@ so the user knows why the run pauses, and the time it took is added to
 """
 from __future__ import annotations
 
+import enum
 import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
+
+from dla.arith import RoundingMode
+from quant.numerics import INT32_MAX, INT32_MIN, QMAX, QMIN
 
 try:  # numba is a dependency, but the simulator stays correct (just slower) without it
     import numba
@@ -31,9 +35,27 @@ try:  # numba is a dependency, but the simulator stays correct (just slower) wit
 except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
     numba = None
 
-SCHEMES = ("gemmlowp", "single_round", "scale_shift")
-ACTS = ("linear", "leaky_fused", "leaky_shift", "relu", "relu6", "lut")
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+class Scheme(enum.IntEnum):
+    """``HardwareConfig.requant`` as the kernel's integer argument (member name = config string)."""
+
+    GEMMLOWP = 0
+    SINGLE_ROUND = 1
+    SCALE_SHIFT = 2
+
+
+class FusedAct(enum.IntEnum):
+    """What follows the requantizer, as the kernel's integer argument: the activation, with leaky
+    split by ``HardwareConfig.leaky`` (``fused``: a second multiplier for negative accumulators;
+    ``shift``: ``x·a >> k`` on the int8 result) and every non-integer activation as ``LUT``."""
+
+    LINEAR = 0
+    LEAKY_FUSED = 1
+    LEAKY_SHIFT = 2
+    RELU = 3
+    RELU6 = 4
+    LUT = 5
+
 
 available = numba is not None
 if available:
@@ -113,14 +135,23 @@ if available:
     _event.register("numba:compile", _CompileWatch())
 
 
-def kernel(scheme: str, act: str) -> Callable:
-    """The compiled kernel for one (scheme, activation): ``f(acc, *args, out) -> (overflow, saturated)``."""
-    s, a = SCHEMES.index(scheme), ACTS.index(act)
-    return lambda acc, *args: _run(acc, *args[:-1], s, a, args[-1])
+def kernel(scheme: str, act: FusedAct, rounding: RoundingMode) -> Callable:
+    """The compiled kernel for one (scheme, activation, rounding):
+    ``f(acc, *args, out) -> (overflow, saturated)``.
+
+    The enums cross into compiled code here, as plain ints (numba specialises on argument
+    types, so ints keep one compiled signature).  The rounding mode becomes the two flags the
+    loop uses (ties: add half unless truncating; subtract one more for negatives when half
+    away), so the compiled code never depends on ``RoundingMode``'s numbering."""
+    s, a = int(Scheme[scheme.upper()]), int(act)
+    half_on = int(rounding is not RoundingMode.TRUNCATE)
+    away = rounding is RoundingMode.HALF_AWAY
+    return lambda acc, *args: _run(acc, *args[:-1], half_on, away, s, a, args[-1])
 
 
 if available:  # pragma: no cover - compiled code
     _LO32, _HI32 = np.int64(INT32_MIN), np.int64(INT32_MAX)
+    _LO8, _HI8 = np.int64(QMIN), np.int64(QMAX)  # fixed widths: numba freezes globals into its disk cache
 
     @_jit(inline="always")
     def _rdbpot(x, e, half_on, away):
@@ -133,7 +164,7 @@ if available:  # pragma: no cover - compiled code
     def _requant_row(a, m, s, scheme, bits, half_on, away, lsat, y):
         """One channel's accumulators ``a`` -> int32 results ``y``; one loop per scheme."""
         p = a.shape[0]
-        if scheme == 0:  # gemmlowp: RoundingDivideByPOT(SRDHM(a << left, m), right)
+        if scheme == Scheme.GEMMLOWP:  # RoundingDivideByPOT(SRDHM(a << left, m), right)
             left = min(max(s, np.int64(0)), np.int64(32))
             right = max(-s, np.int64(0))
             nudge = np.int64(1) << (bits - 2)
@@ -144,26 +175,27 @@ if available:  # pragma: no cover - compiled code
                 hi = (v * m + nudge) >> (bits - 1)
                 hi = _HI32 if (bits == 32) & (v == _LO32) & (m == _LO32) else hi
                 y[j] = _rdbpot(hi, right, half_on, away)
-        elif scheme == 1:  # single rounding: (a*m + 2^(t-1)) >> t, t = bits-1-s, saturated to int32
+        elif scheme == Scheme.SINGLE_ROUND:  # (a*m + 2^(t-1)) >> t, t = bits-1-s, saturated to int32
             t = bits - 1 - s
             r = (np.int64(1) << (t - 1)) * half_on
             for j in range(p):
                 y[j] = min(max((a[j] * m + r) >> t, _LO32), _HI32)
-        else:  # scale_shift: round(a*scaling / 2^shift), saturated to int32
+        else:  # Scheme.SCALE_SHIFT: round(a*scaling / 2^shift), saturated to int32
             for j in range(p):
                 y[j] = min(max(_rdbpot(a[j] * m, s, half_on, away), _LO32), _HI32)
 
     @_jit(parallel=True)
-    def _run(acc, bias, acc_lo, acc_hi, acc_wrap, mp, sp, mn, sn, bits, rounding, lsat,
-             leaky_a, leaky_k, relu6_max, lut, scheme, act, out):
+    def _run(acc, bias, acc_lo, acc_hi, acc_wrap, mp, sp, mn, sn, bits, lsat,
+             leaky_a, leaky_k, relu6_max, lut, half_on, away, scheme, act, out):
         """acc (N, P) exact integer values -> out (N, P) int8; returns (overflow events, saturated).
 
-        Each channel goes through a few simple loops (fit, requantize, activate) whose
-        dispatch on scheme/activation is hoisted out of the loops, so each loop vectorises."""
+        ``half_on``/``away``: the rounding flags (see :func:`kernel`); ``scheme``/``act``: a
+        :class:`Scheme` and a :class:`FusedAct` as ints.  Each channel goes through a few simple
+        loops (fit, requantize, activate) whose dispatch on scheme/activation is hoisted out of
+        the loops, so each loop vectorises."""
         n, p = acc.shape
         mask = np.int64(acc_hi) - np.int64(acc_lo)  # 2^acc_bits - 1
-        half_on = np.int64(rounding != 2)
-        away = rounding == 0
+        half_on = np.int64(half_on)
         ovf = np.zeros(n, dtype=np.int64)
         sat = np.zeros(n, dtype=np.int64)
         for c in prange(n):
@@ -177,7 +209,7 @@ if available:  # pragma: no cover - compiled code
                 a[j] = (((v - acc_lo) & mask) + acc_lo) if acc_wrap else min(max(v, acc_lo), acc_hi)
             ovf[c] = o
             _requant_row(a, mp[c], sp[c], scheme, bits, half_on, away, lsat, y)
-            if act == 1:  # fused leaky: negative accumulators use alpha*M
+            if act == FusedAct.LEAKY_FUSED:  # negative accumulators use alpha*M
                 y2 = np.empty(p, dtype=np.int64)
                 _requant_row(a, mn[c], sn[c], scheme, bits, half_on, away, lsat, y2)
                 for j in range(p):
@@ -185,22 +217,22 @@ if available:  # pragma: no cover - compiled code
             q = np.int64(0)
             for j in range(p):
                 v = y[j]
-                q += (v < -128) | (v > 127)
-                y[j] = min(max(v, np.int64(-128)), np.int64(127))
+                q += (v < _LO8) | (v > _HI8)
+                y[j] = min(max(v, _LO8), _HI8)
             sat[c] = q
-            if act == 2:  # leaky on the int8 result: round_half_away(x*a / 2^k) for x < 0
+            if act == FusedAct.LEAKY_SHIFT:  # on the int8 result: round_half_away(x*a / 2^k) for x < 0
                 for j in range(p):
                     v = y[j]
                     out[c, j] = _rdbpot(v * leaky_a, leaky_k, np.int64(1), True) if v < 0 else v
-            elif act == 3:
+            elif act == FusedAct.RELU:
                 for j in range(p):
                     out[c, j] = max(y[j], np.int64(0))
-            elif act == 4:
+            elif act == FusedAct.RELU6:
                 for j in range(p):
                     out[c, j] = min(max(y[j], np.int64(0)), relu6_max)
-            elif act == 5:
+            elif act == FusedAct.LUT:
                 for j in range(p):
-                    out[c, j] = lut[y[j] + 128]
+                    out[c, j] = lut[y[j] - _LO8]
             else:
                 for j in range(p):
                     out[c, j] = y[j]

@@ -20,14 +20,16 @@ import numpy as np
 
 from dla import arith, fused
 from dla.config import HardwareConfig
+from dla.fused import FusedAct
 from dla.requant import Requant, apply, apply_select, encode
-from golden.activations import activate
+from golden.activations import INTEGER_ACTIVATIONS, activate
 from golden.errors import UnsupportedError
 from golden.kernels import im2col
 from golden.kernels import maxpool as _maxpool
 from golden.kernels import reorg as _reorg
 from golden.layers import (AvgPoolSpec, ConnectedSpec, ConvSpec, Kind, LayerSpec, RouteSpec,
                            ScaleChannelsSpec, ShortcutSpec, UpsampleSpec)
+from quant.numerics import INT8_BITS, QMAX, QMIN, quantize_tensor, round_half_away, saturate
 from quant.qnet import QuantizedNetwork
 
 LEAKY_ALPHA = 0.1
@@ -55,8 +57,8 @@ class LayerPlan:
     rq_neg: Requant | None = None  # fused leaky: alpha * multiplier for negative accumulators
     in_rq: list[Requant] = field(default_factory=list)  # route/shortcut: per-input rescale
     prev_rq: Requant | None = None  # shortcut with alpha != 1: prev where nothing is added
-    lut: np.ndarray | None = None  # 256-entry int8 table (activation_lut)
-    relu6_max: int = 127
+    lut: np.ndarray | None = None  # 256-entry int8 table (activation_lut), indexed by q − QMIN
+    relu6_max: int = QMAX
     fused_key: tuple | None = None  # cache of the compiled kernel's arguments
     fused_args: tuple | None = None
 
@@ -87,11 +89,11 @@ def _fused_args(plan: LayerPlan, act: str, hw: HardwareConfig, n: int) -> tuple 
     key = (act, hw)
     if plan.fused_key == key:
         return plan.fused_args
-    code = {"linear": "linear", "relu": "relu", "relu6": "relu6"}.get(act)
+    code = {"linear": FusedAct.LINEAR, "relu": FusedAct.RELU, "relu6": FusedAct.RELU6}.get(act)
     if act == "leaky":
-        code = "leaky_fused" if hw.leaky == "fused" else "leaky_shift"
+        code = FusedAct.LEAKY_FUSED if hw.leaky == "fused" else FusedAct.LEAKY_SHIFT
     elif plan.lut is not None:
-        code = "lut"
+        code = FusedAct.LUT
     if code is None:
         return None
 
@@ -104,9 +106,8 @@ def _fused_args(plan: LayerPlan, act: str, hw: HardwareConfig, n: int) -> tuple 
     args = (np.ascontiguousarray(np.broadcast_to(plan.b_q.astype(np.int64), (n,))), hw.acc_min, hw.acc_max,
             hw.acc_overflow == "wrap", per_channel(plan.rq.mult), per_channel(plan.rq.shift),
             per_channel(neg.mult), per_channel(neg.shift), hw.multiplier_bits,
-            {"half_away": 0, "half_up": 1, "truncate": 2}[hw.rounding], hw.left_shift_overflow == "saturate",
-            la, lk, plan.relu6_max, lut)
-    plan.fused_key, plan.fused_args = key, (fused.kernel(hw.requant, code), args)
+            hw.left_shift_overflow == "saturate", la, lk, plan.relu6_max, lut)
+    plan.fused_key, plan.fused_args = key, (fused.kernel(hw.requant, code, arith.RoundingMode.of(hw.rounding)), args)
     return plan.fused_args
 
 
@@ -148,10 +149,10 @@ def _accumulate(acc: np.ndarray, plan: LayerPlan, hw: HardwareConfig, stats: Lay
 
 
 def _to_int8(y: np.ndarray, stats: LayerStats) -> np.ndarray:
-    n = arith.overflow_count(y, 8)
+    n = arith.overflow_count(y, INT8_BITS)
     stats.saturated += n
     stats.elements += y.size
-    return (arith.saturate(y, 8) if n else y).astype(np.int8)
+    return (saturate(y, INT8_BITS) if n else y).astype(np.int8)
 
 
 def _activation_int(acc: np.ndarray, act: str, plan: LayerPlan, hw: HardwareConfig,
@@ -168,7 +169,7 @@ def _activation_int(acc: np.ndarray, act: str, plan: LayerPlan, hw: HardwareConf
         return np.maximum(q, 0).astype(np.int8)
     if act == "relu6":
         return np.clip(q, 0, plan.relu6_max).astype(np.int8)
-    return plan.lut[q.astype(np.int64) + 128]
+    return plan.lut[q.astype(np.int64) - QMIN]
 
 
 def conv_int(spec: ConvSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
@@ -262,7 +263,7 @@ def shortcut_int(spec: ShortcutSpec, inputs: Sequence[np.ndarray], plan: LayerPl
         dst = (slice(0, c), slice(0, h * sample, sample), slice(0, w * sample, sample))
         add = scaled[:c, :h * stride:stride, :w * stride:stride][:, :h, :w]
         total[dst] = prev_alpha[dst][:, :h, :w] + add if plan.prev_rq is not None else total[dst][:, :h, :w] + add
-    total = arith.saturate(total, 32)
+    total = saturate(total, 32)
     return _activation_int(total, spec.activation, plan, hw, stats), stats
 
 
@@ -297,20 +298,19 @@ INT_KERNELS: dict[Kind, Callable[..., tuple[np.ndarray, LayerStats]]] = {
 
 
 def _act_lut(act: str, s_pre: float, s_out: float) -> np.ndarray:
-    """``LUT[q + 128] = sat8(round_half_away(act(q·s_pre) / s_out))`` for every int8 ``q``."""
-    q = np.arange(-128, 128, dtype=np.float32)
-    y = activate(q * np.float32(s_pre), act).astype(np.float64) / s_out
-    return arith.saturate(arith.round_half_away(y), 8).astype(np.int8)
+    """``LUT[q − QMIN] = sat8(round_half_away(act(q·s_pre) / s_out))`` for every int8 ``q``."""
+    q = np.arange(QMIN, QMAX + 1, dtype=np.float32)
+    return quantize_tensor(activate(q * np.float32(s_pre), act), s_out)
 
 
 def _activation_plan(spec: LayerSpec, act: str, real: np.ndarray, plan: LayerPlan, qnet: QuantizedNetwork,
                      hw: HardwareConfig) -> None:
-    if act in ("linear", "leaky", "relu", "relu6"):
+    if act in INTEGER_ACTIVATIONS:
         plan.rq = encode(real, hw)
         if act == "leaky" and hw.leaky == "fused":
             plan.rq_neg = encode(real * LEAKY_ALPHA, hw)
         if act == "relu6":
-            plan.relu6_max = int(min(127, arith.round_half_away(6.0 / plan.out_scale)))
+            plan.relu6_max = int(min(QMAX, round_half_away(6.0 / plan.out_scale)))
         return
     if not hw.activation_lut:
         raise UnsupportedError(

@@ -27,6 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from dla.fileio import write_bytes_atomic
+from quant.numerics import QMAX, QMIN
 
 #: At most this many tiles in a feature-map grid (the title says how many were left out).
 MAX_TILES = 64
@@ -91,7 +92,7 @@ def feature_map_grid(tensor: np.ndarray, path: str | Path, title: str, scale: fl
     finite = mosaic[np.isfinite(mosaic)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if raw.dtype == np.int8:
-        vmin, vmax, cmap = -128.0, 127.0, "RdBu_r"
+        vmin, vmax, cmap = float(QMIN), float(QMAX), "RdBu_r"
     elif lo < 0:
         m = max(abs(lo), abs(hi)) or 1.0
         vmin, vmax, cmap = -m, m, "RdBu_r"

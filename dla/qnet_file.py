@@ -36,6 +36,7 @@ from golden.weights import check_finite
 from quant.algorithms.activations import ACTIVATION_ALGORITHMS
 from quant.algorithms.weights import WEIGHT_ALGORITHMS
 from quant.fold import fold_bn
+from quant.numerics import QMAX
 from quant.qnet import QuantizedNetwork, QuantLayer
 from quant.spec import QuantSpec
 
@@ -104,7 +105,7 @@ def model_json(qnet: QuantizedNetwork, hw: HardwareConfig, cfg_text: str) -> dic
     tensors = []
     for t in range(-1, len(net.layers)):
         entry: dict[str, Any] = {"index": t, "scale": qnet.scales[t], "algorithm": qnet.algorithms.get(t, "max"),
-                                 "threshold": qnet.thresholds.get(t, qnet.scales[t] * 127)}
+                                 "threshold": qnet.thresholds.get(t, qnet.scales[t] * QMAX)}
         if t in qnet.auto_table:
             entry["auto_sqnr_db"] = {k: (v if math.isfinite(v) else str(v)) for k, v in qnet.auto_table[t].items()}
         tensors.append(entry)
@@ -384,7 +385,7 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
             raise QnetError(path, f"unknown algorithm {str(algorithm)[:40]!r} (valid: {', '.join(ACTIVATION_ALGORITHMS)})",
                             layer=i, field="algorithm")
         qnet.algorithms[i] = algorithm
-        th = t.get("threshold", s * 127)
+        th = t.get("threshold", s * QMAX)
         # 0 is what 'max' stores for a tensor that was zero on every calibration image
         if not _is_number(th) or th < 0 or (th == 0 and algorithm != "max"):
             raise QnetError(path, f"must be a positive number, got {th!r}", layer=i, field="threshold")
@@ -433,8 +434,8 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
                 got = "missing" if arr is None else f"{arr.shape} {arr.dtype}"
                 raise QnetError(path, f"weights.npz array '{key}.float.{name}' is {got}, needs {shape} float32",
                                 layer=idx, field=f"float.{name}")
-        if np.abs(w_q.astype(np.int16)).max(initial=0) > 127:
-            raise QnetError(path, "int8 weights outside [-127, 127]", layer=idx, field="weights")
+        if np.abs(w_q.astype(np.int16)).max(initial=0) > QMAX:
+            raise QnetError(path, f"int8 weights outside [{-QMAX}, {QMAX}]", layer=idx, field="weights")
         try:
             params[idx] = LayerParams(**fl)
         except TypeError:

@@ -36,6 +36,7 @@ from golden.errors import UserInputError
 from golden.image import load_image, prepare_input
 from golden.layers import HOST_LAYERS, ConnectedSpec, ConvSpec, LayerSpec
 from golden.network import Network
+from quant.numerics import QMAX, QMIN
 from quant.qnet import QuantizedNetwork, quantize_weights
 
 
@@ -87,7 +88,7 @@ def tensor_stats(t: np.ndarray, bins: int = 64) -> dict[str, Any]:
     a = np.asarray(t)
     f = a.astype(np.float64).reshape(-1)
     counts, edges = np.histogram(f, bins=bins) if f.size else (np.zeros(bins, int), np.zeros(bins + 1))
-    sat = float(np.mean((a == -128) | (a == 127)) * 100) if a.dtype == np.int8 and a.size else 0.0
+    sat = float(np.mean((a == QMIN) | (a == QMAX)) * 100) if a.dtype == np.int8 and a.size else 0.0
     return {"shape": list(a.shape), "dtype": str(a.dtype), "min": float(f.min()) if f.size else 0.0,
             "max": float(f.max()) if f.size else 0.0, "mean": float(f.mean()) if f.size else 0.0,
             "std": float(f.std()) if f.size else 0.0, "zeros_pct": float(np.mean(f == 0) * 100) if f.size else 0.0,
@@ -396,8 +397,8 @@ class Session:
         if not np.all(np.isfinite(np.asarray(new, dtype=np.float64))):
             raise UserInputError(f"layer {spec.index}: weights must be finite")
         if is_int:
-            if np.any(np.asarray(new) < -127) or np.any(np.asarray(new) > 127):
-                raise UserInputError(f"layer {spec.index}: int8 weights must be in [-127, 127]")
+            if np.any(np.asarray(new) < -QMAX) or np.any(np.asarray(new) > QMAX):
+                raise UserInputError(f"layer {spec.index}: int8 weights must be in [{-QMAX}, {QMAX}]")
             new = np.asarray(new).astype(np.int8)
         else:
             new = np.asarray(new, dtype=np.float32)

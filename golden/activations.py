@@ -65,6 +65,15 @@ def tanh(x: np.ndarray, inplace: bool = False) -> np.ndarray:
     return np.tanh(x, out=x if inplace else None)
 
 
+INTEGER_ACTIVATIONS = ("linear", "leaky", "relu", "relu6")
+"""Activations with an integer form: piecewise linear with a kink at 0 (and a clamp at 6), so for
+a positive scale ``s`` they commute with it (``act(s·q) = s·act(q)``; relu6 with its clamp
+moved to ``6/s``) and the int8 engine applies them to requantized integers (leaky by a second
+multiplier or a shift, relu6 by a clamp at ``round(6/s)``).  Every other activation
+needs its pre-activation scale and a 256-entry table (``activation_lut``), so calibration
+records its pre-activation range.  Read by ``quant.calibrate``/``quant.qnet`` and
+``dla.int_kernels``."""
+
 ACTIVATION_FUNCS: dict[str, Callable[..., np.ndarray]] = {
     "linear": linear, "leaky": leaky, "relu": relu, "relu6": relu6, "logistic": logistic,
     "swish": swish, "mish": mish, "tanh": tanh,

@@ -51,8 +51,10 @@ SECTION_ALIASES: dict[str, Kind] = {
 PARAM_LAYERS = frozenset({Kind.CONV, Kind.CONNECTED})
 #: Layers evaluated on the host in float even in INT mode (DESIGN §4).
 HOST_LAYERS = frozenset({Kind.YOLO, Kind.REGION, Kind.SOFTMAX, Kind.COST})
-#: Layers that only move data (exact in any arithmetic).
-PERMUTATION_LAYERS = frozenset({Kind.UPSAMPLE, Kind.REORG, Kind.ROUTE, Kind.DROPOUT})
+#: Layers whose every output value is one of their single input's values (they move, repeat
+#: or select values): exact in any arithmetic, and an int8 tensor keeps its scale through them
+#: (``quant.qnet`` ties their output to their input's scale; a single-input route is one too).
+VALUE_PRESERVING_LAYERS = frozenset({Kind.MAXPOOL, Kind.UPSAMPLE, Kind.REORG, Kind.DROPOUT, Kind.COST})
 
 ACTIVATIONS = ("linear", "leaky", "relu", "logistic", "relu6", "swish", "mish", "tanh")
 

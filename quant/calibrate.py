@@ -2,8 +2,9 @@
 
 Runs the golden FLOAT engine on each image and keeps, per tensor, the running maximum of
 ``|x|`` — fixed memory whatever the number of images.  Tensor ``-1`` is the network input.
-For conv/connected layers whose activation is not linear/leaky/relu, the range of the
-*pre-activation* output is kept too (``pre_act``), which a lookup-table activation needs.
+For conv/connected layers whose activation has no integer form (not in
+``golden.activations.INTEGER_ACTIVATIONS``), the range of the *pre-activation* output is kept
+too (``pre_act``), which a lookup-table activation needs.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from golden.activations import INTEGER_ACTIVATIONS
 from golden.engine import forward
 from golden.errors import UserInputError
 from golden.image import load_image, prepare_input
@@ -20,7 +22,6 @@ from golden.layers import ConnectedSpec, ConvSpec, LayerSpec
 from golden.network import Network
 from quant.observers import AbsHistogram
 
-INTEGER_ACTIVATIONS = ("linear", "leaky", "relu", "relu6")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
 

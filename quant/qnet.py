@@ -5,12 +5,14 @@
 in [−128, 127] with one scale per tensor; weights in [−127, 127] (narrow range) with one
 scale per tensor or per output channel; real value = q × scale.
 
-Scale sharing: layers that only move data (maxpool, upsample, reorg, dropout, single-input
-route without groups… see ``PASS_THROUGH``) output exactly their input's values, so their
-output tensor *is* their input's scale group; with ``route_shared_scale`` the inputs of a
-multi-input route are tied into one group too.  Each group's scale is
-computed by the spec's algorithm from the merged histogram of the group's producing tensors
-(``max``: ``max(|x| over the group) / 127``).
+Scale sharing: layers whose every output value is one of their input's values (maxpool,
+upsample, reorg, dropout, cost — ``golden.layers.VALUE_PRESERVING_LAYERS`` — and a single-input
+route) output the input's codes unchanged, so their output tensor *is* their input's scale
+group; with ``route_shared_scale`` the inputs of a multi-input route are tied into one group
+too.  Each group's scale is computed by the spec's algorithm from the merged histogram of the
+group's producing tensors (``max``: ``max(|x| over the group) / QMAX``, ``QMAX = 127``).
+
+Float → int rounding and the int8 bounds come from ``quant.numerics``.
 
 The hardware encoding of each real multiplier (multiplier + shift) is not stored here:
 it depends on the ``HardwareConfig`` and is computed by ``dla`` (``dla.requant``).
@@ -22,18 +24,17 @@ from typing import Literal
 
 import numpy as np
 
-from golden.layers import ConnectedSpec, ConvSpec, Kind, LayerSpec, RouteSpec
+from golden.activations import INTEGER_ACTIVATIONS
+from golden.layers import VALUE_PRESERVING_LAYERS, ConnectedSpec, ConvSpec, LayerSpec, RouteSpec
 from golden.network import Network
+from quant import numerics
 from quant.algorithms import ACTIVATION_ALGORITHMS, histogram_sqnr_db, scale_for, weight_scales
-from quant.calibrate import INTEGER_ACTIVATIONS, Ranges
+from quant.calibrate import Ranges
 from quant.fold import fold_bn
+from quant.numerics import QMAX
 from quant.spec import QuantSpec
 
 Granularity = Literal["per_tensor", "per_channel"]
-ACT_QMAX = 127
-WEIGHT_QMAX = 127
-
-PASS_THROUGH = frozenset({Kind.MAXPOOL, Kind.UPSAMPLE, Kind.REORG, Kind.DROPOUT, Kind.COST})
 
 
 @dataclass
@@ -70,7 +71,9 @@ class QuantizedNetwork:
 
 
 def _is_pass_through(spec: LayerSpec) -> bool:
-    if spec.kind in PASS_THROUGH:
+    """Its output values are its (only) input's values: the output shares the input's scale.
+    A single-input route is one (with ``groups`` it keeps a slice of the channels)."""
+    if spec.kind in VALUE_PRESERVING_LAYERS:
         return True
     return isinstance(spec, RouteSpec) and len(spec.layers) == 1
 
@@ -98,10 +101,10 @@ def _groups(net: Network, route_shared_scale: bool) -> dict[int, int]:
 
 
 def quantize_weights(w: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """``clip(round_half_away(W / s), −127, 127)`` as int8."""
+    """``clip(round_half_away(W / s), −127, 127)`` as int8 (narrow range), one scale per output
+    channel (axis 0)."""
     shape = (-1,) + (1,) * (w.ndim - 1)
-    q = np.sign(w) * np.floor(np.abs(w / scales.reshape(shape)) + 0.5)
-    return np.clip(q, -WEIGHT_QMAX, WEIGHT_QMAX).astype(np.int8)
+    return numerics.quantize(w, scales.reshape(shape), narrow=True).astype(np.int8)
 
 
 def _group_scale(members: list[int], net: Network, ranges: Ranges, spec: QuantSpec,
@@ -120,7 +123,7 @@ def _group_scale(members: list[int], net: Network, ranges: Ranges, spec: QuantSp
             hist = h if hist is None else hist.merge(h)
     absmax = max((ranges.absmax.get(t, 0.0) for t in members), default=0.0)
     if hist is None:  # ranges without histograms (e.g. hand-made): only max is possible
-        scale, chosen, thr = (absmax / ACT_QMAX if absmax > 0 else 1.0 / ACT_QMAX), "max", absmax
+        scale, chosen, thr = (absmax / QMAX if absmax > 0 else 1.0 / QMAX), "max", absmax
     else:
         params = {"p": spec.percentile} if algorithm == "percentile" else {}
         if algorithm == "auto":
@@ -135,7 +138,7 @@ def _group_scale(members: list[int], net: Network, ranges: Ranges, spec: QuantSp
         else:
             chosen = algorithm
         scale = scale_for(hist, chosen, **params)
-        thr = scale * ACT_QMAX
+        thr = scale * QMAX
     for t in members:
         qnet.algorithms[t] = chosen
         qnet.thresholds[t] = thr
@@ -163,8 +166,7 @@ def quantize(net: Network, ranges: Ranges, granularity: Granularity = "per_tenso
             w_alg, gran = spec.weights_for(lspec), spec.granularity_for(lspec)
             ws = weight_scales(w, w_alg, gran)  # type: ignore[arg-type]
             s_x = qnet.scales[lspec.inputs[0]]
-            b_q = np.sign(b) * np.floor(np.abs(b / (s_x * ws)) + 0.5)
-            b_q = np.clip(b_q, -(2**31), 2**31 - 1).astype(np.int64)
+            b_q = numerics.quantize(b, s_x * ws, bits=32)  # int32 values, held as int64
             qnet.layers[lspec.index] = QuantLayer(lspec.index, quantize_weights(w, ws), ws, b_q, b, w, w_alg, gran)
             if lspec.activation not in INTEGER_ACTIVATIONS:
                 h = ranges.pre_hists.get(lspec.index)
@@ -173,5 +175,5 @@ def quantize(net: Network, ranges: Ranges, granularity: Granularity = "per_tenso
                     qnet.pre_act_scales[lspec.index] = scale_for(h, spec.activation_for(lspec)
                                                                  if spec.activation_for(lspec) != "auto" else "max")
                 else:
-                    qnet.pre_act_scales[lspec.index] = m / ACT_QMAX if m > 0 else 1.0 / ACT_QMAX
+                    qnet.pre_act_scales[lspec.index] = m / QMAX if m > 0 else 1.0 / QMAX
     return qnet

@@ -1,4 +1,4 @@
-"""Every third-party module the project imports is declared in pyproject.toml (issue J item 1).
+"""Every third-party module the project imports is declared in pyproject.toml.
 
 A module missing from ``pyproject.toml`` passes wherever it happens to be installed already
 (CI once ran in the machine's own Python, which had scipy) and fails for a new user in a fresh

@@ -47,6 +47,12 @@ class Tiling:
     acc_bytes_per_band: int
 
 
+def half_buffer_bytes(kib: int) -> int:
+    """Bytes of one half of a double-buffered ``kib`` KiB buffer: what one tile may occupy
+    while the other half is being loaded (or stored)."""
+    return kib * 1024 // 2
+
+
 def transfer_cycles(nbytes: int, hw: HardwareConfig) -> int:
     if nbytes <= 0:
         return 0
@@ -54,7 +60,7 @@ def transfer_cycles(nbytes: int, hw: HardwareConfig) -> int:
 
 
 def tile_conv(spec: ConvSpec | ConnectedSpec, hw: HardwareConfig) -> Tiling:
-    kib = 1024
+    kib = 1024  # bytes per KiB, for the sizes named in BufferTooSmall
     c_in = spec.in_shape[0] if isinstance(spec, ConvSpec) else spec.n_inputs
     _, in_h, in_w = spec.in_shape if isinstance(spec, ConvSpec) else (c_in, 1, 1)
     n, oh, ow = spec.out_shape
@@ -66,8 +72,8 @@ def tile_conv(spec: ConvSpec | ConnectedSpec, hw: HardwareConfig) -> Tiling:
     cols = min(hw.cols, per_group)
     w_block = window * cols + 4 * cols
     in_w_pad = in_w + 2 * (spec.padding if isinstance(spec, ConvSpec) else 0)
-    half_in, half_w, half_out = hw.input_buffer_kib * kib // 2, hw.weight_buffer_kib * kib // 2, \
-        hw.output_buffer_kib * kib // 2
+    half_in, half_w, half_out = (half_buffer_bytes(hw.input_buffer_kib), half_buffer_bytes(hw.weight_buffer_kib),
+                                 half_buffer_bytes(hw.output_buffer_kib))
     if w_block > half_w:
         raise BufferTooSmall(f"layer {spec.index} ({spec.kind.value}): one block of {cols} filters needs "
                              f"{w_block} weight bytes; weight_buffer_kib must be at least "

@@ -24,13 +24,15 @@ from dataclasses import asdict, dataclass
 
 from dla.config import HardwareConfig
 from dla.cycles.compute import fold_cycles, gemm_of
-from dla.cycles.memory import tile_conv, transfer_cycles
+from dla.cycles.memory import half_buffer_bytes, tile_conv, transfer_cycles
 from golden.layers import HOST_LAYERS, ConnectedSpec, ConvSpec, Kind, LayerSpec, MaxPoolSpec
 from golden.network import Network
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LayerCycles:
+    """One layer's cycles, traffic and peak buffer use (built by keyword: 17 fields)."""
+
     index: int
     kind: str
     macs: int
@@ -44,9 +46,9 @@ class LayerCycles:
     dram_read_bytes: int
     dram_write_bytes: int
     tiles: int
-    peak_input_bytes: int
-    peak_weight_bytes: int
-    peak_output_bytes: int
+    peak_input_bytes: int  # largest input band (conv) or half the input buffer at most (streams)
+    peak_weight_bytes: int  # one channel block's weights and biases
+    peak_output_bytes: int  # one band's int32 accumulators
     bound: str  # "compute", "memory" or "host"
 
     def to_dict(self) -> dict:
@@ -111,9 +113,9 @@ def conv_cycles(spec: ConvSpec | ConnectedSpec, hw: HardwareConfig) -> LayerCycl
     reads = writes = 0
     blocks_per_group = math.ceil(g.filters / hw.cols)
     for blk in range(til.channel_blocks):
-        # blocks are per group (a group's K_g filters in blocks of <= C columns)
+        # blocks are per group (a group's K_g filters in blocks of <= C columns), so each tile
+        # computes for one group: its folds are not multiplied by the number of groups
         cols_here = min(hw.cols, g.filters - (blk % blocks_per_group) * hw.cols)
-        groups_here = 1
         for band in range(til.bands):
             rows_here = min(til.band_rows, oh - band * til.band_rows)
             pixels = rows_here * ow
@@ -121,8 +123,8 @@ def conv_cycles(spec: ConvSpec | ConnectedSpec, hw: HardwareConfig) -> LayerCycl
                 f, stream = math.ceil(g.window / hw.rows), pixels
             else:
                 f, stream = math.ceil(pixels / hw.rows), g.window
-            busy = groups_here * f * stream
-            skew = groups_here * f * (fold_cycles(stream, hw.rows, hw.cols, hw.dataflow) - stream)
+            busy = f * stream
+            skew = f * (fold_cycles(stream, hw.rows, hw.cols, hw.dataflow) - stream)
             busy_total, skew_total = busy_total + busy, skew_total + skew
             work.append(busy + skew)
             load = ((rows_here - 1) * stride + k) * row_bytes if isinstance(spec, ConvSpec) else spec.in_shape[0]
@@ -138,10 +140,13 @@ def conv_cycles(spec: ConvSpec | ConnectedSpec, hw: HardwareConfig) -> LayerCycl
     stall = total - busy_total - skew_total
     util = 100.0 * spec.macs / (hw.macs_per_cycle * total) if total else 0.0
     mapping = 100.0 * spec.macs / (hw.macs_per_cycle * busy_total) if busy_total else 0.0
-    return LayerCycles(spec.index, spec.kind.value, spec.macs, busy_total, skew_total, sum(loads) + sum(stores),
-                       total, stall, util, mapping, reads, writes, til.channel_blocks * til.bands,
-                       til.input_bytes_per_band, til.weight_bytes_per_block, til.acc_bytes_per_band,
-                       "compute" if stall <= busy_total + skew_total else "memory")
+    return LayerCycles(index=spec.index, kind=spec.kind.value, macs=spec.macs, compute_cycles=busy_total,
+                       fill_drain_cycles=skew_total, transfer_cycles=sum(loads) + sum(stores), total_cycles=total,
+                       stall_cycles=stall, util_pct=util, mapping_util_pct=mapping,
+                       dram_read_bytes=reads, dram_write_bytes=writes, tiles=til.channel_blocks * til.bands,
+                       peak_input_bytes=til.input_bytes_per_band, peak_weight_bytes=til.weight_bytes_per_block,
+                       peak_output_bytes=til.acc_bytes_per_band,
+                       bound="compute" if stall <= busy_total + skew_total else "memory")
 
 
 def _elements(shape: tuple[int, int, int]) -> int:
@@ -151,7 +156,10 @@ def _elements(shape: tuple[int, int, int]) -> int:
 
 def stream_cycles(spec: LayerSpec, net: Network, hw: HardwareConfig) -> LayerCycles:
     if spec.kind in HOST_LAYERS:
-        return LayerCycles(spec.index, spec.kind.value, 0, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 0, 0, 0, 0, 0, "host")
+        return LayerCycles(index=spec.index, kind=spec.kind.value, macs=0, compute_cycles=0, fill_drain_cycles=0,
+                           transfer_cycles=0, total_cycles=0, stall_cycles=0, util_pct=0.0, mapping_util_pct=0.0,
+                           dram_read_bytes=0, dram_write_bytes=0, tiles=0, peak_input_bytes=0,
+                           peak_weight_bytes=0, peak_output_bytes=0, bound="host")
     moves = spec.kind is not Kind.DROPOUT  # dropout is the previous buffer itself
     reads = sum(_elements(net.input_shape if i == -1 else net.layers[i].out_shape) for i in spec.inputs) if moves else 0
     writes = _elements(spec.out_shape) if moves else 0
@@ -161,9 +169,15 @@ def stream_cycles(spec: LayerSpec, net: Network, hw: HardwareConfig) -> LayerCyc
         compute = math.ceil(_elements(spec.out_shape) * spec.size * spec.size / hw.cols)
     latency = hw.pool_latency if isinstance(spec, MaxPoolSpec) else 0
     total = max(compute, transfer) + latency
-    return LayerCycles(spec.index, spec.kind.value, 0, compute, latency, transfer, total, total - compute - latency,
-                       0.0, 0.0, reads, writes, 1 if moves else 0, min(reads, hw.input_buffer_kib * 1024 // 2), 0, 0,
-                       "compute" if compute >= transfer else "memory")
+    # The input streams through the double-buffered input buffer: at most one half of it is
+    # filled while the other is consumed (the same half a conv's band must fit, memory.tile_conv).
+    peak_input = min(reads, half_buffer_bytes(hw.input_buffer_kib))
+    return LayerCycles(index=spec.index, kind=spec.kind.value, macs=0, compute_cycles=compute,
+                       fill_drain_cycles=latency, transfer_cycles=transfer, total_cycles=total,
+                       stall_cycles=total - compute - latency, util_pct=0.0, mapping_util_pct=0.0,
+                       dram_read_bytes=reads, dram_write_bytes=writes, tiles=1 if moves else 0,
+                       peak_input_bytes=peak_input, peak_weight_bytes=0, peak_output_bytes=0,
+                       bound="compute" if compute >= transfer else "memory")
 
 
 def network_cycles(net: Network, hw: HardwareConfig) -> NetworkCycles:

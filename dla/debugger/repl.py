@@ -34,6 +34,7 @@ from dla.metrics import ErrorMetrics
 from dla.session import CrossResult, Diff, Session, tensor_stats
 from golden.errors import DlaError
 from golden.layers import HOST_LAYERS, ConvSpec, LayerSpec
+from quant.numerics import QMAX
 
 HELP = """\
 commands (one per line; '#' starts a comment):
@@ -340,7 +341,7 @@ class Stepper:
         qnet = self._qnet()
         if what == "output":
             rec = self.s.records[spec.index]
-            clip = 127 * qnet.scales[spec.index] if qnet is not None and spec.kind not in HOST_LAYERS else None
+            clip = QMAX * qnet.scales[spec.index] if qnet is not None and spec.kind not in HOST_LAYERS else None
             return [View("output", "output", rec.output, rec.real, rec.scale,
                          f"scale {rec.scale:.6g}" if rec.scale is not None else "", clip)]
         if what == "input":
@@ -351,7 +352,7 @@ class Stepper:
                     label = f"input {k}: " + label.split(" ", 1)[1]
                 scale = qnet.scales[src] if arr.dtype == np.int8 else None
                 real = arr.astype(np.float32) * np.float32(scale) if scale is not None else arr
-                clip = 127 * qnet.scales[src] if qnet is not None else None
+                clip = QMAX * qnet.scales[src] if qnet is not None else None
                 views.append(View(label, "input" if len(spec.inputs) == 1 else f"input{k}", arr, real, scale,
                                   f"scale {scale:.6g}" if scale is not None else "", clip))
             return views
@@ -365,7 +366,7 @@ class Stepper:
                 scale = float(ws.flat[0]) if np.all(ws == ws.flat[0]) else None
             # the int8 range ±127·scale applies to the folded weights: not to raw float ones beside batch norm
             if self.s.mode is not Mode.FLOAT or not (isinstance(spec, ConvSpec) and spec.batch_normalize):
-                clip = 127 * float(ws.max())
+                clip = QMAX * float(ws.max())
         return [View("weights", "weights", stored, real, scale, text, clip)]
 
     def cmd_stats(self, rest: str) -> None:

@@ -22,6 +22,7 @@ from dla.fileio import write_bytes_atomic
 from dla.scenario.runner import ScenarioResult
 from golden.draw import draw_detections
 from golden.layers import Kind
+from quant.numerics import QMAX
 
 SQNR_CEILING = 80.0  # dB: where "inf" (bit-identical) is drawn
 MAX_DETECTION_PANELS = 4
@@ -92,10 +93,10 @@ def histogram_plot(result: ScenarioResult, layer: int, out: Path) -> Path:
             q = v.engine.qnet
             assert q is not None
             if what == "act":
-                clip = 127 * q.scales.get(layer, float("nan"))
+                clip = QMAX * q.scales.get(layer, float("nan"))
             else:
                 ql = q.layers.get(layer)
-                clip = 127 * float(np.max(ql.w_scale)) if ql is not None else float("nan")
+                clip = QMAX * float(np.max(ql.w_scale)) if ql is not None else float("nan")
             if math.isfinite(clip):
                 colour = f"C{n}"
                 ax.axvline(clip, color=colour, ls="--", lw=1, label=f"{v.name} ±{clip:.3g}")

@@ -82,7 +82,7 @@ class Override(Strict):
 
 
 class QuantSection(Strict):
-    """The quantization spec (issue C).  A list in ``activations`` or ``granularity`` is a sweep:
+    """The quantization spec (``quant.spec.QuantSpec``).  A list in ``activations`` or ``granularity`` is a sweep:
     one *variant* per combination, each run in HYBRID/INT and compared with FLOAT."""
 
     activations: Activation | list[Activation] = "mse"

@@ -1,4 +1,5 @@
-"""The ``step:`` and ``cross:`` sections of a scenario (the seeds' ``.ste`` control file, in YAML).
+"""The ``step:`` and ``cross:`` sections of a scenario: a scripted debugging session (what ``dla step``
+does interactively) run in order on one Session, so a scenario can replay and report it.
 
 ::
 

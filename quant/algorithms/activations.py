@@ -1,13 +1,15 @@
 """Activation calibration: a clipping threshold ``T`` from a histogram of ``|x|``.
 
 All work on ``quant.observers.AbsHistogram`` (``bins`` counters over ``[0, R)``, exact zeros
-counted apart); ``T`` is in the tensor's real units and the int8 scale is ``T / 127``.
+counted apart); ``T`` is in the tensor's real units and the int8 scale is ``T / QMAX``
+(``QMAX = 127``, ``quant.numerics``).
 
 * ``max``: ``T = max|x|`` — no clipping, coarsest steps.
 * ``percentile`` (``p``, default 99.99): the smallest ``T`` with at least ``p`` % of all values
   (zeros included) at or below it, interpolated linearly inside its bin.
 * ``mse``: the bin edge ``T`` minimising the expected squared error of
-  ``q(x) = clip(round(x/Δ), −127, 127)·Δ``, ``Δ = T/127``, evaluated on bin centres.
+  ``q(x) = clip(round(x/Δ), −127, 127)·Δ``, ``Δ = T/127``, evaluated on bin centres
+  (``round`` here is half to even: ``quant.numerics.round_half_even`` says why).
 * ``kl``: TensorRT's entropy calibration as described in Szymon Migacz, "8-bit Inference
   with TensorRT" (GTC 2017): for each candidate ``i`` (128 … the last non-empty bin: TensorRT's
   histogram ends at the max, ours may extend up to twice as far), the reference
@@ -25,9 +27,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from quant.numerics import QMAX, round_half_even
 from quant.observers import AbsHistogram
 
-QMAX = 127
 KL_LEVELS = 128
 
 
@@ -60,7 +62,7 @@ def percentile_threshold(h: AbsHistogram, p: float = 99.99) -> float:
 def _expected_sq_error(counts: np.ndarray, centres: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """Σ n·(c − q(c))² for each candidate threshold (rows)."""
     delta = thresholds[:, None] / QMAX
-    q = np.clip(np.round(centres[None, :] / delta), -QMAX, QMAX) * delta
+    q = np.clip(round_half_even(centres[None, :] / delta), -QMAX, QMAX) * delta
     return ((centres[None, :] - q) ** 2 * counts[None, :]).sum(axis=1)
 
 

@@ -1,8 +1,8 @@
 """Weight scales: ``max`` or ``mse``, per tensor or per output channel (axis 0).
 
-``max``: ``s = max|W| / 127``.  ``mse``: for each channel (or the tensor) the threshold among
-``f·max|W|``, ``f`` = 0.50, 0.51, …, 1.00, that minimises ``Σ (W − q(W))²`` with
-``q(w) = clip(round_half_away(w/s), −127, 127)·s`` — the weights themselves, no histogram.
+``max``: ``s = max|W| / QMAX`` (``QMAX = 127``, ``quant.numerics``).  ``mse``: for each channel
+(or the tensor) the threshold among ``f·max|W|``, ``f`` = 0.50, 0.51, …, 1.00, that minimises
+``Σ (W − q(W))²`` with ``q(w) = clip(round_half_away(w/s), −127, 127)·s`` — the weights themselves, no histogram.
 All-zero channels get scale 1 (no division by zero; their weights quantize to 0).
 """
 from __future__ import annotations
@@ -11,12 +11,14 @@ from typing import Literal
 
 import numpy as np
 
-QMAX = 127
+from quant.numerics import QMAX, dequantize, quantize
+
 WEIGHT_ALGORITHMS = ("max", "mse")
 
 
 def _q(w: np.ndarray, s: np.ndarray) -> np.ndarray:
-    return np.clip(np.sign(w) * np.floor(np.abs(w / s) + 0.5), -QMAX, QMAX) * s
+    """The weights as the int8 model represents them: quantized (narrow range) and scaled back."""
+    return dequantize(quantize(w, s, narrow=True), s)
 
 
 def weight_scales(w: np.ndarray, algorithm: str = "max",

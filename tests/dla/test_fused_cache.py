@@ -1,5 +1,5 @@
 """The compiled requantizer is compiled once and then loaded from disk, and the user is told when
-a compilation (a pause of seconds to tens of seconds) happens (issue J item 6).
+a compilation (a pause of seconds to tens of seconds) happens.
 
 Each case runs a fresh Python process: numba's in-memory dispatcher would hide a second
 compilation inside one process.  ``NUMBA_CACHE_DIR`` points the cache at a temporary folder so

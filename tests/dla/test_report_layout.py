@@ -1,4 +1,4 @@
-"""Readable reports (issue J, item 14): detection labels and roofline labels never cover each
+"""Readable reports: detection labels and roofline labels never cover each
 other, graph text contrasts with its node's fill, the CLI table header is not cut."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Missing RTL tools (issue J item 3): every RTL feature gives the same install hint, and names
+"""Missing RTL tools: every RTL feature gives the same install hint, and names
 every missing tool before it does any work (no calibration first, no partial output)."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`dla eval`'s report: a Δ against FLOAT for every metric (table, CSV, JSON) and a bar chart
-whose y-axis says where it starts (issue J, item 11)."""
+whose y-axis says where it starts."""
 from __future__ import annotations
 
 import csv

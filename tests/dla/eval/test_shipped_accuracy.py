@@ -1,6 +1,6 @@
 """The shipped trained models on held-out data (seed 1; they were trained on seed 0).
 
-Acceptance bounds from the issue, measured here on a smaller regenerated split than the
+Acceptance bounds of the shipped models, measured here on a smaller regenerated split than the
 docs/accuracy.md table (which uses 200 images): FLOAT detector mAP@0.5 ≥ 0.8 and INT within a
 few points of FLOAT for a per-channel calibration; the classifier likewise on top-1.
 """

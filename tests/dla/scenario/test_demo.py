@@ -1,4 +1,4 @@
-"""`dla demo` on another model (issue J, item 4): the checks fit the model chosen, every check
+"""`dla demo` on another model: the checks fit the model chosen, every check
 left out is named, and real weights can be given."""
 from __future__ import annotations
 

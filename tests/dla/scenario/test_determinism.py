@@ -1,5 +1,5 @@
 """The same scenario gives byte-identical summary.json whatever the BLAS thread count and
-whether it runs in `dla run` or in a `dla regress` worker (issue J, item 7)."""
+whether it runs in `dla run` or in a `dla regress` worker."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""cocotb bench of ``rtl_bridge/rtl/dla_requant.v`` against ``dla.arith`` (issue F, first slice).
+"""cocotb bench of the requantizer ``rtl_bridge/rtl/dla_requant.v`` against ``dla.arith``, bit for bit.
 
 Two halves in one module (the cocotb convention):
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dla.engine import Engine, LayerRecord, Mode, RunResult, quantize_tensor
+from dla.engine import Engine, LayerRecord, Mode, RunResult
 from dla.metrics import ErrorMetrics, error_metrics
 from golden.detect import Detection, detect, iou_xyxy, top_k
 from golden.errors import UserInputError
@@ -141,16 +141,10 @@ class Crossed:
 
 def run_input_real(engine: Engine, mode: Mode, records: dict[int, LayerRecord], x: np.ndarray, i: int) -> np.ndarray:
     """The real value of tensor ``i`` (``-1``: the network input) as ``mode``'s run computed with it.
-    INT: the dequantized int8 the DLA read — a float producer (the image, a host layer) is
-    quantized with its tensor's scale first, as the INT engine does."""
+    INT: the dequantized int8 the DLA read (``Engine.int8_tensor``: a float producer — the image,
+    a host layer — is quantized with its tensor's scale first, as the INT engine does)."""
     if mode is Mode.INT:
-        s = engine.qnet.scales[i]
-        rec = None if i == -1 else records[i]
-        if rec is not None and rec.scale is not None:
-            arr, s = rec.output, rec.scale
-        else:
-            arr = quantize_tensor(x if rec is None else rec.output, s)
-        return arr.astype(np.float32) * np.float32(s)
+        return engine.int8_tensor(i, records, x).astype(np.float32) * np.float32(engine.qnet.scales[i])
     return x if i == -1 else records[i].real
 
 
@@ -172,9 +166,6 @@ def cross_layer(engine: Engine, spec: LayerSpec, mode: Mode, records: dict[int, 
     side as the reference.  Host layers (yolo, region, softmax...) run in float in every mode:
     a ``UserInputError``.
     """
-    from dla.int_kernels import INT_KERNELS
-    from golden.kernels import KERNELS
-
     if spec.kind in HOST_LAYERS:
         raise UserInputError(f"layer {spec.index} ({spec.kind.value}) runs on the host in float in every "
                              "mode: there is nothing to cross")
@@ -182,14 +173,12 @@ def cross_layer(engine: Engine, spec: LayerSpec, mode: Mode, records: dict[int, 
     mine = records[spec.index].real
     if other is Mode.FLOAT:
         ins = [run_input_real(engine, mode, records, x, i) for i in spec.inputs]
-        other_real = KERNELS[spec.kind](spec, ins, engine.net.params.get(spec.index), engine.net.darknet)
+        other_real = engine.layer(spec, Mode.FLOAT, ins).output
         return Crossed(other, other_real, error_metrics(other_real, mine))
     if engine.qnet is None:
         raise UserInputError("crossing to INT needs a quantized model")
-    scales = engine.qnet.scales
-    ins = [quantize_tensor(x if i == -1 else records[i].real, scales[i]) for i in spec.inputs]
-    out, _ = INT_KERNELS[spec.kind](spec, ins, engine.plans()[spec.index], engine.hw)
-    other_real = out.astype(np.float32) * np.float32(scales[spec.index])
+    # the FLOAT run's records are float: the DLA reads them quantized with their tensors' scales
+    other_real = engine.layer(spec, Mode.INT, engine.layer_inputs(spec, Mode.INT, records, x)).real
     return Crossed(other, other_real, error_metrics(mine, other_real))
 
 

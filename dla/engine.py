@@ -1,6 +1,7 @@
 """One engine, three modes: run a network layer by layer in FLOAT, HYBRID or INT.
 
-* FLOAT — the golden kernels (Darknet semantics, unfolded batch norm).
+* FLOAT — the golden engine (``golden.engine``: Darknet semantics, unfolded batch norm); the
+  Engine delegates to it, so there is one float layer loop.
 * HYBRID — conv/connected run the integer MAC path up to the accumulator (input quantized
   with its tensor's scale, int8 weights, exact int32 sums); the accumulator is dequantized
   (``acc·s_x·s_w``), the folded float bias added, and the activation and every other layer
@@ -9,22 +10,25 @@
   region, softmax) run in float on their dequantized input.
 
 Every layer's output is kept (int8 plus its scale in INT mode) with per-layer event counts,
-so runs can be compared layer by layer (``dla.compare``).
+so runs can be compared layer by layer (``dla.compare``).  One layer in one mode is
+:meth:`Engine.layer`; the inputs a run gives a layer are :meth:`Engine.layer_inputs`.
+Whole runs (:meth:`Engine.run`), ``dla compare`` (CROSS, isolated errors) and the STEP
+``Session`` all go through these two.
 """
 from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from dla.config import HardwareConfig
 from dla.int_kernels import INT_KERNELS, LayerPlan, LayerStats, build_plan, exact_int_gemm, conv_accumulate
+from golden import engine as golden_engine
 from golden.activations import activate
 from golden.errors import UserInputError
-from golden.kernels import KERNELS
 from golden.layers import HOST_LAYERS, ConnectedSpec, ConvSpec, LayerSpec
 from golden.network import Network
 from quant.numerics import quantize_tensor  # defined with the other float↔int rules; re-exported
@@ -91,26 +95,121 @@ class Engine:
         if self.qnet is None:
             raise UserInputError(f"{mode.value.upper()} mode needs a quantized network (calibrate first)")
 
-    # -------------------------------------------------------------- one layer
-    def run_layer(self, spec: LayerSpec, mode: Mode, records: dict[int, LayerRecord],
-                  x: np.ndarray) -> LayerRecord:
-        if mode is Mode.FLOAT:
-            out = KERNELS[spec.kind](spec, self._float_inputs(spec, records, x), self.net.params.get(spec.index),
-                                   self.net.darknet)
-            return LayerRecord(spec, out)
-        if mode is Mode.HYBRID:
-            return LayerRecord(spec, self._hybrid(spec, self._float_inputs(spec, records, x)))
-        return self._int(spec, records, x)
+    def set_weights(self, layer: int, weights: np.ndarray) -> None:
+        """Replace layer ``layer``'s weights with a copy of ``weights`` (same shape).
 
-    def _float_inputs(self, spec: LayerSpec, records: dict[int, LayerRecord], x: np.ndarray) -> list[np.ndarray]:
+        An int8 array replaces the quantized weights (``qnet.layers[layer].w_q``, what HYBRID and
+        INT compute with) and rebuilds that layer's INT plan if the plans were built; a float
+        array replaces the float weights (``net.params[layer].weights``, what FLOAT computes
+        with).  The other domain is left as it is: nothing is re-quantized or dequantized — the
+        STEP debugger edits exactly the values its mode computes with.  Biases are unchanged.
+        """
+        spec = self._spec(layer)
+        w = np.asarray(weights)
+        if w.dtype == np.int8:
+            self._require_qnet(Mode.INT)
+            ql = self.qnet.layers.get(spec.index)
+            if ql is None:
+                raise UserInputError(f"layer {spec.index} ({spec.kind.value}) has no int8 weights")
+            target = ql.w_q
+        elif np.issubdtype(w.dtype, np.floating):
+            params = self.net.params.get(spec.index)
+            if params is None:
+                raise UserInputError(f"layer {spec.index} ({spec.kind.value}) has no weights loaded")
+            target = params.weights
+        else:
+            raise UserInputError(f"layer {spec.index}: weights must be int8 or float, got {w.dtype}")
+        if w.shape != target.shape:
+            raise UserInputError(f"layer {spec.index}: weights have shape {target.shape}, got {w.shape}")
+        if w.dtype == np.int8:
+            ql.w_q = w.copy()
+            if self._plans is not None:
+                self._plans[spec.index] = build_plan(spec, self.qnet, self.hw)
+        else:
+            params.weights = w.copy()
+
+    # -------------------------------------------------------------- one layer
+    def _spec(self, layer: int | LayerSpec) -> LayerSpec:
+        if isinstance(layer, LayerSpec):
+            return layer
+        n = len(self.net.layers)
+        if not isinstance(layer, (int, np.integer)) or not 0 <= layer < n:
+            raise UserInputError(f"layer {layer} is out of range: {self.net.name} has layers 0..{n - 1}")
+        return self.net.layers[int(layer)]
+
+    def int8_tensor(self, i: int, records: dict[int, LayerRecord], x: np.ndarray) -> np.ndarray:
+        """Tensor ``i`` (``-1``: the network input) as the DLA reads it in an INT run: int8 on the
+        tensor's scale ``qnet.scales[i]``.  An INT layer's record is its own int8 output; a float
+        producer — the network input ``x`` or a host layer's output (yolo, region, softmax run in
+        float) — is quantized with that tensor's calibrated scale, ``quantize_tensor`` (divide,
+        round half away from zero, saturate to [-128, 127])."""
+        self._require_qnet(Mode.INT)
+        rec = None if i == -1 else records[i]
+        if rec is not None and rec.scale is not None:
+            return rec.output
+        return quantize_tensor(x if rec is None else rec.output, self.qnet.scales[i])
+
+    def layer_inputs(self, layer: int | LayerSpec, mode: Mode | str, records: dict[int, LayerRecord],
+                     x: np.ndarray) -> list[np.ndarray]:
+        """The inputs ``mode``'s run gives layer ``layer`` — what :meth:`layer` takes.
+
+        ``records`` holds that run's earlier layers (``{index: LayerRecord}``), ``x`` is the float32
+        network input (tensor ``-1``).  FLOAT and HYBRID, and INT host layers: the float32 real
+        values (an INT record dequantized, ``LayerRecord.real``).  INT layers on the DLA: int8,
+        see :meth:`int8_tensor` (the network input and host outputs are quantized here).
+        """
+        spec = self._spec(layer)
+        mode = Mode(mode)
+        if mode is Mode.INT and spec.kind not in HOST_LAYERS:
+            return [self.int8_tensor(i, records, x) for i in spec.inputs]
         return [x if i == -1 else records[i].real for i in spec.inputs]
 
-    def _hybrid(self, spec: LayerSpec, inputs: list[np.ndarray]) -> np.ndarray:
-        if not isinstance(spec, (ConvSpec, ConnectedSpec)):
-            return KERNELS[spec.kind](spec, inputs, self.net.params.get(spec.index), self.net.darknet)
+    def layer(self, layer: int | LayerSpec, mode: Mode | str, inputs: Sequence[np.ndarray]) -> LayerRecord:
+        """Run one layer (index or spec) in ``mode`` on ``inputs``: one tensor per ``spec.inputs``,
+        in that order, in the mode's representation (:meth:`layer_inputs` gathers them from a run).
+
+        * FLOAT: float32 inputs; ``golden.engine.layer`` (Darknet's kernel and fork; a conv or
+          connected layer without weights raises "layer N (kind) has no weights loaded").
+          Returns the float32 output, ``scale=None``.
+        * HYBRID: float32 inputs.  Conv/connected quantize their input with the input tensor's
+          scale ``qnet.scales[spec.inputs[0]]`` (``quantize_tensor``), multiply-accumulate exactly
+          with the int8 weights, dequantize (``acc·s_x·s_w``, float64), add the folded float bias
+          and apply the activation in float32.  Every other layer is FLOAT.  ``scale=None``.
+        * INT, DLA layers: int8 inputs, input ``k`` on scale ``qnet.scales[spec.inputs[k]]``;
+          ``dla.int_kernels`` with the layer's plan.  Returns int8 with
+          ``scale=qnet.scales[spec.index]`` and the event counts in ``stats``.
+        * INT, host layers (yolo, region, softmax...): float32 inputs (the dequantized int8);
+          FLOAT's kernel.  ``scale=None`` — the next DLA layer quantizes it (:meth:`int8_tensor`).
+
+        HYBRID and INT need the quantized network; INT builds all plans on first use (an
+        unsupported layer raises ``UnsupportedError``).  The wrong number of inputs, or non-int8
+        input to an INT DLA layer, raises ``UserInputError``.  ``seconds`` is left 0.
+        """
+        spec = self._spec(layer)
+        mode = Mode(mode)
+        if len(inputs) != len(spec.inputs):
+            raise UserInputError(f"layer {spec.index} ({spec.kind.value}) reads {len(spec.inputs)} "
+                                 f"tensor(s), got {len(inputs)}")
+        if mode is Mode.FLOAT:
+            return LayerRecord(spec, golden_engine.layer(self.net, spec, inputs))
+        self._require_qnet(mode)
+        if mode is Mode.HYBRID:
+            if isinstance(spec, (ConvSpec, ConnectedSpec)):
+                return LayerRecord(spec, self._hybrid_mac(spec, inputs[0]))
+            return LayerRecord(spec, golden_engine.layer(self.net, spec, inputs))
+        if spec.kind in HOST_LAYERS:
+            return LayerRecord(spec, golden_engine.layer(self.net, spec, inputs))
+        for k, a in enumerate(inputs):
+            if a.dtype != np.int8:
+                raise UserInputError(f"layer {spec.index} ({spec.kind.value}) in INT reads int8; "
+                                     f"input {k} is {a.dtype}")
+        out, stats = INT_KERNELS[spec.kind](spec, list(inputs), self.plans()[spec.index], self.hw)
+        return LayerRecord(spec, out, self.qnet.scales[spec.index], stats)
+
+    def _hybrid_mac(self, spec: ConvSpec | ConnectedSpec, x: np.ndarray) -> np.ndarray:
         ql = self.qnet.layers[spec.index]
         s_x = self.qnet.scales[spec.inputs[0]]
-        xq = quantize_tensor(inputs[0], s_x).astype(np.float32)
+        xq = quantize_tensor(x, s_x).astype(np.float32)
         w = ql.w_q.reshape(ql.w_q.shape[0], -1).astype(np.float32)
         if isinstance(spec, ConvSpec):
             acc = conv_accumulate(spec, xq, w)
@@ -120,25 +219,12 @@ class Engine:
         real = acc.astype(np.float64) * (s_x * ql.w_scale).reshape(shape) + ql.b_float.reshape(shape)
         return activate(real.astype(np.float32), spec.activation, inplace=True)
 
-    def _int(self, spec: LayerSpec, records: dict[int, LayerRecord], x: np.ndarray) -> LayerRecord:
-        scales = self.qnet.scales
-        if spec.kind in HOST_LAYERS:
-            out = KERNELS[spec.kind](spec, self._float_inputs(spec, records, x), None, self.net.darknet)
-            return LayerRecord(spec, out)
-        inputs = []
-        for i in spec.inputs:
-            if i == -1:
-                inputs.append(quantize_tensor(x, scales[-1]))
-            elif records[i].scale is None:  # a host layer's float output feeding the DLA
-                inputs.append(quantize_tensor(records[i].output, scales[i]))
-            else:
-                inputs.append(records[i].output)
-        out, stats = INT_KERNELS[spec.kind](spec, inputs, self.plans()[spec.index], self.hw)
-        return LayerRecord(spec, out, scales[spec.index], stats)
-
     # -------------------------------------------------------------- whole network
     def run(self, x: np.ndarray, mode: Mode | str = Mode.FLOAT,
             on_layer: Callable[[LayerRecord], None] | None = None) -> RunResult:
+        """Every layer in order; FLOAT is ``golden.engine.forward``, the others :meth:`layer` on
+        :meth:`layer_inputs`.  ``on_layer(record)`` is called after each layer; a record's
+        ``seconds`` is that layer's own time (gathering its inputs included, the callback not)."""
         mode = Mode(mode)
         if x.shape != self.net.input_shape:
             raise UserInputError(f"input has shape {x.shape}, {self.net.name} expects {self.net.input_shape}")
@@ -149,9 +235,20 @@ class Engine:
         x = np.ascontiguousarray(x, dtype=np.float32)
         records: dict[int, LayerRecord] = {}
         t0 = time.perf_counter()
+        if mode is Mode.FLOAT:
+            last = [time.perf_counter()]
+
+            def keep(spec: LayerSpec, out: np.ndarray) -> None:
+                rec = records[spec.index] = LayerRecord(spec, out, seconds=time.perf_counter() - last[0])
+                if on_layer:
+                    on_layer(rec)
+                last[0] = time.perf_counter()
+
+            golden_engine.forward(self.net, x, on_layer=keep)
+            return RunResult(mode, x, records, time.perf_counter() - t0)
         for spec in self.net.layers:
             t = time.perf_counter()
-            rec = self.run_layer(spec, mode, records, x)
+            rec = self.layer(spec, mode, self.layer_inputs(spec, mode, records, x))
             rec.seconds = time.perf_counter() - t
             records[spec.index] = rec
             if on_layer:

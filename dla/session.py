@@ -26,11 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from dla.compare import cross_layer, run_input_real
+from dla.compare import cross_layer
 from dla.config import HardwareConfig
 from dla.engine import Engine, LayerRecord, Mode, quantize_tensor
 from dla.fileio import atomic_dir, json_text
-from dla.int_kernels import build_plan
 from dla.metrics import ErrorMetrics, error_metrics
 from golden.errors import UserInputError
 from golden.image import load_image, prepare_input
@@ -241,7 +240,7 @@ class Session:
         if self.index + 1 >= len(self.net.layers):
             raise UserInputError(f"already at the last layer ({self.index}); nothing left to step")
         i = self.index + 1
-        self.records[i] = self.engine.run_layer(self.net.layers[i], self.mode, self.records, self.x)
+        self.records[i] = self.engine.layer(i, self.mode, self.engine.layer_inputs(i, self.mode, self.records, self.x))
         self.index = i
         return self.records[i]
 
@@ -283,8 +282,7 @@ class Session:
     def _input_record(self, i: int) -> tuple[np.ndarray, float | None]:
         if i == -1:
             if self.mode is Mode.INT:
-                s = self.engine.qnet.scales[-1]
-                return quantize_tensor(self.x, s), s
+                return self.engine.int8_tensor(-1, self.records, self.x), self.engine.qnet.scales[-1]
             return self.x, None
         r = self.records[i]
         return r.output, r.scale
@@ -403,30 +401,22 @@ class Session:
         else:
             new = np.asarray(new, dtype=np.float32)
         edit = Edit(spec.index, "int8" if is_int else "float", current.copy(), new.copy(), desc)
-        self._set_weights(spec.index, new)
+        self.engine.set_weights(spec.index, new)
         self.edits.append(edit)
         return edit
-
-    def _set_weights(self, layer: int, w: np.ndarray) -> None:
-        if self.mode is Mode.FLOAT:
-            self.net.params[layer].weights = w.copy()
-        else:
-            self.engine.qnet.layers[layer].w_q = w.copy()
-            if self.engine._plans is not None:
-                self.engine._plans[layer] = build_plan(self.net.layers[layer], self.engine.qnet, self.engine.hw)
 
     def undo(self) -> Edit:
         if not self.edits:
             raise UserInputError("nothing to undo")
         edit = self.edits.pop()
-        self._set_weights(edit.layer, edit.before)
+        self.engine.set_weights(edit.layer, edit.before)
         return edit
 
     def rerun(self) -> Diff:
         """Run the current layer again (with the edited weights) on the same inputs."""
         spec = self._current()
         before = self.records[spec.index]
-        after = self.engine.run_layer(spec, self.mode, self.records, self.x)
+        after = self.engine.layer(spec, self.mode, self.engine.layer_inputs(spec, self.mode, self.records, self.x))
         self.records[spec.index] = after
         changed = np.argwhere(before.output != after.output)
         return Diff(before.real, after.real, error_metrics(before.real, after.real), changed)
@@ -448,11 +438,6 @@ class Session:
             else:
                 self.records[spec.index] = LayerRecord(spec, np.asarray(crossed.other_real, dtype=np.float32))
         return result
-
-    def _input_real(self, i: int) -> np.ndarray:
-        """The real value of input ``i`` as this run computed with it (INT: the dequantized int8
-        the DLA read, even where the producer is the float input or a host layer)."""
-        return run_input_real(self.engine, self.mode, self.records, self.x, i)
 
     # ------------------------------------------------------------------ keeping
     def save(self, path: str | Path) -> Path:

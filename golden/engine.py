@@ -1,7 +1,12 @@
-"""The FLOAT golden engine: run a ``Network`` layer by layer with Darknet's semantics."""
+"""The FLOAT golden engine: run a ``Network`` layer by layer with Darknet's semantics.
+
+This is the one float layer loop of the project: ``dla.engine.Engine`` runs FLOAT (and the
+float layers of HYBRID and INT) through :func:`layer` and :func:`forward`, so "a layer has no
+weights loaded" is checked in one place, with one message.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -14,15 +19,24 @@ from golden.network import Network
 LayerCallback = Callable[[LayerSpec, np.ndarray], None]
 
 
-def run_layer(net: Network, spec: LayerSpec, outputs: dict[int, np.ndarray],
-              fork: DarknetFork | None = None) -> np.ndarray:
-    """Run one layer on the outputs of the layers it reads (``-1`` = network input), with the
-    network's Darknet fork (``net.darknet``) unless ``fork`` overrides it."""
-    inputs = [outputs[i] for i in spec.inputs]
+def layer(net: Network, spec: LayerSpec, inputs: Sequence[np.ndarray],
+          fork: DarknetFork | None = None) -> np.ndarray:
+    """Layer ``spec`` of ``net`` on its float32 input tensors (one per ``spec.inputs``, same
+    order), with the network's Darknet fork (``net.darknet``) unless ``fork`` overrides it.
+
+    A layer that has parameters (conv, connected) but none loaded raises ``UserInputError``
+    ``"layer N (kind) has no weights loaded"`` — the one check, before any arithmetic.
+    """
     params = net.params.get(spec.index)
     if spec.n_params and params is None:
         raise UserInputError(f"layer {spec.index} ({spec.kind.value}) has no weights loaded")
-    return KERNELS[spec.kind](spec, inputs, params, net.darknet if fork is None else fork)
+    return KERNELS[spec.kind](spec, list(inputs), params, net.darknet if fork is None else fork)
+
+
+def run_layer(net: Network, spec: LayerSpec, outputs: dict[int, np.ndarray],
+              fork: DarknetFork | None = None) -> np.ndarray:
+    """:func:`layer` on the outputs of the layers it reads (``outputs[-1]`` = network input)."""
+    return layer(net, spec, [outputs[i] for i in spec.inputs], fork)
 
 
 def forward(net: Network, x: np.ndarray, keep_all: bool = True,
@@ -32,6 +46,7 @@ def forward(net: Network, x: np.ndarray, keep_all: bool = True,
     Returns ``{layer index: output}`` (and ``-1``: the input).  With ``keep_all=False``
     an output is dropped as soon as no later layer reads it (the network output and
     the detection heads are always kept), which bounds memory on big networks.
+    ``on_layer(spec, output)`` is called after each layer, before the next one starts.
     """
     if x.shape != net.input_shape:
         raise UserInputError(f"input has shape {x.shape}, {net.name} expects {net.input_shape}")

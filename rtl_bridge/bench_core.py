@@ -87,14 +87,8 @@ class LayerRun:
 
 
 def layer_input(engine, run_records: dict, spec, x: np.ndarray) -> np.ndarray:
-    """The int8 input of conv ``spec`` as the INT engine feeds it (``Engine._int``)."""
-    from dla.engine import quantize_tensor
-
-    i = spec.inputs[0]
-    if i == -1:
-        return quantize_tensor(x, engine.qnet.scales[-1])
-    rec = run_records[i]
-    return quantize_tensor(rec.output, engine.qnet.scales[i]) if rec.scale is None else rec.output
+    """The int8 input of conv ``spec`` as the INT engine feeds it (``Engine.int8_tensor``)."""
+    return engine.int8_tensor(spec.inputs[0], run_records, x)
 
 
 def engine_layer(engine, x: np.ndarray, index: int):
@@ -109,7 +103,7 @@ def engine_layer(engine, x: np.ndarray, index: int):
     x = np.ascontiguousarray(x, dtype=np.float32)
     records: dict = {}
     for spec in engine.net.layers[:index + 1]:
-        records[spec.index] = engine.run_layer(spec, Mode.INT, records, x)
+        records[spec.index] = engine.layer(spec, Mode.INT, engine.layer_inputs(spec, Mode.INT, records, x))
     spec = engine.net.layers[index]
     return layer_input(engine, records, spec, x), records[index]
 

@@ -76,7 +76,7 @@ def test_per_channel_weights_improve_conv_sqnr(yolo: Yolo) -> None:
         sqnr[gran] = {m.value: {i: error_metrics(ref.records[i].output, runs[m].records[i].real).sqnr_db
                                 for i in convs(net)} for m in runs}
         sqnr[gran]["alone"] = {i: error_metrics(ref.records[i].output,
-                                                eng.run_layer(net.layers[i], Mode.HYBRID, ref.records, ref.input).output
+                                                eng.layer(i, Mode.HYBRID, eng.layer_inputs(i, Mode.HYBRID, ref.records, ref.input)).output
                                                 ).sqnr_db for i in convs(net)}
         if gran == "per_channel":  # the premise: channel ranges do vary
             spread = [ql.w_scale.max() / ql.w_scale.min() for ql in qnet.layers.values()]

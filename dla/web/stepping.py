@@ -1,12 +1,15 @@
-"""STEP/CROSS in the browser: ``dla.session.Session`` driven by the terminal debugger's own
-``Stepper``, one per open session, each in a worker process of its own (``dla.web.stepworker``:
-memory and time limits, so no session can take the server down).
+"""STEP/CROSS in the browser: ``dla.session.Session`` driven by the debugger's own ``Stepper``
+(``dla.debugger``), one per open session, each in a worker process of its own
+(``dla.web.stepworker``: memory and time limits, so no session can take the server down).
 
-The page sends the same commands as ``dla step`` (next, goto N, edit w[IDX]=V, edit scale C F,
-rerun, undo, diff, cross, stats, info) and shows the Stepper's answer, its pictures
-(``show``: feature-map grids, histograms, the cross scatter) and the session's state, so
-the browser and the terminal can never disagree.  Commands that touch the server's file
-system (save, export, edit load) are not accepted as text: the page has its own routes.
+The page sends the same command lines as ``dla step`` (next, goto N, edit w[IDX]=V, edit
+scale C F, rerun, undo, diff, cross, stats, info, show, help); they are parsed here
+(``dla.debugger.commands``) and run by the Stepper, whose *result* (``dla.debugger.results``)
+goes to the page as data, with the session's state — the browser renders both, so the
+browser and the terminal work on the same numbers without either reading the other's text.
+A result carries no path of the server (a picture is named by its key).  Commands that touch
+the server's file system (save, export, edit load) are not accepted as text: the page has
+its own routes (an uploaded array reaches the Stepper as an array, never as a file).
 Sessions are bounded: at most N per user, the least recently used one is closed first.
 
 ``StepState`` is the session as it lives in its worker; its ``op_*`` methods are what the
@@ -14,8 +17,7 @@ server may ask of it.  ``RemoteStep`` (stepworker) is the server's handle on it.
 """
 from __future__ import annotations
 
-import io
-import re
+import dataclasses
 import secrets
 import shutil
 import tempfile
@@ -30,11 +32,15 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
 
+from dla.debugger import views
+from dla.debugger.commands import (Command, Cross, Diff, Edit, Goto, Help, Info, Next, Replace, Rerun, Show, Stats,
+                                   StepError, Undo, parse)
+from dla.debugger.results import Failed, Pictures, Result
+from dla.debugger.stepper import Stepper
 from dla.session import Session, tensor_stats
-from dla.debugger.repl import ALIASES, READ_ONLY, Stepper, StepError
 from dla.web import sniff
 from dla.web.auth import current_user
 from dla.web.context import WebContext, ctx
@@ -46,7 +52,9 @@ from dla.web.stepworker import RemoteStep
 from dla.web.storage import NotFound
 from golden.errors import UserInputError
 
-ALLOWED = ("next", "goto", "info", "stats", "show", "edit", "undo", "rerun", "diff", "cross", "help")
+#: The commands the page may send as text (``edit`` but not ``edit load``).
+ON_PAGE: tuple[type[Command], ...] = (Next, Goto, Info, Stats, Show, Edit, Undo, Rerun, Diff, Cross, Help)
+ALLOWED = tuple(c.name for c in ON_PAGE)
 PICTURES = {"output_grid": ("output", "output_grid"), "output_hist": ("output", "output_hist"),
             "input_grid": ("input", "input_grid"), "input_hist": ("input", "input_hist"),
             "weights_grid": ("weights", "weights_grid"), "weights_hist": ("weights", "weights_hist"),
@@ -56,15 +64,40 @@ PICTURES = {"output_grid": ("output", "output_grid"), "output_hist": ("output", 
 MATPLOTLIB = threading.Lock()
 #: The pictures the STEP page shows for every state, in the order it looks at them.
 SHOWN = ("output_grid", "input_grid", "output_hist", "weights_grid")
+#: How an uploaded array is named in the answer and the edit list.
+UPLOADED = "the uploaded array"
 
 
-def changes_tensors(line: str) -> bool:
-    """Whether the Stepper command ``line`` can change a tensor (so the pictures and the
-    before/after view are stale): every command but the read-only ones — and ``cross
-    continue``, which replaces the layer's output by the other mode's."""
-    words = line.split()
-    name = ALIASES.get(words[0].lower(), words[0].lower()) if words else ""
-    return name not in READ_ONLY or (name == "cross" and [w.lower() for w in words[1:2]] == ["continue"])
+def _not_here(name: str) -> UserInputError:
+    return UserInputError(f"command {name!r} is not available here (use: {', '.join(ALLOWED)}; "
+                          "edit load → the upload button, save/export → 'Save as .qnet')")
+
+
+def page_command(line: str) -> Command:
+    """The command the page sent as ``line``, if the page may run it (``UserInputError`` if not,
+    or if the line does not parse: the message is the debugger's own)."""
+    try:
+        command = parse(line)
+    except StepError as exc:
+        if exc.command is not None and exc.command not in ALLOWED:
+            raise _not_here(exc.command) from None
+        raise UserInputError(str(exc)) from None
+    if command is None:
+        raise UserInputError(f"no command given (use: {', '.join(ALLOWED)})")
+    if not isinstance(command, ON_PAGE) or (isinstance(command, Edit) and command.loads_file):
+        raise _not_here(f"{command.name} load" if isinstance(command, Edit) else command.name)
+    return command
+
+
+def result_data(result: Result, sid: str) -> dict[str, Any]:
+    """``result`` as the page gets it: its data (no server path), and for each picture the page
+    can fetch, its URL."""
+    data = result.data()
+    if isinstance(result, Pictures):
+        for p in data["pictures"]:
+            if p["key"] in PICTURES:
+                p["url"] = f"/api/step/{sid}/picture/{p['key']}.png"
+    return data
 
 
 @dataclass
@@ -72,7 +105,6 @@ class StepState:
     id: str
     session: Session
     stepper: Stepper
-    log: io.StringIO
     pictures: Path
     model_id: int
     model_name: str
@@ -86,23 +118,19 @@ class StepState:
     has_before: bool = False
     last_used: float = field(default_factory=time.monotonic)
 
-    def run(self, line: str) -> str:
-        """One Stepper command; its printed answer (``UserInputError`` if it failed)."""
-        start, errors = self.log.tell(), self.stepper.errors
-        self.stepper.execute(line)
-        text = self.log.getvalue()[start:]
-        if changes_tensors(line):
+    def run(self, command: Command) -> Result:
+        """One Stepper command (caller holds ``lock``); its result (``UserInputError`` with the
+        Stepper's message if it failed).  ``show`` draws, so it waits for matplotlib."""
+        if isinstance(command, Show):
+            with MATPLOTLIB:
+                result = self.stepper.execute(command)
+        else:
+            result = self.stepper.execute(command)
+        if command.changes_tensors:  # a failed goto may still have run some layers
             self.generation += 1
-        text = self.public(text)
-        if self.stepper.errors > errors:
-            raise UserInputError(text.strip().removeprefix("error: "))
-        return text
-
-    def public(self, text: str) -> str:
-        """``text`` without the server's paths: the Stepper names its pictures and loaded arrays
-        by absolute path (``show``, ``edit load``), which is the server's business only."""
-        text = re.sub(re.escape(f"{self.pictures}/") + r"upload-\d+\.npy", "the uploaded array", text)
-        return text.replace(f"{self.pictures}/", "")
+        if isinstance(result, Failed):
+            raise UserInputError(result.message)
+        return result
 
     def picture(self, key: str) -> Path:
         """The picture ``key`` of the current state, drawn now if it is not yet (caller holds ``lock``)."""
@@ -126,9 +154,9 @@ class StepState:
         if running is not None:
             return running.result
         if key == "cross_scatter":  # CROSS runs the layer again: a command, drawn under the lock
-            path = self.pictures / f"{self.session.index:03d}_cross_scatter.png"
-            with MATPLOTLIB:
-                self.run("show cross")
+            shown = self.run(Show("cross"))
+            assert isinstance(shown, Pictures)
+            path = shown.pictures[0].path
             self._done(key, gen, path)
             return lambda: path
         draw = self._drawing_of(key)
@@ -178,21 +206,16 @@ class StepState:
 
     def _drawing_of(self, key: str) -> Callable[[Path], Path]:
         """``show``'s drawing of one picture, on a copy of the tensor (an edit may follow)."""
-        from dla.pictures import feature_map_grid, histogram
-
         what, kind = PICTURES[key]
         try:
-            v = self.stepper._views(what)[0]  # several inputs: the page shows the first
+            v = views.tensor_views(self.session, what)[0]  # several inputs: the page shows the first
+            title = views.title(self.session, v)
         except StepError as exc:
             raise UserInputError(str(exc)) from None
-        spec = self.session.net.layers[self.session.index]
-        title = f"layer {spec.index} {spec.kind.value} {v.label} [{self.session.mode.value}]"
+        v = dataclasses.replace(v, stored=np.array(v.stored), real=np.array(v.real))
         if kind.endswith("_grid"):
-            stored, scale = np.array(v.stored), v.scale
-            return lambda path: feature_map_grid(stored, path, title, scale=scale)
-        real, clip = np.array(v.real), v.clip
-        title += " (real values)" if v.stored.dtype == np.int8 else ""
-        return lambda path: histogram(real, path, title, clip=clip)
+            return lambda path: views.draw_grid(v, path, title)
+        return lambda path: views.draw_histogram(v, path, title)
 
     def _done(self, key: str, gen: int, path: Path) -> None:
         with self._pictures_lock:
@@ -210,10 +233,11 @@ class StepState:
             "id": self.id, "model": self.model_name, "model_id": self.model_id, "model_version": self.model_version,
             "image": self.image_name, "mode": s.mode.value, "index": s.index, "generation": self.generation,
             "layers": [{"index": sp.index, "type": sp.kind.value, "shape": list(sp.out_shape)} for sp in s.net.layers],
-            "edits": [{"layer": e.layer, "description": self.public(e.description), "changed": int(e.changed.shape[0])}
+            "edits": [{"layer": e.layer, "description": e.description, "changed": int(e.changed.shape[0])}
                       for e in s.edits], "has_before": self.has_before,
             # the numbers of the rerun whose before/after the page shows, and of the last CROSS
-            "rerun": self.stepper.last_rerun if self.has_before else None, "cross": self.stepper.last_cross}
+            "rerun": self._data(self.stepper.last_rerun) if self.has_before else None,
+            "cross": self._data(self.stepper.last_cross)}
         if s.index >= 0:
             layer = s.layer
             out["layer"] = {k: v for k, v in layer.items() if k != "weight_scale"}
@@ -231,28 +255,31 @@ class StepState:
         with self.lock:
             return self.state()
 
-    def op_command(self, name: str, line: str) -> dict[str, Any]:
+    def _data(self, result: Result | None) -> dict[str, Any] | None:
+        return None if result is None else result_data(result, self.id)
+
+    def op_command(self, command: Command) -> dict[str, Any]:
+        """Run ``command`` (``page_command`` checked it); its result and the new state."""
         with self.lock:
-            if name == "rerun" and self.session.index >= 0:
+            if isinstance(command, Rerun) and self.session.index >= 0:
                 shutil.copyfile(self.picture("output_grid"), self.pictures / "before.png")
-            text = self.run(line)  # a failed command changes nothing, the difference view included
-            if name == "rerun":
+            result = self.run(command)  # a failed command changes nothing, the difference view included
+            if isinstance(command, Rerun):
                 self.has_before = True
-            elif changes_tensors(line):
+            elif command.changes_tensors:
                 self.has_before = False
-            if changes_tensors(line):
+            if command.changes_tensors:
                 self.prefetch()
-            return {"output": text, "state": self.state()}
+            return {"result": self._data(result), "state": self.state()}
 
     def op_load_weights(self, data: bytes) -> dict[str, Any]:
-        sniff.load_npy_bytes(data)  # refuse a non-array (or a pickle) before it reaches the stepper
+        """Replace the current layer's weights by the .npy array ``data`` (as ``edit load``)."""
+        array = sniff.load_npy_bytes(data)  # refuse a non-array (or a pickle) before it reaches the stepper
         with self.lock:
-            path = self.pictures / f"upload-{self.generation}.npy"
-            path.write_bytes(data)
             self.has_before = False
-            text = self.run(f"edit load {path}")
+            result = self.run(Replace(array, UPLOADED))
             self.prefetch()
-            return {"output": text, "state": self.state()}
+            return {"result": self._data(result), "state": self.state()}
 
     def op_picture(self, key: str) -> str:
         """The file of picture ``key`` of the current state (drawn now if need be)."""
@@ -279,26 +306,10 @@ def open_state(sid: str, ref: dict[str, Any], image_path: str, mode: str, pictur
     loaded = load(ModelRef(**ref))
     model = loaded.qnet if loaded.qnet is not None else loaded.net
     session = Session(model, image_path, mode=mode, hw=loaded.hw)
-    log = io.StringIO()
-    stepper = Stepper(session, log, Path(pictures))
-    # the Stepper reports any exception as "unexpected ...", keeping the session: out of memory
+    # the Stepper reports any exception as a failed command, keeping the session: out of memory
     # must instead end this worker (its state may be half-changed), so it passes through
-    stepper.commands = {name: _memory_passes(handler) for name, handler in stepper.commands.items()}
-    return StepState(sid, session, stepper, log, Path(pictures), model_id, model_name, model_version, image_name)
-
-
-class OutOfMemory(BaseException):
-    """A ``MemoryError`` inside a Stepper command, carried past the Stepper's ``except Exception``."""
-
-
-def _memory_passes(handler: Callable[[str], Any]) -> Callable[[str], Any]:
-    def run(rest: str) -> Any:
-        try:
-            return handler(rest)
-        except MemoryError:
-            raise OutOfMemory() from None
-
-    return run
+    stepper = Stepper(session, Path(pictures), fatal=(MemoryError,))
+    return StepState(sid, session, stepper, Path(pictures), model_id, model_name, model_version, image_name)
 
 
 class StepSessions:
@@ -367,7 +378,9 @@ class OpenRequest(BaseModel):
     mode: str = "int"
 
 
-class Command(BaseModel):
+class CommandLine(BaseModel):
+    """The body of ``POST /api/step/{sid}/command``: one command line."""
+
     command: str
 
 
@@ -411,13 +424,8 @@ def get_state(sid: str, user: User = Depends(current_user), c: WebContext = Depe
 
 
 @router.post("/{sid}/command")
-def command(sid: str, body: Command, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
-    line = body.command.strip()
-    name = ALIASES.get(line.split()[0].lower(), line.split()[0].lower()) if line else ""
-    if name not in ALLOWED or (name == "edit" and [w.lower() for w in line.split()[1:2]] == ["load"]):
-        raise UserInputError(f"command {name or line!r} is not available here (use: {', '.join(ALLOWED)}; "
-                             "edit load → the upload button, save/export → 'Save as .qnet')")
-    return c.steps.get(user.id, sid).call("command", name, line)
+def command(sid: str, body: CommandLine, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
+    return c.steps.get(user.id, sid).call("command", page_command(body.command))
 
 
 @router.put("/{sid}/weights")

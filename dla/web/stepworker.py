@@ -5,8 +5,10 @@ The session (model, image, every layer's output, edits) lives in the worker, cap
 runaway command costs the worker, never the server: the worker is killed, the session closed
 and the user told why.  Requests go one at a time over a pipe: ``(op, args)`` in,
 ``("ok", result)`` / ``("error", message)`` / ``("memory", "")`` out; ``op`` is one of the
-``StepState.op_*`` methods (state, command, load_weights, picture, export).  Pictures are
-files in the session's folder, which the server reads.
+``StepState.op_*`` methods (state, command, load_weights, picture, export); what goes over
+the pipe is data (a parsed ``dla.debugger.commands`` command in, JSON-able dicts out, the
+debugger's results as ``Result.data()``).  Pictures are files in the session's folder, which
+the server reads.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ def worker_main(conn: Any, open_args: dict[str, Any], max_memory: int | None) ->
     import traceback
 
     confine(max_memory)
-    from dla.web.stepping import OutOfMemory, open_state
+    from dla.web.stepping import open_state
 
     st = None
     try:
@@ -54,7 +56,7 @@ def worker_main(conn: Any, open_args: dict[str, Any], max_memory: int | None) ->
             if op not in OPS:
                 raise UserInputError(f"unknown STEP request {op!r}")
             conn.send(("ok", getattr(st, f"op_{op}")(*args)))
-        except (MemoryError, OutOfMemory):
+        except MemoryError:
             conn.send(("memory", ""))  # the state may be half-changed: the server closes the session
             return
         except UserInputError as exc:

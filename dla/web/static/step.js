@@ -13,7 +13,7 @@ const num = v => typeof v === "string" ? v : fmt(v);  // "inf" (bit-identical) s
 function numbers(table, rows) {
   table.replaceChildren(el("tbody", {}, ...rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))));
 }
-// What the re-run changed (the Stepper's own numbers, as `dla step` prints them).
+// What the re-run changed (the Stepper's own numbers: the same data `dla step` prints).
 function showRerun(d) {
   const rows = [["layer", d.layer], ["outputs changed", `${fmt(d.changed)} of ${fmt(d.total)}`],
     ["channels changed", d.channels.length ? d.channels.slice(0, 24).join(", ") + (d.channels.length > 24 ? ` … (${d.channels.length})` : "") : "none"],
@@ -65,9 +65,62 @@ async function render(s) {
   await Promise.all(loads);
   document.body.dataset.shown = `${s.index}:${s.generation}`;  // for tests and the benchmark
 }
+// The console's line(s) for a command's result (its data: dla/debugger/results.py).
+const g = (v, digits) => typeof v === "number" ? String(Number(v.toPrecision(digits))) : String(v);
+const dims = shape => shape.join("x");
+const metrics = m => `SQNR ${typeof m.sqnr_db === "number" ? m.sqnr_db.toFixed(2) : m.sqnr_db} dB, ` +
+  `max abs error ${g(m.max_abs, 4)}, mean abs error ${g(m.mean_abs, 4)}, cosine ${typeof m.cosine === "number" ? m.cosine.toFixed(6) : m.cosine}`;
+function describe(r) {
+  switch (r.kind) {
+    case "moved": {
+      let t = `layer ${r.layer} ${r.type} ${dims(r.in_shape)} -> ${dims(r.out_shape)}: ${r.dtype}`;
+      if (r.scale !== null) t += `, scale ${g(r.scale, 6)}`;
+      if (r.range) t += `, range [${g(r.range[0], 4)}, ${g(r.range[1], 4)}]`;
+      if (r.saturated || r.overflow) t += `, ${fmt(r.saturated)} saturated, ${fmt(r.overflow)} overflowed`;
+      if (r.host_float) t += " (host layer, float)";
+      if (r.ran > 0) t += `\n  ran ${r.ran} layer(s) in ${Math.round(r.ms)} ms`;
+      else if (r.back_from !== null) t += `\n  back at layer ${r.layer}: layers ${r.layer + 1}..${r.back_from} will run again`;
+      return t;
+    }
+    case "info": {
+      const src = r.inputs.map(i => i === -1 ? "the network input" : `layer ${i}`).join(", ");
+      const lines = [r.table_header, r.table_row, `  inputs: ${src}; ${r.host ? "runs on the host in float" : `runs in ${r.mode}`}`,
+        r.out_scale === null ? "  scales: none (a float model)" : `  scales: input ${r.in_scales.map(s => g(s, 6)).join(", ")}; output ${g(r.out_scale, 6)}`];
+      if (r.weight_scales) {
+        const ws = r.weight_scales, lo = Math.min(...ws), hi = Math.max(...ws);
+        lines.push(`  weight scale: ${lo === hi ? `${g(lo, 6)} (per tensor)` : `${g(lo, 6)}..${g(hi, 6)} (per channel, ${ws.length})`}`);
+      }
+      lines.push(`  edits in effect: ${r.edits} (${r.edits_here} at this layer); layers run: 0..${r.layer}`);
+      return lines.join("\n");
+    }
+    case "stats":
+      return r.tensors.map(t => [`layer ${r.layer} ${r.type} ${t.label}: ${dims(t.shape)} ${t.dtype}${t.scale_text ? ", " + t.scale_text : ""}`,
+        ...t.rows.map(w => `  ${w.name}: min ${g(w.min, 5)}, max ${g(w.max, 5)}, mean ${g(w.mean, 5)}, std ${g(w.std, 5)}, ` +
+                          `zeros ${w.zeros_pct.toFixed(2)} %` + (w.saturated_pct === null ? "" : `, saturated ${w.saturated_pct.toFixed(2)} %`))].join("\n")).join("\n");
+    case "pictures":
+      return [...r.pictures.map(p => `${p.kind}: ${p.key}${p.url ? ` (${p.url})` : ""}`),
+              ...(r.cross ? [`  ${r.cross.mode} vs ${r.cross.other}: ${metrics(r.cross)}`] : [])].join("\n");
+    case "edited":
+      return `edited layer ${r.layer}: ${r.change}: ${r.changed} weight(s) changed${r.was !== null ? ` (was ${g(r.was, 7)})` : ""}`;
+    case "undone":
+      return `undone: layer ${r.layer}: ${r.change} (${r.restored} weight(s) restored)` + (r.current ? "" : `; 'goto ${r.layer}' and re-run to recompute it`);
+    case "rerun": {
+      let t = `re-run layer ${r.layer} (${r.type}): ${fmt(r.changed)} of ${fmt(r.total)} outputs changed`;
+      if (r.changed) t += `, in channel(s) ${r.channels.slice(0, 16).join(", ")}${r.channels.length > 16 ? `, … (${r.channels.length} in all)` : ""}`;
+      t += `\n  new vs previous output: ${metrics(r)}`;
+      if (r.vs_unedited !== null) t += r.vs_unedited === 0 ? "\n  vs the unedited run: bit-identical" : `\n  vs the unedited run: ${fmt(r.vs_unedited)} outputs differ`;
+      return t;
+    }
+    case "cross":
+      return `cross layer ${r.layer} (${r.type}): ${r.mode} vs ${r.other} from the same input (float is the reference)\n  ${metrics(r)}` +
+        (r.continued ? `\n  layer ${r.layer} now holds the ${r.other} output; the next layers run from it` : "");
+    case "help": return r.text;
+    default: return JSON.stringify(r);
+  }
+}
 async function command(line) {
   say(`> ${line}\n`);
-  try { const r = await api("POST", `/api/step/${sid}/command`, {command: line}); say(r.output); $("cross-view").hidden = true; await render(r.state); return r; }
+  try { const r = await api("POST", `/api/step/${sid}/command`, {command: line}); say(describe(r.result) + "\n"); $("cross-view").hidden = true; await render(r.state); return r; }
   catch (e) { say(`error: ${e.message}\n`); }
 }
 $("open-form").addEventListener("submit", async ev => {
@@ -98,7 +151,7 @@ $("scale-apply").addEventListener("click", () => command(`edit scale ${$("scale-
 $("npy-input").addEventListener("change", async ev => {
   const f = ev.target.files[0]; if (!f) return;
   say(`> edit load ${f.name}\n`);
-  try { const r = await api("PUT", `/api/step/${sid}/weights`, undefined, f); say(r.output); await render(r.state); }
+  try { const r = await api("PUT", `/api/step/${sid}/weights`, undefined, f); say(describe(r.result) + "\n"); await render(r.state); }
   catch (e) { say(`error: ${e.message}\n`); }
   ev.target.value = "";
 });

@@ -33,13 +33,13 @@ def test_step_answers_name_no_server_path(opened, data_dir) -> None:  # noqa: F8
     c, s = opened
     cmd(c, s["id"], "goto 0")
     r = cmd(c, s["id"], "show output")
-    assert r.status_code == 200 and "grid:" in r.json()["output"]
+    assert r.status_code == 200 and [p["key"] for p in r.json()["result"]["pictures"]] == ["output_grid", "output_hist"]
     assert str(data_dir) not in r.text, r.text
     buf = io.BytesIO()
     np.save(buf, np.ones((8, 3, 3, 3), np.int8))
     r = c.put(f"/api/step/{s['id']}/weights", buf.getvalue())
     assert r.status_code == 200 and str(data_dir) not in r.text, r.text
-    assert "the uploaded array" in r.json()["output"]
+    assert r.json()["result"]["change"] == "weights from the uploaded array"
     buf = io.BytesIO()
     np.save(buf, np.ones((2, 2), np.int8))
     r = c.put(f"/api/step/{s['id']}/weights", buf.getvalue())

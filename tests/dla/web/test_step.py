@@ -1,4 +1,5 @@
-"""STEP in the browser's API: the Session via the Stepper, pictures, edits, saving, limits."""
+"""STEP in the browser's API: the Session via the debugger's Stepper (its results as data),
+pictures, edits, saving, limits."""
 from __future__ import annotations
 
 import io
@@ -55,16 +56,23 @@ def test_step_edit_rerun_diff_cross(opened) -> None:
         assert pic.status_code == 200 and pic.content.startswith(b"\x89PNG"), key
     assert c.get(f"/api/step/{sid}/picture/before.png").status_code == 404
     r = cmd(c, sid, "edit w[3,0,1,1]=-5").json()
-    assert "1 weight(s) changed" in r["output"] and r["state"]["edits"][0]["layer"] == 2
+    assert r["result"]["kind"] == "edited" and r["result"]["changed"] == 1 and r["state"]["edits"][0]["layer"] == 2
+    assert r["result"]["change"] == "w[3,0,1,1] = -5" and isinstance(r["result"]["was"], int)
     r = cmd(c, sid, "rerun").json()
-    assert "outputs changed" in r["output"] and "channel(s) 3" in r["output"] and r["state"]["has_before"]
+    rerun = r["result"]
+    assert rerun["kind"] == "rerun" and rerun["changed"] > 0 and rerun["channels"] == [3] and r["state"]["has_before"]
+    assert r["state"]["rerun"] == rerun  # the numbers beside before/after are the rerun's
     assert c.get(f"/api/step/{sid}/picture/before.png").status_code == 200
-    assert "vs the unedited run" in cmd(c, sid, "diff").json()["output"]
+    assert cmd(c, sid, "diff").json()["result"] == rerun  # the last rerun again
     r = cmd(c, sid, "cross").json()
-    assert "SQNR" in r["output"]
+    assert r["result"]["kind"] == "cross" and r["result"]["other"] == "float" and "sqnr_db" in r["result"]
+    assert r["state"]["cross"] == r["result"]
     assert c.get(f"/api/step/{sid}/picture/cross_scatter.png").status_code == 200
+    r = cmd(c, sid, "show cross").json()["result"]
+    assert r["kind"] == "pictures" and r["pictures"] == [
+        {"kind": "scatter", "key": "cross_scatter", "url": f"/api/step/{sid}/picture/cross_scatter.png"}]
     r = cmd(c, sid, "edit scale 1 0.5").json()
-    assert "output channel 1" in r["output"]
+    assert r["result"]["change"] == "output channel 1 x 0.5"
     r = cmd(c, sid, "undo").json()
     assert len(r["state"]["edits"]) == 1
 
@@ -74,8 +82,9 @@ def test_pictures_are_dla_steps_and_follow_the_state(opened, app, tmp_path) -> N
     for the same state; concurrent requests get one drawing; an edit + rerun redraws."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from dla.debugger.commands import Show
+    from dla.debugger.stepper import Stepper
     from dla.session import Session
-    from dla.debugger.repl import Stepper
 
     c, s = opened
     sid = s["id"]
@@ -90,9 +99,9 @@ def test_pictures_are_dla_steps_and_follow_the_state(opened, app, tmp_path) -> N
     # the terminal's Stepper on a local Session of the same model and image (the web's lives in its worker)
     local = Session(app.state.ctx.storage.user_dir(1) / f"{st.model_id}.qnet", DOG, mode="int")
     local.run_to(2)
-    terminal = Stepper(local, io.StringIO(), tmp_path)
+    terminal = Stepper(local, tmp_path)
     for what in ("output", "input", "weights"):
-        terminal.execute(f"show {what}")
+        terminal.execute(Show(what))
     for k in keys:
         assert web[k] == (tmp_path / f"002_{k}.png").read_bytes(), k
     # a new state: the same URL now shows it, and the old file is gone
@@ -113,6 +122,7 @@ def test_bad_commands(opened, line: str, status: int) -> None:
     cmd(c, s["id"], "goto 2")
     r = cmd(c, s["id"], line)
     assert r.status_code == status, r.text
+    assert r.json()["detail"] and "error:" not in r.json()["detail"]  # one message, the debugger's own
     assert c.get(f"/api/step/{s['id']}").json()["index"] == 2  # unchanged
 
 
@@ -123,7 +133,9 @@ def test_weights_from_npy(opened) -> None:
     np.save(buf, np.ones((8, 3, 3, 3), np.int8))
     r = c.put(f"/api/step/{s['id']}/weights", buf.getvalue())
     assert r.status_code == 200, r.text
-    assert "the uploaded array" in r.json()["output"] and "/tmp" not in r.json()["output"]
+    assert r.json()["result"] == {"kind": "edited", "layer": 0, "change": "weights from the uploaded array",
+                                  "changed": int(r.json()["result"]["changed"]), "was": None}
+    assert "/tmp" not in r.text and r.json()["state"]["edits"][0]["description"] == "replaced from an array"
     buf = io.BytesIO()
     np.save(buf, np.ones((2, 2), np.int8))
     assert c.put(f"/api/step/{s['id']}/weights", buf.getvalue()).status_code == 422  # wrong shape

@@ -404,10 +404,10 @@ def open_session(body: OpenRequest, user: User = Depends(current_user), c: WebCo
     check_fits(c.settings.max_job_memory, ref.kind, ref.path, ref.name, image_meta)
     pictures = Path(tempfile.mkdtemp(prefix="step-", dir=c.storage.tmp))
     sid = secrets.token_urlsafe(9)
-    state = RemoteStep.start(c.jobs.mp, sid, dict(sid=sid, ref=ref.to_dict(), image_path=str(image_path), mode=body.mode,
-                                                  pictures=str(pictures), model_id=body.model_id, model_name=ref.name,
-                                                  model_version=version, image_name=image_name),
-                             pictures, c.settings.max_job_memory, c.settings.max_job_seconds)
+    open_args = dict(sid=sid, ref=ref.to_dict(), image_path=str(image_path), mode=body.mode, pictures=str(pictures),
+                     model_id=body.model_id, model_name=ref.name, model_version=version, image_name=image_name)
+    state = RemoteStep.start(c.jobs.mp, sid, open_state, open_args, pictures, c.settings.max_job_memory,
+                             c.settings.max_job_seconds)
     c.steps.add(user.id, state)
     return state.call("state")
 

@@ -29,16 +29,15 @@ OPS = ("state", "command", "load_weights", "picture", "export")
 OPEN_SECONDS = 600.0
 
 
-def worker_main(conn: Any, open_args: dict[str, Any], max_memory: int | None) -> None:
-    """The worker: build the session, then answer requests until the pipe closes."""
+def worker_main(conn: Any, opener: Callable[..., Any], open_args: dict[str, Any], max_memory: int | None) -> None:
+    """The worker: build the session (``opener(**open_args)``, i.e. ``dla.web.stepping.open_state``),
+    then answer requests until the pipe closes."""
     import traceback
 
     confine(max_memory)
-    from dla.web.stepping import open_state
-
     st = None
     try:
-        st = open_state(**open_args)
+        st = opener(**open_args)
         conn.send(("ok", None))
     except MemoryError:
         st = None
@@ -85,11 +84,14 @@ class RemoteStep:
         self.on_dead: Callable[[], None] = lambda: None  # set by StepSessions: forget this session
 
     @classmethod
-    def start(cls, mp: Any, sid: str, open_args: dict[str, Any], pictures: Path, max_memory: int | None,
-              max_seconds: float) -> "RemoteStep":
-        """Start the worker and wait until the session is built (its errors are the user's)."""
+    def start(cls, mp: Any, sid: str, opener: Callable[..., Any], open_args: dict[str, Any], pictures: Path,
+              max_memory: int | None, max_seconds: float) -> "RemoteStep":
+        """Start the worker and wait until the session is built (its errors are the user's).
+        ``opener(**open_args)`` builds the session's state in the worker: a module-level function
+        (it travels by name), given by the caller so that this module never imports the one
+        that uses it."""
         mine, theirs = mp.Pipe()
-        proc = mp.Process(target=worker_main, args=(theirs, open_args, max_memory), daemon=True,
+        proc = mp.Process(target=worker_main, args=(theirs, opener, open_args, max_memory), daemon=True,
                           name=f"step-{sid}")
         proc.start()
         theirs.close()

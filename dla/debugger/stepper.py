@@ -162,14 +162,12 @@ class Stepper:
                 f_vals, q_vals, q_mode = res.other_output, res.output, res.mode
             else:
                 f_vals, q_vals, q_mode = res.output, res.other_output, res.other
-            crossed = self._crossed(spec, res, False)
-            from dla.pictures import scatter  # matplotlib: loaded when a picture is drawn
-
             self.pictures.mkdir(parents=True, exist_ok=True)
-            path = scatter(f_vals, q_vals, self.pictures / f"{spec.index:03d}_cross_scatter.png",
-                           f"layer {spec.index} {spec.kind.value}: float vs {q_mode.value} "
-                           f"(SQNR {sqnr_text(res.metrics)} dB)")
-            return Pictures(spec.index, spec.kind.value, (Picture("scatter", "cross_scatter", path),), crossed)
+            path = views.draw_scatter(f_vals, q_vals, self.pictures / f"{spec.index:03d}_cross_scatter.png",
+                                      f"layer {spec.index} {spec.kind.value}: float vs {q_mode.value} "
+                                      f"(SQNR {sqnr_text(res.metrics)} dB)")
+            return Pictures(spec.index, spec.kind.value, (Picture("scatter", "cross_scatter", path),),
+                            self._crossed(spec, res, False))
         found = views.tensor_views(self.s, c.tensor)
         self.pictures.mkdir(parents=True, exist_ok=True)
         drawn = []

@@ -90,7 +90,7 @@ def title(session: Session, view: View) -> str:
 
 def draw_grid(view: View, path: Path, title: str) -> Path:
     """The feature-map grid of ``view`` (its stored values) as a PNG at ``path``."""
-    from dla.pictures import feature_map_grid  # matplotlib: loaded when a picture is drawn
+    from dla.pictures import feature_map_grid  # matplotlib: loaded when the first picture is drawn, not by `dla step`
 
     return feature_map_grid(view.stored, path, title, scale=view.scale)
 
@@ -103,4 +103,12 @@ def draw_histogram(view: View, path: Path, title: str) -> Path:
                      clip=view.clip)
 
 
-__all__ = ["View", "current_layer", "draw_grid", "draw_histogram", "scale_text", "tensor_views", "title"]
+def draw_scatter(float_values: np.ndarray, quantized: np.ndarray, path: Path, title: str) -> Path:
+    """CROSS's scatter: the float output against the int/hybrid one, as a PNG at ``path``."""
+    from dla.pictures import scatter
+
+    return scatter(float_values, quantized, path, title)
+
+
+__all__ = ["View", "current_layer", "draw_grid", "draw_histogram", "draw_scatter", "scale_text", "tensor_views",
+           "title"]

@@ -1,27 +1,15 @@
-"""Shared fixtures: paths to the test data that lives outside the package (``../shared``)."""
+"""Fixtures shared by every test directory (helpers that are plain code live in tests/paths.py,
+tests/tools.py and tests/cli_helpers.py, and are imported, never this file)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DLA_SHARED", ROOT.parent / "shared"))
-CFG_DIR = SHARED / "darknet-cfg"
-
-
-def shared_path(*parts: str) -> Path:
-    """A file under ``../shared``; in CI (``CI=true``) its absence is a failure, never a skip."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        msg = f"{path} is missing: the tests need ../shared (set DLA_SHARED to its location)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
+from tests.paths import shared_path
 
 
 @pytest.fixture(scope="session")
 def cfg_dir() -> Path:
+    """``../shared/darknet-cfg`` (a failure in CI, a skip elsewhere when it is missing)."""
     return shared_path("darknet-cfg")

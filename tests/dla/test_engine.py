@@ -15,7 +15,7 @@ from golden.genweights import random_weights, synthetic_image
 from golden.image import load_image, prepare_input
 from golden.network import load_network, parse_network
 from quant import collect_ranges, quantize
-from tests.conftest import shared_path
+from tests.paths import shared_path
 
 
 def small_cfg(tmp_path: Path, name: str, size: int | None) -> Path:

@@ -14,28 +14,10 @@ from dla.graph import graph_data, render
 from dla.qnet_file import load_qnet
 from dla.session import Session
 from golden.errors import UserInputError
-from golden.genweights import random_weights, synthetic_image
 from golden.kernels import KERNELS
 from golden.layers import Kind
 from golden.network import parse_network
-from quant import collect_ranges, quantize
-from tests.conftest import shared_path
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory):
-    """yolov3-tiny at 96x96 with seeded weights, quantized per channel on two synthetic images."""
-    tmp = tmp_path_factory.mktemp("tiny")
-    text = shared_path("darknet-cfg", "pjreddie", "yolov3-tiny.cfg").read_text()
-    text = text.replace("width=416", "width=96").replace("height=416", "height=96")
-    cfg = tmp / "yolov3-tiny.cfg"
-    cfg.write_text(text)
-    net = random_weights(parse_network(cfg), 5)
-    rng = np.random.default_rng(2)
-    qnet = quantize(net, collect_ranges(net, [synthetic_image(net.input_shape, rng) for _ in range(2)]),
-                    "per_channel")
-    x = synthetic_image(net.input_shape, rng)
-    return net, qnet, x
+from tests.paths import shared_path
 
 
 def test_edit_changes_exactly_the_receptive_field_and_undo_restores(tiny) -> None:

@@ -9,7 +9,7 @@ from golden.cfg import parse_cfg_text
 from golden.errors import CfgError
 from golden.layers import ConvSpec, Kind, MaxPoolSpec, RouteSpec
 from golden.network import parse_network
-from tests.conftest import shared_path
+from tests.paths import shared_path
 
 NET = "[net]\nwidth=32\nheight=32\nchannels=3\n"
 

@@ -21,9 +21,8 @@ from golden.detect import detect
 from golden.engine import forward
 from golden.image import load_image, prepare_input
 from golden.network import Network, load_network
-from tests.conftest import shared_path
-from tests.golden.test_opencv_parity import (BoxError, Det, assert_every_layer_matches, match_detections,
-                                             run_both)
+from tests.paths import shared_path
+from tests.golden.opencv_harness import BoxError, Det, assert_every_layer_matches, match_detections, run_both
 
 pytestmark = pytest.mark.shared
 

@@ -11,7 +11,7 @@ from golden.errors import WeightsError
 from golden.genweights import random_weights
 from golden.network import load_network, parse_network
 from golden.weights import expected_size, read_weights, weights_bytes, write_weights
-from tests.conftest import shared_path
+from tests.paths import shared_path
 
 CFG = """[net]
 width=8

@@ -27,7 +27,7 @@ from quant.algorithms import ACTIVATION_ALGORITHMS
 from quant.calibrate import Ranges, collect_ranges
 from quant.qnet import QuantizedNetwork, quantize
 from quant.spec import QuantSpec
-from tests.conftest import shared_path
+from tests.paths import shared_path
 
 SIZE = 128
 

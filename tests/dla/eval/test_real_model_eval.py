@@ -10,7 +10,7 @@ import pytest
 
 from dla.models import CFG_DIR, read_names
 from tests.cli_helpers import ok
-from tests.conftest import shared_path
+from tests.paths import shared_path
 
 
 @pytest.mark.shared

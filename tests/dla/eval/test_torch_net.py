@@ -10,13 +10,11 @@ import torch
 from dla.datasets.shapes import make_image
 from dla.eval.torch_net import DarknetTorch, maxpool_darknet
 from dla.shipped_models import shipped_model
-from golden.engine import forward
 from golden.kernels import maxpool
 from golden.layers import MaxPoolSpec, Kind
 from golden.network import load_network, parse_network
 from golden.weights import write_weights
-
-TOL = 1e-4  # max |golden − torch| / max |golden|, per layer
+from tests.dla.eval.torch_compare import TOL, layer_errors
 
 
 def _randomise_bn(model: DarknetTorch, seed: int) -> None:
@@ -32,19 +30,6 @@ def _randomise_bn(model: DarknetTorch, seed: int) -> None:
             block.bn.bias.copy_(torch.randn(n, generator=g) * 0.1)
             block.bn.running_mean.copy_(torch.randn(n, generator=g) * 0.3)
             block.bn.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.05)
-
-
-def _compare(net, model: DarknetTorch, x: np.ndarray) -> dict[int, float]:
-    golden = forward(net, x)
-    model.eval()
-    with torch.no_grad():
-        ours = model(torch.from_numpy(x)[None], keep_all=True)
-    errs = {}
-    for spec in net.layers:
-        a, b = golden[spec.index], ours[spec.index][0].numpy()
-        assert a.shape == b.shape, spec
-        errs[spec.index] = float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-30))
-    return errs
 
 
 @pytest.mark.parametrize("name", ["shapes-yolo", "shapes-cls"])
@@ -63,7 +48,7 @@ def test_fresh_model_exported_runs_the_same_in_golden(name: str, tmp_path: Path)
             assert np.array_equal(v, getattr(loaded.params[i], k))
     img, _ = make_image(5, 0, size=net.input_shape[1])
     x = np.asarray(img, np.float32).transpose(2, 0, 1) / np.float32(255)
-    errs = _compare(loaded, model, np.ascontiguousarray(x))
+    errs = layer_errors(loaded, model, np.ascontiguousarray(x))
     assert max(errs.values()) <= TOL, errs
     assert len(errs) == len(net.layers)
 
@@ -79,7 +64,7 @@ def test_shipped_weights_run_the_same_in_torch(name: str) -> None:
     from dla.shipped_models import sample_images
 
     x = prepare_input(load_image(sample_images()[0]), net.input_shape, net.letter_box)
-    errs = _compare(net, model, x)
+    errs = layer_errors(net, model, x)
     assert max(errs.values()) <= TOL, errs
     heads = [s.index for s in net.layers if s.kind in (Kind.YOLO, Kind.SOFTMAX)]
     assert heads and all(errs[h] <= TOL for h in heads)

@@ -7,7 +7,7 @@ from dla.eval.torch_net import DarknetTorch
 from dla.shipped_models import sample_images, shipped_model
 from golden.image import load_image, prepare_input
 from golden.network import load_network
-from tests.dla.eval.test_torch_net import TOL, _compare
+from tests.dla.eval.torch_compare import TOL, layer_errors
 
 
 @pytest.mark.parametrize("fork", ["alexeyab", "pjreddie"])
@@ -17,5 +17,5 @@ def test_torch_eval_matches_golden_for_each_fork(fork: str) -> None:
     model = DarknetTorch(net)
     model.load_params(net.params)
     x = prepare_input(load_image(sample_images()[0]), net.input_shape, net.letter_box)
-    errs = _compare(net, model, x)
+    errs = layer_errors(net, model, x)
     assert max(errs.values()) <= TOL, errs

@@ -1,35 +1,17 @@
-"""Fixtures for scenario tests: a tiny detector (tests/data/scenario/tiny-yolo.cfg) so that a
-whole scenario — calibration, three modes, cycles, reports — runs in about a second."""
+"""Fixtures for the scenario tests (the tiny detector and ``write_scenario`` are in helpers.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from tests.paths import DATA as TEST_DATA
 
-DATA = TEST_DATA / "scenario"
-TINY_CFG = DATA / "tiny-yolo.cfg"
-
-
-def write_scenario(folder: Path, name: str = "tiny", **sections: Any) -> Path:
-    """A scenario on the tiny detector (random weights, 2 generated inputs, no HTML unless asked)."""
-    data: dict[str, Any] = {
-        "name": name,
-        "model": {"cfg": str(TINY_CFG), "seed": 1},
-        "quant": {"activations": "mse", "granularity": "per_channel", "calib": {"synthetic": 2}},
-        "images": {"synthetic": 2},
-        "report": {"html": False},
-    }
-    data.update(sections)
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+from tests.dla.scenario.helpers import write_scenario
 
 
 @pytest.fixture
 def scenario_file(tmp_path: Path):
+    """``make(name="tiny", **sections)``: a scenario file on the tiny detector in tmp_path."""
     def make(name: str = "tiny", **sections: Any) -> Path:
         return write_scenario(tmp_path, name, **sections)
 

@@ -11,7 +11,7 @@ import pytest
 from dla.scenario.demo import demo_plan
 from dla.shipped_models import shipped_model
 from tests.cli_helpers import fails, ok
-from tests.conftest import shared_path
+from tests.paths import shared_path
 
 
 def _checks(out: Path) -> list[dict]:

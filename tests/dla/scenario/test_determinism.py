@@ -17,7 +17,7 @@ from golden.genweights import random_weights, synthetic_image
 from golden.network import parse_network
 from tests.cli_helpers import ok
 
-from .conftest import DATA, write_scenario
+from tests.dla.scenario.helpers import DATA, write_scenario
 
 K504 = DATA / "k504.cfg"
 

@@ -23,7 +23,7 @@ from dla.scenario.regress import OWNER_FILE, Job, collect, run_campaign, run_job
 from golden.errors import UserInputError
 from tests.fuzz_helpers import FUZZ, TINY_CFG, clean, dla, refused
 
-from .conftest import write_scenario
+from tests.dla.scenario.helpers import write_scenario
 
 BASE: dict[str, Any] = {
     "name": "fz", "model": {"cfg": str(TINY_CFG), "seed": 1},

@@ -11,7 +11,7 @@ from dla.scenario.load import expand_matrix
 from dla.scenario.schema import Scenario
 from tests.cli_helpers import fails
 
-from .conftest import TINY_CFG
+from tests.dla.scenario.helpers import TINY_CFG
 from tests.paths import ROOT
 
 

@@ -12,7 +12,7 @@ from dla.scenario.load import load_scenario
 from dla.scenario.regress import Job, collect, run_campaign, run_job
 from tests.cli_helpers import fails, run
 
-from .conftest import TINY_CFG, write_scenario
+from tests.dla.scenario.helpers import TINY_CFG, write_scenario
 
 
 def _dies_or_runs(job: Job, out_dir: str) -> dict:

@@ -7,7 +7,7 @@ import pytest
 
 from tests.cli_helpers import fails, run
 
-from .conftest import TINY_CFG
+from tests.dla.scenario.helpers import TINY_CFG
 
 BASE = f"model: {{cfg: {TINY_CFG}, seed: 1}}\nimages: {{synthetic: 1}}\nreport: {{html: false}}\n"
 QUANT = "quant: {calib: {synthetic: 2}}\n"  # fast calibration (line 4 when it follows BASE)

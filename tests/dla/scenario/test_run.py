@@ -11,7 +11,7 @@ from junitparser import Error, Failure, JUnitXml
 from dla.scenario import run_to_dir
 from tests.cli_helpers import fails, ok, run
 
-from .conftest import TINY_CFG
+from tests.dla.scenario.helpers import TINY_CFG
 
 
 def test_reports_hold_every_variant_mode_input_and_layer(tmp_path: Path, scenario_file) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,9 @@ from junitparser import JUnitXml
 
 from dla.scenario.load import shipped_scenarios
 from tests.cli_helpers import ok
+from tests.tools import CHROMIUM, require_browser
 
 SINGLE = ["demo", "granularity", "algorithms", "log2-hw", "acc16-overflow", "rtl-regression"]
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -56,13 +55,9 @@ def test_matrix_scenario_runs_under_regress(reports: Path) -> None:
 
 def _browser():
     """Playwright driving Debian's chromium; missing in CI = a failure with the install command."""
-    hint = "install it with 'apt-get install -y chromium' and \"pip install -e '.[test]'\" (playwright)"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail(f"playwright is not installed: {hint}") if os.environ.get("CI") else pytest.skip("no playwright")
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.fail(f"{CHROMIUM} not found: {hint}") if os.environ.get("CI") else pytest.skip("no chromium")
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
     return sync_playwright
 
 
@@ -74,7 +69,7 @@ def test_demo_report_opens_in_headless_chromium(reports: Path, tmp_path: Path) -
     shots = Path(os.environ.get("DLA_TEST_ARTIFACTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             problems: list[str] = []

@@ -8,7 +8,6 @@ import pytest
 
 from dla.scenario.steps import ScenarioError, load_steps, run_steps
 from dla.session import Session
-from tests.dla.test_session import tiny  # noqa: F401  (fixture)
 
 GOOD = """model: whatever
 rtl:
@@ -32,7 +31,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return p
 
 
-def test_sections_run_on_a_session(tmp_path: Path, tiny) -> None:  # noqa: F811
+def test_sections_run_on_a_session(tmp_path: Path, tiny) -> None:
     net, qnet, x = tiny
     steps = load_steps(write(tmp_path, GOOD))
     log = run_steps(Session(qnet, x, "int"), steps, tmp_path / "s.yaml")
@@ -60,7 +59,7 @@ def test_validation_names_line_and_key(tmp_path: Path, text: str, line: int, nee
     assert f"{p}:{line}:" in str(err.value) and needle in str(err.value)
 
 
-def test_runtime_error_names_the_step_line(tmp_path: Path, tiny) -> None:  # noqa: F811
+def test_runtime_error_names_the_step_line(tmp_path: Path, tiny) -> None:
     net, qnet, x = tiny
     p = write(tmp_path, "step:\n  - stop: 1\n  - stop: 999\n")
     with pytest.raises(ScenarioError, match=r"s.yaml:3: layer 999 is out of range"):

@@ -4,77 +4,20 @@ The app is built with small limits (upload 2 MB, quota 8 MB) so limits are testa
 ``tiny.cfg`` (64x64, three convolutions) keeps jobs and STEP fast."""
 from __future__ import annotations
 
-import io
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import io
+import secrets
+import zipfile
+
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL
 
-from dla.models import CFG_DIR, DEFAULT_IMAGE
 from dla.web.app import create_app
-from tests.paths import DATA
-
-TINY_CFG = DATA / "web-tiny.cfg"
-YOLO_CFG = CFG_DIR / "yolov3-tiny.cfg"
-DOG = DEFAULT_IMAGE
-PASSWORD = "correct horse"
-
-
-class Client:
-    """A TestClient that logs in and sends the CSRF header like the pages' JS does."""
-
-    def __init__(self, tc: TestClient) -> None:
-        self.tc = tc
-        tc.get("/login")  # sets the CSRF cookie
-
-    @property
-    def csrf(self) -> str | None:
-        """The CSRF cookie as the page's JS reads it on every write (a login replaces it)."""
-        return self.tc.cookies.get("dla_csrf")
-
-    def _h(self, headers: dict | None) -> dict:
-        return {"X-CSRF-Token": self.csrf, **(headers or {})}
-
-    def get(self, url: str, **kw):
-        return self.tc.get(url, **kw)
-
-    def post(self, url: str, json: object = None, headers: dict | None = None, **kw):
-        return self.tc.post(url, json=json, headers=self._h(headers), **kw)
-
-    def put(self, url: str, content: bytes, headers: dict | None = None, **kw):
-        return self.tc.put(url, content=content, headers=self._h(headers), **kw)
-
-    def patch(self, url: str, json: object = None, headers: dict | None = None):
-        return self.tc.patch(url, json=json, headers=self._h(headers))
-
-    def delete(self, url: str, headers: dict | None = None):
-        return self.tc.delete(url, headers=self._h(headers))
-
-    def signup(self, name: str, password: str = PASSWORD) -> dict:
-        r = self.post("/api/signup", {"username": name, "password": password})
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def upload(self, name: str, data: bytes | Path, **params) -> "object":
-        body = data.read_bytes() if isinstance(data, Path) else data
-        q = "".join(f"&{k}={v}" for k, v in params.items())
-        return self.put(f"/api/files?name={name}{q}", body)
-
-    def upload_ok(self, name: str, data: bytes | Path) -> dict:
-        r = self.upload(name, data)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def wait_job(self, job_id: int, timeout: float = 120) -> dict:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            job = self.get(f"/api/jobs/{job_id}").json()
-            if job["status"] in ("done", "failed", "cancelled", "interrupted"):
-                return job
-            time.sleep(0.1)
-        raise AssertionError(f"job {job_id} did not finish: {job}")
+from tests.dla.web.helpers import POSTGRES_ENV, TINY_CFG, Client, postgres_server_url
 
 
 @pytest.fixture
@@ -82,10 +25,54 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``postgres`` runs twice: on SQLite and on the PostgreSQL server named by
+    ``DLA_TEST_POSTGRES_URL`` (ids ``[sqlite]`` / ``[postgresql]``)."""
+    if metafunc.definition.get_closest_marker("postgres") and "database_url" in metafunc.fixturenames:
+        metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[URL]:
+    """A PostgreSQL database of its own for this test session, dropped afterwards.
+
+    The server is named by ``DLA_TEST_POSTGRES_URL`` (e.g.
+    ``postgresql+psycopg://dla:dla@127.0.0.1/dla_test``; the role must be allowed to create
+    databases; .ci/run starts one).  Without the variable or the driver: a failure in CI, a skip
+    elsewhere (tests/tools.py) -- a database path that is never tested must not look green."""
+    server = postgres_server_url()
+    name = f"dla_test_{secrets.token_hex(6)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - unreachable server, wrong password, no CREATEDB
+        admin.dispose()
+        pytest.fail(f"{POSTGRES_ENV}: cannot create a test database on {server.render_as_string()}: "
+                    f"{str(exc).splitlines()[0]}")
+    try:
+        yield server.set(database=name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
-def database_url() -> str | None:
-    """The app's database: None = SQLite in the data dir (test_postgres.py overrides it)."""
-    return None
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """The app's database: None = SQLite in the data dir (the default, and ``[sqlite]``); for
+    ``[postgresql]`` (tests marked ``postgres``, and test_postgres.py's own) a fresh schema per
+    test in the session's PostgreSQL database, so tests never see each other's rows; the app's
+    connections use it through their search_path."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return None
+    pg_database: URL = request.getfixturevalue("pg_database")
+    schema = f"t_{secrets.token_hex(6)}"
+    engine = create_engine(pg_database)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return pg_database.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -140,17 +127,20 @@ def bob(client_factory) -> Client:
     return c
 
 
-def png_bytes(size: tuple[int, int] = (80, 60)) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", size, (120, 60, 200)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def tiny_weights_bytes(seed: int = 0) -> bytes:
+@pytest.fixture(scope="module")
+def qnet_zip(tmp_path_factory) -> bytes:
+    """A calibrated ``.qnet`` of tiny.cfg (random weights, seed 0), zipped as the workbench
+    uploads it."""
+    from dla.calibration import calibrate
+    from dla.config import HardwareConfig
+    from dla.qnet_file import save_qnet
     from golden.genweights import random_weights
     from golden.network import parse_network
-    from golden.weights import weights_bytes
 
-    return weights_bytes(random_weights(parse_network(TINY_CFG), seed))
+    d = tmp_path_factory.mktemp("q")
+    save_qnet(calibrate(random_weights(parse_network(TINY_CFG), 0), 1, "per_channel"), HardwareConfig(), d / "t.qnet")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for m in ("model.json", "weights.npz"):
+            zf.write(d / "t.qnet" / m, m)
+    return buf.getvalue()

@@ -44,3 +44,19 @@ def live_server(data_dir: Path, *extra: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def serve_process(data: Path, port: int) -> subprocess.Popen:
+    """``dla serve`` on ``port`` with its output discarded, once it answers /login; the caller
+    kills it (the crash and restart tests need the bare process)."""
+    proc = subprocess.Popen([sys.executable, "-c", "from dla.cli import main; main()", "serve", "--port", str(port),
+                             "--data", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("dla serve did not start")

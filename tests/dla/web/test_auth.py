@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import update
 
 from dla.web.db import LoginSession, utcnow
-from tests.dla.web.conftest import PASSWORD, Client
+from tests.dla.web.helpers import PASSWORD, Client
 
 PRIVATE = [("GET", "/api/me"), ("GET", "/api/files"), ("PUT", "/api/files?name=a.cfg"), ("GET", "/api/files/1"),
            ("GET", "/api/files/1/download"), ("PATCH", "/api/files/1"), ("DELETE", "/api/files/1"),
@@ -33,6 +33,7 @@ def test_pages_redirect_to_login(client_factory, page: str) -> None:
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
 
+@pytest.mark.postgres
 def test_signup_login_logout(client_factory) -> None:
     c = client_factory()
     user = c.signup("carol")
@@ -52,6 +53,7 @@ def test_session_cookie_flags(client_factory) -> None:
     assert "dla_session=" in header and "httponly" in header and "samesite=lax" in header
 
 
+@pytest.mark.postgres
 def test_wrong_password_and_unknown_user_are_the_same_answer(alice: Client, client_factory) -> None:
     c = client_factory()
     wrong = c.post("/api/login", {"username": "alice", "password": "not the password"})
@@ -61,6 +63,7 @@ def test_wrong_password_and_unknown_user_are_the_same_answer(alice: Client, clie
     assert c.get("/api/me").status_code == 401
 
 
+@pytest.mark.postgres
 def test_expired_session_is_refused(alice: Client, app) -> None:
     with app.state.ctx.db.session() as db:
         db.execute(update(LoginSession).values(expires_at=utcnow() - timedelta(seconds=1)))
@@ -68,6 +71,7 @@ def test_expired_session_is_refused(alice: Client, app) -> None:
     assert alice.get("/api/files").status_code == 401
 
 
+@pytest.mark.postgres
 def test_signup_rules(client_factory) -> None:
     c = client_factory()
     assert c.post("/api/signup", {"username": "x", "password": PASSWORD}).status_code == 422
@@ -77,6 +81,7 @@ def test_signup_rules(client_factory) -> None:
     assert client_factory().post("/api/signup", {"username": "erin", "password": PASSWORD}).status_code == 409
 
 
+@pytest.mark.postgres
 def test_passwords_are_stored_hashed_with_argon2(alice: Client, app) -> None:
     from sqlalchemy import select
 
@@ -87,6 +92,7 @@ def test_passwords_are_stored_hashed_with_argon2(alice: Client, app) -> None:
     assert stored.startswith("$argon2") and PASSWORD not in stored
 
 
+@pytest.mark.postgres
 def test_no_signup(app_factory) -> None:
     from fastapi.testclient import TestClient
 
@@ -96,6 +102,7 @@ def test_no_signup(app_factory) -> None:
         assert c.get("/signup", follow_redirects=False).status_code == 303
 
 
+@pytest.mark.postgres
 def test_csrf_missing_or_wrong_is_403(alice: Client) -> None:
     r = alice.tc.post("/api/logout")
     assert r.status_code == 403 and "CSRF" in r.json()["detail"]
@@ -106,6 +113,7 @@ def test_csrf_missing_or_wrong_is_403(alice: Client) -> None:
     assert r.status_code == 200
 
 
+@pytest.mark.postgres
 def test_schema_is_versioned(app) -> None:
     from dla.web.db import MIGRATIONS
 
@@ -113,6 +121,7 @@ def test_schema_is_versioned(app) -> None:
     assert app.state.ctx.db.migrate() == len(MIGRATIONS)  # idempotent
 
 
+@pytest.mark.postgres
 def test_concurrent_signups_of_one_name(client_factory) -> None:
     """Both requests see the name free, one insert wins: the other is 409, never a 500."""
     from concurrent.futures import ThreadPoolExecutor
@@ -122,3 +131,18 @@ def test_concurrent_signups_of_one_name(client_factory) -> None:
         codes = sorted(pool.map(lambda c: c.post("/api/signup", {"username": "carol", "password": "long enough"})
                                 .status_code, clients))
     assert codes == [200, 409, 409]
+
+
+def test_user_names_differing_only_in_case_are_one_name_and_passwords_are_bounded(app) -> None:
+    """'Alice' and 'alice' cannot both exist (one could pass for the other); a megabyte
+    password is refused before argon2 spends time on it."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as tc:
+        Client(tc).signup("Alice")
+    with TestClient(app) as tc:
+        c = Client(tc)
+        r = c.post("/api/signup", json={"username": "alice", "password": "password-2"})
+        assert r.status_code == 409 and "without case" in r.text
+        r = c.post("/api/signup", json={"username": "bob", "password": "x" * 2000})
+        assert r.status_code == 422 and "at most 1024" in r.text

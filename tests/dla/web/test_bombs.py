@@ -4,16 +4,15 @@ before anything is inflated or decoded (the server's peak memory is measured).""
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 import zlib
 
 import numpy as np
 import pytest
 
-from tests.dla.web.conftest import Client, png_bytes
+from tests.dla.web.helpers import Client, png_bytes
 from tests.dla.web.rss import peak, reset_peak
-from tests.dla.web.test_review import _png_header
-from tests.dla.web.test_step import qnet_zip  # noqa: F401 - fixture
 
 GIB = 1 << 30
 
@@ -42,7 +41,7 @@ def _raw_member(zf: zipfile.ZipFile, name: str, size: int) -> None:
     zf.NameToInfo[name] = info
 
 
-def _qnet_with_npz(qnet_zip: bytes, edit) -> bytes:  # noqa: F811
+def _qnet_with_npz(qnet_zip: bytes, edit) -> bytes:
     """The tiny .qnet zip with its weights.npz rebuilt by ``edit(npz_zipfile, original_members)``."""
     src = zipfile.ZipFile(io.BytesIO(qnet_zip))
     old = zipfile.ZipFile(io.BytesIO(src.read("weights.npz")))
@@ -83,7 +82,7 @@ def _wrong_shape(zf: zipfile.ZipFile, members: dict[str, bytes]) -> None:
 @pytest.mark.parametrize("edit,message", [(_extra_member, "unexpected member 'junk.npy'"),
                                           (_huge_w_q, "declares 1,073,741,824 bytes"),
                                           (_wrong_shape, "array 'L000.w_q' is (2, 2) int8, the cfg needs (8, 3, 3, 3) int8")])
-def test_npz_bombs_are_refused_before_inflating(alice: Client, qnet_zip: bytes, edit, message: str,  # noqa: F811
+def test_npz_bombs_are_refused_before_inflating(alice: Client, qnet_zip: bytes, edit, message: str,
                                                 data_dir) -> None:
     body = _qnet_with_npz(qnet_zip, edit)
     assert len(body) < 2 * 1024 * 1024  # within the upload limit: only the content can refuse it
@@ -98,7 +97,7 @@ def test_npz_bombs_are_refused_before_inflating(alice: Client, qnet_zip: bytes, 
     assert not any((data_dir / "tmp").iterdir())
 
 
-def test_outer_zip_declaring_more_than_the_limit(alice: Client, qnet_zip: bytes) -> None:  # noqa: F811
+def test_outer_zip_declaring_more_than_the_limit(alice: Client, qnet_zip: bytes) -> None:
     src = zipfile.ZipFile(io.BytesIO(qnet_zip))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zf:
@@ -112,7 +111,7 @@ def test_outer_zip_declaring_more_than_the_limit(alice: Client, qnet_zip: bytes)
     assert peak() - before < 200 * 1024 * 1024
 
 
-def test_the_untouched_qnet_still_loads(alice: Client, qnet_zip: bytes) -> None:  # noqa: F811
+def test_the_untouched_qnet_still_loads(alice: Client, qnet_zip: bytes) -> None:
     assert alice.upload_ok("fine.qnet", _qnet_with_npz(qnet_zip, lambda zf, m: [zf.writestr(k, v)
                                                                                 for k, v in m.items()]))["kind"] == "qnet"
 
@@ -158,3 +157,17 @@ def test_scenario_upload_alias_bomb_refused_without_expanding(alice: Client) -> 
     assert r.status_code == 422, r.text
     assert "more than 100,000 values" in r.json()["detail"], r.text
     assert alice.get("/api/files").json()["files"] == []
+
+
+def _png_header(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_image_is_422(alice: Client) -> None:
+    """An image declaring 900 megapixels raised Pillow's DecompressionBombError: 500."""
+    r = alice.upload("bomb.png", _png_header(30000, 30000))
+    assert r.status_code == 422, r.text

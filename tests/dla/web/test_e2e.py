@@ -17,33 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.dla.web.conftest import DOG, YOLO_CFG
+from tests.dla.web.helpers import DOG, YOLO_CFG
 from tests.dla.web.live import live_server
 from tests.paths import ROOT
+from tests.tools import CHROMIUM, require_browser
 
-CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 DOCS_IMG = ROOT / "docs" / "img"
 
 
-def require_browser() -> None:
-    """Fail in CI, skip elsewhere, when the browser stack is missing."""
-    problem = None
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problem = "Playwright for Python is missing: pip install -e '.[test]'"
-    if problem is None and not Path(CHROMIUM).exists():
-        problem = f"{CHROMIUM} is missing: apt-get install -y chromium"
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
-
-
 def launch(p):
-    return p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    return p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
 
 
 @pytest.fixture
@@ -293,7 +278,7 @@ def test_forms_choose_the_fitting_weights_and_warn_about_random_ones(tmp_path: P
     from dla.qnet_file import save_qnet
     from golden.genweights import random_weights
     from golden.network import parse_network
-    from tests.dla.web.conftest import TINY_CFG, tiny_weights_bytes
+    from tests.dla.web.helpers import TINY_CFG, tiny_weights_bytes
 
     weights = tmp_path / "tiny.weights"
     weights.write_bytes(tiny_weights_bytes())
@@ -365,7 +350,7 @@ def test_a_qnet_folder_uploads_once_whatever_was_done_before(tmp_path: Path) -> 
     from dla.qnet_file import save_qnet
     from golden.genweights import random_weights
     from golden.network import parse_network
-    from tests.dla.web.conftest import TINY_CFG
+    from tests.dla.web.helpers import TINY_CFG
 
     folder = tmp_path / "t.qnet"
     save_qnet(calibrate(random_weights(parse_network(TINY_CFG), 0), 1, "per_channel"), HardwareConfig(), folder)
@@ -402,7 +387,7 @@ def test_the_weights_preselection_follows_the_last_chosen_cfg(tmp_path: Path) ->
     require_browser()
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.dla.web.conftest import TINY_CFG, tiny_weights_bytes
+    from tests.dla.web.helpers import TINY_CFG, tiny_weights_bytes
 
     weights = tmp_path / "tiny.weights"
     weights.write_bytes(tiny_weights_bytes())

@@ -8,7 +8,7 @@ import time
 from fastapi.testclient import TestClient
 
 from dla.web.fairqueue import FairSlots
-from tests.dla.web.conftest import DOG, TINY_CFG, Client, tiny_weights_bytes
+from tests.dla.web.helpers import DOG, TINY_CFG, Client, tiny_weights_bytes
 
 
 def _wait_queued(slots: FairSlots, job: int) -> None:

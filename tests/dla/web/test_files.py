@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 
 import pytest
 
-from tests.dla.web.conftest import DOG, TINY_CFG, Client, png_bytes, tiny_weights_bytes
+from tests.dla.web.helpers import DOG, TINY_CFG, Client, png_bytes, tiny_weights_bytes
 
 
+@pytest.mark.postgres
 def test_upload_list_download(alice: Client) -> None:
     cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
     assert cfg["kind"] == "cfg" and cfg["meta"]["layers"] == 6
@@ -81,6 +83,7 @@ def test_oversized_upload_is_413_and_leaves_nothing(alice: Client, data_dir) -> 
     assert list((data_dir / "tmp").iterdir()) == []
 
 
+@pytest.mark.postgres
 def test_quota(app_factory) -> None:
     from fastapi.testclient import TestClient
 
@@ -92,6 +95,7 @@ def test_quota(app_factory) -> None:
         assert r.status_code == 413 and "quota" in r.json()["detail"]
 
 
+@pytest.mark.postgres
 def test_rename_with_version_and_conflicts(alice: Client) -> None:
     f = alice.upload_ok("tiny.cfg", TINY_CFG)
     alice.upload_ok("other.cfg", TINY_CFG)
@@ -103,6 +107,7 @@ def test_rename_with_version_and_conflicts(alice: Client) -> None:
     assert alice.patch(f"/api/files/{f['id']}", {"name": "renamed.jpg", "version": 2}).status_code == 422
 
 
+@pytest.mark.postgres
 def test_overwrite_needs_the_current_version(alice: Client) -> None:
     alice.upload_ok("p.png", png_bytes())
     assert alice.upload("p.png", png_bytes((10, 10))).status_code == 409
@@ -111,6 +116,7 @@ def test_overwrite_needs_the_current_version(alice: Client) -> None:
     assert alice.upload("p.png", png_bytes((12, 12)), overwrite_version=1).status_code == 409
 
 
+@pytest.mark.postgres
 def test_delete(alice: Client, data_dir) -> None:
     f = alice.upload_ok("tiny.cfg", TINY_CFG)
     assert alice.delete(f"/api/files/{f['id']}").status_code == 200
@@ -130,6 +136,7 @@ def test_augment_makes_five_images(alice: Client) -> None:
     assert alice.post(f"/api/files/{cfg['id']}/augment").status_code == 404
 
 
+@pytest.mark.postgres
 def test_qnet_roundtrip_as_zip(alice: Client, tmp_path) -> None:
     from dla.calibration import calibrate
     from dla.config import HardwareConfig
@@ -158,6 +165,7 @@ def test_qnet_roundtrip_as_zip(alice: Client, tmp_path) -> None:
     assert alice.upload_ok("t3.qnet", evil.getvalue())["kind"] == "qnet"
 
 
+@pytest.mark.postgres
 def test_nothing_of_one_user_is_visible_to_another(alice: Client, bob: Client) -> None:
     f = alice.upload_ok("dog.jpg", DOG)
     cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
@@ -171,3 +179,56 @@ def test_nothing_of_one_user_is_visible_to_another(alice: Client, bob: Client) -
     assert bob.upload("dog.jpg", DOG, overwrite_version=1).status_code == 200  # his own, separate file
     assert alice.get(f"/api/files/{f['id']}/download").content == DOG.read_bytes()
     assert len(alice.get("/api/files").json()["files"]) == 2
+
+
+def test_qnet_download_with_any_name(alice: Client, qnet_zip: bytes) -> None:
+    """A .qnet's download put the raw name in Content-Disposition: a name outside latin-1
+    crashed the response (500), a '"' broke the header."""
+    for name in ("模型.qnet", 'a"b.qnet'):
+        q = alice.upload_ok(name, qnet_zip)
+        r = alice.get(f"/api/files/{q['id']}/download")
+        assert r.status_code == 200, (name, r.text)
+        assert r.headers["content-disposition"].startswith("attachment")
+        with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+            assert {n.split("/")[-1] for n in zf.namelist()} == {"model.json", "weights.npz"}
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "TIFF", "ICO"])
+def test_image_in_another_format_is_refused(alice: Client, fmt: str) -> None:
+    """'x.png' was accepted whatever Pillow could open (TIFF, GIF, ICO, and with the right
+    binaries EPS via Ghostscript): only the formats the extensions name are accepted."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(buf, format=fmt)
+    r = alice.upload("x.png", buf.getvalue())
+    assert r.status_code == 422, r.text
+
+
+def _patched_zip(qnet_zip: bytes, flag: int | None = None, method: int | None = None) -> bytes:
+    """The zip with every header's general-purpose flag or compression method overwritten."""
+    data = bytearray(qnet_zip)
+    for sig, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        i = data.find(sig)
+        while i >= 0:
+            if flag is not None:
+                data[i + flag_at:i + flag_at + 2] = struct.pack("<H", flag)
+            if method is not None:
+                data[i + method_at:i + method_at + 2] = struct.pack("<H", method)
+            i = data.find(sig, i + 4)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("patch", [{"flag": 1}, {"method": 99}])
+def test_qnet_zip_that_cannot_be_read_is_422(alice: Client, qnet_zip: bytes, patch: dict, data_dir) -> None:
+    """An encrypted member (RuntimeError) or an unknown compression (NotImplementedError) was a 500."""
+    r = alice.upload("bad.qnet", _patched_zip(qnet_zip, **patch))
+    assert r.status_code == 422, r.text
+    assert list((data_dir / "tmp").iterdir()) == []
+
+
+def test_a_refused_cfg_names_the_users_file_not_a_server_path(alice: Client) -> None:
+    """The parser's message named the temporary copy ('/tmp/tmpabc123/bad.cfg:2: ...')."""
+    r = alice.upload("bad.cfg", b"[net]\nwidth=abc\n")
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("bad.cfg:2: "), r.text

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from dla.web.files import human_bytes
-from tests.dla.web.conftest import DOG, TINY_CFG, YOLO_CFG, Client, tiny_weights_bytes
+from tests.dla.web.helpers import DOG, TINY_CFG, YOLO_CFG, Client, tiny_weights_bytes
 
 
 def test_favicon_is_an_icon_on_every_page(client_factory) -> None:

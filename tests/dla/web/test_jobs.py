@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from dla.web.db import Job
-from tests.dla.web.conftest import DOG, TINY_CFG, YOLO_CFG, Client, tiny_weights_bytes
+from tests.dla.web.helpers import DOG, TINY_CFG, YOLO_CFG, Client, tiny_weights_bytes
 
 
 @pytest.fixture
@@ -20,6 +20,7 @@ def tiny(alice: Client) -> dict:
             "weights": alice.upload_ok("tiny.weights", tiny_weights_bytes())["id"]}
 
 
+@pytest.mark.postgres
 def test_run_three_modes(alice: Client, tiny: dict, data_dir) -> None:
     r = alice.post("/api/jobs/run", {"model_id": tiny["model"], "weights_id": tiny["weights"], "image_id": tiny["image"],
                                      "min_sqnr_db": 5})
@@ -78,6 +79,7 @@ def test_run_float_only_and_a_qnet(alice: Client, tiny: dict) -> None:
     assert "run-t-report.html" in {f["name"] for f in alice.get("/api/files").json()["files"]}
 
 
+@pytest.mark.postgres
 def test_progress_events(alice: Client, tiny: dict) -> None:
     job = alice.post("/api/jobs/run", {"model_id": tiny["model"], "image_id": tiny["image"], "modes": ["int"]}).json()
     events = []
@@ -90,6 +92,7 @@ def test_progress_events(alice: Client, tiny: dict) -> None:
     assert len({e["progress"] for e in events}) >= 2  # progress was pushed, not only the end
 
 
+@pytest.mark.postgres
 def test_quantize_with_overrides(alice: Client, tiny: dict) -> None:
     body = {"model_id": tiny["model"], "weights_id": tiny["weights"], "output": "tiny-kl.qnet",
             "quant": {"activations": "kl", "weights": "mse", "granularity": "per_channel",
@@ -103,6 +106,7 @@ def test_quantize_with_overrides(alice: Client, tiny: dict) -> None:
     assert alice.get(f"/api/models/{qnet['id']}").json()["kind"] == "qnet"
 
 
+@pytest.mark.postgres
 def test_bad_job_requests(alice: Client, tiny: dict, bob: Client) -> None:
     bad = [{"model_id": tiny["model"], "image_id": tiny["image"], "modes": ["fast"]},
            {"model_id": tiny["model"], "image_id": tiny["image"], "quant": {"activations": "magic"}},
@@ -119,6 +123,7 @@ def test_bad_job_requests(alice: Client, tiny: dict, bob: Client) -> None:
     assert bob.post("/api/jobs/quantize", {"model_id": own, "output": "../x.qnet"}).status_code == 422
 
 
+@pytest.mark.postgres
 def test_a_failing_job_is_failed_with_its_message_and_leaves_no_files(alice: Client, tiny: dict, app) -> None:
     wrong = alice.upload_ok("other.weights", b"\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00" + b"\x00" * 8 + b"\x00" * 40)
     job = alice.wait_job(alice.post("/api/jobs/run", {"model_id": tiny["model"], "weights_id": wrong["id"],
@@ -136,6 +141,7 @@ def _wait_running(alice: Client, job_id: int, app) -> None:
     raise AssertionError("job never started")
 
 
+@pytest.mark.postgres
 def test_cancel_and_kill(alice: Client, app) -> None:
     model = alice.upload_ok("yolov3-tiny.cfg", YOLO_CFG)["id"]
     image = alice.upload_ok("dog.jpg", DOG)["id"]
@@ -158,6 +164,7 @@ def test_cancel_and_kill(alice: Client, app) -> None:
     assert names == {"yolov3-tiny.cfg", "dog.jpg"}
 
 
+@pytest.mark.postgres
 def test_jobs_left_running_are_interrupted_at_start(app_factory, data_dir) -> None:
     app = app_factory()
     from dla.web.db import User
@@ -177,6 +184,7 @@ def test_jobs_left_running_are_interrupted_at_start(app_factory, data_dir) -> No
     assert not (data_dir / "jobs" / "1").exists()
 
 
+@pytest.mark.postgres
 def test_other_users_jobs_are_invisible(alice: Client, tiny: dict, bob: Client) -> None:
     job = alice.wait_job(alice.post("/api/jobs/run", {"model_id": tiny["model"], "image_id": tiny["image"],
                                                       "modes": ["float"]}).json()["id"])
@@ -209,3 +217,77 @@ def test_a_running_job_cannot_be_deleted(alice: Client, app) -> None:
     alice.post(f"/api/jobs/{job['id']}/cancel")
     alice.wait_job(job["id"])
     assert alice.delete(f"/api/jobs/{job['id']}").status_code == 200
+
+
+def test_job_answers_name_no_server_path(alice: Client, data_dir) -> None:
+    """A job's params held the absolute paths of the model, weights and image on the server,
+    and every job answer (submit, get, list, events) sent them to the browser."""
+    cfg = alice.upload_ok("tiny.cfg", TINY_CFG)
+    im = alice.upload_ok("dog.jpg", DOG)
+    r = alice.post("/api/jobs/quantize", {"model_id": cfg["id"], "image_id": im["id"]})
+    assert r.status_code == 200 and str(data_dir) not in r.text, r.text
+    job = alice.wait_job(r.json()["id"])
+    assert job["status"] == "done", job
+    for url in (f"/api/jobs/{job['id']}", "/api/jobs", f"/api/jobs/{job['id']}/events"):
+        got = alice.get(url)
+        assert got.status_code == 200 and str(data_dir) not in got.text, (url, got.text)
+    assert job["params"]["model"]["name"] == "tiny.cfg"
+
+
+def test_job_outputs_over_quota_leave_no_temp_files(app_factory, client_factory, data_dir) -> None:
+    """When a finished job's outputs do not fit the quota, the copy made to keep them
+    stayed in the data directory's tmp/ for ever (nobody's quota, never deleted)."""
+    app = app_factory(quota_bytes=TINY_CFG.stat().st_size + 200)
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as tc:
+        c = Client(tc)
+        c.signup("carol")
+        cfg = c.upload_ok("tiny.cfg", TINY_CFG)
+        job = c.wait_job(c.post("/api/jobs/quantize", {"model_id": cfg["id"]}).json()["id"])
+        assert job["status"] == "failed" and "quota" in job["message"], job
+    assert list((data_dir / "tmp").iterdir()) == []
+
+
+def test_outputs_of_a_job_that_fail_together_leave_no_orphan(app_factory, data_dir) -> None:
+    """A run keeps the calibrated .qnet, then the report.  When the report was over the quota
+    the database rolled back, but the .qnet already moved into users/<id>/ stayed there:
+    an orphan outside any quota, at the path the next file with that id is moved to."""
+    from fastapi.testclient import TestClient
+
+    app = app_factory(quota_bytes=TINY_CFG.stat().st_size + DOG.stat().st_size + 60_000)
+    with TestClient(app) as tc:
+        c = Client(tc)
+        c.signup("carol")
+        cfg = c.upload_ok("tiny.cfg", TINY_CFG)
+        im = c.upload_ok("dog.jpg", DOG)
+        job = c.wait_job(c.post("/api/jobs/run", {"model_id": cfg["id"], "image_id": im["id"],
+                                                  "modes": ["float", "int"], "save_qnet": True}).json()["id"])
+        assert job["status"] == "failed" and "quota" in job["message"], job
+        ids = {str(f["id"]) for f in c.get("/api/files").json()["files"]}
+    on_disk = {p.name.removesuffix(".qnet") for d in (data_dir / "users").iterdir() for p in d.iterdir()}
+    assert on_disk == ids
+
+
+def test_shutdown_starts_no_queued_job(app_factory) -> None:
+    """At shutdown the running workers were terminated, which freed their slots, and the
+    queued jobs' threads then started new workers in a server that was stopping."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    app = app_factory(job_workers=1)
+    with TestClient(app) as tc:
+        c = Client(tc)
+        c.signup("erin")
+        body = {"model_id": c.upload_ok("yolov3-tiny.cfg", YOLO_CFG)["id"],
+                "image_id": c.upload_ok("dog.jpg", DOG)["id"], "quant": {"calib_n": 30}}
+        first = c.post("/api/jobs/run", body).json()
+        _wait_running(c, first["id"], app)
+        second = c.post("/api/jobs/run", body).json()
+        runner = app.state.ctx.jobs
+        runner.shutdown()
+        time.sleep(1)
+        with runner._lock:
+            alive = [j for j, p in runner._procs.items() if p.is_alive()]
+        assert alive == [] and c.get(f"/api/jobs/{second['id']}").json()["status"] == "queued"

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from golden.network import estimate_activation_bytes, parse_network
-from tests.dla.web.conftest import DOG, TINY_CFG, YOLO_CFG, Client, tiny_weights_bytes
+from tests.dla.web.helpers import DOG, TINY_CFG, YOLO_CFG, Client, tiny_weights_bytes
 from tests.dla.web.rss import peak, reset_peak, rss
 from tests.paths import ROOT
 
@@ -176,11 +176,11 @@ def test_workers_die_with_a_killed_server(tmp_path: Path) -> None:
     """A SIGKILLed server left its worker holding 10 GB; now its workers go with it."""
     import httpx
 
-    from tests.dla.web.test_races import _serve
+    from tests.dla.web.live import serve_process
     from tests.dla.web.live import free_port
 
     port = free_port()
-    proc = _serve(tmp_path / "data", port)
+    proc = serve_process(tmp_path / "data", port)
     try:
         c = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
         c.get("/login")

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.dla.web.conftest import DOG, TINY_CFG
+from tests.dla.web.helpers import DOG, TINY_CFG
 from tests.dla.web.live import live_server
 
 USERS = 20

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from dla.cli import cli
-from tests.dla.web.conftest import DOG, YOLO_CFG, Client
+from tests.dla.web.helpers import DOG, YOLO_CFG, Client
 
 
 def test_graph_and_layer_details(alice: Client) -> None:

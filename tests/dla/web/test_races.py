@@ -7,17 +7,16 @@ import io
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 
-from tests.dla.web.conftest import Client
-from tests.dla.web.live import free_port
+from tests.dla.web.helpers import Client
+from tests.dla.web.live import free_port, serve_process
 
 MB = 1024 * 1024
 
@@ -28,6 +27,7 @@ def _npy(n_bytes: int, seed: int) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.postgres
 def test_concurrent_uploads_cannot_pass_the_quota(alice: Client, data_dir: Path) -> None:
     """8 uploads of 1.5 MiB at once against the 8 MiB quota: at most 5 fit, and the stored total
     (database and disk) stays within the quota."""
@@ -44,6 +44,7 @@ def test_concurrent_uploads_cannot_pass_the_quota(alice: Client, data_dir: Path)
     assert not any((data_dir / "tmp").iterdir())
 
 
+@pytest.mark.postgres
 def test_rename_racing_delete_is_never_500(alice: Client) -> None:
     for k in range(12):
         f = alice.upload_ok(f"r{k}.npy", _npy(64, k))
@@ -56,23 +57,9 @@ def test_rename_racing_delete_is_never_500(alice: Client) -> None:
         assert alice.get(f"/api/files/{f['id']}").status_code == 404 or codes[2] != 200
 
 
-def _serve(data: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", "from dla.cli import main; main()", "serve", "--port", str(port),
-                             "--data", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("dla serve did not start")
-
-
 def test_server_killed_mid_upload_leaves_nothing_after_restart(tmp_path: Path) -> None:
     data, port = tmp_path / "data", free_port()
-    proc = _serve(data, port)
+    proc = serve_process(data, port)
     try:
         c = httpx.Client(base_url=f"http://127.0.0.1:{port}")
         c.get("/login")
@@ -96,7 +83,7 @@ def test_server_killed_mid_upload_leaves_nothing_after_restart(tmp_path: Path) -
     finally:
         if proc.poll() is None:
             proc.kill()
-    proc = _serve(data, port)  # ...until the server starts again
+    proc = serve_process(data, port)  # ...until the server starts again
     try:
         assert list((data / "tmp").iterdir()) == []
         assert not (user_dir / "999").exists()

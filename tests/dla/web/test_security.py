@@ -2,11 +2,14 @@
 to the login, login throttling (per account, per client) with 429 + Retry-After."""
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from dla.cli import cli
 from dla.web.throttle import Throttle
-from tests.dla.web.conftest import PASSWORD, Client
+from tests.dla.web.helpers import PASSWORD, Client
+from tests.paths import ROOT
+from tests.tools import require_tool
 
 
 class FakeClock:
@@ -135,3 +138,70 @@ def test_throttle_window_semantics() -> None:
     assert t.retry_after("k") == 4
     t.clear("k")
     assert t.retry_after("k") == 0
+
+
+@pytest.mark.parametrize("method,url,body", [
+    ("get", "/api/files/{big}", None), ("get", "/api/files/{big}/download", None),
+    ("patch", "/api/files/{big}", {"name": "x.cfg", "version": 1}), ("delete", "/api/files/{big}", None),
+    ("post", "/api/files/{big}/augment", None), ("get", "/api/models/{big}", None),
+    ("get", "/api/models/{big}/graph.svg", None), ("get", "/api/jobs/{big}", None),
+    ("get", "/api/jobs/{big}/events", None), ("post", "/api/jobs/{big}/cancel", None),
+    ("get", "/api/jobs/{big}/files/layers.csv", None),
+    ("post", "/api/jobs/run", {"model_id": "{big}", "image_id": 1}),
+    ("post", "/api/step", {"model_id": "{big}", "image_id": 1})])
+def test_an_id_beyond_the_database_integer_is_404(alice: Client, method: str, url: str, body) -> None:
+    """An id too large for the database's integer (2**63 in SQLite, 2**31 in PostgreSQL)
+    raised OverflowError / DataError from the driver: 500 instead of 'not found'."""
+    for big in (2 ** 63, 2 ** 40):
+        kw = {} if body is None else {"json": {k: (big if v == "{big}" else v) for k, v in body.items()}}
+        r = getattr(alice, method)(url.format(big=big), **kw)
+        assert r.status_code == 404, (big, r.status_code, r.text)
+
+
+LOGIN_HARNESS = r"""
+const fs = require("fs");
+let handler = null;
+global.location = {search: "?next=" + encodeURIComponent(process.argv[3]), origin: "http://wb.test",
+                   href: "http://wb.test/login"};
+global.document = {getElementById: id => id === "auth-form" ? {addEventListener: (_e, f) => { handler = f; }}
+                                                          : {value: "x"}};
+global.api = async () => ({});
+global.URL = URL; global.URLSearchParams = URLSearchParams;
+eval(fs.readFileSync(process.argv[2], "utf8"));
+handler({preventDefault() {}, target: {dataset: {mode: "login"}}}).then(() => console.log(location.href));
+"""
+
+
+@pytest.mark.parametrize("nxt,expected", [("/run", "/run"), ("/models/3?x=1", "/models/3?x=1"),
+                                          ("//evil.test", "/"), ("/\\evil.test", "/"), ("/\t/evil.test", "/"),
+                                          ("https://evil.test/", "/"), ("javascript:alert(1)", "/")])
+def test_login_next_stays_on_the_workbench(tmp_path, nxt: str, expected: str) -> None:
+    """The login page followed ?next= if it began with '/' but not '//': browsers read
+    '/\\evil.test' (and '/<tab>/evil.test') as '//evil.test', an open redirect after login."""
+    import subprocess
+
+    node = require_tool("node", "nodejs", hint="apt-get install -y nodejs")
+    harness = tmp_path / "h.js"
+    harness.write_text(LOGIN_HARNESS)
+    js = ROOT / "dla" / "web" / "static" / "login.js"
+    out = subprocess.run([node, str(harness), str(js), nxt], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    href = out.stdout.strip()
+    from urllib.parse import urljoin, urlsplit
+
+    assert urlsplit(urljoin("http://wb.test/login", href)).netloc == "wb.test", (nxt, href)
+    assert href in (expected, "http://wb.test" + expected), (nxt, href)
+
+
+def test_login_of_an_unknown_name_costs_a_password_check(alice: Client, client_factory, monkeypatch) -> None:
+    """An unknown name answered at once while a known one waited for argon2 (~60 ms): the
+    time told which names exist, despite the identical message."""
+    from dla.web import auth
+
+    calls = []
+    real = auth.verify_password
+    monkeypatch.setattr(auth, "verify_password", lambda h, p: calls.append(h) or real(h, p))
+    c = client_factory()
+    assert c.post("/api/login", {"username": "alice", "password": "wrong password"}).status_code == 401
+    assert c.post("/api/login", {"username": "nobody", "password": "wrong password"}).status_code == 401
+    assert len(calls) == 2

@@ -3,30 +3,12 @@ pictures, edits, saving, limits."""
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 import pytest
 
-from tests.dla.web.conftest import DOG, TINY_CFG, Client
-
-
-@pytest.fixture(scope="module")
-def qnet_zip(tmp_path_factory) -> bytes:
-    import zipfile
-
-    from dla.calibration import calibrate
-    from dla.config import HardwareConfig
-    from dla.qnet_file import save_qnet
-    from golden.genweights import random_weights
-    from golden.network import parse_network
-
-    d = tmp_path_factory.mktemp("q")
-    save_qnet(calibrate(random_weights(parse_network(TINY_CFG), 0), 1, "per_channel"), HardwareConfig(), d / "t.qnet")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for m in ("model.json", "weights.npz"):
-            zf.write(d / "t.qnet" / m, m)
-    return buf.getvalue()
+from tests.dla.web.helpers import DOG, TINY_CFG, Client
 
 
 @pytest.fixture
@@ -142,6 +124,7 @@ def test_weights_from_npy(opened) -> None:
     assert c.put(f"/api/step/{s['id']}/weights", b"not npy").status_code == 422
 
 
+@pytest.mark.postgres
 def test_save_as_qnet_and_concurrent_edits(opened, alice: Client) -> None:
     c, s = opened
     sid = s["id"]
@@ -187,3 +170,82 @@ def test_modes_and_sessions_are_bounded_and_private(opened, bob: Client, client_
         assert r.status_code == 404
     assert bob.post("/api/step", {"model_id": q["id"], "image_id": im["id"]}).status_code == 404
     assert c.delete(f"/api/step/{sid}").status_code == 200
+
+
+def test_step_edit_load_is_refused_in_any_case(opened, tmp_path) -> None:
+    """``edit LOAD path`` reached the Stepper (it reads sub-commands case-insensitively) and
+    loaded any .npy on the server, another user's uploads included."""
+    c, s = opened
+    cmd(c, s["id"], "goto 0")
+    secret = tmp_path / "secret.npy"
+    np.save(secret, np.full((8, 3, 3, 3), 7, np.int8))
+    for line in (f"edit LOAD {secret}", f"edit Load {secret}", f"EDIT load {secret}"):
+        r = cmd(c, s["id"], line)
+        assert r.status_code == 422, (line, r.text)
+    assert c.get(f"/api/step/{s['id']}").json()["edits"] == []
+
+
+def test_step_answers_name_no_server_path(opened, data_dir) -> None:
+    """``show`` printed the pictures' absolute paths, an uploaded array's edit kept its
+    temporary path in the session's edit list, and a refused one named it in the error."""
+    c, s = opened
+    cmd(c, s["id"], "goto 0")
+    r = cmd(c, s["id"], "show output")
+    assert r.status_code == 200 and [p["key"] for p in r.json()["result"]["pictures"]] == ["output_grid", "output_hist"]
+    assert str(data_dir) not in r.text, r.text
+    buf = io.BytesIO()
+    np.save(buf, np.ones((8, 3, 3, 3), np.int8))
+    r = c.put(f"/api/step/{s['id']}/weights", buf.getvalue())
+    assert r.status_code == 200 and str(data_dir) not in r.text, r.text
+    assert r.json()["result"]["change"] == "weights from the uploaded array"
+    buf = io.BytesIO()
+    np.save(buf, np.ones((2, 2), np.int8))
+    r = c.put(f"/api/step/{s['id']}/weights", buf.getvalue())
+    assert r.status_code == 422 and str(data_dir) not in r.text, r.text
+    assert str(data_dir) not in c.get(f"/api/step/{s['id']}").text
+
+
+def _npy_header_only(shape: tuple[int, ...]) -> bytes:
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': %r, }" % (shape,)
+    header = header.ljust(118) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + b"\0" * 16
+
+
+def test_npy_declaring_a_huge_array_is_422(opened) -> None:
+    """A 100-byte .npy whose header declares terabytes made numpy allocate it: MemoryError, 500."""
+    c, s = opened
+    data = _npy_header_only((1 << 20, 1 << 20, 1 << 10))
+    r = c.upload("huge.npy", data)
+    assert r.status_code == 422, r.text
+    cmd(c, s["id"], "goto 0")
+    r = c.put(f"/api/step/{s['id']}/weights", data)
+    assert r.status_code == 422, r.text
+
+
+def test_step_weights_upload_beyond_the_limit_is_refused_before_it_is_read(tmp_path) -> None:
+    """The STEP weights upload read the whole body into memory (request.body()) before
+    checking its size, and before looking at the session: any logged-in user could make the
+    server buffer gigabytes. A declared size beyond the limit is now refused at once."""
+    import socket
+
+    import httpx
+
+    from tests.dla.web.live import live_server
+
+    with live_server(tmp_path / "data") as url:
+        c = httpx.Client(base_url=url)
+        c.get("/login")
+        csrf = c.cookies["dla_csrf"]
+        assert c.post("/api/signup", json={"username": "dave", "password": "correct horse"},
+                      headers={"X-CSRF-Token": csrf}).status_code == 200
+        csrf = c.cookies["dla_csrf"]  # the login's own token (bound to the session)
+        cookies = "; ".join(f"{k}={v}" for k, v in c.cookies.items())
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall((f"PUT /api/step/nosuch/weights HTTP/1.1\r\nHost: {host}\r\nCookie: {cookies}\r\n"
+                       f"X-CSRF-Token: {csrf}\r\nContent-Length: {1 << 40}\r\n\r\n").encode() + b"\0" * 1024)
+            try:
+                answer = s.recv(200)
+            except TimeoutError:
+                answer = b"(no answer: the server waits for the whole body)"
+        assert answer.startswith(b"HTTP/1.1 413"), answer

@@ -8,7 +8,8 @@ from pathlib import Path
 from tests.tools import require_file
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Reference data of the tests: SCALE-Sim reports, small cfgs, the web tests' tiny model.
+#: Reference data of the tests: SCALE-Sim reports (scalesim/), the scenario tests' tiny detector
+#: (scenario/), the web tests' tiny model (web/tiny.cfg).
 DATA = ROOT / "tests" / "data"
 #: Real Darknet cfgs, yolov3-tiny.weights and photos beside the checkout (``DLA_SHARED`` overrides).
 SHARED = Path(os.environ.get("DLA_SHARED", ROOT.parent / "shared"))

@@ -16,7 +16,7 @@ from dla.models import CFG_DIR, DEFAULT_IMAGE
 from tests.paths import DATA
 from tests.tools import missing, require_module
 
-TINY_CFG = DATA / "web-tiny.cfg"
+TINY_CFG = DATA / "web" / "tiny.cfg"  # the name matters: the pages pair tiny.weights with tiny.cfg
 YOLO_CFG = CFG_DIR / "yolov3-tiny.cfg"
 DOG = DEFAULT_IMAGE
 PASSWORD = "correct horse"

@@ -16,7 +16,6 @@ from dla.scenario import run_to_dir
 from golden.genweights import random_weights, synthetic_image
 from golden.network import parse_network
 from tests.cli_helpers import ok
-
 from tests.dla.scenario.helpers import DATA, write_scenario
 
 K504 = DATA / "k504.cfg"

@@ -22,7 +22,6 @@ from dla.scenario.load import MAX_MATRIX_COMBINATIONS, MAX_SYNTHETIC_IMAGES, loa
 from dla.scenario.regress import OWNER_FILE, Job, collect, run_campaign, run_job
 from golden.errors import UserInputError
 from tests.fuzz_helpers import FUZZ, TINY_CFG, clean, dla, refused
-
 from tests.dla.scenario.helpers import write_scenario
 
 BASE: dict[str, Any] = {

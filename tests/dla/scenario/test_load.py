@@ -10,8 +10,7 @@ from dla.scenario import ScenarioError, load_scenario
 from dla.scenario.load import expand_matrix
 from dla.scenario.schema import Scenario
 from tests.cli_helpers import fails
-
-from tests.dla.scenario.helpers import TINY_CFG
+from tests.dla.scenario.helpers import BASE, QUANT, TINY_CFG, run_refused
 from tests.paths import ROOT
 
 
@@ -134,3 +133,68 @@ def test_the_format_example_in_the_docs_is_valid() -> None:
     check_consistency(LoadedScenario(scn, path, lines, data))
     assert len(scn.quant.variants()) == 2 and len(scn.checks) == 7 and scn.matrix
     assert yaml.safe_load(block)["hw"] == "small8"
+
+
+@pytest.mark.parametrize("text, needle", [
+    (f"model: {{cfg: {TINY_CFG}, seed: -5}}\n", "s.yaml:1: model.seed: "),
+    (f"model: {{cfg: {TINY_CFG}}}\nimages: {{synthetic: 1, seed: -1}}\n", "s.yaml:2: images.seed: "),
+])
+def test_negative_seeds_are_refused_not_a_traceback(tmp_path: Path, text: str, needle: str) -> None:
+    run_refused(tmp_path, text, needle)
+
+
+@pytest.mark.parametrize("text, needle", [
+    (f"model: {{cfg: {TINY_CFG}}}\nimages: []\nchecks:\n  - detections: {{min_recall: 0.5}}\n",
+     "s.yaml:2: images: "),
+    (BASE + "quant: {activations: [], calib: {synthetic: 2}}\n", "s.yaml:4: quant.activations: "),
+    (BASE + "quant: {granularity: [], calib: {synthetic: 2}}\n", "s.yaml:4: quant.granularity: "),
+    (BASE + "quant: {calib: {images: []}}\n", "s.yaml:4: quant.calib.images: "),
+    (BASE + "quant:\n  activations: [mse, kl, mse]\n", "s.yaml:5: quant.activations: "),
+    (BASE + "quant:\n  granularity: [per_tensor, per_tensor]\n", "s.yaml:5: quant.granularity: "),
+])
+def test_empty_or_repeated_lists_are_refused(tmp_path: Path, text: str, needle: str) -> None:
+    """No input made every check pass on nothing; no variant ran HYBRID/INT on nothing; a repeated
+    algorithm gave two variants with the same name."""
+    run_refused(tmp_path, text, needle)
+
+
+@pytest.mark.parametrize("calib, needle", [
+    ("list.txt", "s.yaml:4: quant.calib.images: "),  # a list file naming a missing image
+    ("[bad.jpg]", "s.yaml:4: quant.calib.images"),  # a file that is not an image
+])
+def test_bad_calibration_images_name_the_scenario_line(tmp_path: Path, calib: str, needle: str) -> None:
+    (tmp_path / "list.txt").write_text("missing.jpg\n")
+    (tmp_path / "bad.jpg").write_text("not an image")
+    run_refused(tmp_path, BASE + f"quant: {{calib: {{images: {calib}}}}}\n", needle)
+
+
+def test_an_hw_path_that_is_a_folder_names_the_scenario_line(tmp_path: Path) -> None:
+    (tmp_path / "hwdir").mkdir()
+    run_refused(tmp_path, BASE + "hw: hwdir/\n", "s.yaml:4: hw: hardware config not found: hwdir/")
+
+
+@pytest.mark.parametrize("check", ["detections: {}", "detections: {mode: int}", "cycles: {}"])
+def test_a_check_without_any_threshold_is_refused(tmp_path: Path, check: str) -> None:
+    """It passed whatever the results ('agreement with FLOAT within  on 1 input(s)')."""
+    run_refused(tmp_path, BASE + QUANT + f"checks:\n  - {check}\n", "s.yaml:6: checks.0.")
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", "."])
+def test_a_scenario_name_is_a_plain_folder_name(tmp_path: Path, name: str) -> None:
+    """`dla regress` wrote OUT/<name>/: '../escape' put a report outside the output directory."""
+    run_refused(tmp_path, BASE + QUANT + f"name: '{name}'\n", "s.yaml:5: name: ")
+
+
+def test_histograms_of_unknown_layers_are_an_error_not_silently_dropped(tmp_path: Path) -> None:
+    run_refused(tmp_path, BASE.replace("report: {html: false}", "report: {html: true, histograms: [0, 99]}") + QUANT,
+           "s.yaml:3: report.histograms.1: ")
+
+
+@pytest.mark.parametrize("text, needle", [
+    (BASE + QUANT + "modes: [float, int]\nmodes: [float]\n", "s.yaml:6: modes: written twice (first on line 5)"),
+    (BASE + "quant:\n  calib: {synthetic: 2}\n  calib: {synthetic: 3}\n",
+     "s.yaml:6: quant.calib: written twice (first on line 5)"),
+])
+def test_a_key_written_twice_is_refused(tmp_path: Path, text: str, needle: str) -> None:
+    """YAML loaders keep the last one silently: the first section was ignored without a word."""
+    run_refused(tmp_path, text, needle)

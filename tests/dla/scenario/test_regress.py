@@ -5,14 +5,14 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from junitparser import Error, Failure, JUnitXml
 
 from dla.scenario import run_to_dir
 from dla.scenario.load import load_scenario
 from dla.scenario.regress import Job, collect, run_campaign, run_job
 from tests.cli_helpers import fails, run
-
-from tests.dla.scenario.helpers import TINY_CFG, write_scenario
+from tests.dla.scenario.helpers import BASE, QUANT, TINY_CFG, write_scenario
 
 
 def _dies_or_runs(job: Job, out_dir: str) -> dict:
@@ -98,3 +98,29 @@ def test_an_existing_scheduler_runs_the_campaign(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert cluster.scheduler_address in (tmp_path / "out" / "index.html").read_text()
     assert json.loads((tmp_path / "out" / "a" / "summary.json").read_text())["passed"]
+
+
+@pytest.mark.parametrize("hw, needle", [("hw:\n  rows: 0\n", "s.yaml:6: rows=0 must be positive"),
+                                        ("hw: bad-hw.yaml\n", "bad-hw.yaml:1: unknown key 'colls'")])
+def test_hardware_is_validated_before_a_campaign_starts(tmp_path: Path, hw: str, needle: str) -> None:
+    """docs: every scenario is validated before the campaign starts; a bad inline or YAML hw
+    was only found by the worker (an 'error' row after the others had run)."""
+    from dla.scenario.regress import collect
+    from golden.errors import UserInputError
+
+    (tmp_path / "bad-hw.yaml").write_text("colls: 8\n")
+    p = tmp_path / "s.yaml"
+    p.write_text(BASE + QUANT + hw)
+    with pytest.raises(UserInputError, match=needle):
+        collect([str(p)])
+
+
+def test_regress_job_folders_are_unique_and_inside_the_output(tmp_path: Path) -> None:
+    """'a', 'a' and 'a-2' gave two jobs 'a-2' (one report overwrote the other, one row was lost);
+    a scenario named 'junit.xml' crashed the campaign when it wrote OUT/junit.xml."""
+    from dla.scenario.regress import collect
+
+    for f, name in (("a", "a"), ("b", "a"), ("c", "a-2"), ("d", "junit.xml"), ("e", "index.html")):
+        (tmp_path / f"{f}.yaml").write_text(BASE + QUANT + f"name: {name}\n")
+    ids = [j.id for j in collect([str(tmp_path)])]
+    assert len(set(ids)) == 5 and not {"junit.xml", "index.html", "regress.json"} & set(ids), ids

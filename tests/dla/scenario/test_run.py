@@ -10,8 +10,7 @@ from junitparser import Error, Failure, JUnitXml
 
 from dla.scenario import run_to_dir
 from tests.cli_helpers import fails, ok, run
-
-from tests.dla.scenario.helpers import TINY_CFG
+from tests.dla.scenario.helpers import BASE, TINY_CFG
 
 
 def test_reports_hold_every_variant_mode_input_and_layer(tmp_path: Path, scenario_file) -> None:
@@ -192,3 +191,39 @@ def test_a_zipped_qnet_runs_like_its_folder(tmp_path: Path) -> None:
         summary["model"].pop("qnet", None)  # names the model file
         summaries.append(summary)
     assert summaries[0] == summaries[1]
+
+
+def test_junit_xml_stays_well_formed_with_control_characters(tmp_path: Path) -> None:
+    """A check name from YAML ("\\x01") or an error message with ANSI colours (\\x1b) made
+    junit.xml unparseable: XML 1.0 has no such characters, even escaped."""
+    import xml.etree.ElementTree as ET
+
+    from junitparser import JUnitXml
+
+    from dla.scenario.junit import error_suite, junit_xml, scenario_suite
+
+    summary = {"scenario": "s\x01<&>\"", "seconds": {"total": 1.0}, "checks": [
+        {"name": "bad \x01 <name> & ]]>", "passed": False, "value": 1.0, "threshold": "< \x02", "message": "m\x0c"},
+        {"name": "ok", "passed": True, "value": 1.0, "threshold": "-", "message": "fine \x1b[0m"}]}
+    path = tmp_path / "junit.xml"
+    path.write_bytes(junit_xml([scenario_suite(summary), error_suite("e", "\x1b[31mboom\x1b[0m\nline 2")]))
+    ET.parse(path)
+    cases = [c for suite in JUnitXml.fromfile(str(path)) for c in suite]
+    assert [c.name for c in cases] == ["bad \ufffd <name> & ]]>", "ok", "run"]
+    assert cases[2].result[0].message == "\ufffd[31mboom\ufffd[0m\nline 2"
+
+
+def test_a_named_check_over_several_variants_gives_distinct_junit_cases(tmp_path: Path) -> None:
+    """Both variants' cases were called 'our bar': CI merged them and the variant was lost."""
+    from junitparser import JUnitXml
+
+    from dla.scenario import run_to_dir
+
+    p = tmp_path / "s.yaml"
+    p.write_text(BASE.replace("report: {html: false}", "report: {html: false, junit: true}")
+                 + "quant: {activations: [mse, max], calib: {synthetic: 2}}\nmodes: [float, int]\n"
+                 "checks:\n  - name: our bar\n    sqnr: {min_db: -100}\n  - name: single\n    cycles: {min_fps: 1}\n")
+    r = run_to_dir(p, tmp_path / "o")
+    names = [c.name for suite in JUnitXml.fromfile(str(tmp_path / "o" / "junit.xml")) for c in suite]
+    assert names == ["our bar [mse/per_channel]", "our bar [max/per_channel]", "single"]
+    assert [c["name"] for c in r.summary["checks"]] == names

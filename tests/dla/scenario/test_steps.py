@@ -8,6 +8,7 @@ import pytest
 
 from dla.scenario.steps import ScenarioError, load_steps, run_steps
 from dla.session import Session
+from tests.dla.scenario.helpers import BASE, QUANT, run_refused
 
 GOOD = """model: whatever
 rtl:
@@ -64,3 +65,27 @@ def test_runtime_error_names_the_step_line(tmp_path: Path, tiny) -> None:
     p = write(tmp_path, "step:\n  - stop: 1\n  - stop: 999\n")
     with pytest.raises(ScenarioError, match=r"s.yaml:3: layer 999 is out of range"):
         run_steps(Session(qnet, x, "int"), load_steps(p), p)
+
+
+@pytest.mark.parametrize("edit, needle", [
+    ("{bogus: 1}", "s.yaml:7: step.1.edit.bogus: unknown key 'bogus'"),
+    ("{scale_channel: banana}", "s.yaml:7: step.1.edit.scale_channel: "),
+    ("{index: [0, 0, 0, 0]}", "s.yaml:7: step.1.edit: "),
+    ("{array: w.npy, value: 3}", "s.yaml:7: step.1.edit: "),
+    ("{array: w.npy}", "s.yaml:7: step.1.edit.array: "),
+])
+def test_bad_step_edits_are_one_error_line(tmp_path: Path, edit: str, needle: str) -> None:
+    """An unknown edit key was a TypeError traceback; a file that is not a .npy array a ValueError one."""
+    (tmp_path / "w.npy").write_text("not an array")
+    run_refused(tmp_path, BASE + QUANT + f"step:\n  - stop: 0\n  - edit: {edit}\n", needle)
+
+
+def test_a_valid_step_edit_still_runs(tmp_path: Path) -> None:
+    from dla.scenario import run_to_dir
+
+    np.save(tmp_path / "w.npy", np.zeros((8, 3, 3, 3), dtype=np.int8))
+    p = tmp_path / "s.yaml"
+    p.write_text(BASE + QUANT + "step:\n  - stop: 0\n  - edit: {array: w.npy}\n    rerun: true\n"
+                 "  - edit: {index: [0, 0, 1, 1], value: 5}\n  - edit: {scale_channel: [1, 0.5]}\n")
+    r = run_to_dir(p, tmp_path / "o")
+    assert [e["action"] for e in r.summary["step"]] == ["stop", "edit", "rerun", "edit", "edit"]

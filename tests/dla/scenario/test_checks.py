@@ -1,5 +1,5 @@
-"""Issue J: checks that could pass without evidence, and check rows whose value and threshold
-are in different units."""
+"""Scenario checks: none passes without evidence (no detections, NaN thresholds), and a check
+row's value and threshold are in the same units (cycle limits say which way)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,8 @@ from junitparser import Error, Failure, JUnitXml
 
 from dla.compare import match_detections
 from golden.detect import Detection
-from tests.cli_helpers import run
+from tests.cli_helpers import fails, run
+from tests.dla.scenario.helpers import TINY_CFG
 
 A = Detection(1, "a", 0.9, (0, 0, 10, 10))
 
@@ -66,3 +67,12 @@ def test_cycles_check_rows_compare_like_with_like(tmp_path: Path, scenario_file)
     assert util["value"] == cy["util_pct"] and util["passed"]
     # a named check with several limits: one case per limit, told apart by the limit
     assert cases["speed [fps]"]["passed"] and not cases["speed [total]"]["passed"]
+
+
+def test_nan_thresholds_are_refused_and_cycle_limits_say_which_way(tmp_path: Path, scenario_file) -> None:
+    p = tmp_path / "nan.yaml"
+    p.write_text(f"model: {{cfg: {TINY_CFG}}}\nchecks:\n  - sqnr: {{min_db: .nan}}\n")
+    fails("run", p, needle="nan.yaml:3: checks.0.sqnr.min_db:")
+    res = run("run", scenario_file(checks=[{"cycles": {"min_fps": 1e12, "max_total": 1}}]), "-o", tmp_path / "o", "-q")
+    assert res.exit_code == 1
+    assert "fps" in res.output and "below the minimum 1e+12" in res.output and "above the maximum 1" in res.output

@@ -19,6 +19,7 @@ from PIL import Image
 
 from dla.config import RANGES, HardwareConfig
 from tests.fuzz_helpers import FUZZ, TINY_CFG, clean, dla, refused, strict_json
+from tests.paths import ROOT
 
 FIELDS = [f for f in HardwareConfig.__dataclass_fields__]
 NUMBERS = st.one_of(st.integers(-1000, 1000), st.integers(10 ** 18, 10 ** 400),
@@ -73,7 +74,7 @@ def test_fuzz_hardware_any_value(values: dict[str, Any]) -> None:
         clean(dla("cycles", TINY_CFG, "--hw", hw, "--json", j, "-q"), (j,))
 
 
-DEFAULT_HW = (Path(__file__).resolve().parents[2] / "scenarios" / "hw" / "default.yaml").read_text()
+DEFAULT_HW = (ROOT / "scenarios" / "hw" / "default.yaml").read_text()
 
 
 @FUZZ

@@ -70,6 +70,7 @@ def test_summary_bytes_equal_with_one_and_two_blas_threads(tmp_path: Path) -> No
 SHIPPED = ["demo", "granularity", "acc16-overflow"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threads", [1, 2])
 def test_run_and_regress_summaries_are_byte_identical_on_shipped_scenarios(tmp_path: Path, threads: int) -> None:
     """`dla run X` (BLAS limited to `threads`) and `dla regress X -j 1` / `-j 2` (Dask workers)

@@ -29,7 +29,7 @@ def reports(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("shipped")
 
 
-@pytest.mark.parametrize("name", SINGLE)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "rtl-regression" else n for n in SINGLE])
 def test_shipped_scenario_runs_and_passes(name: str, reports: Path) -> None:
     out = reports / name
     res = ok("run", name, "-o", out, "-q")
@@ -44,6 +44,7 @@ def test_shipped_scenario_runs_and_passes(name: str, reports: Path) -> None:
         assert sum(r["overflow"] for r in summary["layers"]) > 0
 
 
+@pytest.mark.slow
 def test_matrix_scenario_runs_under_regress(reports: Path) -> None:
     out = reports / "hw-sweep"
     res = ok("regress", "hw-sweep", "-j", "2", "-o", out, "-q")

@@ -72,6 +72,7 @@ def signup(page, url: str, name: str) -> None:
     page.wait_for_url(url + "/")
 
 
+@pytest.mark.slow
 def test_browser_workflow(tmp_path: Path, shots) -> None:
     require_browser()
     from playwright.sync_api import expect, sync_playwright
@@ -183,6 +184,7 @@ def _overlap_y(a: dict, b: dict) -> bool:
     return a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
 
 
+@pytest.mark.slow
 def test_step_page_layout(tmp_path: Path, shots) -> None:
     """The STEP page as a user sees it: panels that are not in use are not on the page (no
     broken-image placeholders), the pictures share rows (a grid, not one narrow column), the

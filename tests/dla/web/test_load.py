@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.dla.web.helpers import DOG, TINY_CFG
 from tests.dla.web.live import live_server
@@ -51,6 +52,7 @@ def p95(xs: list[float]) -> float:
     return statistics.quantiles(xs, n=20)[-1] if len(xs) > 1 else xs[0]
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_users(tmp_path) -> None:
     cfg, img = TINY_CFG.read_bytes(), DOG.read_bytes()
     with live_server(tmp_path / "data") as url:

@@ -36,7 +36,8 @@ NETWORKS = [("pjreddie/yolov2.cfg", 160), ("pjreddie/yolov2-tiny.cfg", 160), ("p
             ("pjreddie/yolov3-tiny.cfg", 416), ("AlexeyAB/yolov4-tiny.cfg", 224), ("pjreddie/darknet.cfg", 128)]
 
 
-@pytest.mark.parametrize("name,size", NETWORKS, ids=[n for n, _ in NETWORKS])
+@pytest.mark.parametrize("name,size", [pytest.param(n, s, id=n, marks=[pytest.mark.slow] if n == "pjreddie/yolov3.cfg" else [])
+                                       for n, s in NETWORKS])
 @pytest.mark.parametrize("granularity", ["per_tensor", "per_channel"])
 def test_int_and_hybrid_run_end_to_end(tmp_path: Path, name: str, size: int, granularity: str) -> None:
     """Every layer runs in all three modes; errors stay bounded (SQNR printed, a floor asserted)."""
@@ -64,6 +65,7 @@ def test_int_and_hybrid_run_end_to_end(tmp_path: Path, name: str, size: int, gra
     assert abs(last.metrics[Mode.INT].sqnr_db - last.metrics[Mode.HYBRID].sqnr_db) < 3
 
 
+@pytest.mark.slow
 def test_real_yolov3_tiny_int_and_hybrid_detections() -> None:
     """The trained COCO model, calibrated on the shared photos: detections of each mode vs FLOAT."""
     net = load_network(shared_path("darknet-cfg", "pjreddie", "yolov3-tiny.cfg"),

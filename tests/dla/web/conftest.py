@@ -4,12 +4,11 @@ The app is built with small limits (upload 2 MB, quota 8 MB) so limits are testa
 ``tiny.cfg`` (64x64, three convolutions) keeps jobs and STEP fast."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import io
 import secrets
 import zipfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,7 +27,9 @@ def data_dir(tmp_path: Path) -> Path:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test marked ``postgres`` runs twice: on SQLite and on the PostgreSQL server named by
     ``DLA_TEST_POSTGRES_URL`` (ids ``[sqlite]`` / ``[postgresql]``)."""
-    if metafunc.definition.get_closest_marker("postgres") and "database_url" in metafunc.fixturenames:
+    if metafunc.definition.get_closest_marker("postgres"):
+        if "database_url" not in metafunc.fixturenames:  # it would run on SQLite only, silently
+            raise pytest.UsageError(f"{metafunc.definition.nodeid} is marked postgres but uses no database")
         metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from dla.config import HardwareConfig
 from dla.engine import Engine
 from dla.fileio import write_bytes_atomic
+from golden.errors import UserInputError
 from golden.forks import DarknetFork
 from golden.genweights import synthetic_image
 from golden.network import Network
@@ -106,8 +107,6 @@ def resolve_images(calib: str | Path | list[Path] | None, synthetic: int | None,
         return calibration_images(calib)
     if default is not None:
         return [default]
-    from golden.errors import UserInputError
-
     raise UserInputError("no calibration data: give --calib DIR|LIST or --calib-synthetic N")
 
 

@@ -14,6 +14,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from dla.doctor import install_hint
+from dla.fileio import write_bytes_atomic
+from golden.draw import label_text_colour
 from golden.errors import UserInputError
 from golden.layers import Kind
 from golden.network import Network
@@ -49,8 +52,6 @@ def _colour(v: float, lo: float, hi: float) -> str:
 def text_colour(fill: str) -> str:
     """``#000000`` or ``#ffffff``, whichever contrasts more with the ``#rrggbb`` fill (so the
     label of a dark red node is white): ``golden.draw.label_text_colour``."""
-    from golden.draw import label_text_colour
-
     rgb = tuple(int(fill[i:i + 2], 16) for i in (1, 3, 5))
     return "#%02x%02x%02x" % label_text_colour(rgb)  # type: ignore[arg-type]
 
@@ -64,8 +65,6 @@ def require_dot() -> str:
     install line (the same as ``dla doctor``'s) when it is missing."""
     path = shutil.which("dot")
     if path is None:
-        from dla.doctor import install_hint
-
         raise GraphvizMissing("drawing the graph needs Graphviz's 'dot', which is not installed: "
                               f"{install_hint(tools=('dot',))} (Debian/Ubuntu; see 'dla doctor')")
     return path
@@ -99,7 +98,5 @@ def render(net: Network, path: str | Path, values: dict[int, float] | None = Non
                  "shortcut": {"color": "#d62728", "style": "dashed"}}[e["kind"]]
         g.edge(str(e["from"]), str(e["to"]), **style)
     out = g.pipe(format=fmt)
-    from dla.fileio import write_bytes_atomic
-
     write_bytes_atomic(path, out)
     return path

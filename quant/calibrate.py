@@ -9,7 +9,7 @@ too (``pre_act``), which a lookup-table activation needs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from golden.activations import INTEGER_ACTIVATIONS
 from golden.engine import forward
 from golden.errors import UserInputError
 from golden.image import load_image, prepare_input
+from golden.kernels import KERNELS
 from golden.layers import ConnectedSpec, ConvSpec, LayerSpec
 from golden.network import Network
 from quant.observers import AbsHistogram
@@ -88,10 +89,6 @@ def collect_ranges(net: Network, inputs: Iterable[np.ndarray],
 
 
 def _linear_output(net: Network, spec: ConvSpec | ConnectedSpec, outs: dict[int, np.ndarray]) -> np.ndarray:
-    from dataclasses import replace
-
-    from golden.kernels import KERNELS
-
     lin_spec = replace(spec, activation="linear")
     return KERNELS[spec.kind](lin_spec, [outs[i] for i in spec.inputs], net.params[spec.index], net.darknet)
 

@@ -6,6 +6,8 @@ import io
 from pathlib import Path
 
 from dla.cycles.model import NetworkCycles
+from dla.fileio import write_bytes_atomic
+from golden.draw import place_labels
 
 
 def cycle_lines(nc: NetworkCycles) -> list[str]:
@@ -46,8 +48,6 @@ def cycle_plots(nc: NetworkCycles, out_dir: str | Path) -> list[Path]:
     """cycles.png (stacked compute / fill-drain / stall per layer), utilization.png, roofline.png."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-
-    from dla.fileio import write_bytes_atomic
 
     out_dir = Path(out_dir)
     created = not out_dir.exists()
@@ -104,8 +104,6 @@ def roofline_figure(nc: NetworkCycles):
     placed in display space by ``golden.draw.place_labels`` so none covers another or a point."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-
-    from golden.draw import place_labels
 
     fig = Figure(figsize=(6, 4.5))
     canvas = FigureCanvasAgg(fig)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from golden.errors import UserInputError
 from quant.numerics import QMAX, round_half_even
 from quant.observers import AbsHistogram
 
@@ -132,8 +133,6 @@ def threshold(h: AbsHistogram, algorithm: str, **params: float) -> float:
     try:
         fn = ACTIVATION_ALGORITHMS[algorithm]
     except KeyError:
-        from golden.errors import UserInputError
-
         raise UserInputError(f"unknown activation algorithm '{algorithm}' "
                              f"(valid: {', '.join(ACTIVATION_ALGORITHMS)}, auto)") from None
     return fn(h, **params)

@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from golden.errors import UserInputError
 from quant.numerics import QMAX, dequantize, quantize
 
 WEIGHT_ALGORITHMS = ("max", "mse")
@@ -25,8 +26,6 @@ def weight_scales(w: np.ndarray, algorithm: str = "max",
                   granularity: Literal["per_tensor", "per_channel"] = "per_tensor") -> np.ndarray:
     """One scale per output channel (all equal for per-tensor), float64."""
     if algorithm not in WEIGHT_ALGORITHMS:
-        from golden.errors import UserInputError
-
         raise UserInputError(f"unknown weight algorithm '{algorithm}' (valid: {', '.join(WEIGHT_ALGORITHMS)})")
     flat = w.reshape(w.shape[0], -1).astype(np.float64)
     rows = flat if granularity == "per_channel" else flat.reshape(1, -1)

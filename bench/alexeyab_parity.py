@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dla.models import DEFAULT_IMAGE, resolve_cfg
+from dla.catalog import DEFAULT_IMAGE, resolve_cfg
 from golden.engine import forward
 from golden.genweights import random_weights
 from golden.image import load_image, prepare_input

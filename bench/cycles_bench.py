@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from harness import bench_cycles
-from dla.models import resolve_cfg
+from dla.catalog import resolve_cfg
 
 
 def main() -> None:

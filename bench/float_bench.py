@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from harness import bench_float
-from dla.models import resolve_cfg
+from dla.catalog import resolve_cfg
 
 
 def main() -> None:

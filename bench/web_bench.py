@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from dla.models import CFG_DIR, DEFAULT_IMAGE
+from dla.catalog import CFG_DIR, DEFAULT_IMAGE
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

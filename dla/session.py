@@ -168,17 +168,13 @@ class Session:
 
     def _from_cfg(self, cfg: str | Path, weights: str | Path | None, image: Any, calib: Any, granularity: str,
                   activations: str, seed: int, hw: HardwareConfig | None) -> tuple[Engine, Any]:
-        """The ``(cfg, weights)`` form: load (or seed) the network and calibrate it like ``dla infer``."""
-        from dla.calibration import calibrate, resolve_images
-        from dla.models import resolve_cfg
-        from golden.genweights import random_weights
-        from golden.network import load_network
+        """The ``(cfg, weights)`` form: load (or seed) the network and calibrate it like ``dla infer``
+        (``dla.resolve``: the same resolver and calibration as every command)."""
+        from dla.calibration import resolve_images
+        from dla.resolve import make_engine, resolve_model
         from quant.spec import QuantSpec
 
-        net = load_network(resolve_cfg(cfg), weights)
-        if weights is None:
-            net = random_weights(net, seed=seed)
-        hw = hw or HardwareConfig()
+        model = resolve_model(cfg, weights, seed=seed if weights is None else None, hw=hw)
         calib_list = [Path(c) for c in calib] if isinstance(calib, (list, tuple)) else calib
         if image is None:
             if isinstance(calib_list, list) and calib_list:
@@ -187,15 +183,14 @@ class Session:
                 images = resolve_images(calib_list, None)
                 image = images[0] if images else None
         if self.mode is Mode.FLOAT and calib is None:
-            return Engine(net, None, hw), image
+            return make_engine(model, calibrate_now=False), image
         default = Path(image) if isinstance(image, (str, Path)) else None
         if calib is None and default is None:
             raise UserInputError("calibrating needs images: give calib=[...] (or an image path)")
-        images = resolve_images(calib_list if not isinstance(calib_list, int) else None,
-                                calib_list if isinstance(calib_list, int) else None, default=default)
-        spec = QuantSpec(activations, granularity=granularity)
-        qnet = calibrate(net, images, granularity, hw, spec=spec)  # type: ignore[arg-type]
-        return Engine(net, qnet, hw), image
+        engine = make_engine(model, calib=calib_list if not isinstance(calib_list, int) else None,
+                             synthetic=calib_list if isinstance(calib_list, int) else None, default_image=default,
+                             granularity=granularity, spec=QuantSpec(activations, granularity=granularity))
+        return engine, image
 
     # ------------------------------------------------------------------ construction
     def _engine(self, model: Any, hw: HardwareConfig | None) -> Engine:
@@ -205,11 +200,10 @@ class Session:
             engine = Engine(model.net, model, hw or HardwareConfig())
         elif isinstance(model, Network):
             engine = Engine(model, None, hw or HardwareConfig())
-        else:
-            from dla.qnet_file import load_qnet
+        else:  # a .qnet path (dla.resolve: its own hardware unless hw is given)
+            from dla.resolve import make_engine, resolve_model
 
-            qnet, qhw, _ = load_qnet(model)
-            engine = Engine(qnet.net, qnet, hw or qhw)
+            engine = make_engine(resolve_model(model, hw=hw), calibrate_now=False)
         # the session edits weights: work on private copies so the caller's model is untouched
         net = copy.copy(engine.net)
         net.params = {i: copy.deepcopy(p) for i, p in engine.net.params.items()}

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from tqdm import tqdm
 
 from golden.errors import DlaError
-from dla.models import default_names, read_names, resolve_cfg
+from dla.catalog import default_names, read_names
 from golden.forks import FORK_CHOICES
-from golden.network import Network, load_network
+from golden.network import Network
+
+if TYPE_CHECKING:
+    from dla.resolve import ResolvedModel
 
 
 class UserError(click.ClickException):
@@ -75,9 +79,12 @@ def not_an_image(weights: str) -> None:
 
 
 def load_cfg_weights(cfg: str, weights: str | None, quiet: bool, darknet: str = "auto") -> Network:
+    """The network of ``CFG [WEIGHTS]`` (a shipped trained-model name brings its own weights)."""
+    from dla.resolve import resolve_model
+
     if weights is not None:
         not_an_image(weights)
-    net = load_network(resolve_cfg(cfg), weights, darknet)
+    net = resolve_model(cfg, weights, darknet=darknet).net
     warn(net, quiet)
     return net
 
@@ -101,9 +108,11 @@ granularity_option = click.option("--granularity", type=click.Choice(["per-tenso
 
 
 def hardware(path: str | None):
-    from dla.config import HardwareConfig, load_config
+    """The ``--hw`` config, or the built-in default."""
+    from dla.config import HardwareConfig
+    from dla.resolve import load_hardware
 
-    return load_config(path) if path else HardwareConfig()
+    return load_hardware(path) or HardwareConfig()
 
 
 def spec_from_options(activations: str, weights: str, granularity: str, percentile: float, spec_file: str | None):
@@ -120,59 +129,61 @@ def spec_from_options(activations: str, weights: str, granularity: str, percenti
     return QuantSpec(activations, weights, granularity.replace("-", "_"), percentile)
 
 
-def engine_for(model: "Model", image: str, calib: str | None, granularity: str, hw_path: str | None, quiet: bool,
-            spec=None, synthetic: int | None = None):
-    """The INT/HYBRID engine: from the .qnet as it is, or by calibrating (progress bar per image)."""
-    from dla.calibration import calibrate, resolve_images
-    from dla.engine import Engine
+def engine_for(model: "ResolvedModel", image: str, calib: str | None, granularity: str, hw_path: str | None, quiet: bool,
+               spec=None, synthetic: int | None = None):
+    """The INT/HYBRID engine (``dla.resolve.make_engine``): from the .qnet as it is, or by
+    calibrating (progress bar per image)."""
+    from dla.calibration import resolve_images
+    from dla.resolve import make_engine
 
     if model.qnet is not None:
-        if calib or synthetic:
-            raise UserError("a .qnet is already calibrated: --calib/--calib-synthetic do not apply "
-                            "(re-quantize with 'dla quantize' instead)")
-        engine = Engine(model.net, model.qnet, hardware(hw_path) if hw_path else model.hw)
-    else:
-        hw = hardware(hw_path)
-        images = resolve_images(calib, synthetic, default=Path(image) if image else None)
-        total = images if isinstance(images, int) else len(images)
-        with tqdm(total=total, desc="calibrating", unit="img", disable=quiet, leave=False, file=sys.stderr) as bar:
-            qnet = calibrate(model.net, images, granularity.replace("-", "_"), hw,  # type: ignore[arg-type]
-                             on_image=lambda n: bar.update(), spec=spec)
-        engine = Engine(model.net, qnet, hw)
-    engine.plans()  # fail early (e.g. an activation the DLA cannot run) — before any output is written
-    return engine
-
-
-class Model:
-    """What the positional model arguments name: CFG [WEIGHTS], or one .qnet."""
-
-    def __init__(self, net: Network, qnet=None, hw=None, source: str = "") -> None:
-        self.net, self.qnet, self.hw, self.source = net, qnet, hw, source
+        return make_engine(model, calib=calib, synthetic=synthetic, hw=hw_path)
+    hw = hardware(hw_path)
+    images = resolve_images(calib, synthetic, default=Path(image) if image else None)
+    total = images if isinstance(images, int) else len(images)
+    with tqdm(total=total, desc="calibrating", unit="img", disable=quiet, leave=False, file=sys.stderr) as bar:
+        return make_engine(model, calib=images if isinstance(images, list) else None,
+                           synthetic=images if isinstance(images, int) else None, granularity=granularity,
+                           spec=spec, hw=hw, on_image=lambda n: bar.update())
 
 
 def model_args(args: tuple[str, ...], needs_weights: bool, quiet: bool, rest: int,
-           darknet: str = "auto") -> tuple[Model, list[str]]:
-    """Split ``args`` into the model (``CFG WEIGHTS`` or ``MODEL.qnet``) and ``rest`` further arguments.
+               darknet: str = "auto") -> tuple["ResolvedModel", list[str]]:
+    """Split ``args`` into the model and ``rest`` further arguments (IMAGE paths), resolved by
+    ``dla.resolve.resolve_model``.  The model is ``CFG WEIGHTS`` (``CFG [WEIGHTS]`` unless
+    ``needs_weights``), ``MODEL.qnet``, or the name of a shipped trained model (``shapes-yolo``:
+    its cfg and weights, so ``dla infer shapes-yolo IMAGE`` works as ``dla eval shapes-yolo``).
 
     ``darknet`` (``--darknet``) picks the fork for a cfg; a .qnet keeps its own, and naming a
     different one is an error (its integers were folded with that fork's batch norm)."""
-    from dla.qnet_file import is_qnet, load_qnet
+    from dla.catalog import is_trained_name
+    from dla.qnet_file import is_qnet
+    from dla.resolve import resolve_model
 
-    if args and is_qnet(args[0]) and len(args) == 1 + rest:
-        qnet, hw, _ = load_qnet(args[0])
-        if darknet != "auto" and darknet != qnet.net.darknet.value:
-            raise UserError(f"{args[0]} was quantized for {qnet.net.darknet.value}'s Darknet; "
-                            f"--darknet {darknet} contradicts it (re-quantize with 'dla quantize --darknet {darknet}')")
-        warn(qnet.net, quiet)
-        return Model(qnet.net, qnet, hw, args[0]), list(args[1:])
+    if args and (is_qnet(args[0]) or is_trained_name(args[0])) and len(args) == 1 + rest:
+        if is_trained_name(args[0]):
+            _check_images(args[1:])
+        model = resolve_model(args[0], darknet=darknet)
+        warn(model.net, quiet)
+        return model, list(args[1:])
     n_model = 2 if needs_weights else len(args) - rest
     if len(args) != n_model + rest or n_model not in (1, 2) or (needs_weights and n_model != 2):
         want = "CFG WEIGHTS" if needs_weights else "CFG [WEIGHTS]"
         extra = " IMAGE" if rest else ""
         raise UserError(f"expected {want}{extra} or MODEL.qnet{extra}, got {len(args)} argument(s): {' '.join(args)}")
-    # Every caller's further arguments are IMAGE paths: a mistyped one must fail before the
-    # weights load and a progress bar starts, so the user sees only the Error line.
-    for image in args[n_model:]:
+    _check_images(args[n_model:])
+    weights = args[1] if n_model == 2 else None
+    if weights is not None:
+        not_an_image(weights)
+    model = resolve_model(args[0], weights, darknet=darknet)
+    warn(model.net, quiet)
+    return model, list(args[n_model:])
+
+
+def _check_images(images: tuple[str, ...]) -> None:
+    """Every caller's further arguments are IMAGE paths: a mistyped one must fail before the
+    weights load and a progress bar starts, so the user sees only the Error line."""
+    for image in images:
         try:
             found = Path(image).is_file()
         except OSError as exc:  # e.g. a name longer than the file system allows
@@ -180,20 +191,21 @@ def model_args(args: tuple[str, ...], needs_weights: bool, quiet: bool, rest: in
             raise UserError(f"{shown}: cannot open ({exc.strerror or exc})") from None
         if not found:
             raise UserError(f"{image}: image not found")
-    net = load_cfg_weights(args[0], args[1] if n_model == 2 else None, quiet, darknet)
-    return Model(net, source=args[0]), list(args[n_model:])
 
 
-def class_names(net: Network, names: str | None) -> list[str] | None:
+def class_names(net: Network, names: str | None, shipped: list[str] | None = None) -> list[str] | None:
+    """``--names``, else the model's own (a shipped trained model), else COCO/VOC by class count."""
     if names:
         return read_names(names)
+    if shipped is not None:
+        return shipped
     classes = max((h.classes for h in net.heads), default=0) or net.layers[net.output_index].out_shape[0]
     return default_names(classes)
 
 
 def run_and_report(net: Network, image: str, mode: str, names: str | None, thresh: float, nms: float,
                     dump: str | None, out_png: str | None, json_out: str | None, quiet: bool,
-                    announce: bool = True, engine=None):
+                    announce: bool = True, engine=None, shipped_names: list[str] | None = None):
     from dla.dump import write_dump
     from dla.fileio import write_bytes_atomic, write_json_atomic
     from dla.infer import infer
@@ -203,7 +215,7 @@ def run_and_report(net: Network, image: str, mode: str, names: str | None, thres
         if target and not Path(target).resolve().parent.is_dir():
             raise UserError(f"{target}: directory {Path(target).parent} does not exist")
     with progress(net, quiet, f"{net.name} [{mode}]") as bar:
-        res = infer(net, image, mode, class_names(net, names), thresh, nms, keep_all=dump is not None,
+        res = infer(net, image, mode, class_names(net, names, shipped_names), thresh, nms, keep_all=dump is not None,
                     on_layer=lambda spec, out: bar.update(), engine=engine)
     click.echo(f"{net.name} on {Path(image).name} ({res.image_size[0]}x{res.image_size[1]}), mode {mode}: "
                f"{res.seconds * 1e3:.0f} ms")

@@ -66,9 +66,9 @@ def train_cmd(cfg: str, data: str, output: str, epochs: int, batch: int, lr: flo
     except ImportError:
         raise UserInputError("training needs PyTorch: pip install -e '.[train]'") from None
     from dla.eval.train import Recipe, train
-    from dla.models import resolve_cfg
+    from dla.catalog import resolve_cfg
 
-    cfg_path = _shipped_cfg(cfg) or resolve_cfg(cfg)
+    cfg_path = resolve_cfg(cfg)  # a path, a shipped cfg, or a shipped trained model's cfg
     out = Path(output)
     if not out.parent.exists():
         raise UserInputError(f"{output}: directory {out.parent} does not exist")
@@ -83,12 +83,6 @@ def train_cmd(cfg: str, data: str, output: str, epochs: int, batch: int, lr: flo
         train(cfg_path, data, out, Recipe(epochs, batch, lr, seed, threads, limit), log, progress)
 
 
-def _shipped_cfg(name: str) -> Path | None:
-    from dla.shipped_models import SHIPPED, shipped_model
-
-    return shipped_model(name).cfg if name in SHIPPED else None
-
-
 def _split(value: str, valid: tuple[str, ...], what: str) -> list[str]:
     items = [v.strip() for v in value.split(",") if v.strip()]
     bad = [v for v in items if v not in valid]
@@ -98,27 +92,22 @@ def _split(value: str, valid: tuple[str, ...], what: str) -> list[str]:
 
 
 def _eval_model(args: tuple[str, ...], hw_path: str | None, darknet: str = "auto"):
-    """``(net, qnet, hw, label)`` from ``CFG WEIGHTS``, ``MODEL.qnet`` or a shipped model name;
-    ``darknet`` is the fork for a cfg (a .qnet keeps its own; another explicit fork is an error)."""
-    from dla.config import HardwareConfig, load_config
-    from dla.models import resolve_cfg
-    from dla.qnet_file import is_qnet, load_qnet
-    from dla.shipped_models import SHIPPED, shipped_model
-    from golden.network import load_network
+    """The ``ResolvedModel`` (``dla.resolve``) of ``CFG WEIGHTS``, ``MODEL.qnet`` or a shipped
+    trained-model name; ``darknet`` is the fork for a cfg (a .qnet keeps its own; another
+    explicit fork is an error)."""
+    from dla.catalog import SHIPPED, is_trained_name
+    from dla.qnet_file import is_qnet
+    from dla.resolve import ForkMismatchError, load_hardware, resolve_model
 
-    hw = load_config(hw_path) if hw_path else None
-    if len(args) == 1 and args[0] in SHIPPED:
-        m = shipped_model(args[0])
-        return load_network(m.cfg, m.weights, darknet), None, hw or HardwareConfig(), m.name
-    if len(args) == 1 and is_qnet(args[0]):
-        qnet, qhw, _ = load_qnet(args[0])
-        if darknet != "auto" and darknet != qnet.net.darknet.value:
-            raise UserInputError(f"{args[0]} was quantized for {qnet.net.darknet.value}'s Darknet; "
-                                 f"--darknet {darknet} contradicts it")
-        return qnet.net, qnet, hw or qhw, Path(args[0]).name
+    hw = load_hardware(hw_path)
+    if len(args) == 1 and (is_trained_name(args[0]) or is_qnet(args[0])):
+        try:
+            return resolve_model(args[0], darknet=darknet, hw=hw)
+        except ForkMismatchError as exc:
+            raise UserInputError(f"{exc.name} was quantized for {exc.quantized}'s Darknet; "
+                                 f"--darknet {exc.wanted} contradicts it") from None
     if len(args) == 2:
-        net = load_network(resolve_cfg(args[0]), args[1], darknet)
-        return net, None, hw or HardwareConfig(), net.name
+        return resolve_model(args[0], args[1], darknet=darknet, hw=hw)
     raise UserInputError(f"expected CFG WEIGHTS, MODEL.qnet or a shipped model ({', '.join(SHIPPED)}), "
                          f"got {len(args)} argument(s): {' '.join(args)}")
 
@@ -172,7 +161,8 @@ def eval_cmd(model: tuple[str, ...], data: str, modes: str, activations: str, gr
             raise UserInputError(f"{target}: directory {Path(target).parent} does not exist")
     if calib and calib_synthetic:
         raise UserInputError("give --calib or --calib-synthetic, not both")
-    net, qnet, hw_cfg, label = _eval_model(model, hw, darknet)
+    resolved = _eval_model(model, hw, darknet)
+    net, qnet, hw_cfg, label = resolved.net, resolved.qnet, resolved.hw, resolved.label
     if qnet is not None and (calib or calib_synthetic):
         raise UserInputError("a .qnet is already calibrated: --calib/--calib-synthetic do not apply")
     dataset = load_labelled(data, limit)

@@ -12,7 +12,7 @@ from dla.cli.common import (UserError, darknet_option, granularity_option, hardw
                             model_args, quiet_option, spec_from_options, warn)
 from golden.genweights import MAX_SYNTHETIC_IMAGES
 from golden.network import parse_network
-from dla.models import resolve_cfg
+from dla.catalog import resolve_cfg
 
 
 @click.command("info")
@@ -172,7 +172,7 @@ def cycles_cmd(model: tuple[str, ...], hw: str | None, csv_out: str | None, json
     from dla.fileio import write_bytes_atomic, write_json_atomic
 
     m, _ = model_args(model, False, quiet, 0)
-    hwc = hardware(hw) if hw else (m.hw or hardware(None))
+    hwc = hardware(hw) if hw else m.hw
     nc = network_cycles(m.net, hwc)
     for line in cycle_lines(nc):
         click.echo(line)

@@ -8,7 +8,7 @@ import click
 from dla.cli.common import (UserError, calib_option, darknet_option, engine_for, granularity_option, hardware,
                             hw_option, model_args, quiet_option)
 from golden.genweights import MAX_SYNTHETIC_IMAGES
-from dla.models import DEFAULT_IMAGE
+from dla.catalog import DEFAULT_IMAGE
 
 
 @click.group("rtl")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from dla.cli.common import (UserError, calib_option, class_names, darknet_option, engine_for, granularity_option,
-                            hardware, hw_option, model_args, quiet_option, run_and_report)
+                            hw_option, model_args, quiet_option, run_and_report)
 
 
 @click.command("infer")
@@ -35,7 +35,8 @@ def infer_cmd(args: tuple[str, ...], mode: str, hw: str | None, calib: str | Non
     """
     model, (image,) = model_args(args, True, quiet, 1, darknet)
     engine = engine_for(model, image, calib, granularity, hw, quiet) if mode != "float" else None
-    run_and_report(model.net, image, mode, names, thresh, nms, dump, out_png, json_out, quiet, engine=engine)
+    run_and_report(model.net, image, mode, names, thresh, nms, dump, out_png, json_out, quiet, engine=engine,
+                   shipped_names=model.names)
 
 
 @click.command("compare")
@@ -82,7 +83,7 @@ def compare_cmd(args: tuple[str, ...], hw: str | None, calib: str | None, granul
             write_json_atomic(json_out, {"layers": [r.to_dict() for r in rows], "flag_below_db": flag_below})
             click.echo(f"json: {json_out}")
         return
-    cmp = compare_modes(engine, x, (im.shape[2], im.shape[1]), class_names(net, names), thresh)
+    cmp = compare_modes(engine, x, (im.shape[2], im.shape[1]), class_names(net, names, model.names), thresh)
     for line in comparison_lines(cmp):
         click.echo(line)
     if csv_out:
@@ -115,17 +116,15 @@ def step_cmd(args: tuple[str, ...], mode: str, hw: str | None, calib: str | None
     INT/HYBRID calibrate like 'dla infer' unless given a .qnet; FLOAT can cross to INT
     with a .qnet or --calib.
     """
-    from dla.engine import Engine
+    from dla.resolve import make_engine
     from dla.session import Session
     from dla.debugger.repl import run_repl
 
     model, (image,) = model_args(args, True, quiet, 1, darknet)
     if mode != "float" or calib:
         source = engine_for(model, image, calib, granularity, hw, quiet)
-    elif model.qnet is not None:
-        source = Engine(model.net, model.qnet, hardware(hw) if hw else model.hw)
-    else:
-        source = Engine(model.net, None, hardware(hw))
+    else:  # FLOAT: the .qnet if given (to cross to INT), never calibrated
+        source = make_engine(model, hw=hw, calibrate_now=False)
     session = Session(source, image, mode=mode)
     interactive = script is None and sys.stdin.isatty()
     stream = open(script, encoding="utf-8") if script else sys.stdin

@@ -16,12 +16,13 @@ import numpy as np
 from dla.calibration import collect_statistics
 from dla.config import HardwareConfig
 from dla.engine import Engine
-from dla.models import resolve_cfg
+from dla.catalog import default_names, shipped_model
+from dla.resolve import ForkMismatchError, resolve_model
 from dla.scenario.load import LoadedScenario, load_hw, resolve_data, resolve_image
 from golden.errors import UserInputError
-from golden.genweights import random_weights, synthetic_image
+from golden.genweights import synthetic_image
 from golden.image import load_image, prepare_input
-from golden.network import Network, load_network
+from golden.network import Network
 from quant import calibration_images, quantize
 from quant.qnet import QuantizedNetwork
 from quant.spec import QuantSpec
@@ -58,36 +59,28 @@ class Built:
     names: list[str] | None = None  # class names (shipped trained models, COCO/VOC by class count)
 
 
-class _ForkMismatch(Exception):
-    """A .qnet whose fork is not the scenario's ``model.darknet`` (reported at that key)."""
-
-
 def build_network(ls: LoadedScenario) -> tuple[Network, QuantizedNetwork | None, HardwareConfig | None, dict[str, str]]:
+    """The scenario's ``model:`` through ``dla.resolve.resolve_model``: ``trained``, ``qnet``
+    or ``cfg`` (+ ``weights`` or ``seed``), paths relative to the scenario's folder; the
+    .qnet's hardware (or ``None``) and what the model was built from, for the report."""
     m = ls.scenario.model
     try:
         if m.trained is not None:
-            from dla.shipped_models import shipped_model
-
-            sm = shipped_model(m.trained)
-            return load_network(sm.cfg, sm.weights, m.darknet), None, None, {"cfg": m.trained, "weights": f"shipped ({m.trained})"}
+            r = resolve_model(m.trained, darknet=m.darknet)
+            return r.net, None, None, r.source
         if m.qnet is not None:
-            from dla.qnet_file import load_qnet
-
-            qnet, qhw, _ = load_qnet(ls.base_dir / m.qnet)
-            if m.darknet not in ("auto", qnet.net.darknet.value):
-                raise _ForkMismatch(qnet.net.darknet.value)
-            return qnet.net, qnet, qhw, {"qnet": m.qnet}
+            r = resolve_model(ls.base_dir / m.qnet, darknet=m.darknet)
+            return r.net, r.qnet, r.hw, {"qnet": m.qnet}
         assert m.cfg is not None
         local = ls.base_dir / m.cfg
-        cfg = local if local.is_file() else resolve_cfg(m.cfg)
+        cfg = local if local.is_file() else m.cfg
         if m.weights is not None:
-            net = load_network(cfg, ls.base_dir / m.weights, m.darknet)
-            return net, None, None, {"cfg": m.cfg, "weights": m.weights}
-        net = load_network(cfg, None, m.darknet)
-        random_weights(net, m.seed)
-        return net, None, None, {"cfg": m.cfg, "weights": f"random (seed {m.seed})"}
-    except _ForkMismatch as exc:
-        raise ls.error(f"{m.qnet} was quantized for {exc}'s Darknet; darknet: {m.darknet} contradicts it",
+            r = resolve_model(cfg, ls.base_dir / m.weights, darknet=m.darknet)
+            return r.net, None, None, {"cfg": m.cfg, "weights": m.weights}
+        r = resolve_model(cfg, seed=m.seed, darknet=m.darknet)
+        return r.net, None, None, {"cfg": m.cfg, "weights": r.source["weights"]}
+    except ForkMismatchError as exc:
+        raise ls.error(f"{m.qnet} was quantized for {exc.quantized}'s Darknet; darknet: {m.darknet} contradicts it",
                        "model", "darknet") from None
     except UserInputError as exc:
         raise ls.error(str(exc), "model") from None
@@ -162,11 +155,7 @@ def build_variants(ls: LoadedScenario, net: Network, qnet: QuantizedNetwork | No
 
 
 def class_names(ls: LoadedScenario, net: Network) -> list[str] | None:
-    from dla.models import default_names
-
     if ls.scenario.model.trained is not None:
-        from dla.shipped_models import shipped_model
-
         return shipped_model(ls.scenario.model.trained).names
     classes = net.heads[-1].classes if net.is_detector else net.layers[net.output_index].out_shape[0]
     return default_names(classes)

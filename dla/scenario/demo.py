@@ -51,7 +51,7 @@ def _step_layer(cfg: Path, preferred: int = 8) -> int:
 def _image(value: str) -> str:
     """An image file (made absolute), else the name of a shipped image (``dog.jpg``, ``dog``,
     ``shapes/00200.png``) as scenarios accept it."""
-    from dla.models import IMAGE_DIR
+    from dla.catalog import IMAGE_DIR
     from dla.scenario.load import IMAGE_SUFFIXES
 
     if Path(value).is_file():
@@ -68,9 +68,8 @@ def demo_plan(model: str | None = None, image: str | Path | None = None, weights
     trained shapes-yolo), real ``weights`` (a Darknet .weights file; default: the shipped
     model's trained weights, or seeded random ones for another cfg), ``image`` (default: the
     shipped sample images).  User mistakes raise ``UserInputError`` naming the option."""
-    from dla.models import resolve_cfg
+    from dla.catalog import resolve_cfg, shipped_model
     from dla.scenario.load import SCENARIO_DIR, parse_yaml
-    from dla.shipped_models import shipped_model
 
     path = SCENARIO_DIR / "demo.yaml"
     data, lines = parse_yaml(path, path.read_text())

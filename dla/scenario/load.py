@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dla.models import DATA, IMAGE_DIR, resolve_cfg
+from dla.catalog import DATA, IMAGE_DIR, resolve_cfg, shipped_model
 from dla.scenario.schema import Scenario
 from dla.yamlsafe import compose_yaml, construct_yaml
 from golden.errors import UserInputError
@@ -271,8 +271,6 @@ def check_files(ls: LoadedScenario) -> None:
     """Every file the scenario names exists (before anything runs or is written)."""
     s = ls.scenario
     if s.model.trained is not None:
-        from dla.shipped_models import shipped_model
-
         try:
             shipped_model(s.model.trained)
         except UserInputError as exc:

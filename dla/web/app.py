@@ -1,6 +1,6 @@
 """The workbench application: ``create_app(data_dir, database_url, allow_signup)``.
 
-Wires the routers (auth, files, models, jobs, step, pages) over one ``WebContext`` and turns
+Wires the routers (auth, files, model_page, jobs, step, pages) over one ``WebContext`` and turns
 the library's user errors into HTTP answers: not found → 404 (also for another user's
 ids), conflict → 409 (also a unique constraint lost to a concurrent request), too large → 413, anything else the user got wrong → 422; each with a
 one-line ``detail``.  Not logged in: 401 for the API, a redirect to /login for pages.
@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
-from dla.web import auth, files, jobs, models, pages, stepping
+from dla.web import auth, files, jobs, model_page, pages, stepping
 from dla.web.context import Settings, WebContext
 from dla.web.db import Database
 from dla.web.jobs import JobRunner
@@ -81,7 +81,7 @@ def create_app(data_dir: str | Path, database_url: str | None = None, allow_sign
     app = FastAPI(title="dla-sim workbench", lifespan=lifespan, dependencies=[Depends(auth.csrf_protect)],
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = context
-    for module in (auth, files, models, jobs, stepping, pages):
+    for module in (auth, files, model_page, jobs, stepping, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

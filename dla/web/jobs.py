@@ -292,9 +292,9 @@ def _check_quant(q: QuantOptions) -> None:
     from pydantic import ValidationError
 
     from dla.scenario.schema import QuantSection
-    from dla.web.tasks import _spec
+    from dla.web.tasks import form_spec
 
-    _spec(q.model_dump())
+    form_spec(q.model_dump())
     try:
         QuantSection.model_validate({k: v for k, v in q.model_dump().items() if k not in ("calib", "calib_n", "calib_image_ids")}
                                     | {"overrides": [{k: v for k, v in o.items() if v not in (None, "", [])}

@@ -1,15 +1,19 @@
-"""From the user's files to the library's objects: a cfg (+ weights, or seeded random weights)
-or a .qnet.  Plain paths go in, so the same code runs in the server and in job workers."""
+"""The workbench's reference to a model among the user's files: a stored cfg (+ stored weights,
+or seeded random weights) or a stored .qnet, by disk path and by the name the user gave it.
+
+Plain paths go in, so the same code runs in the server and in job workers; loading is
+``dla.resolve.resolve_model`` (the resolver every face uses), with two web rules on top: the
+model is named after the user's file, never the disk id, and error messages name "the weights
+file" instead of its disk path."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dla.config import HardwareConfig
+from dla.resolve import ForkMismatchError, ResolvedModel, resolve_model
 from golden.errors import UserInputError
 from golden.network import Network
-from quant.qnet import QuantizedNetwork
 
 
 @dataclass(frozen=True)
@@ -28,13 +32,6 @@ class ModelRef:
                     darknet=self.darknet)
 
 
-@dataclass
-class Loaded:
-    net: Network
-    qnet: QuantizedNetwork | None
-    hw: HardwareConfig
-
-
 def stem(name: str) -> str:
     return name[: -len(".qnet")] if name.endswith(".qnet") else Path(name).stem
 
@@ -43,33 +40,22 @@ def parse(ref: ModelRef) -> Network:
     """The network's layers only (graph, layer details, cycles): no weights needed."""
     if ref.kind == "qnet":
         return load(ref).net
-    from golden.network import parse_network
-
-    net = parse_network(ref.path, ref.darknet)
-    net.cfg_path = Path(ref.name)  # the model is named after the user's file, not the disk id
-    return net
+    return resolve_model(ref.path, darknet=ref.darknet, display_name=ref.name).net
 
 
-def load(ref: ModelRef) -> Loaded:
+def load(ref: ModelRef) -> ResolvedModel:
+    """The model with its weights (a cfg without a weights file gets seeded random weights)
+    and hardware (the .qnet's own, else the default)."""
     if ref.kind == "qnet":
-        from dla.qnet_file import load_qnet
-
-        qnet, hw, _ = load_qnet(ref.path)
-        if ref.darknet not in ("auto", qnet.net.darknet.value):
-            raise UserInputError(f"{ref.name} was quantized for {qnet.net.darknet.value}'s Darknet; "
-                                 f"Darknet {ref.darknet} contradicts it")
-        qnet.net.cfg_path = Path(stem(ref.name) + ".cfg")
-        return Loaded(qnet.net, qnet, hw)
-    net = parse(ref)
-    if ref.weights:
-        from golden.weights import read_weights
-
         try:
-            read_weights(net, ref.weights)
-        except UserInputError as exc:  # the message names the disk path: name the user's files instead
+            return resolve_model(ref.path, darknet=ref.darknet, display_name=ref.name)
+        except ForkMismatchError as exc:
+            raise UserInputError(f"{exc.name} was quantized for {exc.quantized}'s Darknet; "
+                                 f"Darknet {exc.wanted} contradicts it") from None
+    try:
+        return resolve_model(ref.path, ref.weights, seed=None if ref.weights else ref.seed, darknet=ref.darknet,
+                             display_name=ref.name)
+    except UserInputError as exc:  # the message names the disk path: name the user's files instead
+        if ref.weights and ref.weights in str(exc):
             raise UserInputError(str(exc).replace(ref.weights, "the weights file")) from None
-    else:
-        from golden.genweights import random_weights
-
-        random_weights(net, seed=ref.seed)
-    return Loaded(net, None, HardwareConfig())
+        raise

@@ -20,7 +20,7 @@ from golden.errors import UserInputError
 Report = Callable[[int, str], None]
 
 
-def _spec(opts: dict[str, Any]):
+def form_spec(opts: dict[str, Any]):
     """A ``QuantSpec`` from the form: global algorithms plus per-layer overrides."""
     from quant.spec import Override, QuantSpec
 
@@ -55,21 +55,24 @@ def _calib_images(opts: dict[str, Any], image: str | None, chosen: list[dict[str
     return n
 
 
-def _quantize(loaded, opts: dict[str, Any], image: str | None, report: Report, lo: int, hi: int,
-              chosen: list[dict[str, str]] | None = None):
-    from dla.calibration import calibrate
+def _engine(model, opts: dict[str, Any], image: str | None, report: Report, lo: int, hi: int,
+            chosen: list[dict[str, str]] | None = None):
+    """The INT engine of ``model`` calibrated as the form asks (``dla.resolve.make_engine``),
+    progress reported between ``lo`` and ``hi`` percent."""
+    from dla.resolve import make_engine
 
     images = _calib_images(opts, image, chosen)
     total = images if isinstance(images, int) else len(images)
     report(lo, f"calibrating on {total} image(s)")
-    spec = _spec(opts)
-    return calibrate(loaded.net, images, spec.granularity, loaded.hw,
-                     on_image=lambda k: report(lo + (hi - lo) * k // max(total, 1), f"calibrated {k}/{total}"),
-                     spec=spec)
+    spec = form_spec(opts)
+    return make_engine(model, calib=images if isinstance(images, list) else None,
+                       synthetic=images if isinstance(images, int) else None, granularity=spec.granularity,
+                       spec=spec, on_image=lambda k: report(lo + (hi - lo) * k // max(total, 1),
+                                                            f"calibrated {k}/{total}"))
 
 
 def _names(net) -> list[str] | None:
-    from dla.models import default_names
+    from dla.catalog import default_names
 
     classes = max((h.classes for h in net.heads), default=0) or net.layers[net.output_index].out_shape[0]
     return default_names(classes)
@@ -215,7 +218,7 @@ def quantize_model(params: dict[str, Any], out_dir: Path, report: Report) -> dic
     """Calibrate with the chosen spec, save the .qnet, and measure per-layer SQNR on one input."""
     from dla.calibration import synthetic_inputs
     from dla.compare import compare_modes
-    from dla.engine import Engine, Mode
+    from dla.engine import Mode
     from dla.qnet_file import save_qnet
     from dla.web.modelref import ModelRef, load, stem
     from golden.image import load_image, prepare_input
@@ -225,9 +228,9 @@ def quantize_model(params: dict[str, Any], out_dir: Path, report: Report) -> dic
         raise UserInputError("quantize a cfg model (a .qnet is already quantized)")
     report(2, "loading the model")
     loaded = load(ref)
-    qnet = _quantize(loaded, params.get("quant", {}), params.get("image"), report, 5, 70, params.get("calib_images"))
-    engine = Engine(loaded.net, qnet, loaded.hw)
-    engine.plans()  # refuse a model the DLA cannot run before writing anything
+    # the plans are built here: a model the DLA cannot run is refused before anything is written
+    engine = _engine(loaded, params.get("quant", {}), params.get("image"), report, 5, 70, params.get("calib_images"))
+    qnet = engine.qnet
     report(75, "measuring per-layer SQNR")
     if params.get("image"):
         im = load_image(params["image"])

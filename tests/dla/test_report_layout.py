@@ -14,7 +14,7 @@ from dla.config import HardwareConfig
 from dla.cycles import network_cycles
 from dla.cycles.report import roofline_figure
 from dla.graph import _colour, render, text_colour
-from dla.models import resolve_cfg
+from dla.catalog import resolve_cfg
 from dla.scenario.text import summary_lines
 from golden.detect import Detection
 from golden.draw import (contrast_ratio, detection_label_rects, draw_detections, label_text_colour, place_labels,

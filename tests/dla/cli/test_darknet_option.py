@@ -138,8 +138,8 @@ def test_scenario_qnet_fork_mismatch(tmp_path: Path, model: tuple[Path, Path]) -
 def test_eval_model_takes_the_fork(model: tuple[Path, Path]) -> None:
     from dla.cli.eval import _eval_model
 
-    assert _eval_model(tuple(map(str, model)), None, "alexeyab")[0].darknet is DarknetFork.ALEXEYAB
-    assert _eval_model(tuple(map(str, model)), None)[0].darknet is DarknetFork.PJREDDIE
+    assert _eval_model(tuple(map(str, model)), None, "alexeyab").net.darknet is DarknetFork.ALEXEYAB
+    assert _eval_model(tuple(map(str, model)), None).net.darknet is DarknetFork.PJREDDIE
 
 
 def test_calibration_cache_is_per_fork(model: tuple[Path, Path]) -> None:

@@ -20,7 +20,7 @@ from dla.calibration import calibrate
 from dla.cli import cli
 from dla.config import HardwareConfig
 from dla.info import layer_table
-from dla.models import DEFAULT_IMAGE
+from dla.catalog import DEFAULT_IMAGE
 from dla.qnet_file import load_qnet
 from dla.session import Session
 from dla.debugger.repl import run_repl

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dla.datasets.shapes import write_shapes
-from dla.shipped_models import shipped_model
+from dla.catalog import shipped_model
 from tests.cli_helpers import fails, ok
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dla.models import CFG_DIR, read_names
+from dla.catalog import CFG_DIR, read_names
 from tests.cli_helpers import ok
 from tests.paths import shared_path
 

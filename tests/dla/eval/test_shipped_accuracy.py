@@ -13,7 +13,7 @@ from quant import calibration_images
 from dla.datasets.labelled import load_labelled
 from dla.datasets.shapes import write_shapes
 from dla.eval.evaluate import Variant, evaluate
-from dla.shipped_models import shipped_model
+from dla.catalog import shipped_model
 from golden.network import load_network
 
 

@@ -9,7 +9,7 @@ import torch
 
 from dla.datasets.shapes import make_image
 from dla.eval.torch_net import DarknetTorch, maxpool_darknet
-from dla.shipped_models import shipped_model
+from dla.catalog import shipped_model
 from golden.kernels import maxpool
 from golden.layers import MaxPoolSpec, Kind
 from golden.network import load_network, parse_network
@@ -61,7 +61,7 @@ def test_shipped_weights_run_the_same_in_torch(name: str) -> None:
     model = DarknetTorch(net)
     model.load_params(net.params)
     from golden.image import load_image, prepare_input
-    from dla.shipped_models import sample_images
+    from dla.catalog import sample_images
 
     x = prepare_input(load_image(sample_images()[0]), net.input_shape, net.letter_box)
     errs = layer_errors(net, model, x)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from dla.eval.torch_net import DarknetTorch
-from dla.shipped_models import sample_images, shipped_model
+from dla.catalog import sample_images, shipped_model
 from golden.image import load_image, prepare_input
 from golden.network import load_network
 from tests.dla.eval.torch_compare import TOL, layer_errors

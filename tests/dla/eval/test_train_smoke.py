@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dla.datasets.shapes import write_shapes
-from dla.shipped_models import shipped_model
+from dla.catalog import shipped_model
 from golden.network import load_network
 from tests.cli_helpers import ok
 from tests.paths import ROOT

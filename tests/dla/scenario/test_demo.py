@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dla.scenario.demo import demo_plan
-from dla.shipped_models import shipped_model
+from dla.catalog import shipped_model
 from tests.cli_helpers import fails, ok
 from tests.paths import shared_path
 

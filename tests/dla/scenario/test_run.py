@@ -158,7 +158,7 @@ def test_trained_model_with_shipped_images_and_class_names(tmp_path: Path) -> No
     p.write_text("model: {trained: shapes-yolo}\nimages: [shapes/00200.png]\nquant: {calib: {images: shapes}}\n"
                  "modes: [float, int]\ncycles: false\nreport: {html: false}\n")
     r = run_to_dir(p, tmp_path / "o")
-    from dla.shipped_models import shipped_model
+    from dla.catalog import shipped_model
 
     names = set(shipped_model("shapes-yolo").names)
     dets = [d for o in r.summary["outputs"] for d in (o["detections"] or [])]

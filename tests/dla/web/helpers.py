@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import URL, make_url
 
-from dla.models import CFG_DIR, DEFAULT_IMAGE
+from dla.catalog import CFG_DIR, DEFAULT_IMAGE
 from tests.paths import DATA
 from tests.tools import missing, require_module
 

@@ -64,11 +64,11 @@ def test_graph_without_graphviz_names_the_install_line(alice: Client, monkeypatc
     import shutil
 
     from dla.doctor import apt_line
-    from dla.web import models
+    from dla.web import model_page
 
     real = shutil.which
     monkeypatch.setattr(shutil, "which", lambda cmd, *a, **k: None if cmd == "dot" else real(cmd, *a, **k))
-    models._svg.cache_clear()
+    model_page._svg.cache_clear()
     m = alice.upload_ok("yolov3-tiny.cfg", YOLO_CFG)["id"]
     r = alice.get(f"/api/models/{m}/graph.svg")
     assert r.status_code == 422 and apt_line(["graphviz"]) in r.json()["detail"]

@@ -1,4 +1,4 @@
-"""The model page's API: the graph (Graphviz SVG and JSON from ``dla.graph``) and one layer's
+"""The model page's API (``/api/models/...``; the model's own page is ``pages.py``): the graph (Graphviz SVG and JSON from ``dla.graph``) and one layer's
 details (shapes, parameters, MACs, and its row of ``dla.cycles.network_cycles``)."""
 from __future__ import annotations
 
@@ -27,9 +27,7 @@ def _analysis(ref: ModelRef, key: str) -> dict[str, Any]:
     from dla.config import HardwareConfig
     from dla.cycles import network_cycles
     from dla.graph import graph_data
-    from dla.web.modelref import load
-
-    net = load(ref).net if ref.kind == "qnet" else parse(ref)
+    net = parse(ref)  # a .qnet's layers come with its integers; a cfg needs no weights
     hw = HardwareConfig()
     nc = network_cycles(net, hw)
     return {"graph": graph_data(net), "cycles": {lc.index: lc.to_dict() for lc in nc.layers},
@@ -67,9 +65,8 @@ def _svg(ref: ModelRef, key: str) -> bytes:
     import tempfile
 
     from dla.graph import render
-    from dla.web.modelref import load
 
-    net = load(ref).net if ref.kind == "qnet" else parse(ref)
+    net = parse(ref)
     with tempfile.TemporaryDirectory() as tmp:
         return render(net, Path(tmp) / "graph.svg").read_bytes()
 

@@ -144,7 +144,8 @@ def _qnet(path: str | Path, darknet: str, hw: HwLike, display_name: str | None) 
 def make_engine(model: ResolvedModel, *, calib: str | Path | list[Path] | None = None,
                 synthetic: int | None = None, default_image: Path | None = None,
                 granularity: str = "per_tensor", spec: QuantSpec | None = None, hw: HwLike = None,
-                on_image: Callable[[int], None] | None = None, calibrate_now: bool = True) -> Engine:
+                on_image: Callable[[int], None] | None = None, calibrate_now: bool = True,
+                check: bool = True) -> Engine:
     """The engine for ``model``: calibrate now, or reuse the ``.qnet``.
 
     * a ``.qnet``: its integers as they are; ``calib``/``synthetic`` raise
@@ -156,8 +157,9 @@ def make_engine(model: ResolvedModel, *, calib: str | Path | list[Path] | None =
       ``spec`` with ``granularity`` (``per_tensor``/``per_channel``, or with ``-``);
       ``on_image(n)`` is called after each image (the CLI's progress bar).
 
-    ``hw`` overrides the model's hardware (loaded after the ``.qnet`` check).  The integer plans
-    are built before returning, so a layer the DLA cannot run fails here, before any output."""
+    ``hw`` overrides the model's hardware (loaded after the ``.qnet`` check).  With ``check``
+    the integer plans are built before returning, so a layer the DLA cannot run fails here,
+    before any output (``Session`` builds them itself, on its private copy, in INT only)."""
     if not calibrate_now:
         return Engine(model.net, model.qnet, load_hardware(hw) or model.hw)
     if model.qnet is not None:
@@ -170,7 +172,8 @@ def make_engine(model: ResolvedModel, *, calib: str | Path | list[Path] | None =
         qnet = calibrate(model.net, images, granularity.replace("-", "_"), hwc,  # type: ignore[arg-type]
                          on_image=on_image, spec=spec)
         engine = Engine(model.net, qnet, hwc)
-    engine.plans()
+    if check:
+        engine.plans()
     return engine
 
 

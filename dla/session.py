@@ -118,7 +118,7 @@ class Session:
           ``QuantizedNetwork``, an ``Engine`` or a (FLOAT-only) ``Network``;
         * ``Session(cfg, weights, image=None, mode="int", calib=...)`` — ``cfg`` a ``.cfg`` path or a
           shipped name, ``weights`` a Darknet ``.weights`` file (``None``: seeded random weights,
-          ``seed``).  INT/HYBRID calibrate exactly as ``dla infer`` does (``dla.calibration.calibrate``):
+          ``seed``; a shipped trained model's own weights for its name — ``dla.resolve``).  INT/HYBRID calibrate exactly as ``dla infer`` does (``dla.calibration.calibrate``):
           ``calib`` is a list of images, a folder or list file, or a count of synthetic inputs;
           absent, the input image itself.  ``activations`` and ``granularity`` are the
           quantization spec (``quant.QuantSpec``).  ``image`` defaults to the first calibration
@@ -189,7 +189,8 @@ class Session:
             raise UserInputError("calibrating needs images: give calib=[...] (or an image path)")
         engine = make_engine(model, calib=calib_list if not isinstance(calib_list, int) else None,
                              synthetic=calib_list if isinstance(calib_list, int) else None, default_image=default,
-                             granularity=granularity, spec=QuantSpec(activations, granularity=granularity))
+                             granularity=granularity, spec=QuantSpec(activations, granularity=granularity),
+                             check=False)
         return engine, image
 
     # ------------------------------------------------------------------ construction

@@ -142,9 +142,11 @@ def engine_for(model: "ResolvedModel", image: str, calib: str | None, granularit
     images = resolve_images(calib, synthetic, default=Path(image) if image else None)
     total = images if isinstance(images, int) else len(images)
     with tqdm(total=total, desc="calibrating", unit="img", disable=quiet, leave=False, file=sys.stderr) as bar:
-        return make_engine(model, calib=images if isinstance(images, list) else None,
-                           synthetic=images if isinstance(images, int) else None, granularity=granularity,
-                           spec=spec, hw=hw, on_image=lambda n: bar.update())
+        engine = make_engine(model, calib=images if isinstance(images, list) else None,
+                             synthetic=images if isinstance(images, int) else None, granularity=granularity,
+                             spec=spec, hw=hw, on_image=lambda n: bar.update(), check=False)
+    engine.plans()  # fail early (e.g. an activation the DLA cannot run) — before any output is written
+    return engine
 
 
 def model_args(args: tuple[str, ...], needs_weights: bool, quiet: bool, rest: int,

@@ -1,0 +1,47 @@
+"""The positional model arguments of the CLI (``dla.cli.common.model_args`` over
+``dla.resolve``): a shipped trained-model name is accepted wherever ``CFG WEIGHTS`` is, as
+``dla eval`` always accepted it; the old forms and their errors are unchanged."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import fails, ok
+
+from dla.catalog import MODEL_DIR, sample_images
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DLA_CACHE", str(tmp_path / "cache"))
+
+
+def test_infer_on_a_trained_name_is_infer_on_its_files_and_names() -> None:
+    image = sample_images()[0]
+    by_name = ok("infer", "shapes-yolo", image, "--mode", "int", "-q").output
+    by_files = ok("infer", MODEL_DIR / "shapes-yolo.cfg", MODEL_DIR / "shapes-yolo.weights", image, "--mode", "int",
+                  "--names", MODEL_DIR / "shapes.names", "-q").output
+    assert by_name.splitlines()[1:] == by_files.splitlines()[1:]  # the first line has the wall time
+    assert any(shape in by_name for shape in ("circle", "square", "triangle", "cross", "star"))
+
+
+def test_compare_and_info_take_a_trained_name(tmp_path: Path) -> None:
+    image = sample_images()[0]
+    ok("compare", "shapes-cls", image, "--json", tmp_path / "a.json", "-q")
+    ok("compare", MODEL_DIR / "shapes-cls.cfg", MODEL_DIR / "shapes-cls.weights", image,
+       "--names", MODEL_DIR / "shapes.names", "--json", tmp_path / "b.json", "-q")
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    del a["seconds"], b["seconds"]  # wall times
+    assert a == b and "circle" in json.dumps(a["top5"])
+    assert "conv" in ok("info", "shapes-yolo").output
+
+
+def test_mistakes_with_a_trained_name_or_a_qnet(tmp_path: Path) -> None:
+    fails("infer", "shapes-yolo", tmp_path / "missing.png", needle="missing.png: image not found")
+    fails("infer", "shapes-yolo", needle="expected CFG WEIGHTS IMAGE or MODEL.qnet IMAGE, got 1 argument(s)")
+    q = tmp_path / "m.qnet"
+    ok("quantize", MODEL_DIR / "shapes-cls.cfg", MODEL_DIR / "shapes-cls.weights", "--calib-synthetic", 1, "-o", q)
+    fails("infer", q, MODEL_DIR / "shapes-cls.weights", sample_images()[0],
+          needle="weights go with a cfg; a .qnet carries its own")

@@ -2,6 +2,8 @@
 
 The public API, in the order data flows (load → quantize → execute → compare → cycles):
 
+* ``resolve_model``, ``make_engine`` — the model the user means (cfg or shipped name, weights or
+  seeded, ``.qnet``, hardware) and its engine (calibrate now or reuse the ``.qnet``); every face uses them.
 * ``HardwareConfig``, ``load_config`` — every hardware parameter, one object (docs/hardware-config.md).
 * ``calibrate`` — float statistics over images → a ``QuantizedNetwork`` (docs/quantization.md).
 * ``load_qnet``, ``save_qnet`` — the quantized model file (docs/file-formats.md).
@@ -20,6 +22,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "resolve_model": "dla.resolve", "make_engine": "dla.resolve",
     "HardwareConfig": "dla.config", "load_config": "dla.config",
     "calibrate": "dla.calibration",
     "load_qnet": "dla.qnet_file", "save_qnet": "dla.qnet_file",

@@ -118,7 +118,8 @@ class Session:
           ``QuantizedNetwork``, an ``Engine`` or a (FLOAT-only) ``Network``;
         * ``Session(cfg, weights, image=None, mode="int", calib=...)`` — ``cfg`` a ``.cfg`` path or a
           shipped name, ``weights`` a Darknet ``.weights`` file (``None``: seeded random weights,
-          ``seed``; a shipped trained model's own weights for its name — ``dla.resolve``).  INT/HYBRID calibrate exactly as ``dla infer`` does (``dla.calibration.calibrate``):
+          ``seed``; a shipped trained model's own weights for its name — ``dla.resolve``).
+          INT/HYBRID calibrate exactly as ``dla infer`` does (``dla.calibration.calibrate``):
           ``calib`` is a list of images, a folder or list file, or a count of synthetic inputs;
           absent, the input image itself.  ``activations`` and ``granularity`` are the
           quantization spec (``quant.QuantSpec``).  ``image`` defaults to the first calibration

@@ -177,3 +177,23 @@ def test_import_dla_exports_the_public_api() -> None:
         assert getattr(dla, name) is not None, name
     assert {"HardwareConfig", "Engine", "Mode", "Session", "load_qnet", "save_qnet", "network_cycles",
             "compare_modes"} <= set(dla.__all__)
+
+
+def test_the_architecture_page_shows_every_folder_and_library_module() -> None:
+    """docs/architecture.md's tree names each package folder and each module of the library, so
+    'where is the rule for X' is answered by the page, and a new module cannot hide."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    tree = text[text.index("## Layout"):]
+    tree = tree[tree.index("```"):]
+    tree = tree[: tree.index("```", 3)]
+    missing = []
+    for pkg in PACKAGES:
+        for d in sorted(p for p in (ROOT / pkg).rglob("*") if p.is_dir() and (p / "__init__.py").is_file()):
+            if f"{d.name}/" not in tree:
+                missing.append(d.relative_to(ROOT).as_posix() + "/")
+    for path in product_files():
+        mod = module_name(path)
+        if part_of(mod) in LIBRARY_MAY_IMPORT and path.name != "__init__.py" and "/cycles/" not in path.as_posix() \
+                and "/algorithms/" not in path.as_posix() and path.name not in tree:
+            missing.append(path.relative_to(ROOT).as_posix())
+    assert missing == []

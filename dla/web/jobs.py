@@ -447,7 +447,7 @@ class KeepRequest(BaseModel):
 def keep_output(job_id: int, body: KeepRequest, user: User = Depends(current_user), c: WebContext = Depends(ctx)) -> dict:
     """Save a finished job's output (the calibrated .qnet of a run) into the user's files, under
     its name or a free variant of it; counted against the quota (413 when it does not fit)."""
-    job = _output(c, user.id, job_id, body.name)
+    _output(c, user.id, job_id, body.name)  # 404 unless this user has that finished output
     if not body.name.endswith(".qnet"):
         raise UserInputError(f"only the calibrated .qnet is saved on request; '{body.name}' is a download")
     return c.jobs.keep(job_id, user.id, body.name)

@@ -30,11 +30,15 @@ import numpy as np
 
 from dla import __version__, fused
 from dla.compare import match_detections
+from dla.cycles import network_cycles
+from dla.cycles.report import cycles_json
 from dla.engine import Engine, Mode, RunResult
 from dla.metrics import error_metrics
 from dla.scenario.build import Built, Input, Variant, build
 from dla.scenario.checks import evaluate_checks
 from dla.scenario.load import LoadedScenario
+from dla.scenario.steps import Steps, run_steps
+from dla.session import Session
 from golden.detect import Detection, detect, top_k
 from golden.errors import UserInputError
 from golden.layers import Kind
@@ -121,9 +125,6 @@ def _rtl(ls: LoadedScenario, built: Built, tmp: Path, progress: Progress,
 
 
 def _steps(ls: LoadedScenario, built: Built) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from dla.scenario.steps import Steps, run_steps
-    from dla.session import Session
-
     s = ls.scenario
     mode = Mode(s.step_mode)
     if mode is not Mode.FLOAT and not built.variants:
@@ -205,9 +206,6 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
     seconds.update({f"{m}_per_image": float(np.mean(v)) if v else 0.0 for m, v in mode_seconds.items()})
     cycles = None
     if s.cycles:
-        from dla.cycles import network_cycles
-        from dla.cycles.report import cycles_json
-
         progress("cycle model")
         try:
             cycles = cycles_json(network_cycles(net, built.hw))

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from dla.scenario.load import ScenarioError  # one error type for every part of a scenario
 from golden.errors import UserInputError
 
 STEP_KEYS = {"stop": int, "print": list, "edit": dict, "rerun": bool, "undo": bool}
@@ -36,13 +37,6 @@ EDIT_KEYS = {"index", "value", "scale_channel", "array"}
 CROSS_KEYS = {"layer": int, "continue": bool}
 RTL_KEYS = {"layer": int, "tiles": int}
 TENSORS = ("input", "output", "weights")
-
-
-class ScenarioError(UserInputError):
-    """Raised for a scenario section that is not valid (names file, line and key)."""
-
-    def __init__(self, path: str | Path, line: int | None, msg: str) -> None:
-        super().__init__(f"{path}:{line}: {msg}" if line else f"{path}: {msg}")
 
 
 @dataclass

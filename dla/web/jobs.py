@@ -29,7 +29,7 @@ from dla.web.context import WebContext, ctx
 from dla.web.db import MAX_ID, Database, Job, User, utcnow
 from dla.web.fairqueue import FairSlots
 from dla.web.limits import check_fits, human
-from dla.web.modelref import ModelRef
+from dla.web.modelref import model_ref
 from dla.web.storage import NotFound, Storage, TooLarge
 from golden.errors import UserInputError
 
@@ -274,18 +274,6 @@ class QuantizeRequest(BaseModel):
     darknet: Literal["pjreddie", "alexeyab", "auto"] = "auto"
 
 
-def model_ref(c: WebContext, db: Any, user_id: int, model_id: int, weights_id: int | None = None,
-              darknet: str = "auto") -> ModelRef:
-    """The user's model file (cfg or .qnet) and optional weights, by id, ownership checked."""
-    rec = c.storage.get(db, user_id, model_id, ("cfg", "qnet"))
-    weights = None
-    if weights_id is not None:
-        if rec.kind != "cfg":
-            raise UserInputError("weights go with a cfg; a .qnet carries its own")
-        weights = str(c.storage.path(c.storage.get(db, user_id, weights_id, ("weights",))))
-    return ModelRef(rec.kind, str(c.storage.path(rec)), rec.name, weights, darknet=darknet)
-
-
 def _check_quant(q: QuantOptions) -> None:
     """Unknown algorithms are refused now (422), not in the worker: by the library's spec and
     by the scenario schema the Run job goes through."""
@@ -324,7 +312,7 @@ def start_run(body: RunRequest, user: User = Depends(current_user), c: WebContex
         raise UserInputError(f"modes: float, hybrid, int (got {', '.join(bad) or 'none'})")
     _check_quant(body.quant)
     with c.db.session() as db:
-        ref = model_ref(c, db, user.id, body.model_id, body.weights_id, body.darknet)
+        ref = model_ref(c.storage, db, user.id, body.model_id, body.weights_id, body.darknet)
         image = c.storage.get(db, user.id, body.image_id, ("image",))
         weights = c.storage.get(db, user.id, body.weights_id).name if body.weights_id is not None else None
         check_fits(c.settings.max_job_memory, ref.kind, ref.path, ref.name, image.meta)
@@ -343,7 +331,7 @@ def start_quantize(body: QuantizeRequest, user: User = Depends(current_user), c:
 
         safe_name(body.output)
     with c.db.session() as db:
-        ref = model_ref(c, db, user.id, body.model_id, body.weights_id, body.darknet)
+        ref = model_ref(c.storage, db, user.id, body.model_id, body.weights_id, body.darknet)
         if ref.kind != "cfg":
             raise UserInputError("quantize a cfg model (a .qnet is already quantized)")
         image = c.storage.get(db, user.id, body.image_id, ("image",)) if body.image_id is not None else None

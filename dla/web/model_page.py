@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from dla.web.auth import current_user
 from dla.web.context import WebContext, ctx
 from dla.web.db import User
-from dla.web.jobs import model_ref
+from dla.web.modelref import model_ref
 from dla.web.modelref import ModelRef, parse
 from dla.web.storage import NotFound
 
@@ -40,7 +40,7 @@ def _analysis(ref: ModelRef, key: str) -> dict[str, Any]:
 def _ref(c: WebContext, user: User, model_id: int) -> tuple[ModelRef, int, str]:
     """The model, its version, and a cache key that also changes if an id is ever reused."""
     with c.db.session() as db:
-        ref = model_ref(c, db, user.id, model_id)
+        ref = model_ref(c.storage, db, user.id, model_id)
         rec = c.storage.get(db, user.id, model_id)
         version, key = rec.version, f"{rec.version}@{rec.created_at.isoformat()}"
     return ModelRef(ref.kind, ref.path, ref.name), version, key

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dla.resolve import ForkMismatchError, ResolvedModel, resolve_model
 from golden.errors import UserInputError
 from golden.network import Network
+
+if TYPE_CHECKING:
+    from dla.web.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -59,3 +62,15 @@ def load(ref: ModelRef) -> ResolvedModel:
         if ref.weights and ref.weights in str(exc):
             raise UserInputError(str(exc).replace(ref.weights, "the weights file")) from None
         raise
+
+
+def model_ref(storage: Storage, db: Any, user_id: int, model_id: int, weights_id: int | None = None,
+              darknet: str = "auto") -> ModelRef:
+    """The user's model file (cfg or .qnet) and optional weights, by id, ownership checked."""
+    rec = storage.get(db, user_id, model_id, ("cfg", "qnet"))
+    weights = None
+    if weights_id is not None:
+        if rec.kind != "cfg":
+            raise UserInputError("weights go with a cfg; a .qnet carries its own")
+        weights = str(storage.path(storage.get(db, user_id, weights_id, ("weights",))))
+    return ModelRef(rec.kind, str(storage.path(rec)), rec.name, weights, darknet=darknet)

@@ -45,7 +45,7 @@ from dla.web import sniff
 from dla.web.auth import current_user
 from dla.web.context import WebContext, ctx
 from dla.web.db import User
-from dla.web.jobs import model_ref
+from dla.web.modelref import model_ref
 from dla.web.modelref import load
 from dla.web.limits import check_fits
 from dla.web.stepworker import RemoteStep
@@ -394,7 +394,7 @@ def open_session(body: OpenRequest, user: User = Depends(current_user), c: WebCo
     if body.mode not in ("float", "hybrid", "int"):
         raise UserInputError(f"mode: float, hybrid or int (got {body.mode!r})")
     with c.db.session() as db:
-        ref = model_ref(c, db, user.id, body.model_id, body.weights_id)
+        ref = model_ref(c.storage, db, user.id, body.model_id, body.weights_id)
         image = c.storage.get(db, user.id, body.image_id, ("image",))
         image_path, image_name, image_meta = c.storage.path(image), image.name, image.meta
         version = c.storage.get(db, user.id, body.model_id).version

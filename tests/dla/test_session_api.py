@@ -66,7 +66,7 @@ def test_session_from_cfg_weights_and_calibration_images(darknet_files) -> None:
     ref.run()
     for i in s.records:
         assert np.array_equal(s.records[i].output, ref.records[i].output), i
-    # the form of the issue: Session(cfg, weights, calib=[...]) — the input is the first calibration image
+    # the documented form Session(cfg, weights, calib=[...]) — the input is the first calibration image
     t = Session(TINY_CFG, str(wpath), calib=images[:2])
     t.run_to(0)
     assert t.image_size == (96, 80)

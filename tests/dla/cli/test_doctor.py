@@ -1,4 +1,4 @@
-"""`dla doctor` and the one list of system tools (issue J item 2): the README's system line,
+"""`dla doctor` and the one list of system tools: the README's system line,
 .ci/run's install and every missing-tool message come from or agree with ``dla.doctor``."""
 from __future__ import annotations
 

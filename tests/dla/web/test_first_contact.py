@@ -1,4 +1,4 @@
-"""What a first-time user of the workbench ran into (issue J, item 9), one test per point:
+"""What a first-time user of the workbench ran into, one test per point:
 the icon, the quota in human units, the weights that fit the chosen cfg, random weights said
 out loud, a calibration set of the user's own photos, a .qnet as the CLI writes it (a folder),
 and runs that keep their calibrated model in the job until the user asks to save it."""

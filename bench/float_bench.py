@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness import bench_float
+from harness import bench_float, run_main
 from dla.catalog import resolve_cfg
 
 
@@ -32,4 +32,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -26,7 +26,7 @@ web form's field) re-word it from the error's attributes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dla.calibration import calibrate, resolve_images
@@ -175,9 +175,3 @@ def make_engine(model: ResolvedModel, *, calib: str | Path | list[Path] | None =
     if check:
         engine.plans()
     return engine
-
-
-def with_hw(model: ResolvedModel, hw: HwLike) -> ResolvedModel:
-    """``model`` on other hardware (``None``: unchanged)."""
-    given = load_hardware(hw)
-    return model if given is None else replace(model, hw=given, hw_from="given")

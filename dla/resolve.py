@@ -79,9 +79,13 @@ class ResolvedModel:
 
 
 def load_hardware(hw: HwLike) -> HardwareConfig | None:
-    """A ``HardwareConfig`` as given, loaded from a YAML path, or ``None`` for none given."""
+    """A ``HardwareConfig`` as given, loaded from a YAML path, or ``None`` for none given.
+
+    An empty path (``--hw ""``) is none given, as the CLI always read it (``if hw_path``)."""
     if hw is None or isinstance(hw, HardwareConfig):
         return hw
+    if isinstance(hw, str) and not hw:
+        return None
     return load_config(hw)
 
 

@@ -58,3 +58,9 @@ def test_an_empty_hw_option_is_the_default_hardware(tmp_path: Path) -> None:
     ok("quantize", MODEL_DIR / "shapes-cls.cfg", MODEL_DIR / "shapes-cls.weights", "--calib-synthetic", 1, "--hw", "",
        "-o", q)
     ok("infer", q, image, "--mode", "int", "--hw", "", "-q")
+
+
+def test_the_main_help_names_the_trained_model_form() -> None:
+    # the form is accepted by infer/compare/step/info since the resolver; --help must say so
+    text = " ".join(ok("--help").output.split())
+    assert "shipped trained model (shapes-yolo, shapes-cls) stands alone for CFG WEIGHTS" in text

@@ -1,6 +1,7 @@
 """`dla bench NAME`: runs the checkout's bench/NAME_bench.py with the remaining arguments."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,14 @@ def test_the_files_the_benchmarks_read_from_the_checkout_exist() -> None:
             assert path.exists(), f"{script.name} reads {path}, which does not exist"
         for named in re.findall(r"\btests/[\w./-]+\.\w+", text):
             assert (bench.parent / named).exists(), f"{script.name} names {named}, which does not exist"
+
+
+@pytest.mark.parametrize("name", ["float", "int"])
+def test_without_opencv_it_says_how_to_install_it(name: str, tmp_path: Path) -> None:
+    (tmp_path / "cv2.py").write_text("raise ImportError('no OpenCV here')\n")  # hides the real one
+    res = subprocess.run([sys.executable, "-c", "from dla.cli import main; main()", "bench", name],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])})
+    assert res.returncode == 2, res.stderr  # as when it was a `dla bench` subcommand
+    assert "benchmark needs OpenCV: pip install 'opencv-python-headless<5'" in res.stderr
+    assert "Traceback" not in res.stderr

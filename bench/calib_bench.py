@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness import bench_calibration
+from harness import bench_calibration, run_main
 from dla.catalog import resolve_cfg
 
 
@@ -21,4 +21,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness import bench_cycles
+from harness import bench_cycles, run_main
 from dla.catalog import resolve_cfg
 
 
@@ -18,4 +18,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

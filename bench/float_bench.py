@@ -8,10 +8,10 @@ Run from the checkout: python3 bench/float_bench.py [--help]
 from __future__ import annotations
 
 import argparse
-import sys
 
-from harness import bench_float
+from harness import bench_float, run_main
 from dla.catalog import resolve_cfg
+from golden.errors import UserInputError
 
 
 def main() -> None:
@@ -25,11 +25,12 @@ def main() -> None:
     try:
         import cv2  # noqa: F401
     except ImportError:
-        sys.exit("Error: the float benchmark needs OpenCV: pip install 'opencv-python-headless<5' (the [bench] extra)")
+        raise UserInputError("the float benchmark needs OpenCV: pip install 'opencv-python-headless<5' "
+                             "(the [bench] extra)") from None
     bench_float(resolve_cfg(a.model), a.weights, tuple(int(t) for t in a.threads.split(",")), a.repeats)
     if a.full:
         bench_float(resolve_cfg("yolov3"), threads=(2,), repeats=5)
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from golden.engine import forward
+from golden.errors import DlaError
 from golden.genweights import random_weights, synthetic_image
 from golden.network import load_network, parse_network
 from golden.weights import write_weights
@@ -39,6 +41,18 @@ class BenchResult:
     def line(self) -> str:
         return (f"{self.model:<14} threads={self.threads}  golden {self.ours_ms:8.1f} ms   "
                 f"{self.peer} {self.peer_ms:8.1f} ms   ratio {self.ratio:5.2f}x")
+
+
+def run_main(main: Callable[[], None]) -> None:
+    """Run a benchmark script's ``main`` with the ``dla`` command's error boundary: a user mistake
+    (``golden.errors.DlaError``, e.g. an unknown ``--model``) is one ``Error: ...`` line on stderr
+    and the error's exit code, never a traceback — as when these benchmarks were ``dla bench``
+    subcommands, and since ``dla bench NAME`` runs these scripts in a child process."""
+    try:
+        main()
+    except DlaError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
 
 
 def peak_rss_mib() -> float:

@@ -8,10 +8,10 @@ Run from the checkout: python3 bench/int_bench.py [--help]
 from __future__ import annotations
 
 import argparse
-import sys
 
-from harness import bench_int
+from harness import bench_int, run_main
 from dla.catalog import resolve_cfg
+from golden.errors import UserInputError
 
 
 def main() -> None:
@@ -23,9 +23,10 @@ def main() -> None:
     try:
         import cv2  # noqa: F401
     except ImportError:
-        sys.exit("Error: the INT benchmark needs OpenCV: pip install 'opencv-python-headless<5' (the [bench] extra)")
+        raise UserInputError("the INT benchmark needs OpenCV: pip install 'opencv-python-headless<5' "
+                             "(the [bench] extra)") from None
     bench_int(resolve_cfg(a.model), a.threads, a.repeats)
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -9,7 +9,7 @@ weights): for layer 0 (416×416) and for layer 13 (a 13×13 layer).  Prints the 
     python3 bench/web_bench.py [--repeats 5]
 
 ``--load N``: N simulated users at once instead (no browser): each signs up, logs out, logs
-in, lists, uploads tests/web/tiny.cfg and dog.jpg, opens a STEP session (FLOAT; its own
+in, lists, uploads tests/data/web/tiny.cfg and dog.jpg, opens a STEP session (FLOAT; its own
 worker process), steps twice, fetches the output picture, closes it, runs a FLOAT+INT job and
 polls it to the end.  Prints the requests, the errors (any answer but 2xx) and p50/p95 per
 route (docs/security.md quotes it).
@@ -120,7 +120,7 @@ def load(users: int) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     here = Path(__file__).resolve().parent.parent
-    cfg, img = (here / "tests" / "web" / "tiny.cfg").read_bytes(), DEFAULT_IMAGE.read_bytes()
+    cfg, img = (here / "tests" / "data" / "web" / "tiny.cfg").read_bytes(), DEFAULT_IMAGE.read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_server(Path(tmp) / "data")
         try:

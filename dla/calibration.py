@@ -1,4 +1,5 @@
-"""From a float network and calibration images to a ``QuantizedNetwork`` / ready ``Engine``.
+"""From a float network and calibration images to a ``QuantizedNetwork`` (the engine around it:
+``dla.resolve.make_engine``).
 
 Calibration images: a folder, a list file, or ``synthetic:N`` (the project's own generated
 images).  Statistics (per-tensor max and |x| histograms) are cached on disk, keyed by the
@@ -16,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from dla.config import HardwareConfig
-from dla.engine import Engine
 from dla.fileio import write_bytes_atomic
 from golden.errors import UserInputError
 from golden.forks import DarknetFork
@@ -117,11 +117,3 @@ def calibrate(net: Network, images: list[Path] | int, granularity: Granularity =
     hw = hw or HardwareConfig()
     ranges, _ = collect_statistics(net, images, use_cache, on_image)
     return quantize(net, ranges, granularity, route_shared_scale=hw.route_shared_scale, spec=spec)
-
-
-def quantized_engine(net: Network, calib: str | Path | list[Path], granularity: Granularity = "per_tensor",
-                     hw: HardwareConfig | None = None, on_image: Callable[[int], None] | None = None,
-                     spec: QuantSpec | None = None) -> Engine:
-    images = calib if isinstance(calib, list) else calibration_images(calib)
-    hw = hw or HardwareConfig()
-    return Engine(net, calibrate(net, images, granularity, hw, on_image, spec), hw)

@@ -4,7 +4,7 @@ The project needs a few programs that pip cannot install (Graphviz, Icarus Veril
 module is the one place that names them: which command is looked for, which Debian package
 provides it and which feature needs it.  The README's system line, ``.ci/run``'s install and
 every "X is missing" hint are built from or tested against :data:`TOOLS` and :data:`APT_LINE`
-(``tests/dla/test_doctor.py``), so they cannot drift apart.
+(``tests/dla/cli/test_doctor.py``), so they cannot drift apart.
 
 Python extras are read from the installed project's own metadata (``Requires-Dist: ...; extra
 == "rtl"``), i.e. from ``pyproject.toml`` as installed, not from a copy of it here.

@@ -50,7 +50,7 @@ def infer(net: Network, image_path: str | Path, mode: str = "float", names: list
     """Load and letterbox the image, run every layer, decode detections or top-5 classes.
 
     FLOAT runs the golden engine directly; HYBRID and INT need an ``Engine`` built with a
-    quantized network (``dla.calibration.quantized_engine``).
+    quantized network (``dla.resolve.make_engine``).
     """
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} not available (valid: {', '.join(MODES)})")

@@ -26,7 +26,7 @@ web form's field) re-word it from the error's attributes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dla.calibration import calibrate, resolve_images
@@ -79,9 +79,13 @@ class ResolvedModel:
 
 
 def load_hardware(hw: HwLike) -> HardwareConfig | None:
-    """A ``HardwareConfig`` as given, loaded from a YAML path, or ``None`` for none given."""
+    """A ``HardwareConfig`` as given, loaded from a YAML path, or ``None`` for none given.
+
+    An empty path (``--hw ""``) is none given, as the CLI always read it (``if hw_path``)."""
     if hw is None or isinstance(hw, HardwareConfig):
         return hw
+    if isinstance(hw, str) and not hw:
+        return None
     return load_config(hw)
 
 
@@ -175,9 +179,3 @@ def make_engine(model: ResolvedModel, *, calib: str | Path | list[Path] | None =
     if check:
         engine.plans()
     return engine
-
-
-def with_hw(model: ResolvedModel, hw: HwLike) -> ResolvedModel:
-    """``model`` on other hardware (``None``: unchanged)."""
-    given = load_hardware(hw)
-    return model if given is None else replace(model, hw=given, hw_from="given")

@@ -23,6 +23,8 @@ def cli() -> None:
 
     MODEL arguments take a .cfg path or the name of a shipped cfg
     (yolov3-tiny, yolov3, yolov2, yolov2-tiny, yolov4-tiny, darknet, ...).
+    The name of a shipped trained model (shapes-yolo, shapes-cls) stands alone
+    for CFG WEIGHTS: 'dla infer shapes-yolo IMAGE'.
     """
 
 

@@ -45,3 +45,22 @@ def test_mistakes_with_a_trained_name_or_a_qnet(tmp_path: Path) -> None:
     ok("quantize", MODEL_DIR / "shapes-cls.cfg", MODEL_DIR / "shapes-cls.weights", "--calib-synthetic", 1, "-o", q)
     fails("infer", q, MODEL_DIR / "shapes-cls.weights", sample_images()[0],
           needle="weights go with a cfg; a .qnet carries its own")
+
+
+def test_an_empty_hw_option_is_the_default_hardware(tmp_path: Path) -> None:
+    # before the resolver, every command read `--hw ""` as no --hw (the default DLA); it must
+    # not become "Error: .: hardware config not found"
+    image = sample_images()[0]
+    assert ok("cycles", "yolov3-tiny", "--hw", "").output == ok("cycles", "yolov3-tiny").output
+    with_empty = ok("infer", "shapes-cls", image, "--mode", "int", "--hw", "", "-q").output
+    assert with_empty.splitlines()[1:] == ok("infer", "shapes-cls", image, "--mode", "int", "-q").output.splitlines()[1:]
+    q = tmp_path / "m.qnet"
+    ok("quantize", MODEL_DIR / "shapes-cls.cfg", MODEL_DIR / "shapes-cls.weights", "--calib-synthetic", 1, "--hw", "",
+       "-o", q)
+    ok("infer", q, image, "--mode", "int", "--hw", "", "-q")
+
+
+def test_the_main_help_names_the_trained_model_form() -> None:
+    # the form is accepted by infer/compare/step/info since the resolver; --help must say so
+    text = " ".join(ok("--help").output.split())
+    assert "shipped trained model (shapes-yolo, shapes-cls) stands alone for CFG WEIGHTS" in text

@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from dla.catalog import DATA, IMAGE_DIR, resolve_cfg, shipped_model
+from dla.catalog import DATA, IMAGE_DIR, is_trained_name, resolve_cfg, shipped_model
 from dla.scenario.schema import Scenario
 from dla.yamlsafe import compose_yaml, construct_yaml
 from golden.errors import UserInputError
@@ -277,6 +277,11 @@ def check_files(ls: LoadedScenario) -> None:
             raise ls.error(str(exc), "model", "trained") from None
     if s.model.cfg is not None:
         cfg = Path(s.model.cfg)
+        if is_trained_name(s.model.cfg) and not (ls.base_dir / cfg).is_file():
+            # 'cfg:' means a network with seeded (or given) weights; a trained model's own weights
+            # and class names come with 'trained:', so the name is not silently read either way
+            raise ls.error(f"{s.model.cfg} is a shipped trained model: write 'trained: {s.model.cfg}' for it "
+                           "(its weights and class names), or give a .cfg path for seeded weights", "model", "cfg")
         if not (ls.base_dir / cfg).is_file():
             try:
                 resolve_cfg(s.model.cfg) if "/" not in s.model.cfg else _file(ls, s.model.cfg, "cfg", "model", "cfg")

@@ -198,3 +198,11 @@ def test_histograms_of_unknown_layers_are_an_error_not_silently_dropped(tmp_path
 def test_a_key_written_twice_is_refused(tmp_path: Path, text: str, needle: str) -> None:
     """YAML loaders keep the last one silently: the first section was ignored without a word."""
     run_refused(tmp_path, text, needle)
+
+
+def test_a_trained_model_name_under_cfg_is_refused_with_the_key_to_use(tmp_path: Path) -> None:
+    """`cfg: shapes-yolo` would mean seeded weights, or the trained ones with `seed` ignored:
+    neither silently — the message names the line and the `trained:` key."""
+    out = run_refused(tmp_path, "model:\n  cfg: shapes-yolo\n  seed: 3\nimages: [dog]\n",
+                      needle="shapes-yolo is a shipped trained model: write 'trained: shapes-yolo'")
+    assert "s.yaml:2" in out

@@ -159,15 +159,9 @@ def test_the_checks_see_what_they_check(tmp_path: Path, monkeypatch: pytest.Monk
     fake.parent.mkdir()
     fake.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import dla.web\n"
                     "def f():\n    from dla.cli import common\n")
-    monkeypatch.setattr(sys_modules_self(), "ROOT", tmp_path)
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
     assert imports_of(fake, {"dla.cli.common"}) == {"dla.cli.common"}
     assert part_of("dla.cli.common") == "dla.cli" and part_of("dla.engine") == "dla"
-
-
-def sys_modules_self():
-    import sys
-
-    return sys.modules[__name__]
 
 
 def test_import_dla_exports_the_public_api() -> None:

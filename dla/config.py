@@ -36,6 +36,8 @@ class HardwareConfig:
     """Signed accumulator width of the MAC array (bits); conv/connected sums and bias live here."""
     acc_overflow: Literal["saturate", "wrap"] = "saturate"
     """What the accumulator does past its range: clamp (DLA default) or two's-complement wrap."""
+    acc_range_check: Literal["count", "refuse"] = "count"
+    """A layer whose worst case (Σ|w|·2^(a−1) + |bias|) exceeds acc_bits: run it and count overflows, or refuse it."""
 
     # --- requantization (accumulator -> int8)
     requant: Literal["gemmlowp", "single_round", "scale_shift"] = "gemmlowp"
@@ -62,6 +64,18 @@ class HardwareConfig:
     """Calibration forces one scale over a route's inputs (no rescale in the concat)."""
     shortcut_left_shift: int = 20
     """Common int32 domain of shortcut (add) operands: both are shifted left by this (TFLite ADD); at most 24 so int8 << shift fits int32."""
+
+    # --- operand widths: cost of each (weights, activations) pair relative to w8a8 (= 1); 0 = not supported
+    passes_w4a8: float = 0.5
+    """int4 weights x int8 activations: 0.5 = two int4 weights per PE, so twice the filters per fold (edge NPUs)."""
+    passes_w4a16: float = 2.0
+    """int4 weights x int16 activations: run in the int16 mode, weights sign-extended (no int4 gain)."""
+    passes_w8a16: float = 2.0
+    """int8 weights x int16 activations: two passes of the int8 array (NVDLA's int16 mode runs at half the int8 MAC rate)."""
+    passes_w16a8: float = 2.0
+    """int16 weights x int8 activations: two passes (as w8a16)."""
+    passes_w16a16: float = 2.0
+    """int16 x int16: NVDLA's int16 MAC rate is half its int8 rate; 4 = a digit-serial int8 array (2 x 2 passes)."""
 
     # --- MAC array and memories: the cycle model (dla.cycles) and the RTL core's size; no effect on INT/HYBRID values
     rows: int = 16
@@ -109,6 +123,19 @@ class HardwareConfig:
     def macs_per_cycle(self) -> int:
         return self.rows * self.cols
 
+    def passes(self, weight_bits: int, activation_bits: int) -> float:
+        """Cycles of a MAC at ``w{weight_bits}a{activation_bits}`` relative to w8a8 (``passes_w*a*``):
+        an integer ``n ≥ 1`` streams every fold ``n`` times; ``1/n`` packs ``n`` filters per PE;
+        0 = the array does not support the pair.  w8a8 is 1 by definition; other pairs are 0."""
+        if (weight_bits, activation_bits) == (8, 8):
+            return 1.0
+        return float(getattr(self, f"passes_w{weight_bits}a{activation_bits}", 0.0))
+
+    def supported_pairs(self) -> list[str]:
+        """The operand pairs this array runs, ``["w8a8", "w4a8", ...]``."""
+        return ["w8a8"] + [f.name[len("passes_"):] for f in fields(self)
+                           if f.name.startswith("passes_") and getattr(self, f.name) > 0]
+
     def replace(self, **changes: Any) -> HardwareConfig:
         return dataclasses.replace(self, **changes)
 
@@ -128,10 +155,13 @@ RANGES: dict[str, tuple[float, float]] = {
     "input_buffer_kib": (1, 1 << 30), "weight_buffer_kib": (1, 1 << 30), "output_buffer_kib": (1, 1 << 30),
     "dram_bytes_per_cycle": (1e-3, 1e9),
     "dram_latency_cycles": (0, 1_000_000_000), "requant_latency": (0, 1_000_000), "pool_latency": (0, 1_000_000),
+    "passes_w4a8": (0, 64), "passes_w4a16": (0, 64), "passes_w8a16": (0, 64), "passes_w16a8": (0, 64),
+    "passes_w16a16": (0, 64),
 }
 
 
-_BITS = frozenset({"acc_bits", "multiplier_bits", "shift_bits", "leaky_bits", "shortcut_left_shift"})
+_BITS = frozenset({"acc_bits", "multiplier_bits", "shift_bits", "leaky_bits", "shortcut_left_shift",
+                   "passes_w4a8", "passes_w4a16", "passes_w8a16", "passes_w16a8", "passes_w16a16"})
 
 
 def _problems(v: dict[str, Any]) -> list[tuple[str, str]]:
@@ -147,6 +177,12 @@ def _problems(v: dict[str, Any]) -> list[tuple[str, str]]:
         elif not lo <= x <= hi:
             shown = str(x) if len(str(x)) <= 24 else f"{str(x)[:20]}... ({len(str(x))} digits)"
             out.append((name, f"{name}={shown} is outside {lo:g}..{hi:g}"))
+    for name in (k for k in v if k.startswith("passes_")):
+        x = v[name]
+        if math.isfinite(x) and 0 <= x <= 64 and x != 0 and not (x >= 1 and x == int(x)) and \
+                not (x < 1 and (1 / x) == int(1 / x)):
+            out.append((name, f"{name}={x} must be 0 (not supported), a whole number of passes (1, 2, 4...) "
+                              "or a packing 1/n (0.5, 0.25...)"))
     if v["requant"] == "single_round" and v["rounding"] == "truncate":
         out.append(("rounding", "single_round has one built-in half-up rounding; rounding=truncate is not "
                                 "available with it"))

@@ -25,13 +25,14 @@ from typing import Literal
 import numpy as np
 
 from golden.activations import INTEGER_ACTIVATIONS
-from golden.layers import VALUE_PRESERVING_LAYERS, ConnectedSpec, ConvSpec, LayerSpec, RouteSpec
+from golden.layers import HOST_LAYERS, VALUE_PRESERVING_LAYERS, ConnectedSpec, ConvSpec, LayerSpec, RouteSpec
 from golden.network import Network
 from quant import numerics
 from quant.algorithms import ACTIVATION_ALGORITHMS, histogram_sqnr_db, scale_for, weight_scales
 from quant.calibrate import Ranges
 from quant.fold import fold_bn
 from quant.numerics import QMAX
+from quant.precision import DEFAULT_BITS, LayerPrecision
 from quant.spec import QuantSpec
 
 Granularity = Literal["per_tensor", "per_channel"]
@@ -49,6 +50,7 @@ class QuantLayer:
     w_float: np.ndarray  # float64 folded weights W' (for reference and CROSS)
     w_algorithm: str = "max"
     granularity: str = "per_tensor"
+    w_bits: int = 8  # 4, 8 or 16: w_q is int8 for 4 and 8 bits (values in ±(2^(w_bits−1)−1)), int16 for 16
 
 
 @dataclass
@@ -65,9 +67,30 @@ class QuantizedNetwork:
     thresholds: dict[int, float] = field(default_factory=dict)  # tensor -> clipping threshold
     auto_table: dict[int, dict[str, float]] = field(default_factory=dict)  # tensor -> {algorithm: SQNR dB}
     spec: QuantSpec = field(default_factory=QuantSpec)
+    bits: dict[int, int] = field(default_factory=dict)  # tensor index -> activation width (absent: 8)
+    host: frozenset[int] = frozenset()  # layers the spec sends to the host (float), besides HOST_LAYERS
 
     def input_scales(self, spec: LayerSpec) -> list[float]:
         return [self.scales[i] for i in spec.inputs]
+
+    def tensor_bits(self, t: int) -> int:
+        """Width of tensor ``t`` (``-1``: the network input) in bits: 8 unless the spec said 16."""
+        return self.bits.get(t, DEFAULT_BITS)
+
+    def on_host(self, spec: LayerSpec) -> bool:
+        """Does layer ``spec`` run in float on the host (a host kind, or ``host: true`` in the spec)?"""
+        return spec.kind in HOST_LAYERS or spec.index in self.host
+
+    def precision(self, spec: LayerSpec) -> LayerPrecision:
+        """Layer ``spec``'s widths (``quant.precision``)."""
+        ql = self.layers.get(spec.index)
+        return LayerPrecision(ql.w_bits if ql is not None else None,
+                              tuple(self.tensor_bits(i) for i in spec.inputs),
+                              self.tensor_bits(spec.index), self.on_host(spec))
+
+    def precisions(self) -> dict[int, LayerPrecision]:
+        """Every layer's widths, by index."""
+        return {s.index: self.precision(s) for s in self.net.layers}
 
 
 def _is_pass_through(spec: LayerSpec) -> bool:

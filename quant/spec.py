@@ -9,11 +9,22 @@ candidates for the report).  Written in YAML/JSON as::
     weights: max             # max | mse
     granularity: per_channel # per_tensor | per_channel
     percentile: 99.99
+    input_bits: 8            # width of the network input tensor: 8 | 16
     overrides:
       - layers: [0, 1]       # by index ...
         activations: max
       - types: [route]       # ... or by type
         activations: percentile
+      - layers: [15, 22]     # operand widths (quant.precision): this layer's output tensor ...
+        activation_bits: 16  # ... 8 | 16
+      - types: [convolutional]
+        weight_bits: 4       # 4 | 8 | 16 (conv/connected)
+      - layers: [30]
+        host: true           # runs in float on the host (per-layer HYBRID)
+
+``activation_bits`` is the width of the layer's *output* tensor; layers whose output values
+are their input's (maxpool, upsample, reorg, single-input route) share their input's tensor
+group, so an override on any member widens the whole group, as with ``activations``.
 """
 from __future__ import annotations
 
@@ -23,6 +34,7 @@ from typing import Any
 from golden.errors import UserInputError
 from golden.layers import LayerSpec
 from quant.algorithms import ACTIVATION_ALGORITHMS, WEIGHT_ALGORITHMS
+from quant.precision import ACTIVATION_WIDTHS, DEFAULT_BITS, WEIGHT_WIDTHS
 
 GRANULARITIES = ("per_tensor", "per_channel")
 ACTIVATION_CHOICES = (*ACTIVATION_ALGORITHMS, "auto")
@@ -31,6 +43,11 @@ ACTIVATION_CHOICES = (*ACTIVATION_ALGORITHMS, "auto")
 def _check(value: str | None, valid: tuple[str, ...], what: str) -> None:
     if value is not None and value not in valid:
         raise UserInputError(f"unknown {what} '{value}' (valid: {', '.join(valid)})")
+
+
+def _check_bits(value: object, valid: tuple[int, ...], what: str) -> None:
+    if value is not None and (type(value) is not int or value not in valid):
+        raise UserInputError(f"{what} must be one of {', '.join(map(str, valid))}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -42,11 +59,18 @@ class Override:
     activations: str | None = None
     weights: str | None = None
     granularity: str | None = None
+    weight_bits: int | None = None
+    activation_bits: int | None = None
+    host: bool | None = None
 
     def __post_init__(self) -> None:
         _check(self.activations, ACTIVATION_CHOICES, "activation algorithm")
         _check(self.weights, WEIGHT_ALGORITHMS, "weight algorithm")
         _check(self.granularity, GRANULARITIES, "granularity")
+        _check_bits(self.weight_bits, WEIGHT_WIDTHS, "override 'weight_bits'")
+        _check_bits(self.activation_bits, ACTIVATION_WIDTHS, "override 'activation_bits'")
+        if self.host is not None and not isinstance(self.host, bool):
+            raise UserInputError(f"override 'host' must be true or false, got {self.host!r}")
 
     def matches(self, spec: LayerSpec) -> bool:
         return spec.index in self.layers or spec.kind.value in self.types
@@ -59,15 +83,17 @@ class QuantSpec:
     granularity: str = "per_tensor"
     percentile: float = 99.99
     overrides: tuple[Override, ...] = field(default_factory=tuple)
+    input_bits: int = DEFAULT_BITS
 
     def __post_init__(self) -> None:
         _check(self.activations, ACTIVATION_CHOICES, "activation algorithm")
         _check(self.weights, WEIGHT_ALGORITHMS, "weight algorithm")
         _check(self.granularity, GRANULARITIES, "granularity")
+        _check_bits(self.input_bits, ACTIVATION_WIDTHS, "'input_bits'")
         if not 0 < self.percentile <= 100:
             raise UserInputError(f"percentile must be in (0, 100], got {self.percentile}")
 
-    def _pick(self, spec: LayerSpec | None, attr: str) -> str:
+    def _pick(self, spec: LayerSpec | None, attr: str) -> Any:
         value = getattr(self, attr)
         if spec is not None:
             for ov in self.overrides:  # later overrides win
@@ -84,15 +110,37 @@ class QuantSpec:
     def granularity_for(self, spec: LayerSpec) -> str:
         return self._pick(spec, "granularity")
 
+    def weight_bits_for(self, spec: LayerSpec) -> int:
+        """Weight width of a conv/connected layer (8 unless an override says 4 or 16)."""
+        return self._pick(spec, "weight_bits") or DEFAULT_BITS
+
+    def activation_bits_for(self, spec: LayerSpec) -> int | None:
+        """Output width an override asks of layer ``spec``, ``None`` if none names it (the
+        quantizer then gives its tensor group 8 bits, or the width another member asked)."""
+        return self._pick(spec, "activation_bits")
+
+    def host_for(self, spec: LayerSpec) -> bool:
+        """Does an override send layer ``spec`` to the host?"""
+        return bool(self._pick(spec, "host"))
+
+    @property
+    def is_all_int8(self) -> bool:
+        """No override changes a width or sends a layer to the host."""
+        return self.input_bits == DEFAULT_BITS and not any(
+            o.weight_bits not in (None, DEFAULT_BITS) or o.activation_bits not in (None, DEFAULT_BITS) or o.host
+            for o in self.overrides)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["overrides"] = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in o.items()
-                           if v not in (None, ())} for o in d["overrides"]]
+                           if v is not None and v != ()} for o in d["overrides"]]
+        if d["input_bits"] == DEFAULT_BITS:  # files written before widths existed read back equal
+            del d["input_bits"]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> QuantSpec:
-        known = {"activations", "weights", "granularity", "percentile", "overrides"}
+        known = {"activations", "weights", "granularity", "percentile", "overrides", "input_bits"}
         unknown = set(d) - known
         if unknown:
             raise UserInputError(f"unknown quantization spec key(s) {sorted(unknown)} (valid: {sorted(known)})")
@@ -103,9 +151,11 @@ class QuantSpec:
         for o in raw:
             if not isinstance(o, dict):
                 raise UserInputError(f"each entry of 'overrides' must be a mapping, got {o!r}")
-            bad = set(o) - {"layers", "types", "activations", "weights", "granularity"}
+            valid = {"layers", "types", "activations", "weights", "granularity", "weight_bits", "activation_bits",
+                     "host"}
+            bad = set(o) - valid
             if bad:
-                raise UserInputError(f"unknown override key(s) {sorted(bad)}")
+                raise UserInputError(f"unknown override key(s) {sorted(bad)} (valid: {sorted(valid)})")
             layers, types = o.get("layers", []), o.get("types", [])
             if not isinstance(layers, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in layers):
                 raise UserInputError(f"override 'layers' must be a list of layer indices, got {layers!r}")
@@ -113,10 +163,12 @@ class QuantSpec:
                 raise UserInputError(f"override 'types' must be a list of layer types, got {types!r}")
             gran = o.get("granularity")
             ovs.append(Override(tuple(layers), tuple(types), o.get("activations"), o.get("weights"),
-                                gran.replace("-", "_") if isinstance(gran, str) else gran))
+                                gran.replace("-", "_") if isinstance(gran, str) else gran,
+                                o.get("weight_bits"), o.get("activation_bits"), o.get("host")))
         try:
             percentile = float(d.get("percentile", 99.99))
         except (TypeError, ValueError):
             raise UserInputError(f"percentile must be a number, got {d.get('percentile')!r}") from None
         return cls(d.get("activations", "max"), d.get("weights", "max"),
-                   str(d.get("granularity", "per_tensor")).replace("-", "_"), percentile, tuple(ovs))
+                   str(d.get("granularity", "per_tensor")).replace("-", "_"), percentile, tuple(ovs),
+                   d.get("input_bits", DEFAULT_BITS))

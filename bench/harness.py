@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 from golden.engine import forward
 from golden.errors import DlaError
 from golden.genweights import random_weights, synthetic_image
-from golden.network import load_network, parse_network
+from golden.network import Network, load_network, parse_network
 from golden.weights import write_weights
 
 
@@ -172,6 +172,7 @@ def bench_int(cfg: str | Path, threads: int = 2, repeats: int = 7, seed: int = 0
         figures.update(int_ms=t_int, float_ms=t_float, opencv_ms=t_cv)
         log(f"{net.name} threads={threads}: INT {t_int:.1f} ms, golden FLOAT {t_float:.1f} ms "
             f"(INT/FLOAT {t_int / t_float:.2f}x), OpenCV float {t_cv:.1f} ms (INT/OpenCV {t_int / t_cv:.2f}x)")
+        figures.update(bench_mixed_precision(net, x, engine, repeats, log))
         try:
             import onnxruntime  # noqa: F401
         except ImportError:
@@ -197,6 +198,47 @@ def bench_int(cfg: str | Path, threads: int = 2, repeats: int = 7, seed: int = 0
         log(f"conv stack ({sum(isinstance(s, ConvSpec) for s in net.layers)} convs): ours {ours:.1f} ms, "
             f"onnxruntime s8s8 {s8:.1f} ms (ratio {ours / s8:.2f}x), u8s8 {u8:.1f} ms (ratio {ours / u8:.2f}x, the far goal)")
     log(f"peak RSS {peak_rss_mib():.0f} MiB")
+    return figures
+
+
+def mixed_precision_specs(net: Network) -> dict[str, dict]:
+    """The operand-width configurations of docs/accuracy.md, as quantization specs for ``net``:
+    heads = the layers feeding yolo/region, first = layer 0."""
+    from golden.layers import Kind
+
+    heads = sorted({s.inputs[0] for s in net.layers if s.kind in (Kind.YOLO, Kind.REGION)})
+    edge = [0, *heads]
+    return {
+        "int16 heads": {"overrides": [{"layers": heads, "activation_bits": 16}]},
+        "int16 first layer": {"input_bits": 16, "overrides": [{"layers": [0], "weight_bits": 16}]},
+        "w4a8 body": {"overrides": [{"types": ["convolutional"], "weight_bits": 4},
+                                    {"layers": edge, "weight_bits": 8}]},
+        "mixed (all three)": {"input_bits": 16, "overrides": [
+            {"types": ["convolutional"], "weight_bits": 4}, {"layers": heads, "weight_bits": 8, "activation_bits": 16},
+            {"layers": [0], "weight_bits": 16}]},
+    }
+
+
+def bench_mixed_precision(net: Network, x: np.ndarray, engine: object, repeats: int,
+                          log: Callable[[str], None] = print) -> dict[str, float]:
+    """INT forward at each configuration of :func:`mixed_precision_specs` vs all-int8, measured
+    interleaved (target: every mixed configuration <= 1.5x the all-int8 time)."""
+    from dla.engine import Engine
+    from quant import collect_ranges, quantize
+    from quant.spec import QuantSpec
+
+    ranges = collect_ranges(net, [x])
+    engines = {name: Engine(net, quantize(net, ranges, spec=QuantSpec.from_dict({"granularity": "per_channel", **d})))
+               for name, d in mixed_precision_specs(net).items()}
+    for e in engines.values():
+        e.run(x, "int")  # plans, and the int16 kernels compiled once, outside the timing
+    times = interleaved_medians([lambda: engine.run(x, "int")] +  # type: ignore[attr-defined]
+                                [lambda e=e: e.run(x, "int") for e in engines.values()], repeats)
+    figures = {"int8_ms": times[0]}
+    log(f"operand widths (INT forward, all-int8 {times[0]:.1f} ms; target <= 1.5x):")
+    for (name, _), t in zip(engines.items(), times[1:]):
+        figures[f"{name}_ms"] = t
+        log(f"  {name:<20} {t:8.1f} ms   {t / times[0]:5.2f}x all-int8")
     return figures
 
 

@@ -76,6 +76,18 @@ def fit(x: ArrayLike, bits: int, mode: Literal["saturate", "wrap"]) -> np.ndarra
     return saturate(x, bits) if mode == "saturate" else wrap(x, bits)
 
 
+def shortcut_shift(left_shift: int, bits: int) -> int:
+    """Left shift that brings a ``bits``-wide shortcut (add) operand into the common int32 domain:
+    ``left_shift − (bits − 8)`` (``HardwareConfig.shortcut_left_shift`` is for int8 operands; a
+    16-bit operand already carries 8 more bits, so ``q << shift`` stays below 2^(left_shift+7)
+    for every width).  Negative means the config's shift is too small for that width.
+
+    >>> shortcut_shift(20, 8), shortcut_shift(20, 16)
+    (20, 12)
+    """
+    return left_shift - (bits - 8)
+
+
 def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike, rounding: Rounding = "half_away") -> np.ndarray:
     """``x / 2^exponent`` rounded to an integer; ``exponent`` in 0..62 (scalar or array).
 

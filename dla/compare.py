@@ -141,10 +141,10 @@ class Crossed:
 
 def run_input_real(engine: Engine, mode: Mode, records: dict[int, LayerRecord], x: np.ndarray, i: int) -> np.ndarray:
     """The real value of tensor ``i`` (``-1``: the network input) as ``mode``'s run computed with it.
-    INT: the dequantized int8 the DLA read (``Engine.int8_tensor``: a float producer — the image,
+    INT: the dequantized int8 the DLA read (``Engine.int_tensor``: a float producer — the image,
     a host layer — is quantized with its tensor's scale first, as the INT engine does)."""
     if mode is Mode.INT:
-        return engine.int8_tensor(i, records, x).astype(np.float32) * np.float32(engine.qnet.scales[i])
+        return engine.int_tensor(i, records, x).astype(np.float32) * np.float32(engine.qnet.scales[i])
     return x if i == -1 else records[i].real
 
 

@@ -8,7 +8,8 @@
                  "dtype": "float32", "file": "000.npy", "scale": null}, ...]}
 
 and ``DIR/NNN.npy`` per layer output (``NNN`` = zero-padded layer index).  In INT mode
-``dtype`` is ``int8`` and ``scale`` is the real value of one LSB (real = q × scale).
+``dtype`` is ``int8`` (``int16`` for a 16-bit tensor) and ``scale`` is the real value of one
+LSB (real = q × scale); host layers are ``float32`` with ``scale`` null.
 """
 from __future__ import annotations
 

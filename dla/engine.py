@@ -6,8 +6,10 @@
   with its tensor's scale, int8 weights, exact int32 sums); the accumulator is dequantized
   (``acc·s_x·s_w``), the folded float bias added, and the activation and every other layer
   run in float32 (the Yolo2-Lite scheme).
-* INT — every layer in integers on int8 tensors (``dla.int_kernels``); host layers (yolo,
-  region, softmax) run in float on their dequantized input.
+* INT — every layer in integers on int8 tensors — int16 where the spec widened a tensor
+  (``quant.precision``) — on the DLA (``dla.int_kernels``); host layers (yolo, region, softmax,
+  and any layer the spec sent to the host with ``host: true``) run in float on their
+  dequantized input, and the next DLA layer quantizes their output.
 
 Every layer's output is kept (int8 plus its scale in INT mode) with per-layer event counts,
 so runs can be compared layer by layer (``dla.compare``).  One layer in one mode is
@@ -25,14 +27,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dla.config import HardwareConfig
-from dla.int_kernels import INT_KERNELS, LayerPlan, LayerStats, build_plan, exact_int_gemm, conv_accumulate
+from dla.int_kernels import INT_KERNELS, LayerPlan, LayerStats, build_plan, conv_accumulate, exact_int_gemm, gemm_plan
+from dla.precision import check_precision
 from golden import engine as golden_engine
 from golden.activations import activate
 from golden.errors import UserInputError
-from golden.layers import HOST_LAYERS, ConnectedSpec, ConvSpec, LayerSpec
+from golden.layers import ConnectedSpec, ConvSpec, LayerSpec
 from golden.network import Network
-from quant.numerics import quantize_tensor  # defined with the other float↔int rules; re-exported
-from quant.qnet import QuantizedNetwork
+from quant.numerics import quantize_tensor, signed_range  # quantize_tensor: re-exported
+from quant.qnet import QuantizedNetwork, int_dtype
 
 
 class Mode(str, enum.Enum):
@@ -43,7 +46,7 @@ class Mode(str, enum.Enum):
 
 @dataclass
 class LayerRecord:
-    """One layer's output in one run: float32, or int8 with ``scale`` (real = q × scale)."""
+    """One layer's output in one run: float32, or int8/int16 with ``scale`` (real = q × scale)."""
 
     spec: LayerSpec
     output: np.ndarray
@@ -87,8 +90,9 @@ class Engine:
         """Built once; raises ``UnsupportedError`` naming the first layer INT mode cannot run."""
         if self._plans is None:
             self._require_qnet(Mode.INT)
+            check_precision(self.qnet, self.hw)
             self._plans = {s.index: build_plan(s, self.qnet, self.hw) for s in self.net.layers
-                           if s.kind not in HOST_LAYERS}
+                           if not self.qnet.on_host(s)}
         return self._plans
 
     def _require_qnet(self, mode: Mode) -> None:
@@ -98,30 +102,39 @@ class Engine:
     def set_weights(self, layer: int, weights: np.ndarray) -> None:
         """Replace layer ``layer``'s weights with a copy of ``weights`` (same shape).
 
-        An int8 array replaces the quantized weights (``qnet.layers[layer].w_q``, what HYBRID and
-        INT compute with) and rebuilds that layer's INT plan if the plans were built; a float
+        An integer array of the layer's weight dtype (int8, or int16 for 16-bit weights) replaces
+        the quantized weights (``qnet.layers[layer].w_q``, what HYBRID and INT compute with; values
+        beyond the width's narrow range are refused) and rebuilds that layer's INT plan if the
+        plans were built; a float
         array replaces the float weights (``net.params[layer].weights``, what FLOAT computes
         with).  The other domain is left as it is: nothing is re-quantized or dequantized — the
         STEP debugger edits exactly the values its mode computes with.  Biases are unchanged.
         """
         spec = self._spec(layer)
         w = np.asarray(weights)
-        if w.dtype == np.int8:
+        integer = np.issubdtype(w.dtype, np.integer)
+        if integer:
             self._require_qnet(Mode.INT)
             ql = self.qnet.layers.get(spec.index)
             if ql is None:
-                raise UserInputError(f"layer {spec.index} ({spec.kind.value}) has no int8 weights")
+                raise UserInputError(f"layer {spec.index} ({spec.kind.value}) has no integer weights")
             target = ql.w_q
+            if w.dtype != target.dtype:
+                raise UserInputError(f"layer {spec.index}: its {ql.w_bits}-bit weights are {target.dtype}, "
+                                     f"got {w.dtype}")
+            hi = signed_range(ql.w_bits)[1]
+            if w.size and int(np.abs(w.astype(np.int32)).max()) > hi:
+                raise UserInputError(f"layer {spec.index}: {ql.w_bits}-bit weights lie in [-{hi}, {hi}]")
         elif np.issubdtype(w.dtype, np.floating):
             params = self.net.params.get(spec.index)
             if params is None:
                 raise UserInputError(f"layer {spec.index} ({spec.kind.value}) has no weights loaded")
             target = params.weights
         else:
-            raise UserInputError(f"layer {spec.index}: weights must be int8 or float, got {w.dtype}")
+            raise UserInputError(f"layer {spec.index}: weights must be integer or float, got {w.dtype}")
         if w.shape != target.shape:
             raise UserInputError(f"layer {spec.index}: weights have shape {target.shape}, got {w.shape}")
-        if w.dtype == np.int8:
+        if integer:
             ql.w_q = w.copy()
             if self._plans is not None:
                 self._plans[spec.index] = build_plan(spec, self.qnet, self.hw)
@@ -137,17 +150,17 @@ class Engine:
             raise UserInputError(f"layer {layer} is out of range: {self.net.name} has layers 0..{n - 1}")
         return self.net.layers[int(layer)]
 
-    def int8_tensor(self, i: int, records: dict[int, LayerRecord], x: np.ndarray) -> np.ndarray:
-        """Tensor ``i`` (``-1``: the network input) as the DLA reads it in an INT run: int8 on the
-        tensor's scale ``qnet.scales[i]``.  An INT layer's record is its own int8 output; a float
-        producer — the network input ``x`` or a host layer's output (yolo, region, softmax run in
-        float) — is quantized with that tensor's calibrated scale, ``quantize_tensor`` (divide,
-        round half away from zero, saturate to [-128, 127])."""
+    def int_tensor(self, i: int, records: dict[int, LayerRecord], x: np.ndarray) -> np.ndarray:
+        """Tensor ``i`` (``-1``: the network input) as the DLA reads it in an INT run: integers of
+        the tensor's width ``qnet.tensor_bits(i)`` (int8, or int16) on its scale ``qnet.scales[i]``.
+        An INT layer's record is its own output; a float producer — the network input ``x`` or a
+        host layer's output — is quantized with that tensor's calibrated scale and width,
+        ``quantize_tensor`` (divide, round half away from zero, saturate to the width's range)."""
         self._require_qnet(Mode.INT)
         rec = None if i == -1 else records[i]
         if rec is not None and rec.scale is not None:
             return rec.output
-        return quantize_tensor(x if rec is None else rec.output, self.qnet.scales[i])
+        return quantize_tensor(x if rec is None else rec.output, self.qnet.scales[i], self.qnet.tensor_bits(i))
 
     def layer_inputs(self, layer: int | LayerSpec, mode: Mode | str, records: dict[int, LayerRecord],
                      x: np.ndarray) -> list[np.ndarray]:
@@ -155,13 +168,13 @@ class Engine:
 
         ``records`` holds that run's earlier layers (``{index: LayerRecord}``), ``x`` is the float32
         network input (tensor ``-1``).  FLOAT and HYBRID, and INT host layers: the float32 real
-        values (an INT record dequantized, ``LayerRecord.real``).  INT layers on the DLA: int8,
-        see :meth:`int8_tensor` (the network input and host outputs are quantized here).
+        values (an INT record dequantized, ``LayerRecord.real``).  INT layers on the DLA: integers,
+        see :meth:`int_tensor` (the network input and host outputs are quantized here).
         """
         spec = self._spec(layer)
         mode = Mode(mode)
-        if mode is Mode.INT and spec.kind not in HOST_LAYERS:
-            return [self.int8_tensor(i, records, x) for i in spec.inputs]
+        if mode is Mode.INT and not self.qnet.on_host(spec):
+            return [self.int_tensor(i, records, x) for i in spec.inputs]
         return [x if i == -1 else records[i].real for i in spec.inputs]
 
     def layer(self, layer: int | LayerSpec, mode: Mode | str, inputs: Sequence[np.ndarray]) -> LayerRecord:
@@ -171,19 +184,23 @@ class Engine:
         * FLOAT: float32 inputs; ``golden.engine.layer`` (Darknet's kernel and fork; a conv or
           connected layer without weights raises "layer N (kind) has no weights loaded").
           Returns the float32 output, ``scale=None``.
-        * HYBRID: float32 inputs.  Conv/connected quantize their input with the input tensor's
-          scale ``qnet.scales[spec.inputs[0]]`` (``quantize_tensor``), multiply-accumulate exactly
-          with the int8 weights, dequantize (``acc·s_x·s_w``, float64), add the folded float bias
-          and apply the activation in float32.  Every other layer is FLOAT.  ``scale=None``.
-        * INT, DLA layers: int8 inputs, input ``k`` on scale ``qnet.scales[spec.inputs[k]]``;
-          ``dla.int_kernels`` with the layer's plan.  Returns int8 with
-          ``scale=qnet.scales[spec.index]`` and the event counts in ``stats``.
-        * INT, host layers (yolo, region, softmax...): float32 inputs (the dequantized int8);
-          FLOAT's kernel.  ``scale=None`` — the next DLA layer quantizes it (:meth:`int8_tensor`).
+        * HYBRID: float32 inputs.  Conv/connected on the DLA quantize their input with the input
+          tensor's scale and width (``quantize_tensor``), multiply-accumulate exactly with the
+          integer weights, dequantize (``acc·s_x·s_w``, float64), add the folded float bias and
+          apply the activation in float32.  Every other layer (and a host conv) is FLOAT.
+          ``scale=None``.
+        * INT, DLA layers: integer inputs, input ``k`` of width ``qnet.tensor_bits(spec.inputs[k])``
+          (int8 or int16) on scale ``qnet.scales[spec.inputs[k]]``; ``dla.int_kernels`` with the
+          layer's plan.  Returns the output tensor's width with ``scale=qnet.scales[spec.index]``
+          and the event counts in ``stats``.
+        * INT, host layers (yolo, region, softmax..., ``host: true``): float32 inputs (the
+          dequantized integers); FLOAT's kernel.  ``scale=None`` — the next DLA layer quantizes it
+          (:meth:`int_tensor`).
 
         HYBRID and INT need the quantized network; INT builds all plans on first use (an
-        unsupported layer raises ``UnsupportedError``).  The wrong number of inputs, or non-int8
-        input to an INT DLA layer, raises ``UserInputError``.  ``seconds`` is left 0.
+        unsupported layer or width raises ``UnsupportedError``).  The wrong number of inputs, or
+        input of the wrong integer type to an INT DLA layer, raises ``UserInputError``.
+        ``seconds`` is left 0.
         """
         spec = self._spec(layer)
         mode = Mode(mode)
@@ -194,27 +211,30 @@ class Engine:
             return LayerRecord(spec, golden_engine.layer(self.net, spec, inputs))
         self._require_qnet(mode)
         if mode is Mode.HYBRID:
-            if isinstance(spec, (ConvSpec, ConnectedSpec)):
+            if isinstance(spec, (ConvSpec, ConnectedSpec)) and not self.qnet.on_host(spec):
                 return LayerRecord(spec, self._hybrid_mac(spec, inputs[0]))
             return LayerRecord(spec, golden_engine.layer(self.net, spec, inputs))
-        if spec.kind in HOST_LAYERS:
+        if self.qnet.on_host(spec):
             return LayerRecord(spec, golden_engine.layer(self.net, spec, inputs))
-        for k, a in enumerate(inputs):
-            if a.dtype != np.int8:
-                raise UserInputError(f"layer {spec.index} ({spec.kind.value}) in INT reads int8; "
-                                     f"input {k} is {a.dtype}")
+        for k, (a, t) in enumerate(zip(inputs, spec.inputs)):
+            want = int_dtype(self.qnet.tensor_bits(t))
+            if a.dtype != want:
+                raise UserInputError(f"layer {spec.index} ({spec.kind.value}) in INT reads "
+                                     f"{np.dtype(want).name}; input {k} is {a.dtype}")
         out, stats = INT_KERNELS[spec.kind](spec, list(inputs), self.plans()[spec.index], self.hw)
         return LayerRecord(spec, out, self.qnet.scales[spec.index], stats)
 
     def _hybrid_mac(self, spec: ConvSpec | ConnectedSpec, x: np.ndarray) -> np.ndarray:
         ql = self.qnet.layers[spec.index]
-        s_x = self.qnet.scales[spec.inputs[0]]
-        xq = quantize_tensor(x, s_x).astype(np.float32)
-        w = ql.w_q.reshape(ql.w_q.shape[0], -1).astype(np.float32)
+        t = spec.inputs[0]
+        s_x, bits = self.qnet.scales[t], self.qnet.tensor_bits(t)
+        dtype, chunk = gemm_plan(ql.w_bits, bits)
+        xq = quantize_tensor(x, s_x, bits).astype(dtype)
+        w = ql.w_q.reshape(ql.w_q.shape[0], -1).astype(dtype)
         if isinstance(spec, ConvSpec):
-            acc = conv_accumulate(spec, xq, w)
+            acc = conv_accumulate(spec, xq, w, chunk)
         else:
-            acc = exact_int_gemm(w, xq.reshape(-1, 1)).reshape(spec.out_shape)
+            acc = exact_int_gemm(w, xq.reshape(-1, 1), chunk).reshape(spec.out_shape)
         shape = (-1,) + (1,) * (acc.ndim - 1)
         real = acc.astype(np.float64) * (s_x * ql.w_scale).reshape(shape) + ql.b_float.reshape(shape)
         return activate(real.astype(np.float32), spec.activation, inplace=True)

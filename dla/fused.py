@@ -1,4 +1,5 @@
-"""One-pass compiled requantization (numba): bias, accumulator fit, requantizer, activation, int8.
+"""One-pass compiled requantization (numba): bias, accumulator fit, requantizer, activation, saturation
+to the output width (int8 or int16).
 
 The same arithmetic as ``dla.arith`` / ``dla.requant`` / ``dla.int_kernels._activation_int``,
 element by element — only a faster way to evaluate it: numpy needs a dozen passes over int64
@@ -27,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 
 from dla.arith import RoundingMode
-from quant.numerics import INT32_MAX, INT32_MIN, QMAX, QMIN
+from quant.numerics import INT32_MAX, INT32_MIN
 
 try:  # numba is a dependency, but the simulator stays correct (just slower) without it
     import numba
@@ -150,8 +151,7 @@ def kernel(scheme: str, act: FusedAct, rounding: RoundingMode) -> Callable:
 
 
 if available:  # pragma: no cover - compiled code
-    _LO32, _HI32 = np.int64(INT32_MIN), np.int64(INT32_MAX)
-    _LO8, _HI8 = np.int64(QMIN), np.int64(QMAX)  # fixed widths: numba freezes globals into its disk cache
+    _LO32, _HI32 = np.int64(INT32_MIN), np.int64(INT32_MAX)  # numba freezes globals into its disk cache
 
     @_jit(inline="always")
     def _rdbpot(x, e, half_on, away):
@@ -185,9 +185,10 @@ if available:  # pragma: no cover - compiled code
                 y[j] = min(max(_rdbpot(a[j] * m, s, half_on, away), _LO32), _HI32)
 
     @_jit(parallel=True)
-    def _run(acc, bias, acc_lo, acc_hi, acc_wrap, mp, sp, mn, sn, bits, lsat,
+    def _run(acc, bias, acc_lo, acc_hi, acc_wrap, mp, sp, mn, sn, bits, lsat, out_lo, out_hi,
              leaky_a, leaky_k, relu6_max, lut, half_on, away, scheme, act, out):
-        """acc (N, P) exact integer values -> out (N, P) int8; returns (overflow events, saturated).
+        """acc (N, P) exact integer values -> out (N, P) int8 or int16 saturated to
+        [out_lo, out_hi]; returns (overflow events, saturated).
 
         ``half_on``/``away``: the rounding flags (see :func:`kernel`); ``scheme``/``act``: a
         :class:`Scheme` and a :class:`FusedAct` as ints.  Each channel goes through a few simple
@@ -217,10 +218,10 @@ if available:  # pragma: no cover - compiled code
             q = np.int64(0)
             for j in range(p):
                 v = y[j]
-                q += (v < _LO8) | (v > _HI8)
-                y[j] = min(max(v, _LO8), _HI8)
+                q += (v < out_lo) | (v > out_hi)
+                y[j] = min(max(v, out_lo), out_hi)
             sat[c] = q
-            if act == FusedAct.LEAKY_SHIFT:  # on the int8 result: round_half_away(x*a / 2^k) for x < 0
+            if act == FusedAct.LEAKY_SHIFT:  # on the saturated result: round_half_away(x*a / 2^k) for x < 0
                 for j in range(p):
                     v = y[j]
                     out[c, j] = _rdbpot(v * leaky_a, leaky_k, np.int64(1), True) if v < 0 else v
@@ -232,7 +233,7 @@ if available:  # pragma: no cover - compiled code
                     out[c, j] = min(max(y[j], np.int64(0)), relu6_max)
             elif act == FusedAct.LUT:
                 for j in range(p):
-                    out[c, j] = lut[y[j] - _LO8]
+                    out[c, j] = lut[y[j] - out_lo]
             else:
                 for j in range(p):
                     out[c, j] = y[j]

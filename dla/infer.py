@@ -69,7 +69,7 @@ def infer(net: Network, image_path: str | Path, mode: str = "float", names: list
         outputs = run.outputs()
         if mode == "int":
             raw = {i: r.output for i, r in run.records.items()}
-            raw[-1] = engine.int8_tensor(-1, run.records, run.input)  # the int8 image the DLA reads
+            raw[-1] = engine.int_tensor(-1, run.records, run.input)  # the int8 image the DLA reads
             scales = {i: r.scale for i, r in run.records.items() if r.scale is not None}
             scales[-1] = engine.qnet.scales[-1]
     seconds = time.perf_counter() - t0

@@ -1,15 +1,19 @@
 """Integer kernels of the DLA (INT mode) and the per-layer plans they run from.
 
-A ``LayerPlan`` holds what one layer needs at run time — its int8 weights and int32 bias,
-its encoded requantizers (``dla.requant``) — built once from the ``QuantizedNetwork`` and
-the ``HardwareConfig`` by :func:`build_plans`.  Kernels are ``f(spec, inputs, plan, hw)``
-on int8 ``(C, H, W)`` arrays returning ``(int8 output, LayerStats)``.
+A ``LayerPlan`` holds what one layer needs at run time — its integer weights and int32 bias,
+its encoded requantizers (``dla.requant``), its operand widths — built once from the
+``QuantizedNetwork`` and the ``HardwareConfig`` by :func:`build_plan`.  Kernels are
+``f(spec, inputs, plan, hw)`` on integer ``(C, H, W)`` arrays (int8, or int16 for 16-bit
+tensors) returning ``(output at the layer's width, LayerStats)``.
 
-Accumulation is exact: im2col + float32 GEMMs over inner-dimension chunks of at most
-1024 (each chunk's sum is below 1024·128·127 < 2^24, so float32 holds it exactly), the
-chunks summed in float64 (exact below 2^53) and converted to int64; then the bias is added
-and the result fitted to ``acc_bits`` (saturate or wrap) — saturation is applied to the
-exact sum, as an accumulator with guard bits followed by a clamp would.
+Accumulation is exact (:func:`gemm_plan`): im2col + GEMMs in floating point over
+inner-dimension chunks short enough that every partial sum is an integer the float type holds
+exactly — float32 below 2^24 (w8a8: 1024 products of |w| ≤ 127, |x| ≤ 128, each < 2^14), float64
+below 2^53 (any pair with a 16-bit operand) — the chunks summed in float64 and converted to
+int64; then the bias is added and the result fitted to ``acc_bits`` (saturate or wrap) —
+saturation is applied to the exact sum, as an accumulator with guard bits followed by a clamp
+would.  Outputs are requantized and saturated to the output tensor's width (8 or 16 bits);
+conversions between tensors of different widths are ``dla.arith``'s (docs/arithmetic.md).
 """
 from __future__ import annotations
 
@@ -29,11 +33,13 @@ from golden.kernels import maxpool as _maxpool
 from golden.kernels import reorg as _reorg
 from golden.layers import (AvgPoolSpec, ConnectedSpec, ConvSpec, Kind, LayerSpec, RouteSpec,
                            ScaleChannelsSpec, ShortcutSpec, UpsampleSpec)
-from quant.numerics import INT8_BITS, QMAX, QMIN, quantize_tensor, round_half_away, saturate
-from quant.qnet import QuantizedNetwork
+from quant.numerics import INT8_BITS, QMAX, quantize_tensor, round_half_away, saturate, signed_range
+from quant.qnet import QuantizedNetwork, int_dtype
 
 LEAKY_ALPHA = 0.1
-GEMM_CHUNK = 1024
+GEMM_CHUNK = 1024  # w8a8: see gemm_plan
+FLOAT32_EXACT = 1 << 24  # every integer of magnitude ≤ 2^24 is a float32
+FLOAT64_EXACT = 1 << 53
 
 
 @dataclass
@@ -41,7 +47,7 @@ class LayerStats:
     """Per-layer event counts of one INT execution."""
 
     overflow: int = 0  # accumulator values outside acc_bits (before saturate/wrap)
-    saturated: int = 0  # outputs clipped to the int8 range
+    saturated: int = 0  # outputs clipped to the output width's range (int8 or int16)
     elements: int = 0
 
 
@@ -51,31 +57,53 @@ class LayerPlan:
 
     out_scale: float
     in_scales: list[float]
-    w_q: np.ndarray | None = None  # (N, K) int8 as float32, GEMM-ready
+    out_bits: int = INT8_BITS  # width of the output tensor
+    in_bits: list[int] = field(default_factory=list)  # width of each input tensor
+    w_bits: int = INT8_BITS  # conv/connected: weight width
+    chunk: int = GEMM_CHUNK  # conv/connected: exact-GEMM chunk (gemm_plan)
+    w_q: np.ndarray | None = None  # (N, K) integer weights as float32/float64 (gemm_plan), GEMM-ready
     b_q: np.ndarray | None = None  # (N,) int64
     rq: Requant | None = None  # accumulator -> output (or pre-activation)
     rq_neg: Requant | None = None  # fused leaky: alpha * multiplier for negative accumulators
     in_rq: list[Requant] = field(default_factory=list)  # route/shortcut: per-input rescale
     prev_rq: Requant | None = None  # shortcut with alpha != 1: prev where nothing is added
-    lut: np.ndarray | None = None  # 256-entry int8 table (activation_lut), indexed by q − QMIN
+    lut: np.ndarray | None = None  # 2^out_bits-entry table (activation_lut), indexed by q − min
     relu6_max: int = QMAX
     fused_key: tuple | None = None  # cache of the compiled kernel's arguments
     fused_args: tuple | None = None
 
 
-def exact_int_gemm(w: np.ndarray, col: np.ndarray) -> np.ndarray:
-    """``w (N, K) @ col (K, P)`` for int8-valued float32 operands, exactly.
+def gemm_plan(weight_bits: int, activation_bits: int) -> tuple[type[np.floating], int]:
+    """The float type and chunk length that make a GEMM of ``weight_bits`` × ``activation_bits``
+    integers exact.
 
-    Returns float32 (K ≤ 1024: every partial sum is an integer below 2^24) or float64 (chunk
-    sums added exactly below 2^53) holding integers; callers convert to int64.
+    A product is below ``B = 2^(wb−1) · 2^(ab−1)`` in magnitude (weights are narrow-range,
+    ``|w| ≤ 2^(wb−1) − 1``; activations ``|x| ≤ 2^(ab−1)``), so a chunk of ``L`` products has every
+    partial sum — in any summation order the BLAS picks — below ``L·B``; it is exact in float32
+    when ``L·B ≤ 2^24`` and in float64 when ``L·B ≤ 2^53``.  float32 (twice the BLAS speed) is
+    used when it allows chunks of at least 256: w8a8 → (float32, 1024), w4a8 → (float32, 16384);
+    any 16-bit operand → float64 (w8a16: chunks of 2^31, i.e. never split).
+    """
+    bound = 1 << (weight_bits - 1 + activation_bits - 1)
+    if FLOAT32_EXACT // bound >= 256:
+        return np.float32, FLOAT32_EXACT // bound
+    return np.float64, FLOAT64_EXACT // bound
+
+
+def exact_int_gemm(w: np.ndarray, col: np.ndarray, chunk: int = GEMM_CHUNK) -> np.ndarray:
+    """``w (N, K) @ col (K, P)`` for integer-valued float operands, exactly, given the ``chunk``
+    of :func:`gemm_plan` for their widths (default: w8a8).
+
+    Returns the operands' float type (``K ≤ chunk``: every partial sum is an exact integer) or
+    float64 (chunk sums added exactly below 2^53) holding integers; callers convert to int64.
     """
     k = w.shape[1]
-    if k <= GEMM_CHUNK:
+    if k <= chunk:
         return w @ col
-    acc = w[:, :GEMM_CHUNK] @ col[:GEMM_CHUNK]
+    acc = w[:, :chunk] @ col[:chunk]
     acc = acc.astype(np.float64)
-    for k0 in range(GEMM_CHUNK, k, GEMM_CHUNK):
-        acc += w[:, k0:k0 + GEMM_CHUNK] @ col[k0:k0 + GEMM_CHUNK]
+    for k0 in range(chunk, k, chunk):
+        acc += w[:, k0:k0 + chunk] @ col[k0:k0 + chunk]
     return acc
 
 
@@ -102,11 +130,11 @@ def _fused_args(plan: LayerPlan, act: str, hw: HardwareConfig, n: int) -> tuple 
 
     neg = plan.rq_neg if plan.rq_neg is not None else plan.rq
     la, lk = arith.leaky_shift_params(hw.leaky_bits, LEAKY_ALPHA)
-    lut = plan.lut.astype(np.int64) if plan.lut is not None else np.zeros(256, np.int64)
+    lut = plan.lut.astype(np.int64) if plan.lut is not None else np.zeros(1, np.int64)
     args = (np.ascontiguousarray(np.broadcast_to(plan.b_q.astype(np.int64), (n,))), hw.acc_min, hw.acc_max,
             hw.acc_overflow == "wrap", per_channel(plan.rq.mult), per_channel(plan.rq.shift),
             per_channel(neg.mult), per_channel(neg.shift), hw.multiplier_bits,
-            hw.left_shift_overflow == "saturate", la, lk, plan.relu6_max, lut)
+            hw.left_shift_overflow == "saturate", *signed_range(plan.out_bits), la, lk, plan.relu6_max, lut)
     plan.fused_key, plan.fused_args = key, (fused.kernel(hw.requant, code, arith.RoundingMode.of(hw.rounding)), args)
     return plan.fused_args
 
@@ -117,13 +145,14 @@ def _requant_blocks(acc: np.ndarray, act: str, plan: LayerPlan, hw: HardwareConf
     numpy, column block by column block so the int64 temporaries stay in cache.  Same result."""
     n, p = acc.shape
     compiled = _fused_args(plan, act, hw, n)
+    dtype = int_dtype(plan.out_bits)
     if compiled is not None and p > 0:
         run, args = compiled
-        out = np.empty((n, p), dtype=np.int8)
+        out = np.empty((n, p), dtype=dtype)
         ovf, sat = run(acc, *args, out)
         return out, LayerStats(int(ovf), int(sat), n * p)
     width = max(1, BLOCK_ELEMENTS // max(n, 1))
-    out = np.empty((n, p), dtype=np.int8)
+    out = np.empty((n, p), dtype=dtype)
 
     def block(c0: int) -> LayerStats:
         st = LayerStats()
@@ -148,58 +177,62 @@ def _accumulate(acc: np.ndarray, plan: LayerPlan, hw: HardwareConfig, stats: Lay
     return arith.fit(acc, hw.acc_bits, hw.acc_overflow) if n else acc
 
 
-def _to_int8(y: np.ndarray, stats: LayerStats) -> np.ndarray:
-    n = arith.overflow_count(y, INT8_BITS)
+def _to_width(y: np.ndarray, bits: int, stats: LayerStats) -> np.ndarray:
+    """Saturate integers to a ``bits``-wide tensor (int8 or int16), counting the clipped ones."""
+    n = arith.overflow_count(y, bits)
     stats.saturated += n
     stats.elements += y.size
-    return (saturate(y, INT8_BITS) if n else y).astype(np.int8)
+    return (saturate(y, bits) if n else y).astype(int_dtype(bits))
 
 
 def _activation_int(acc: np.ndarray, act: str, plan: LayerPlan, hw: HardwareConfig,
                     stats: LayerStats) -> np.ndarray:
-    """Requantize int accumulators and apply the layer's activation in integers."""
+    """Requantize int accumulators and apply the layer's activation in integers, at the output
+    width ``plan.out_bits``."""
+    bits, dtype = plan.out_bits, int_dtype(plan.out_bits)
     if act == "leaky" and hw.leaky == "fused":
-        return _to_int8(apply_select(acc, plan.rq, plan.rq_neg, hw), stats)
-    q = _to_int8(apply(acc, plan.rq, hw), stats)
+        return _to_width(apply_select(acc, plan.rq, plan.rq_neg, hw), bits, stats)
+    q = _to_width(apply(acc, plan.rq, hw), bits, stats)
     if act == "linear":
         return q
     if act == "leaky":
-        return arith.leaky_shift(q, hw.leaky_bits, LEAKY_ALPHA).astype(np.int8)
+        return arith.leaky_shift(q, hw.leaky_bits, LEAKY_ALPHA).astype(dtype)
     if act == "relu":
-        return np.maximum(q, 0).astype(np.int8)
+        return np.maximum(q, 0).astype(dtype)
     if act == "relu6":
-        return np.clip(q, 0, plan.relu6_max).astype(np.int8)
-    return plan.lut[q.astype(np.int64) - QMIN]
+        return np.clip(q, 0, plan.relu6_max).astype(dtype)
+    return plan.lut[q.astype(np.int64) - signed_range(bits)[0]]
 
 
 def conv_int(spec: ConvSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
              hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
-    """``acc = Σ x_q·w_q + b_q`` (exact, fitted to acc_bits) → requantize → activation → int8."""
-    acc = conv_accumulate(spec, inputs[0].astype(np.float32), plan.w_q)
+    """``acc = Σ x_q·w_q + b_q`` (exact, fitted to acc_bits) → requantize → activation → output width."""
+    acc = conv_accumulate(spec, inputs[0].astype(plan.w_q.dtype), plan.w_q, plan.chunk)
     out, stats = _requant_blocks(acc.reshape(acc.shape[0], -1), spec.activation, plan, hw)
     return out.reshape(spec.out_shape), stats
 
 
-def conv_accumulate(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+def conv_accumulate(spec: ConvSpec, x: np.ndarray, w: np.ndarray, chunk: int = GEMM_CHUNK) -> np.ndarray:
     """Exact accumulators ``(N, OH, OW)`` (integer values; float32 or float64 holding them
-    exactly, see ``exact_int_gemm``) of a conv on int-valued float32 input."""
+    exactly, see ``exact_int_gemm``) of a conv on int-valued float input (``chunk``: see
+    :func:`gemm_plan`)."""
     c = x.shape[0]
     n, oh, ow = spec.out_shape
     g = spec.groups
     if g == 1:
         col = im2col(x, spec.size, spec.stride_y, spec.stride_x, spec.padding)
-        return exact_int_gemm(w, col).reshape(n, oh, ow)
+        return exact_int_gemm(w, col, chunk).reshape(n, oh, ow)
     cg, ng = c // g, n // g
     out = np.empty((n, oh * ow), dtype=np.float64)
     for j in range(g):
         col = im2col(x[j * cg:(j + 1) * cg], spec.size, spec.stride_y, spec.stride_x, spec.padding)
-        out[j * ng:(j + 1) * ng] = exact_int_gemm(w[j * ng:(j + 1) * ng], col)
+        out[j * ng:(j + 1) * ng] = exact_int_gemm(w[j * ng:(j + 1) * ng], col, chunk)
     return out.reshape(n, oh, ow)
 
 
 def connected_int(spec: ConnectedSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
                   hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
-    acc = exact_int_gemm(plan.w_q, inputs[0].reshape(-1, 1).astype(np.float32))
+    acc = exact_int_gemm(plan.w_q, inputs[0].reshape(-1, 1).astype(plan.w_q.dtype), plan.chunk)
     out, stats = _requant_blocks(acc, spec.activation, plan, hw)
     return out.reshape(spec.out_shape), stats
 
@@ -228,30 +261,36 @@ def reorg_int(spec: LayerSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
 
 def route_int(spec: RouteSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
               hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
-    """Each input rescaled to the output scale by its own requantizer, then concatenated."""
+    """Each input rescaled to the output scale by its own requantizer and saturated to the
+    output width (docs/arithmetic.md, "Operand widths"), then concatenated.  An input already on
+    the output's scale and width is copied unchanged."""
     stats = LayerStats()
     parts = []
-    for x, rq, s_in in zip(inputs, plan.in_rq, plan.in_scales):
+    for x, rq, s_in, b_in in zip(inputs, plan.in_rq, plan.in_scales, plan.in_bits):
         cg = x.shape[0] // spec.groups
         part = x[spec.group_id * cg:(spec.group_id + 1) * cg]
         if s_in != plan.out_scale:
-            part = _to_int8(apply(part.astype(np.int64), rq, hw), stats)
+            part = _to_width(apply(part.astype(np.int64), rq, hw), plan.out_bits, stats)
+        elif b_in != plan.out_bits:
+            part = _to_width(part.astype(np.int64), plan.out_bits, stats)
         parts.append(part)
     return np.concatenate(parts, axis=0), stats
 
 
 def shortcut_int(spec: ShortcutSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
                  hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
-    """TFLite ADD in the DLA's int32 domain: each operand ``q << left_shift`` rescaled by its own
-    multiplier (``α·s_prev`` resp. ``β·s_from`` over ``2·max``), summed, requantized to ``s_y``
-    (``plan.rq``; fused leaky uses ``plan.rq_neg`` on negative sums)."""
+    """TFLite ADD in the DLA's int32 domain: each operand ``q << shortcut_shift(ls, bits)`` (a
+    16-bit operand is shifted 8 less, so every operand fits int32 with the same real step) rescaled by
+    its own multiplier (``α·s8_prev`` resp. ``β·s8_from`` over ``2·max``, ``s8 = s·2^(bits−8)``),
+    summed, requantized to ``s_y`` at the output width (``plan.rq``; fused leaky uses
+    ``plan.rq_neg`` on negative sums)."""
     stats = LayerStats()
-    ls = hw.shortcut_left_shift
-    prev = inputs[0].astype(np.int64) << ls
+    shifts = [arith.shortcut_shift(hw.shortcut_left_shift, b) for b in plan.in_bits]
+    prev = inputs[0].astype(np.int64) << shifts[0]
     # Darknet's shortcut_cpu scales prev by alpha only where it adds (all of it when shapes match).
     total = apply(prev, plan.prev_rq if plan.prev_rq is not None else plan.in_rq[0], hw)
     prev_alpha = apply(prev, plan.in_rq[0], hw) if plan.prev_rq is not None else total
-    for x, rq in zip(inputs[1:], plan.in_rq[1:]):
+    for x, rq, ls in zip(inputs[1:], plan.in_rq[1:], shifts[1:]):
         scaled = apply(x.astype(np.int64) << ls, rq, hw)
         if x.shape == total.shape:
             total = prev_alpha + scaled if plan.prev_rq is not None else total + scaled
@@ -273,12 +312,12 @@ def avgpool_int(spec: AvgPoolSpec, inputs: Sequence[np.ndarray], plan: LayerPlan
     stats = LayerStats()
     x = inputs[0]
     acc = x.reshape(x.shape[0], -1).astype(np.int64).sum(axis=1)
-    return _to_int8(apply(acc, plan.rq, hw), stats).reshape(spec.out_shape), stats
+    return _to_width(apply(acc, plan.rq, hw), plan.out_bits, stats).reshape(spec.out_shape), stats
 
 
 def scale_channels_int(spec: ScaleChannelsSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
                        hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
-    """``in[c]·from[c,y,x]`` as int16 products, requantized by ``s_a·s_b/s_y``."""
+    """``in[c]·from[c,y,x]`` as exact integer products, requantized by ``s_a·s_b/s_y``."""
     stats = LayerStats()
     scale, frm = inputs
     prod = frm.astype(np.int64) * (scale.astype(np.int64) if spec.scale_wh else
@@ -297,10 +336,12 @@ INT_KERNELS: dict[Kind, Callable[..., tuple[np.ndarray, LayerStats]]] = {
 # ----------------------------------------------------------------------------- plans
 
 
-def _act_lut(act: str, s_pre: float, s_out: float) -> np.ndarray:
-    """``LUT[q − QMIN] = sat8(round_half_away(act(q·s_pre) / s_out))`` for every int8 ``q``."""
-    q = np.arange(QMIN, QMAX + 1, dtype=np.float32)
-    return quantize_tensor(activate(q * np.float32(s_pre), act), s_out)
+def _act_lut(act: str, s_pre: float, s_out: float, bits: int = INT8_BITS) -> np.ndarray:
+    """``LUT[q − min] = sat_b(round_half_away(act(q·s_pre) / s_out))`` for every ``bits``-wide
+    ``q`` (256 entries for int8, 65536 for int16)."""
+    lo, hi = signed_range(bits)
+    q = np.arange(lo, hi + 1, dtype=np.float32)
+    return quantize_tensor(activate(q * np.float32(s_pre), act), s_out, bits)
 
 
 def _activation_plan(spec: LayerSpec, act: str, real: np.ndarray, plan: LayerPlan, qnet: QuantizedNetwork,
@@ -310,7 +351,7 @@ def _activation_plan(spec: LayerSpec, act: str, real: np.ndarray, plan: LayerPla
         if act == "leaky" and hw.leaky == "fused":
             plan.rq_neg = encode(real * LEAKY_ALPHA, hw)
         if act == "relu6":
-            plan.relu6_max = int(min(QMAX, round_half_away(6.0 / plan.out_scale)))
+            plan.relu6_max = int(min(signed_range(plan.out_bits)[1], round_half_away(6.0 / plan.out_scale)))
         return
     if not hw.activation_lut:
         raise UnsupportedError(
@@ -319,17 +360,20 @@ def _activation_plan(spec: LayerSpec, act: str, real: np.ndarray, plan: LayerPla
             f"256-entry lookup table (or use --mode hybrid)")
     s_pre = qnet.pre_act_scales.get(spec.index, plan.out_scale)
     plan.rq = encode(real * plan.out_scale / s_pre, hw)
-    plan.lut = _act_lut(act, s_pre, plan.out_scale)
+    plan.lut = _act_lut(act, s_pre, plan.out_scale, plan.out_bits)
 
 
 def build_plan(spec: LayerSpec, qnet: QuantizedNetwork, hw: HardwareConfig) -> LayerPlan:
     """Everything layer ``spec`` needs to run in INT mode (raises ``UnsupportedError`` if it cannot)."""
     s_y = qnet.scales[spec.index]
     s_in = qnet.input_scales(spec)
-    plan = LayerPlan(s_y, s_in)
+    prec = qnet.precision(spec)
+    plan = LayerPlan(s_y, s_in, prec.output_bits, list(prec.input_bits))
     if isinstance(spec, (ConvSpec, ConnectedSpec)):
         ql = qnet.layers[spec.index]
-        plan.w_q = ql.w_q.reshape(ql.w_q.shape[0], -1).astype(np.float32)
+        plan.w_bits = ql.w_bits
+        dtype, plan.chunk = gemm_plan(ql.w_bits, prec.input_bits[0])
+        plan.w_q = ql.w_q.reshape(ql.w_q.shape[0], -1).astype(dtype)
         plan.b_q = ql.b_q.astype(np.int64)
         real = s_in[0] * ql.w_scale / s_y
         _activation_plan(spec, spec.activation, real, plan, qnet, hw)
@@ -341,10 +385,17 @@ def build_plan(spec: LayerSpec, qnet: QuantizedNetwork, hw: HardwareConfig) -> L
                                    f"{len(spec.from_layers)} 'from' layers has no Darknet definition; "
                                    "INT mode supports alpha != 1 with a single 'from' only")
         weights = [spec.alpha] + [spec.beta] * len(spec.from_layers)
-        twice_max = 2 * max([w * s for w, s in zip(weights, s_in)] + [s_in[0]])
-        plan.in_rq = [encode(w * s / twice_max, hw) for w, s in zip(weights, s_in)]
+        for k, b in enumerate(plan.in_bits):
+            if arith.shortcut_shift(hw.shortcut_left_shift, b) < 0:
+                raise UnsupportedError(
+                    f"layer {spec.index} (shortcut): input {k} is {b}-bit; shortcut_left_shift="
+                    f"{hw.shortcut_left_shift} is below the {b - INT8_BITS} bits it must give up to fit int32 "
+                    f"(set shortcut_left_shift >= {b - INT8_BITS} in the hardware config)")
+        s8 = [s * (1 << (b - INT8_BITS)) for s, b in zip(s_in, plan.in_bits)]  # real step of q << ls
+        twice_max = 2 * max([w * s for w, s in zip(weights, s8)] + [s8[0]])
+        plan.in_rq = [encode(w * s / twice_max, hw) for w, s in zip(weights, s8)]
         if spec.alpha != 1:
-            plan.prev_rq = encode(s_in[0] / twice_max, hw)
+            plan.prev_rq = encode(s8[0] / twice_max, hw)
         real_out = np.array([twice_max / ((1 << hw.shortcut_left_shift) * s_y)])
         _activation_plan(spec, spec.activation, real_out, plan, qnet, hw)
     elif isinstance(spec, AvgPoolSpec):

@@ -7,6 +7,12 @@ and per layer the weight algorithm, granularity, weight scales and the encoded r
 ``weights.npz`` holds the int8 weights, int32 biases and float64 folded biases, plus the
 original float32 Darknet parameters (so FLOAT mode runs from the same file).
 
+Operand widths (``quant.precision``) are stored where they differ from int8, so an all-int8
+file is what it always was: a tensor entry's ``"bits": 16``, a layer entry's ``"weight_bits"``
+(4 or 16; 16-bit weights are an int16 array), and ``"host_layers": [...]`` at the top level.
+Loading checks them (values, the weights' dtype and range, pass-through layers sharing their
+input's width) and checks the network against the stored hardware config (``dla.precision``).
+
 Loading validates everything against the cfg and against the values the scales imply:
 an inconsistent edit (shape, scale ≤ 0, a multiplier or shift that does not follow from the
 scales, a multiplier beyond its bits) is an error naming the layer and the field.  Saving
@@ -27,17 +33,19 @@ import numpy as np
 from dla.config import HardwareConfig, config_from_mapping
 from dla.fileio import atomic_dir, json_text
 from dla.int_kernels import build_plan
+from dla.precision import check_precision
 from golden.cfg import parse_cfg_text
-from golden.errors import UserInputError
+from golden.errors import UnsupportedError, UserInputError
 from golden.forks import DarknetFork
-from golden.layers import ConnectedSpec, ConvSpec, build_layer
+from golden.layers import VALUE_PRESERVING_LAYERS, ConnectedSpec, ConvSpec, RouteSpec, build_layer
 from golden.network import LayerParams, Network, read_net_section, check_size
 from golden.weights import check_finite
 from quant.algorithms.activations import ACTIVATION_ALGORITHMS
 from quant.algorithms.weights import WEIGHT_ALGORITHMS
 from quant.fold import fold_bn
 from quant.numerics import QMAX
-from quant.qnet import QuantizedNetwork, QuantLayer
+from quant.precision import ACTIVATION_WIDTHS, DEFAULT_BITS, WEIGHT_WIDTHS
+from quant.qnet import QuantizedNetwork, QuantLayer, int_dtype
 from quant.spec import QuantSpec
 
 FORMAT, VERSION = "dla-qnet", 1
@@ -108,6 +116,8 @@ def model_json(qnet: QuantizedNetwork, hw: HardwareConfig, cfg_text: str) -> dic
                                  "threshold": qnet.thresholds.get(t, qnet.scales[t] * QMAX)}
         if t in qnet.auto_table:
             entry["auto_sqnr_db"] = {k: (v if math.isfinite(v) else str(v)) for k, v in qnet.auto_table[t].items()}
+        if qnet.tensor_bits(t) != DEFAULT_BITS:
+            entry["bits"] = qnet.tensor_bits(t)
         tensors.append(entry)
     layers = []
     for spec in net.layers:
@@ -117,17 +127,22 @@ def model_json(qnet: QuantizedNetwork, hw: HardwareConfig, cfg_text: str) -> dic
         entry = {"index": spec.index, "type": spec.kind.value, "weight_algorithm": ql.w_algorithm,
                  "granularity": ql.granularity, "weight_shape": list(ql.w_q.shape),
                  "weight_scale": ql.w_scale.tolist()}
+        if ql.w_bits != DEFAULT_BITS:
+            entry["weight_bits"] = ql.w_bits
         if spec.index in qnet.pre_act_scales:
             entry["pre_activation_scale"] = qnet.pre_act_scales[spec.index]
         rq = _requant_json(spec, qnet, hw)
         if rq is not None:
             entry["requant"] = rq
         layers.append(entry)
-    return {"format": FORMAT, "version": VERSION, "model": net.name, "cfg_name": net.cfg_path.name,
-            "darknet": net.darknet.value,
-            "input_shape": list(net.input_shape), "weights_header": list(net.weights_header or (0, 2, 0, 0)),
-            "calibration": {"images": qnet.calibration_images}, "spec": qnet.spec.to_dict(),
-            "hardware": hw.to_dict(), "tensors": tensors, "layers": layers, "cfg": cfg_text}
+    out = {"format": FORMAT, "version": VERSION, "model": net.name, "cfg_name": net.cfg_path.name,
+           "darknet": net.darknet.value,
+           "input_shape": list(net.input_shape), "weights_header": list(net.weights_header or (0, 2, 0, 0)),
+           "calibration": {"images": qnet.calibration_images}, "spec": qnet.spec.to_dict(),
+           "hardware": hw.to_dict(), "tensors": tensors, "layers": layers, "cfg": cfg_text}
+    if qnet.host:
+        out["host_layers"] = sorted(qnet.host)
+    return out
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -146,7 +161,7 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 def weight_arrays(qnet: QuantizedNetwork) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for idx, ql in qnet.layers.items():
-        arrays[f"L{idx:03d}.w_q"] = ql.w_q.astype(np.int8)
+        arrays[f"L{idx:03d}.w_q"] = ql.w_q.astype(int_dtype(ql.w_bits))
         arrays[f"L{idx:03d}.b_q"] = ql.b_q.astype(np.int32)
         arrays[f"L{idx:03d}.b_float"] = ql.b_float.astype(np.float64)
         for name, arr in qnet.net.params[idx].arrays().items():
@@ -385,6 +400,12 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
             raise QnetError(path, f"unknown algorithm {str(algorithm)[:40]!r} (valid: {', '.join(ACTIVATION_ALGORITHMS)})",
                             layer=i, field="algorithm")
         qnet.algorithms[i] = algorithm
+        bits = t.get("bits", DEFAULT_BITS)
+        if type(bits) is not int or bits not in ACTIVATION_WIDTHS:
+            raise QnetError(path, f"must be one of {', '.join(map(str, ACTIVATION_WIDTHS))}, got {str(bits)[:20]}",
+                            layer=i, field="bits")
+        if bits != DEFAULT_BITS:
+            qnet.bits[i] = bits
         th = t.get("threshold", s * QMAX)
         # 0 is what 'max' stores for a tensor that was zero on every calibration image
         if not _is_number(th) or th < 0 or (th == 0 and algorithm != "max"):
@@ -408,9 +429,14 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
             w_q, b_q, b_float = arrays[f"{key}.w_q"], arrays[f"{key}.b_q"], arrays[f"{key}.b_float"]
         except KeyError as exc:
             raise QnetError(path, f"weights.npz has no array {exc}", layer=idx) from None
-        if tuple(w_q.shape) != tuple(spec_l.weight_shape) or w_q.dtype != np.int8:
-            raise QnetError(path, f"int8 weights have shape {tuple(w_q.shape)} {w_q.dtype}, the cfg needs "
-                            f"{tuple(spec_l.weight_shape)} int8", layer=idx, field="weights")
+        w_bits = e.get("weight_bits", DEFAULT_BITS)
+        if type(w_bits) is not int or w_bits not in WEIGHT_WIDTHS:
+            raise QnetError(path, f"must be one of {', '.join(map(str, WEIGHT_WIDTHS))}, got {str(w_bits)[:20]}",
+                            layer=idx, field="weight_bits")
+        w_dtype = np.dtype(int_dtype(w_bits))
+        if tuple(w_q.shape) != tuple(spec_l.weight_shape) or w_q.dtype != w_dtype:
+            raise QnetError(path, f"{w_bits}-bit weights have shape {tuple(w_q.shape)} {w_q.dtype}, the cfg needs "
+                            f"{tuple(spec_l.weight_shape)} {w_dtype}", layer=idx, field="weights")
         shape_json = e.get("weight_shape")
         if not isinstance(shape_json, list) or tuple(shape_json) != tuple(spec_l.weight_shape):
             raise QnetError(path, f"{e.get('weight_shape')} does not match the cfg's {list(spec_l.weight_shape)}",
@@ -434,8 +460,9 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
                 got = "missing" if arr is None else f"{arr.shape} {arr.dtype}"
                 raise QnetError(path, f"weights.npz array '{key}.float.{name}' is {got}, needs {shape} float32",
                                 layer=idx, field=f"float.{name}")
-        if np.abs(w_q.astype(np.int16)).max(initial=0) > QMAX:
-            raise QnetError(path, f"int8 weights outside [{-QMAX}, {QMAX}]", layer=idx, field="weights")
+        w_max = (1 << (w_bits - 1)) - 1
+        if np.abs(w_q.astype(np.int32)).max(initial=0) > w_max:
+            raise QnetError(path, f"{w_bits}-bit weights outside [{-w_max}, {w_max}]", layer=idx, field="weights")
         try:
             params[idx] = LayerParams(**fl)
         except TypeError:
@@ -458,7 +485,7 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
                             layer=idx, field="weight_scale")
         w_float, _ = fold_bn(spec_l, params[idx], net.darknet)
         qnet.layers[idx] = QuantLayer(idx, w_q, ws, b_q.astype(np.int64), b_float.astype(np.float64), w_float,
-                                      w_alg, gran)
+                                      w_alg, gran, w_bits)
         if "pre_activation_scale" in e:
             pa = e["pre_activation_scale"]
             if not _is_number(pa) or not pa > 0:
@@ -466,8 +493,27 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
             qnet.pre_act_scales[idx] = float(pa)
     net.params = params
     net.weights_header = tuple(header)  # type: ignore[assignment]
+    _load_widths(path, qnet, hw, meta.get("host_layers", []))
     _check_requant(path, qnet, hw, entries)
     return qnet, hw, meta["cfg"]
+
+
+def _load_widths(path: Path, qnet: QuantizedNetwork, hw: HardwareConfig, host: Any) -> None:
+    """``host_layers``, the widths of pass-through layers, and the hardware's support of them all."""
+    n = len(qnet.net.layers)
+    if not isinstance(host, list) or not all(type(i) is int and 0 <= i < n for i in host):
+        raise QnetError(path, f"must be a list of layer indices 0..{n - 1}, got {str(host)[:40]}", field="host_layers")
+    qnet.host = frozenset(host)
+    for spec in qnet.net.layers:
+        passes = spec.kind in VALUE_PRESERVING_LAYERS or (isinstance(spec, RouteSpec) and len(spec.layers) == 1)
+        if passes and qnet.tensor_bits(spec.index) != qnet.tensor_bits(spec.inputs[0]):
+            raise QnetError(path, f"is {qnet.tensor_bits(spec.index)}-bit, but a {spec.kind.value} outputs its "
+                            f"input's values and width ({qnet.tensor_bits(spec.inputs[0])}-bit)", layer=spec.index,
+                            field="bits")
+    try:
+        check_precision(qnet, hw)
+    except UnsupportedError as exc:
+        raise QnetError(path, f"{exc} (hardware config stored in the file)") from None
 
 
 GRANULARITIES = ("per_tensor", "per_channel")

@@ -35,7 +35,6 @@ from golden.errors import UserInputError
 from golden.image import load_image, prepare_input
 from golden.layers import HOST_LAYERS, ConnectedSpec, ConvSpec, LayerSpec
 from golden.network import Network
-from quant.numerics import QMAX, QMIN
 from quant.qnet import QuantizedNetwork, quantize_weights
 
 
@@ -44,7 +43,7 @@ class Edit:
     """One weight edit: which layer, and the whole weight tensor before and after."""
 
     layer: int
-    domain: str  # "int8" or "float"
+    domain: str  # "int8" (the integer weights, int8 or int16 arrays; name kept for saved sessions) or "float"
     before: np.ndarray
     after: np.ndarray
     description: str
@@ -83,11 +82,15 @@ class CrossResult:
 
 
 def tensor_stats(t: np.ndarray, bins: int = 64) -> dict[str, Any]:
-    """min, max, mean, std, % zeros, % saturated (int8: at −128 or 127) and a histogram."""
+    """min, max, mean, std, % zeros, % saturated (int8: at −128 or 127; int16: at −32768 or 32767)
+    and a histogram."""
     a = np.asarray(t)
     f = a.astype(np.float64).reshape(-1)
     counts, edges = np.histogram(f, bins=bins) if f.size else (np.zeros(bins, int), np.zeros(bins + 1))
-    sat = float(np.mean((a == QMIN) | (a == QMAX)) * 100) if a.dtype == np.int8 and a.size else 0.0
+    sat = 0.0
+    if a.dtype in (np.int8, np.int16) and a.size:
+        lo, hi = np.iinfo(a.dtype).min, np.iinfo(a.dtype).max
+        sat = float(np.mean((a == lo) | (a == hi)) * 100)
     return {"shape": list(a.shape), "dtype": str(a.dtype), "min": float(f.min()) if f.size else 0.0,
             "max": float(f.max()) if f.size else 0.0, "mean": float(f.mean()) if f.size else 0.0,
             "std": float(f.std()) if f.size else 0.0, "zeros_pct": float(np.mean(f == 0) * 100) if f.size else 0.0,
@@ -278,14 +281,14 @@ class Session:
     def _input_record(self, i: int) -> tuple[np.ndarray, float | None]:
         if i == -1:
             if self.mode is Mode.INT:
-                return self.engine.int8_tensor(-1, self.records, self.x), self.engine.qnet.scales[-1]
+                return self.engine.int_tensor(-1, self.records, self.x), self.engine.qnet.scales[-1]
             return self.x, None
         r = self.records[i]
         return r.output, r.scale
 
     @property
     def inputs(self) -> list[np.ndarray]:
-        """The current layer's inputs as the mode computes with them (int8 in INT)."""
+        """The current layer's inputs as the mode computes with them (int8, or int16, in INT)."""
         return [self._input_record(i)[0] for i in self._current().inputs]
 
     @property
@@ -313,7 +316,8 @@ class Session:
 
     @property
     def weights(self) -> np.ndarray:
-        """int8 weights in INT/HYBRID, float32 in FLOAT (the values the mode computes with)."""
+        """Integer weights in INT/HYBRID (int8; int16 for 16-bit weights), float32 in FLOAT (the
+        values the mode computes with)."""
         spec = self._param_layer()
         if self.mode is Mode.FLOAT:
             return self.net.params[spec.index].weights
@@ -349,9 +353,10 @@ class Session:
     def edit_weights(self, index: Any = None, value: float | int | None = None,
                      scale_channel: tuple[int, float] | None = None, array: np.ndarray | None = None) -> Edit:
         """Change the current layer's weights: ``index`` + ``value`` (an index, slice or tuple),
-        ``scale_channel=(c, factor)`` (output channel ``c`` times ``factor``; in int8 rounded half
-        away from zero and clipped to ±127 by ``quant.qnet.quantize_weights``, the quantizer's own
-        rule: 5 × 0.5 → 3), or ``array`` (the whole tensor).  Checked before anything changes."""
+        ``scale_channel=(c, factor)`` (output channel ``c`` times ``factor``; in integers rounded half
+        away from zero and clipped to the layer's narrow range — ±127 for int8, ±7 for int4 — by
+        ``quant.qnet.quantize_weights``, the quantizer's own rule: 5 × 0.5 → 3), or ``array`` (the
+        whole tensor).  Checked before anything changes."""
         spec = self._param_layer()
         if scale_channel is not None and (not isinstance(scale_channel[0], (int, np.integer))
                                           or not np.isfinite(scale_channel[1])):
@@ -359,13 +364,16 @@ class Session:
                                  f"got {scale_channel!r}")
         current = self.weights
         is_int = self.mode is not Mode.FLOAT
+        w_bits = self.engine.qnet.layers[spec.index].w_bits if is_int else 8
+        kind = f"int{w_bits}"
+        w_max = (1 << (w_bits - 1)) - 1
         new = current.astype(np.int64) if is_int else current.copy()  # wide, so range checks see the value
         if array is not None:
             arr = np.asarray(array)
             if arr.shape != current.shape:
                 raise UserInputError(f"layer {spec.index}: array has shape {arr.shape}, the weights are {current.shape}")
             if is_int and not np.issubdtype(arr.dtype, np.integer):
-                raise UserInputError(f"layer {spec.index}: {self.mode.value} weights are int8; give an integer array")
+                raise UserInputError(f"layer {spec.index}: {self.mode.value} weights are {kind}; give an integer array")
             new = arr
             desc = "replaced from an array"
         elif scale_channel is not None:
@@ -375,7 +383,7 @@ class Session:
             scaled = current[c].astype(np.float64) * factor
             # int8: the quantizer's own rounding (half away from zero, clip to ±127), so that scaling
             # by f here equals quantizing the float weights times f (np.round would tie to even)
-            new[c] = quantize_weights(scaled[None], np.ones(1))[0] if is_int else scaled
+            new[c] = quantize_weights(scaled[None], np.ones(1), w_bits)[0] if is_int else scaled
             desc = f"channel {c} scaled by {factor}"
         elif index is not None and value is not None:
             try:
@@ -384,16 +392,16 @@ class Session:
                 raise UserInputError(f"layer {spec.index}: bad index {index!r} for weights {current.shape} "
                                      f"({exc})") from None
             if is_int and (np.asarray(value) != np.round(np.asarray(value))).any():
-                raise UserInputError(f"layer {spec.index}: int8 weights take integers, got {value!r}")
+                raise UserInputError(f"layer {spec.index}: {kind} weights take integers, got {value!r}")
             desc = f"weights[{index}] = {value}"
         else:
             raise UserInputError("edit_weights needs index+value, scale_channel=(c, factor) or array=")
         if not np.all(np.isfinite(np.asarray(new, dtype=np.float64))):
             raise UserInputError(f"layer {spec.index}: weights must be finite")
         if is_int:
-            if np.any(np.asarray(new) < -QMAX) or np.any(np.asarray(new) > QMAX):
-                raise UserInputError(f"layer {spec.index}: int8 weights must be in [{-QMAX}, {QMAX}]")
-            new = np.asarray(new).astype(np.int8)
+            if np.any(np.asarray(new) < -w_max) or np.any(np.asarray(new) > w_max):
+                raise UserInputError(f"layer {spec.index}: {kind} weights must be in [{-w_max}, {w_max}]")
+            new = np.asarray(new).astype(current.dtype)
         else:
             new = np.asarray(new, dtype=np.float32)
         edit = Edit(spec.index, "int8" if is_int else "float", current.copy(), new.copy(), desc)

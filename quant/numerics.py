@@ -160,10 +160,10 @@ def dequantize(q: ArrayLike, scale: ArrayLike) -> np.ndarray:
     return np.asarray(q).astype(np.float64) * scale
 
 
-def quantize_tensor(x: np.ndarray, scale: float) -> np.ndarray:
-    """An activation tensor's int8 code: ``saturate_8(round_half_away(x / scale))`` as int8
-    (the full range ``[QMIN, QMAX]``)."""
-    return quantize(x, scale).astype(np.int8)
+def quantize_tensor(x: np.ndarray, scale: float, bits: int = INT8_BITS) -> np.ndarray:
+    """An activation tensor's code: ``saturate_b(round_half_away(x / scale))`` over the full range
+    of ``bits`` (``[QMIN, QMAX]`` for int8), as int8 (``bits ≤ 8``) or int16 (``bits ≤ 16``)."""
+    return quantize(x, scale, bits).astype(np.int8 if bits <= 8 else np.int16)
 
 
 __all__ = ["INT32_MAX", "INT32_MIN", "INT8_BITS", "QMAX", "QMIN", "dequantize", "half_up", "quantize",

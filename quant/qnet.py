@@ -14,6 +14,11 @@ group's producing tensors (``max``: ``max(|x| over the group) / QMAX``, ``QMAX =
 
 Float → int rounding and the int8 bounds come from ``quant.numerics``.
 
+Operand widths (``quant.precision``): a group's width is the widest an override asks of any
+member (``activation_bits``; ``input_bits`` for the network input); a 16-bit group keeps the
+threshold ``T`` its algorithm chose and spans it with ``s = T / 32767`` (256-fold finer steps, no
+more clipping).  Weights of ``weight_bits`` use the narrow range ``±(2^(bits−1) − 1)``.
+
 The hardware encoding of each real multiplier (multiplier + shift) is not stored here:
 it depends on the ``HardwareConfig`` and is computed by ``dla`` (``dla.requant``).
 """
@@ -123,11 +128,24 @@ def _groups(net: Network, route_shared_scale: bool) -> dict[int, int]:
     return {i: find(i) for i in parent}
 
 
-def quantize_weights(w: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """``clip(round_half_away(W / s), −127, 127)`` as int8 (narrow range), one scale per output
-    channel (axis 0)."""
+def quantize_weights(w: np.ndarray, scales: np.ndarray, bits: int = DEFAULT_BITS) -> np.ndarray:
+    """``clip(round_half_away(W / s), −q, q)`` with ``q = 2^(bits−1) − 1`` (narrow range: 127 for
+    int8, 7 for int4, 32767 for int16), one scale per output channel (axis 0); int8 for up to 8
+    bits, int16 for 16."""
     shape = (-1,) + (1,) * (w.ndim - 1)
-    return numerics.quantize(w, scales.reshape(shape), narrow=True).astype(np.int8)
+    return numerics.quantize(w, scales.reshape(shape), bits=bits, narrow=True).astype(int_dtype(bits))
+
+
+def int_dtype(bits: int) -> type[np.signedinteger]:
+    """The numpy type holding ``bits``-wide codes: int8 up to 8 bits, int16 up to 16."""
+    return np.int8 if bits <= 8 else np.int16
+
+
+def _group_bits(members: list[int], net: Network, spec: QuantSpec) -> int:
+    """Width of a scale group: the widest any member asks for (``activation_bits`` of an override
+    naming it; the network input asks ``input_bits``), 8 if none asks."""
+    asks = [spec.input_bits if t == -1 else spec.activation_bits_for(net.layers[t]) for t in members]
+    return max([b for b in asks if b is not None], default=DEFAULT_BITS)
 
 
 def _group_scale(members: list[int], net: Network, ranges: Ranges, spec: QuantSpec,
@@ -181,22 +199,32 @@ def quantize(net: Network, ranges: Ranges, granularity: Granularity = "per_tenso
                             calibration_images=ranges.images, spec=spec)
     for g, ts in members.items():
         scale = _group_scale(sorted(ts), net, ranges, spec, qnet)
+        bits = _group_bits(ts, net, spec)
+        if bits != DEFAULT_BITS:  # same threshold T = scale·QMAX, 2^(bits−8)-fold finer steps
+            scale = scale * QMAX / numerics.signed_range(bits)[1]
         for t in ts:
             qnet.scales[t] = scale
+            if bits != DEFAULT_BITS:
+                qnet.bits[t] = bits
+    qnet.host = frozenset(s.index for s in net.layers if spec.host_for(s) and s.kind not in HOST_LAYERS)
     for lspec in net.layers:
         if isinstance(lspec, (ConvSpec, ConnectedSpec)):
             w, b = fold_bn(lspec, net.params[lspec.index], net.darknet)
             w_alg, gran = spec.weights_for(lspec), spec.granularity_for(lspec)
-            ws = weight_scales(w, w_alg, gran)  # type: ignore[arg-type]
+            w_bits = spec.weight_bits_for(lspec)
+            ws = weight_scales(w, w_alg, gran, w_bits)  # type: ignore[arg-type]
             s_x = qnet.scales[lspec.inputs[0]]
             b_q = numerics.quantize(b, s_x * ws, bits=32)  # int32 values, held as int64
-            qnet.layers[lspec.index] = QuantLayer(lspec.index, quantize_weights(w, ws), ws, b_q, b, w, w_alg, gran)
+            qnet.layers[lspec.index] = QuantLayer(lspec.index, quantize_weights(w, ws, w_bits), ws, b_q, b, w,
+                                                  w_alg, gran, w_bits)
             if lspec.activation not in INTEGER_ACTIVATIONS:
                 h = ranges.pre_hists.get(lspec.index)
                 m = ranges.pre_act.get(lspec.index, 0.0)
                 if h is not None:
-                    qnet.pre_act_scales[lspec.index] = scale_for(h, spec.activation_for(lspec)
-                                                                 if spec.activation_for(lspec) != "auto" else "max")
+                    pre = scale_for(h, spec.activation_for(lspec) if spec.activation_for(lspec) != "auto" else "max")
                 else:
-                    qnet.pre_act_scales[lspec.index] = m / QMAX if m > 0 else 1.0 / QMAX
+                    pre = m / QMAX if m > 0 else 1.0 / QMAX
+                out_bits = qnet.tensor_bits(lspec.index)  # the table is indexed by the output's width
+                qnet.pre_act_scales[lspec.index] = pre if out_bits == DEFAULT_BITS else \
+                    pre * QMAX / numerics.signed_range(out_bits)[1]
     return qnet

@@ -94,7 +94,7 @@ class QuantSpec:
             raise UserInputError(f"percentile must be in (0, 100], got {self.percentile}")
 
     def _pick(self, spec: LayerSpec | None, attr: str) -> Any:
-        value = getattr(self, attr)
+        value = getattr(self, attr, None)  # widths and host exist on overrides only
         if spec is not None:
             for ov in self.overrides:  # later overrides win
                 if ov.matches(spec) and getattr(ov, attr) is not None:

@@ -87,8 +87,8 @@ class LayerRun:
 
 
 def layer_input(engine, run_records: dict, spec, x: np.ndarray) -> np.ndarray:
-    """The int8 input of conv ``spec`` as the INT engine feeds it (``Engine.int8_tensor``)."""
-    return engine.int8_tensor(spec.inputs[0], run_records, x)
+    """The int8 input of conv ``spec`` as the INT engine feeds it (``Engine.int_tensor``)."""
+    return engine.int_tensor(spec.inputs[0], run_records, x)
 
 
 def engine_layer(engine, x: np.ndarray, index: int):

@@ -145,12 +145,13 @@ class Stepper:
         spec = self._spec()
         tensors = []
         for v in views.tensor_views(self.s, c.tensor):
-            named = [("int8", v.stored), ("real", v.real)] if v.stored.dtype == np.int8 else [("float", v.stored)]
+            integer = np.issubdtype(v.stored.dtype, np.integer)
+            named = [(str(v.stored.dtype), v.stored), ("real", v.real)] if integer else [("float", v.stored)]
             rows = []
             for name, arr in named:
                 st = tensor_stats(arr, bins=1)
                 rows.append(StatsRow(name, st["min"], st["max"], st["mean"], st["std"], st["zeros_pct"],
-                                     st["saturated_pct"] if arr.dtype == np.int8 else None))
+                                     st["saturated_pct"] if np.issubdtype(arr.dtype, np.integer) else None))
             tensors.append(TensorStats(v.label, tuple(v.stored.shape), str(v.stored.dtype), v.scale_text, tuple(rows)))
         return Statistics(spec.index, spec.kind.value, tuple(tensors))
 

@@ -13,8 +13,9 @@ import numpy as np
 from dla.debugger.commands import TENSORS, StepError
 from dla.engine import Mode
 from dla.session import Session
-from golden.layers import HOST_LAYERS, ConvSpec, LayerSpec
-from quant.numerics import QMAX
+from golden.layers import ConvSpec, LayerSpec
+from quant.numerics import signed_range
+from quant.qnet import QuantizedNetwork
 
 
 @dataclass
@@ -28,6 +29,11 @@ class View:
     scale: float | None  # the one scale of an int8 tensor (None: float, or per-channel scales)
     scale_text: str  # "scale 0.0123", "scale 0.001..0.004 (per channel, 16)", ""
     clip: float | None  # the quantization range ±clip of the real values, when known
+
+
+def _top(qnet: QuantizedNetwork, tensor: int) -> float:
+    """The largest real value tensor ``tensor`` holds: ``(2^(b−1) − 1)·scale`` at its width."""
+    return signed_range(qnet.tensor_bits(tensor))[1] * qnet.scales[tensor]
 
 
 def current_layer(session: Session) -> LayerSpec:
@@ -53,7 +59,7 @@ def tensor_views(session: Session, what: str) -> list[View]:
     qnet = s.engine.qnet
     if what == "output":
         rec = s.records[spec.index]
-        clip = QMAX * qnet.scales[spec.index] if qnet is not None and spec.kind not in HOST_LAYERS else None
+        clip = _top(qnet, spec.index) if qnet is not None and not qnet.on_host(spec) else None
         return [View("output", "output", rec.output, rec.real, rec.scale,
                      f"scale {rec.scale:.6g}" if rec.scale is not None else "", clip)]
     if what == "input":
@@ -62,9 +68,9 @@ def tensor_views(session: Session, what: str) -> list[View]:
             label = "input (the network input)" if src == -1 else f"input from layer {src}"
             if len(spec.inputs) > 1:
                 label = f"input {k}: " + label.split(" ", 1)[1]
-            scale = qnet.scales[src] if arr.dtype == np.int8 else None
+            scale = qnet.scales[src] if np.issubdtype(arr.dtype, np.integer) else None
             real = arr.astype(np.float32) * np.float32(scale) if scale is not None else arr
-            clip = QMAX * qnet.scales[src] if qnet is not None else None
+            clip = _top(qnet, src) if qnet is not None else None
             views.append(View(label, "input" if len(spec.inputs) == 1 else f"input{k}", arr, real, scale,
                               f"scale {scale:.6g}" if scale is not None else "", clip))
         return views
@@ -76,9 +82,9 @@ def tensor_views(session: Session, what: str) -> list[View]:
         if s.mode is not Mode.FLOAT:
             text = "scale " + scale_text(ws)
             scale = float(ws.flat[0]) if np.all(ws == ws.flat[0]) else None
-        # the int8 range ±127·scale applies to the folded weights: not to raw float ones beside batch norm
+        # the integer range ±(2^(b−1)−1)·scale applies to the folded weights: not to raw float ones beside batch norm
         if s.mode is not Mode.FLOAT or not (isinstance(spec, ConvSpec) and spec.batch_normalize):
-            clip = QMAX * float(ws.max())
+            clip = signed_range(qnet.layers[spec.index].w_bits)[1] * float(ws.max())
     return [View("weights", "weights", stored, real, scale, text, clip)]
 
 
@@ -99,7 +105,7 @@ def draw_histogram(view: View, path: Path, title: str) -> Path:
     """The histogram of ``view``'s real values (with its ±clip range) as a PNG at ``path``."""
     from dla.pictures import histogram
 
-    return histogram(view.real, path, title + (" (real values)" if view.stored.dtype == np.int8 else ""),
+    return histogram(view.real, path, title + (" (real values)" if np.issubdtype(view.stored.dtype, np.integer) else ""),
                      clip=view.clip)
 
 

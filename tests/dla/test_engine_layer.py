@@ -1,4 +1,4 @@
-"""``Engine.layer`` / ``layer_inputs`` / ``int8_tensor`` / ``set_weights``: one layer in one mode,
+"""``Engine.layer`` / ``layer_inputs`` / ``int_tensor`` / ``set_weights``: one layer in one mode,
 checked against independent references (round-half-away written out here, int64 sums, the
 golden kernels), on a tiny net where a host layer (softmax) feeds the DLA."""
 from __future__ import annotations
@@ -82,10 +82,10 @@ def test_int_inputs_network_input_and_host_output_are_quantized_with_their_scale
     eng = Engine(net, qnet)
     run = eng.run(x, Mode.INT)
     s = qnet.scales
-    assert np.array_equal(eng.int8_tensor(-1, run.records, x), ref_quantize(x, s[-1]))
+    assert np.array_equal(eng.int_tensor(-1, run.records, x), ref_quantize(x, s[-1]))
     assert run.records[1].scale is None and run.records[1].output.dtype == np.float32  # softmax: host
     host_q = ref_quantize(run.records[1].output, s[1])
-    assert np.array_equal(eng.int8_tensor(1, run.records, x), host_q)
+    assert np.array_equal(eng.int_tensor(1, run.records, x), host_q)
     (got,) = eng.layer_inputs(2, Mode.INT, run.records, x)
     assert np.array_equal(got, host_q)
     # the host layer itself reads the dequantized int8 of layer 0

@@ -14,6 +14,12 @@ object with ``.mult`` and ``.shift`` sequences, one entry or one per output chan
 ``QuantLayer``; it recomputes the whole integer datapath from them: accumulation, the
 ``acc_bits`` accumulator (saturate or wrap, every overflow counted), requantization with the
 configured scheme, activation and the final int8 saturation (every clipped output counted).
+
+Operand widths: every function takes the output width ``out_bits`` (8 or 16: the final
+saturation is to ``[−2^(b−1), 2^(b−1) − 1]``, the result an int8 or int16 array) and reads inputs
+and weights of any integer width; the shortcut takes each operand's width (``in_bits``): a
+``b``-bit operand is shifted left by ``shortcut_left_shift − (b − 8)`` into the int32 domain.
+The caller states the widths; nothing is read from the plan but the encoded multipliers.
 How the *real* multipliers are encoded is checked separately (:func:`quantize_multiplier`).
 
 Requantization schemes (``hw.requant``), for an int32 accumulator ``acc``, multiplier ``M0`` of
@@ -61,7 +67,7 @@ class RefStats:
     """Event counts of one reference layer execution."""
 
     overflow: int = 0  # exact accumulators outside the acc_bits range
-    saturated: int = 0  # requantized values clipped to [-128, 127]
+    saturated: int = 0  # requantized values clipped to the output width's range
 
 
 # --------------------------------------------------------------------------- ranges and rounding
@@ -185,19 +191,21 @@ def leaky_shift(q: int, bits: int) -> int:
     return q if q >= 0 else round_div(q * a, 2**bits, "half_away")
 
 
-def to_int8(y: int, stats: RefStats) -> int:
-    """Saturate to int8, counting the clipped values."""
-    if not in_range(y, 8):
+def to_width(y: int, bits: int, stats: RefStats) -> int:
+    """Saturate to a ``bits``-wide integer, counting the clipped values."""
+    if not in_range(y, bits):
         stats.saturated += 1
-    return saturate(y, 8)
+    return saturate(y, bits)
 
 
-def requant_activate(acc: int, channel: int, activation: str, plan: Any, hw: Any, stats: RefStats) -> int:
-    """Requantize one int32 value of output channel ``channel`` and apply the layer activation."""
+def requant_activate(acc: int, channel: int, activation: str, plan: Any, hw: Any, stats: RefStats,
+                     out_bits: int = 8) -> int:
+    """Requantize one int32 value of output channel ``channel`` and apply the layer activation,
+    saturating to ``out_bits``."""
     if activation == "leaky" and hw.leaky == "fused":
         rq = plan.rq if acc >= 0 else plan.rq_neg
-        return to_int8(requantize(acc, *encoded(rq, channel), hw), stats)
-    q = to_int8(requantize(acc, *encoded(plan.rq, channel), hw), stats)
+        return to_width(requantize(acc, *encoded(rq, channel), hw), out_bits, stats)
+    q = to_width(requantize(acc, *encoded(plan.rq, channel), hw), out_bits, stats)
     if activation == "linear":
         return q
     if activation == "leaky":
@@ -207,8 +215,8 @@ def requant_activate(acc: int, channel: int, activation: str, plan: Any, hw: Any
     if activation == "relu6":
         return min(max(q, 0), int(plan.relu6_max))
     table = [int(v) for v in np.asarray(plan.lut).tolist()]
-    assert len(table) == 256
-    return table[q + 128]
+    assert len(table) == 2**out_bits
+    return table[q - lowest(out_bits)]
 
 
 def accumulator(exact: int, hw: Any, stats: RefStats) -> int:
@@ -218,10 +226,10 @@ def accumulator(exact: int, hw: Any, stats: RefStats) -> int:
     return fit(exact, hw.acc_bits, hw.acc_overflow)
 
 
-def _pack(values: list[Any], shape: tuple[int, ...]) -> np.ndarray:
+def _pack(values: list[Any], shape: tuple[int, ...], bits: int = 8) -> np.ndarray:
     out = np.array(values, dtype=np.int64).reshape(shape)
-    assert out.min(initial=0) >= -128 and out.max(initial=0) <= 127
-    return out.astype(np.int8)
+    assert out.min(initial=0) >= lowest(bits) and out.max(initial=0) <= highest(bits)
+    return out.astype(np.int8 if bits == 8 else np.int16)
 
 
 def _int_list3(x: np.ndarray) -> list[list[list[int]]]:
@@ -231,7 +239,8 @@ def _int_list3(x: np.ndarray) -> list[list[list[int]]]:
 # --------------------------------------------------------------------------- MAC layers
 
 
-def conv(spec: Any, x: np.ndarray, w_q: np.ndarray, b_q: np.ndarray, plan: Any, hw: Any) -> tuple[np.ndarray, RefStats]:
+def conv(spec: Any, x: np.ndarray, w_q: np.ndarray, b_q: np.ndarray, plan: Any, hw: Any,
+         out_bits: int = 8) -> tuple[np.ndarray, RefStats]:
     """Darknet convolution in integers: ``acc[o,y,x] = Σ_{ci,ky,kx} W[o,ci,ky,kx]·X[g·C/G+ci, y·sy+ky−p, x·sx+kx−p]``
     (zero outside the input, ``g`` = group of ``o``) ``+ b[o]``, then :func:`accumulator` and
     :func:`requant_activate`.  ``w_q`` is OIHW int8, ``b_q`` the int32 biases."""
@@ -258,11 +267,12 @@ def conv(spec: Any, x: np.ndarray, w_q: np.ndarray, b_q: np.ndarray, plan: Any, 
                             if 0 <= iy < h and 0 <= ix < w:
                                 acc += xs[g * cg + ci][iy][ix] * ws[o][ci][ky][kx]
                 acc = accumulator(acc + bs[o], hw, stats)
-                out.append(requant_activate(acc, o, spec.activation, plan, hw, stats))
-    return _pack(out, (n, oh, ow)), stats
+                out.append(requant_activate(acc, o, spec.activation, plan, hw, stats, out_bits))
+    return _pack(out, (n, oh, ow), out_bits), stats
 
 
-def connected(spec: Any, x: np.ndarray, w_q: np.ndarray, b_q: np.ndarray, plan: Any, hw: Any) -> tuple[np.ndarray, RefStats]:
+def connected(spec: Any, x: np.ndarray, w_q: np.ndarray, b_q: np.ndarray, plan: Any, hw: Any,
+              out_bits: int = 8) -> tuple[np.ndarray, RefStats]:
     """``acc[o] = Σ_i W[o,i]·x_flat[i] + b[o]`` with ``x_flat[(c·H + y)·W + x] = X[c,y,x]``."""
     stats = RefStats()
     xs = _int_list3(x)
@@ -280,14 +290,14 @@ def connected(spec: Any, x: np.ndarray, w_q: np.ndarray, b_q: np.ndarray, plan: 
         for i in range(len(flat)):
             acc += ws[o][i] * flat[i]
         acc = accumulator(acc + bs[o], hw, stats)
-        out.append(requant_activate(acc, o, spec.activation, plan, hw, stats))
-    return _pack(out, tuple(spec.out_shape)), stats
+        out.append(requant_activate(acc, o, spec.activation, plan, hw, stats, out_bits))
+    return _pack(out, tuple(spec.out_shape), out_bits), stats
 
 
 # --------------------------------------------------------------------------- pooling
 
 
-def maxpool(spec: Any, x: np.ndarray) -> np.ndarray:
+def maxpool(spec: Any, x: np.ndarray, bits: int = 8) -> np.ndarray:
     """Darknet ``forward_maxpool_layer``: window ``(i, j)`` covers rows ``i·sy − ⌊pad/2⌋ + n`` and
     columns ``j·sx − ⌊pad/2⌋ + m`` (``n, m < size``); positions outside the input are ignored.
     A window entirely outside the input is an error here (Darknet would output −FLT_MAX)."""
@@ -308,10 +318,10 @@ def maxpool(spec: Any, x: np.ndarray) -> np.ndarray:
                             best = xs[ch][y][xx]
                 assert best is not None, f"maxpool window ({i}, {j}) lies entirely outside the input"
                 out.append(best)
-    return _pack(out, (c, oh, ow))
+    return _pack(out, (c, oh, ow), bits)
 
 
-def avgpool(spec: Any, x: np.ndarray, plan: Any, hw: Any) -> tuple[np.ndarray, RefStats]:
+def avgpool(spec: Any, x: np.ndarray, plan: Any, hw: Any, out_bits: int = 8) -> tuple[np.ndarray, RefStats]:
     """Global average: ``Σ_{y,x} X[c,y,x]`` (exact int) requantized by ``plan.rq``, saturated to int8."""
     stats = RefStats()
     xs = _int_list3(x)
@@ -321,23 +331,23 @@ def avgpool(spec: Any, x: np.ndarray, plan: Any, hw: Any) -> tuple[np.ndarray, R
         for row in plane:
             for v in row:
                 total += v
-        out.append(to_int8(requantize(total, *encoded(plan.rq, ch), hw), stats))
-    return _pack(out, (len(xs), 1, 1)), stats
+        out.append(to_width(requantize(total, *encoded(plan.rq, ch), hw), out_bits, stats))
+    return _pack(out, (len(xs), 1, 1), out_bits), stats
 
 
 # --------------------------------------------------------------------------- data movement
 
 
-def upsample(spec: Any, x: np.ndarray) -> np.ndarray:
+def upsample(spec: Any, x: np.ndarray, bits: int = 8) -> np.ndarray:
     """Nearest neighbour: ``out[c, y, x] = in[c, y // s, x // s]``."""
     xs = _int_list3(x)
     s = spec.stride
     c, h, w = len(xs), len(xs[0]), len(xs[0][0])
     out = [xs[ch][y // s][xx // s] for ch in range(c) for y in range(h * s) for xx in range(w * s)]
-    return _pack(out, (c, h * s, w * s))
+    return _pack(out, (c, h * s, w * s), bits)
 
 
-def reorg(spec: Any, x: np.ndarray) -> np.ndarray:
+def reorg(spec: Any, x: np.ndarray, bits: int = 8) -> np.ndarray:
     """Darknet ``reorg_cpu(in, w, h, c, batch=1, stride, forward=0, out)`` with the layer's *input*
     sizes (pjreddie's ``forward_reorg_layer``)::
 
@@ -363,13 +373,15 @@ def reorg(spec: Any, x: np.ndarray) -> np.ndarray:
                 w2 = i * s + offset % s
                 h2 = j * s + offset // s
                 flat_out[i + w * (j + h * k)] = flat_in[w2 + w * s * (h2 + h * s * c2)]
-    return _pack(flat_out, tuple(spec.out_shape))
+    return _pack(flat_out, tuple(spec.out_shape), bits)
 
 
-def route(spec: Any, inputs: Sequence[np.ndarray], plan: Any, hw: Any) -> tuple[np.ndarray, RefStats]:
+def route(spec: Any, inputs: Sequence[np.ndarray], plan: Any, hw: Any,
+          out_bits: int = 8) -> tuple[np.ndarray, RefStats]:
     """AlexeyAB ``forward_route_layer``: from each input's flat buffer the slice
     ``[group_id·n/groups, (group_id+1)·n/groups)``, concatenated.  An input whose scale differs from
-    the output's is rescaled value by value with its own ``plan.in_rq[i]`` and saturated to int8."""
+    the output's is rescaled value by value with its own ``plan.in_rq[i]``; every value is
+    saturated to ``out_bits`` (a no-op for an input already on the output's scale and width)."""
     stats = RefStats()
     out: list[int] = []
     channels = 0
@@ -383,14 +395,15 @@ def route(spec: Any, inputs: Sequence[np.ndarray], plan: Any, hw: Any) -> tuple[
         part = len(flat) // spec.groups
         for v in flat[spec.group_id * part:(spec.group_id + 1) * part]:
             if s_in != plan.out_scale:
-                v = to_int8(requantize(v, *encoded(rq, 0), hw), stats)
-            out.append(v)
+                v = requantize(v, *encoded(rq, 0), hw)
+            out.append(to_width(v, out_bits, stats))
         channels += c // spec.groups
     assert hw_shape is not None
-    return _pack(out, (channels, *hw_shape)), stats
+    return _pack(out, (channels, *hw_shape), out_bits), stats
 
 
-def shortcut(spec: Any, inputs: Sequence[np.ndarray], plan: Any, hw: Any) -> tuple[np.ndarray, RefStats]:
+def shortcut(spec: Any, inputs: Sequence[np.ndarray], plan: Any, hw: Any, out_bits: int = 8,
+             in_bits: Sequence[int] | None = None) -> tuple[np.ndarray, RefStats]:
     """TFLite ADD with Darknet's ``shortcut_cpu`` index mapping.
 
     Every operand value ``q`` becomes ``requantize(fit_int32(q·2^L), in_rq[i])`` with
@@ -408,16 +421,18 @@ def shortcut(spec: Any, inputs: Sequence[np.ndarray], plan: Any, hw: Any) -> tup
     requantized by ``plan.rq`` (``plan.rq_neg`` for negative sums with fused leaky) and activated.
     """
     stats = RefStats()
-    ls = hw.shortcut_left_shift
+    widths = list(in_bits) if in_bits is not None else [8] * len(inputs)
 
-    def scaled(q: int, rq: Encoded) -> int:
+    def scaled(q: int, rq: Encoded, bits: int = widths[0]) -> int:
+        ls = hw.shortcut_left_shift - (bits - 8)  # a 16-bit operand already carries 8 more bits
+        assert ls >= 0
         return requantize(fit(q * 2**ls, 32, hw.left_shift_overflow), *encoded(rq, 0), hw)
 
     prev = _int_list3(inputs[0])
     c2, h2, w2 = len(prev), len(prev[0]), len(prev[0][0])
     visited = [[[False] * w2 for _ in range(h2)] for _ in range(c2)]
     adds = [[[0] * w2 for _ in range(h2)] for _ in range(c2)]
-    for frm, rq in zip(inputs[1:], plan.in_rq[1:]):
+    for frm, rq, bits in zip(inputs[1:], plan.in_rq[1:], widths[1:]):
         add = _int_list3(frm)
         c1, h1, w1 = len(add), len(add[0]), len(add[0][0])
         stride = max(1, w1 // w2)
@@ -425,17 +440,18 @@ def shortcut(spec: Any, inputs: Sequence[np.ndarray], plan: Any, hw: Any) -> tup
         for k in range(min(c1, c2)):
             for j in range(min(h1, h2)):
                 for i in range(min(w1, w2)):
-                    adds[k][j * sample][i * sample] += scaled(add[k][j * stride][i * stride], rq)
+                    adds[k][j * sample][i * sample] += scaled(add[k][j * stride][i * stride], rq, bits)
                     visited[k][j * sample][i * sample] = True
     unscaled_rq = getattr(plan, "prev_rq", None) or plan.in_rq[0]
     total = [[[scaled(prev[k][j][i], plan.in_rq[0] if visited[k][j][i] else unscaled_rq) + adds[k][j][i]
                for i in range(w2)] for j in range(h2)] for k in range(c2)]
-    out = [requant_activate(saturate(total[k][j][i], 32), k, spec.activation, plan, hw, stats)
+    out = [requant_activate(saturate(total[k][j][i], 32), k, spec.activation, plan, hw, stats, out_bits)
            for k in range(c2) for j in range(h2) for i in range(w2)]
-    return _pack(out, (c2, h2, w2)), stats
+    return _pack(out, (c2, h2, w2), out_bits), stats
 
 
-def scale_channels(spec: Any, inputs: Sequence[np.ndarray], plan: Any, hw: Any) -> tuple[np.ndarray, RefStats]:
+def scale_channels(spec: Any, inputs: Sequence[np.ndarray], plan: Any, hw: Any,
+                   out_bits: int = 8) -> tuple[np.ndarray, RefStats]:
     """``in[c]·from[c,y,x]`` (``in[0,y,x]·from[c,y,x]`` with ``scale_wh``) as exact products,
     requantized by ``plan.rq`` and activated."""
     stats = RefStats()
@@ -447,8 +463,8 @@ def scale_channels(spec: Any, inputs: Sequence[np.ndarray], plan: Any, hw: Any) 
         for j in range(h):
             for i in range(w):
                 s = scale[0][j][i] if spec.scale_wh else scale[k][0][0]
-                out.append(requant_activate(s * frm[k][j][i], 0, spec.activation, plan, hw, stats))
-    return _pack(out, (c, h, w)), stats
+                out.append(requant_activate(s * frm[k][j][i], 0, spec.activation, plan, hw, stats, out_bits))
+    return _pack(out, (c, h, w), out_bits), stats
 
 
 # --------------------------------------------------------------------------- quantization

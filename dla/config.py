@@ -179,8 +179,9 @@ def _problems(v: dict[str, Any]) -> list[tuple[str, str]]:
             out.append((name, f"{name}={shown} is outside {lo:g}..{hi:g}"))
     for name in (k for k in v if k.startswith("passes_")):
         x = v[name]
-        if math.isfinite(x) and 0 <= x <= 64 and x != 0 and not (x >= 1 and x == int(x)) and \
-                not (x < 1 and (1 / x) == int(1 / x)):
+        packing = 1 / x if math.isfinite(x) and 0 < x < 1 else None  # 1/n: n filters per PE
+        if math.isfinite(x) and 0 < x <= 64 and not (x >= 1 and x == int(x)) and \
+                not (packing is not None and math.isfinite(packing) and packing <= 64 and packing == int(packing)):
             out.append((name, f"{name}={x} must be 0 (not supported), a whole number of passes (1, 2, 4...) "
                               "or a packing 1/n (0.5, 0.25...)"))
     if v["requant"] == "single_round" and v["rounding"] == "truncate":

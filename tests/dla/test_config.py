@@ -238,3 +238,23 @@ def test_non_string_keys_are_located(tmp_path: Path) -> None:
     path = write(tmp_path, "acc_bits: 32\n? [a, b]\n: 3\n", "seqkey.yaml")
     with pytest.raises(ConfigError, match=prefix(path, 2)):
         load_config(path)
+
+
+@pytest.mark.parametrize("value,ok", [(0, True), (0.5, True), (0.25, True), (1, True), (2, True), (4.0, True),
+                                      (0.3, False), (2.5, False), (1e-320, False), (1 / 65, False), (65, False)])
+def test_passes_are_whole_passes_or_a_packing(value: float, ok: bool) -> None:
+    """A ``passes_w*a*`` entry is 0 (unsupported), a whole number of passes, or 1/n (n ≤ 64
+    filters packed per PE); anything else is refused naming the field (a denormal once reached
+    the cycle model as an infinite packing)."""
+    if ok:
+        hw = HardwareConfig(passes_w16a16=value)
+        assert hw.passes(16, 16) == value and ("w16a16" in hw.supported_pairs()) == (value > 0)
+    else:
+        with pytest.raises(UserInputError, match="passes_w16a16="):
+            HardwareConfig(passes_w16a16=value)
+
+
+def test_w8a8_is_always_one_pass_and_unknown_pairs_unsupported() -> None:
+    hw = HardwareConfig()
+    assert hw.passes(8, 8) == 1.0 and hw.passes(4, 8) == 0.5 and hw.passes(16, 16) == 2.0
+    assert hw.passes(4, 4) == 0.0 and hw.supported_pairs()[0] == "w8a8"

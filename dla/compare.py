@@ -148,6 +148,11 @@ def run_input_real(engine: Engine, mode: Mode, records: dict[int, LayerRecord], 
     return x if i == -1 else records[i].real
 
 
+def _on_host(engine: Engine, spec: LayerSpec) -> bool:
+    """A host kind (yolo, region, softmax...), or a layer the quantization spec sent to the host."""
+    return spec.kind in HOST_LAYERS or (engine.qnet is not None and engine.qnet.on_host(spec))
+
+
 def cross_layer(engine: Engine, spec: LayerSpec, mode: Mode, records: dict[int, LayerRecord],
                 x: np.ndarray) -> Crossed:
     """CROSS, the one definition of a layer's **isolated error**: layer ``spec`` of ``mode``'s run
@@ -163,10 +168,10 @@ def cross_layer(engine: Engine, spec: LayerSpec, mode: Mode, records: dict[int, 
       scales, against the FLOAT output (the same definition from the FLOAT side).
 
     ``records`` holds the run's layers up to ``spec`` (``LayerRecord``s); metrics take the FLOAT
-    side as the reference.  Host layers (yolo, region, softmax...) run in float in every mode:
-    a ``UserInputError``.
+    side as the reference.  Host layers (yolo, region, softmax..., and ``host: true`` layers) run
+    in float in every mode: a ``UserInputError``.
     """
-    if spec.kind in HOST_LAYERS:
+    if _on_host(engine, spec):
         raise UserInputError(f"layer {spec.index} ({spec.kind.value}) runs on the host in float in every "
                              "mode: there is nothing to cross")
     other = OTHER[mode]
@@ -209,7 +214,7 @@ def isolated_errors(engine: Engine, x: np.ndarray, threshold_db: float = 20.0) -
     rows = []
     for spec in engine.net.layers:
         cumulative = error_metrics(ref.records[spec.index].real, run.records[spec.index].real)
-        isolated = None if spec.kind in HOST_LAYERS else cross_layer(engine, spec, Mode.INT, run.records, x).metrics
+        isolated = None if _on_host(engine, spec) else cross_layer(engine, spec, Mode.INT, run.records, x).metrics
         flagged = isolated is not None and isolated.sqnr_db < threshold_db
         rows.append(IsolatedRow(spec, cumulative, isolated, flagged))
     return rows

@@ -437,7 +437,8 @@ class Session:
         self.crosses.append(result)
         if continue_from_cross:
             if self.mode is Mode.INT:
-                q = quantize_tensor(crossed.other_real, self.engine.qnet.scales[spec.index])
+                qnet = self.engine.qnet
+                q = quantize_tensor(crossed.other_real, qnet.scales[spec.index], qnet.tensor_bits(spec.index))
                 self.records[spec.index] = LayerRecord(spec, q, self.engine.qnet.scales[spec.index])
             else:
                 self.records[spec.index] = LayerRecord(spec, np.asarray(crossed.other_real, dtype=np.float32))

@@ -248,3 +248,24 @@ def test_spec_round_trips_widths() -> None:
                                          {"types": ["convolutional"], "weight_bits": 4}, {"layers": [3], "host": True}]}
     assert QuantSpec.from_dict(d).to_dict() == d
     assert not QuantSpec.from_dict(d).is_all_int8 and QuantSpec().is_all_int8
+
+
+def test_isolated_errors_and_step_cross_respect_widths(model) -> None:
+    """CROSS at an int16 layer continues with int16 codes; a ``host: true`` layer has no
+    isolated error (float in every mode), like yolo."""
+    from dla.compare import isolated_errors
+    from dla.session import Session
+
+    net, _, x = model
+    q = _q(model, overrides=[{"layers": [15], "activation_bits": 16}, {"layers": [13], "host": True}])
+    rows = isolated_errors(Engine(net, q), x)
+    assert rows[13].isolated is None and rows[15].isolated is not None and rows[16].isolated is None
+    s = Session(Engine(net, q), x, mode="int")
+    s.run_to(15)
+    s.cross(continue_from_cross=True)
+    rec = s.records[15]
+    assert rec.output.dtype == np.int16 and rec.scale == q.scales[15]
+    s.run_to(12)
+    s.step()  # layer 13, on the host
+    with pytest.raises(UserInputError, match="runs on the host"):
+        s.cross()

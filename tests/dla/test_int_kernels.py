@@ -15,10 +15,8 @@ Randomness is seeded numpy: every run draws the same cases.
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,8 +29,9 @@ from dla.requant import encode
 from golden.errors import UnsupportedError, UserInputError
 from golden.kernels import KERNELS
 from golden.layers import ConnectedSpec, ConvSpec, Kind, LayerSpec, ShortcutSpec
-from golden.network import LayerParams, Network, parse_network
+from golden.network import LayerParams, Network
 from quant.qnet import QuantizedNetwork, QuantLayer
+from tests.net_helpers import net_from_cfg, net_header
 from tests.reference import int_kernels_ref as ref
 
 # --------------------------------------------------------------------------- configurations
@@ -81,20 +80,6 @@ def _hw_for(hw: HardwareConfig, activation: str) -> HardwareConfig:
 
 
 # --------------------------------------------------------------------------- building layers
-
-
-def net_from_cfg(text: str) -> Network:
-    """Parse a cfg text through ``golden.network.parse_network`` (no warnings allowed)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "t.cfg"
-        path.write_text(text, encoding="utf-8")
-        net = parse_network(path)
-    assert not net.warnings, net.warnings
-    return net
-
-
-def _net_header(c: int, h: int, w: int) -> str:
-    return f"[net]\nwidth={w}\nheight={h}\nchannels={c}\n\n"
 
 
 def p2(rng: np.random.Generator, lo: float, hi: float, pow2: bool, size: int | None = None) -> Any:
@@ -159,7 +144,7 @@ def random_conv(rng: np.random.Generator, activation: str, granularity: str) -> 
     divisors = [d for d in range(1, c + 1) if c % d == 0]
     groups = 1 if rng.random() < 0.45 else int(rng.choice(divisors))
     filters = groups * int(rng.integers(1, max(1, 20 // groups) + 1))
-    net = net_from_cfg(_net_header(c, h, w) + f"[convolutional]\nfilters={filters}\nsize={size}\nstride_x={sx}\n"
+    net = net_from_cfg(net_header(c, h, w) + f"[convolutional]\nfilters={filters}\nsize={size}\nstride_x={sx}\n"
                        f"stride_y={sy}\npadding={padding}\ngroups={groups}\nactivation={activation}\n")
     spec = net.layers[0]
     assert isinstance(spec, ConvSpec)
@@ -276,7 +261,7 @@ def test_connected_int_matches_reference(variant: str) -> None:
         hw = _hw_for(HW_VARIANTS[variant], act)
         c, h, w = (int(v) for v in rng.integers(1, 8, size=3))
         n = int(rng.integers(1, 20))
-        net = net_from_cfg(_net_header(c, h, w) + f"[connected]\noutput={n}\nactivation={act}\n")
+        net = net_from_cfg(net_header(c, h, w) + f"[connected]\noutput={n}\nactivation={act}\n")
         spec = net.layers[0]
         assert isinstance(spec, ConnectedSpec)
         pow2 = bool(rng.random() < 0.35)
@@ -297,7 +282,7 @@ def _overflow_conv(hw: HardwareConfig) -> tuple[ConvSpec, QuantizedNetwork, np.n
     ≥ 4·3·127² = 193548 > 32767), channel 1 all −127 (every one < −32768), channel 2 all 1
     (|acc| ≤ 3429, never overflows), channel 3 is +127 on input channel 0's centre tap only
     (acc = 16129, fits) with bias 20000 (sum 36129 overflows).  Multiplier 1/2048."""
-    net = net_from_cfg(_net_header(3, 5, 5) + "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=linear\n")
+    net = net_from_cfg(net_header(3, 5, 5) + "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=linear\n")
     spec = net.layers[0]
     w = np.zeros((4, 3, 3, 3), dtype=np.int8)
     w[0], w[1], w[2] = 127, -127, 1
@@ -341,7 +326,7 @@ def test_acc16_overflow_is_counted_and_resolved_as_configured(mode: str, requant
 def test_acc32_overflow_with_extreme_bias() -> None:
     """At the default 32-bit accumulator, ``bias = INT32_MAX`` plus a positive sum overflows; the
     count equals the number of positive sums and the accumulator saturates (output 127)."""
-    net = net_from_cfg(_net_header(2, 3, 3) + "[convolutional]\nfilters=2\nsize=1\nstride=1\nactivation=linear\n")
+    net = net_from_cfg(net_header(2, 3, 3) + "[convolutional]\nfilters=2\nsize=1\nstride=1\nactivation=linear\n")
     spec = net.layers[0]
     x = np.array([[[1, 0, -1], [2, 0, -2], [3, 0, -3]], [[0] * 3] * 3], dtype=np.int8)
     w = np.array([[[[1]], [[0]]], [[[-1]], [[0]]]], dtype=np.int8)
@@ -371,7 +356,7 @@ def test_maxpool_int_matches_reference() -> None:
         padding = int(rng.integers(0, max(1, 2 * size - 1)))
         if h + padding < size or w + padding < size:
             continue
-        net = net_from_cfg(_net_header(c, h, w) + f"[maxpool]\nsize={size}\nstride_x={sx}\nstride_y={sy}\n"
+        net = net_from_cfg(net_header(c, h, w) + f"[maxpool]\nsize={size}\nstride_x={sx}\nstride_y={sy}\n"
                            f"padding={padding}\n")
         spec = net.layers[0]
         qnet = QuantizedNetwork(net, {-1: 0.1, 0: 0.1})
@@ -386,7 +371,7 @@ def test_upsample_and_reorg_int_match_reference() -> None:
     hw = HardwareConfig()
     for case in range(12):
         c, h, w, s = int(rng.integers(1, 6)), int(rng.integers(1, 7)), int(rng.integers(1, 7)), int(rng.integers(1, 4))
-        net = net_from_cfg(_net_header(c, h, w) + f"[upsample]\nstride={s}\n")
+        net = net_from_cfg(net_header(c, h, w) + f"[upsample]\nstride={s}\n")
         x = random_int8(rng, net.input_shape)
         out, stats = run_kernel(net.layers[0], [x], QuantizedNetwork(net, {-1: 0.1, 0: 0.1}), hw)
         assert_same(out, stats, ref.upsample(net.layers[0], x), ref.RefStats(), f"upsample {case}")
@@ -394,7 +379,7 @@ def test_upsample_and_reorg_int_match_reference() -> None:
         s = int(rng.integers(1, 4))
         c = s * s * int(rng.integers(1, 4))
         h, w = s * int(rng.integers(1, 5)), s * int(rng.integers(1, 5))
-        net = net_from_cfg(_net_header(c, h, w) + f"[reorg]\nstride={s}\n")
+        net = net_from_cfg(net_header(c, h, w) + f"[reorg]\nstride={s}\n")
         x = random_int8(rng, net.input_shape)
         out, stats = run_kernel(net.layers[0], [x], QuantizedNetwork(net, {-1: 0.1, 0: 0.1}), hw)
         assert_same(out, stats, ref.reorg(net.layers[0], x), ref.RefStats(), f"reorg {case}")
@@ -412,7 +397,7 @@ def test_route_int_matches_reference(variant: str) -> None:
         group_id = int(rng.integers(0, groups))
         chans = [groups * int(rng.integers(1, 5)) for _ in range(n_in)]
         h, w = int(rng.integers(1, 7)), int(rng.integers(1, 7))
-        text = _net_header(3, h, w)
+        text = net_header(3, h, w)
         for c in chans:  # layer i: a 1x1 conv on the previous layer (shape (c, h, w))
             text += f"[convolutional]\nfilters={c}\nsize=1\nactivation=linear\n\n"
         order = [int(v) for v in rng.permutation(n_in)]
@@ -463,7 +448,7 @@ def _shortcut_case(rng: np.random.Generator, topo: int, act: str) -> tuple[Short
     pow2 = bool(rng.random() < 0.35)
     alpha, beta = (1.0, 1.0) if rng.random() < 0.5 else (p2(rng, -1.5, 1, pow2), p2(rng, -1.5, 1, pow2))
     side = 2 * int(rng.integers(1, 5))  # even sides: stride-2 layers halve exactly
-    net = net_from_cfg(_net_header(3, side, side) + body.format(a=a, b=b, act=act, alpha=alpha, beta=beta))
+    net = net_from_cfg(net_header(3, side, side) + body.format(a=a, b=b, act=act, alpha=alpha, beta=beta))
     spec = net.layers[idx]
     assert spec.kind is Kind.SHORTCUT
     scales = {-1: 0.1}
@@ -524,7 +509,7 @@ def test_shortcut_alpha_scales_only_where_darknet_adds() -> None:
     ``from`` reaches (``out[k][j·sample][i·sample]``); every other position keeps ``prev`` unscaled
     (as ``golden.kernels.shortcut`` does).  With power-of-two scales, α = 0.5 and even ``prev``
     values every step is exact, so the INT output must be exactly those integers."""
-    net = net_from_cfg(_net_header(3, 4, 4) + "[convolutional]\nfilters=2\nsize=1\nstride=2\nactivation=linear\n\n"
+    net = net_from_cfg(net_header(3, 4, 4) + "[convolutional]\nfilters=2\nsize=1\nstride=2\nactivation=linear\n\n"
                        "[upsample]\nstride=2\n\n[shortcut]\nfrom=-2\nalpha=0.5\nactivation=linear\n")
     spec = net.layers[2]
     s = 2.0**-4
@@ -547,7 +532,7 @@ def test_shortcut_two_froms_with_alpha_keeps_every_operand() -> None:
     one ``from``; AlexeyAB: no α/β), so INT mode may refuse it (``UnsupportedError``) — but if it
     runs it, no operand may be lost: with power-of-two scales and values chosen so every step is
     exact, the INT output must equal the golden result exactly."""
-    net = net_from_cfg(_net_header(3, 2, 2) + "".join(
+    net = net_from_cfg(net_header(3, 2, 2) + "".join(
         "[convolutional]\nfilters=2\nsize=1\nactivation=linear\n\n" for _ in range(3))
         + "[shortcut]\nfrom=-2,-3\nalpha=0.5\nactivation=linear\n")
     spec = net.layers[3]
@@ -578,7 +563,7 @@ def test_avgpool_int_matches_reference(variant: str) -> None:
     hw = HW_VARIANTS[variant]
     for case in range(12):
         c, h, w = int(rng.integers(1, 9)), int(rng.integers(1, 12)), int(rng.integers(1, 12))
-        net = net_from_cfg(_net_header(c, h, w) + "[avgpool]\n")
+        net = net_from_cfg(net_header(c, h, w) + "[avgpool]\n")
         pow2 = bool(rng.random() < 0.35)
         s_in = p2(rng, -7, -2, pow2)
         qnet = QuantizedNetwork(net, {-1: s_in, 0: s_in * p2(rng, -4, 1, pow2)})
@@ -598,7 +583,7 @@ def test_scale_channels_int_matches_reference(variant: str) -> None:
         c, h, w = int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
         wh = case % 2 == 1
         second = "[convolutional]\nfilters=1\nsize=1\nactivation=linear\n" if wh else "[avgpool]\n"
-        net = net_from_cfg(_net_header(3, h, w) + f"[convolutional]\nfilters={c}\nsize=1\nactivation=linear\n\n"
+        net = net_from_cfg(net_header(3, h, w) + f"[convolutional]\nfilters={c}\nsize=1\nactivation=linear\n\n"
                            f"{second}\n[scale_channels]\nfrom=0\nscale_wh={int(wh)}\nactivation={act}\n")
         spec = net.layers[2]
         pow2 = bool(rng.random() < 0.35)

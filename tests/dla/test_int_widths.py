@@ -9,9 +9,7 @@ in Python ints.  ``np.array_equal`` and equal event counts, always.  Seeded nump
 """
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +18,9 @@ from dla import fused
 from dla.config import HardwareConfig
 from dla.int_kernels import INT_KERNELS, LayerStats, build_plan, exact_int_gemm, gemm_plan
 from golden.layers import ConnectedSpec, ConvSpec, LayerSpec
-from golden.network import Network, parse_network
+from golden.network import Network
 from quant.qnet import QuantizedNetwork, QuantLayer
+from tests.net_helpers import net_from_cfg, net_header
 from tests.reference import int_kernels_ref as ref
 
 PAIRS = [(4, 8), (8, 8), (8, 16), (16, 8), (16, 16)]
@@ -38,19 +37,6 @@ ACTIVATIONS = ("linear", "leaky", "relu", "relu6", "logistic")
 def _seed(*parts: object) -> int:
     text = "/".join(map(str, parts))
     return sum((i + 1) * ord(ch) for i, ch in enumerate(text)) % (2**32)
-
-
-def _net(text: str) -> Network:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "t.cfg"
-        path.write_text(text, encoding="utf-8")
-        net = parse_network(path)
-    assert not net.warnings, net.warnings
-    return net
-
-
-def _header(c: int, h: int, w: int) -> str:
-    return f"[net]\nwidth={w}\nheight={h}\nchannels={c}\n\n"
 
 
 def _dtype(bits: int) -> type[np.signedinteger]:
@@ -154,7 +140,7 @@ def test_conv_at_every_width_matches_reference(variant: str, w_bits: int, a_bits
         size = int(rng.choice([1, 3]))
         groups = 1 if rng.random() < .6 else c
         filters = groups * int(rng.integers(1, 4))
-        net = _net(_header(c, h, w) + f"[convolutional]\nfilters={filters}\nsize={size}\nstride={int(rng.integers(1, 3))}"
+        net = net_from_cfg(net_header(c, h, w) + f"[convolutional]\nfilters={filters}\nsize={size}\nstride={int(rng.integers(1, 3))}"
                    f"\npad=1\ngroups={groups}\nactivation={act}\n")
         spec = net.layers[0]
         s_in = 2.0 ** rng.uniform(-8, -2)
@@ -175,7 +161,7 @@ def test_connected_at_every_width_matches_reference(w_bits: int, a_bits: int) ->
         act = ACTIVATIONS[case % 4]
         out_bits = 16 if case % 2 else 8
         c, h, w = (int(v) for v in rng.integers(1, 7, size=3))
-        net = _net(_header(c, h, w) + f"[connected]\noutput={int(rng.integers(1, 12))}\nactivation={act}\n")
+        net = net_from_cfg(net_header(c, h, w) + f"[connected]\noutput={int(rng.integers(1, 12))}\nactivation={act}\n")
         spec = net.layers[0]
         s_in = 2.0 ** rng.uniform(-8, -2)
         ql, s_out = mac_layer(rng, spec, w_bits, a_bits, out_bits, s_in)
@@ -195,7 +181,7 @@ def _two_input_net(kind: str, c: int, h: int, w: int) -> Network:
     body = (f"[convolutional]\nfilters={c}\nsize=1\nstride=1\nactivation=linear\n\n"
             f"[convolutional]\nfilters={c}\nsize=1\nstride=1\nactivation=linear\n\n")
     body += "[route]\nlayers=0,1\n" if kind == "route" else "[shortcut]\nfrom=0\nactivation=leaky\n"
-    return _net(_header(c, h, w) + body)
+    return net_from_cfg(net_header(c, h, w) + body)
 
 
 @pytest.mark.parametrize("variant", ["gemmlowp", "single_round", "scale_shift"])
@@ -228,7 +214,7 @@ def test_route_and_shortcut_of_mixed_widths_match_reference(kind: str, variant: 
 def test_route_of_one_int16_input_into_int8_saturates_and_counts() -> None:
     """Same scale, narrower output: values beyond int8 saturate and are counted (the conversion
     docs/arithmetic.md defines), values inside pass unchanged."""
-    net = _net(_header(1, 1, 4) + "[convolutional]\nfilters=1\nsize=1\nstride=1\nactivation=linear\n\n"
+    net = net_from_cfg(net_header(1, 1, 4) + "[convolutional]\nfilters=1\nsize=1\nstride=1\nactivation=linear\n\n"
                "[route]\nlayers=0\n")
     spec = net.layers[1]
     qnet = QuantizedNetwork(net, {-1: 0.1, 0: 0.01, 1: 0.01}, bits={0: 16, 1: 8})
@@ -249,11 +235,11 @@ def test_pooling_and_data_movement_on_int16_match_reference() -> None:
             ("[upsample]\nstride=2\n", lambda s, x: ref.upsample(s, x, 16)),
             ("[reorg]\nstride=2\n", lambda s, x: ref.reorg(s, x, 16)),
         ]:
-            net = _net(_header(c, h, w) + text)
+            net = net_from_cfg(net_header(c, h, w) + text)
             qnet = QuantizedNetwork(net, {-1: 0.001, 0: 0.001}, bits={-1: 16, 0: 16})
             out, stats = run(net.layers[0], [x], qnet, hw)
             same(out, stats, check(net.layers[0], x), ref.RefStats(), f"{text.split()[0]} case {case}")
-        net = _net(_header(c, h, w) + "[avgpool]\n")
+        net = net_from_cfg(net_header(c, h, w) + "[avgpool]\n")
         for out_bits in (8, 16):
             qnet = QuantizedNetwork(net, {-1: 0.001, 0: 0.001 * (1 if out_bits == 16 else 300)},
                                     bits={-1: 16, 0: out_bits})

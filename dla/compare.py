@@ -18,6 +18,7 @@ from dla.metrics import ErrorMetrics, error_metrics
 from golden.detect import Detection, detect, iou_xyxy, top_k
 from golden.errors import UserInputError
 from golden.layers import HOST_LAYERS, LayerSpec
+from quant.precision import LayerPrecision
 
 
 @dataclass
@@ -27,9 +28,11 @@ class LayerRow:
     saturated_pct: float  # INT: % of outputs clipped to int8
     overflow: int  # INT: accumulator overflow events
     scale: float | None  # INT output scale
+    precision: LayerPrecision | None = None  # the quantized network's widths of the layer (None: no qnet)
 
     def to_dict(self) -> dict:
-        d: dict = {"index": self.spec.index, "type": self.spec.kind.value, "shape": list(self.spec.out_shape)}
+        d: dict = {"index": self.spec.index, "type": self.spec.kind.value, "shape": list(self.spec.out_shape),
+                   "precision": self.precision.to_dict() if self.precision is not None else None}
         for mode, m in self.metrics.items():
             for k, v in m.to_dict().items():
                 d[f"{mode.value}_{k}"] = v if math.isfinite(v) else str(v)
@@ -77,6 +80,11 @@ class Comparison:
     agreement: dict[Mode, Agreement] = field(default_factory=dict)
 
 
+def layer_precision(engine: Engine, spec: LayerSpec) -> LayerPrecision | None:
+    """Layer ``spec``'s operand widths in ``engine``'s quantized network (``None`` for a float-only engine)."""
+    return engine.qnet.precision(spec) if engine.qnet is not None else None
+
+
 def match_detections(ref: list[Detection], test: list[Detection], iou: float = 0.5) -> Agreement:
     """Greedy matching (best probability first) of ``test`` to ``ref``: same class, IoU ≥ ``iou``.
     recall = matched / len(ref), precision = matched / len(test); ``None`` where the set is empty."""
@@ -110,7 +118,7 @@ def compare_modes(engine: Engine, x: np.ndarray, image_size: tuple[int, int], na
         rec = runs[Mode.INT].records[spec.index] if Mode.INT in runs else None
         st = rec.stats if rec else None
         rows.append(LayerRow(spec, metrics, 100.0 * st.saturated / st.elements if st and st.elements else 0.0,
-                             st.overflow if st else 0, rec.scale if rec else None))
+                             st.overflow if st else 0, rec.scale if rec else None, layer_precision(engine, spec)))
     cmp = Comparison(runs, rows)
     net = engine.net
     for m, run in runs.items():
@@ -196,12 +204,15 @@ class IsolatedRow:
     cumulative: ErrorMetrics
     isolated: ErrorMetrics | None  # None for host layers (float in every mode)
     flagged: bool
+    precision: LayerPrecision | None = None  # the layer's widths in the INT run
 
     def to_dict(self) -> dict:
         def clean(m: ErrorMetrics | None) -> dict | None:
             return None if m is None else {k: (v if math.isfinite(v) else str(v)) for k, v in m.to_dict().items()}
 
-        return {"index": self.spec.index, "type": self.spec.kind.value, "cumulative": clean(self.cumulative),
+        return {"index": self.spec.index, "type": self.spec.kind.value,
+                "precision": self.precision.to_dict() if self.precision is not None else None,
+                "cumulative": clean(self.cumulative),
                 "isolated": clean(self.isolated), "flagged": self.flagged}
 
 
@@ -216,5 +227,5 @@ def isolated_errors(engine: Engine, x: np.ndarray, threshold_db: float = 20.0) -
         cumulative = error_metrics(ref.records[spec.index].real, run.records[spec.index].real)
         isolated = None if _on_host(engine, spec) else cross_layer(engine, spec, Mode.INT, run.records, x).metrics
         flagged = isolated is not None and isolated.sqnr_db < threshold_db
-        rows.append(IsolatedRow(spec, cumulative, isolated, flagged))
+        rows.append(IsolatedRow(spec, cumulative, isolated, flagged, layer_precision(engine, spec)))
     return rows

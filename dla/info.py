@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from golden.layers import ConvSpec, Kind, LayerSpec, MaxPoolSpec, RouteSpec, ShortcutSpec, UpsampleSpec
 from golden.network import Network
+from quant.qnet import QuantizedNetwork
 
 
 def _detail(s: LayerSpec) -> str:
@@ -28,12 +29,18 @@ def _shape(shape: tuple[int, int, int]) -> str:
     return f"{c}x{h}x{w}"
 
 
-def layer_table(net: Network) -> list[str]:
+def layer_table(net: Network, qnet: QuantizedNetwork | None = None) -> list[str]:
+    """The title line, the header, one row per layer, the totals.  With ``qnet`` (a .qnet, or a
+    debugging session of a quantized model) each row ends with the layer's ``precision`` label
+    (``quant.precision``: "w8a8", "w8a8>a16", "host"...); a float model's table has no such column."""
+    prec = {s.index: qnet.precision(s).label for s in net.layers} if qnet is not None else {}
+    ptail = f" {'precision':<9}" if prec else ""
     rows = [f"{net.name}: input {_shape(net.input_shape)} (CxHxW), {len(net.layers)} layers",
-            f"{'idx':>4}  {'type':<14} {'input':>13} -> {'output':<13} {'detail':<30} {'params':>11} {'MACs':>14}"]
+            f"{'idx':>4}  {'type':<14} {'input':>13} -> {'output':<13} {'detail':<30} {'params':>11} {'MACs':>14}"
+            + ptail]
     for s in net.layers:
         rows.append(f"{s.index:>4}  {s.kind.value:<14} {_shape(s.in_shape):>13} -> {_shape(s.out_shape):<13} "
-                    f"{_detail(s):<30} {s.n_params:>11,} {s.macs:>14,}")
+                    f"{_detail(s):<30} {s.n_params:>11,} {s.macs:>14,}" + (f" {prec[s.index]}" if prec else ""))
     convs = sum(1 for s in net.layers if s.kind is Kind.CONV)
     rows.append(f"total: {net.n_params:,} parameters ({4 * net.n_params / 2**20:.1f} MiB as float32), "
                 f"{net.macs:,} MACs ({2 * net.macs / 1e9:.2f} GFLOP), {convs} convolutions")

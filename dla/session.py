@@ -272,6 +272,9 @@ class Session:
                                 "macs": spec.macs, "params": spec.n_params, "mode": self.mode.value,
                                 "host": spec.kind in HOST_LAYERS}
         if self.engine.qnet is not None:
+            # a 'host: true' override sends a conv to the host too; precision: quant.precision's label
+            info["host"] = self.engine.qnet.on_host(spec)
+            info["precision"] = self.engine.qnet.precision(spec).label
             info["out_scale"] = self.engine.qnet.scales[spec.index]
             info["in_scales"] = [self.engine.qnet.scales[i] for i in spec.inputs]
             if spec.index in self.engine.qnet.layers:

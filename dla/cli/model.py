@@ -26,7 +26,7 @@ def info_cmd(model: tuple[str, ...], darknet: str, quiet: bool) -> None:
     m, _ = model_args(model, False, quiet, 0, darknet)
     click.echo(f"darknet: {m.net.darknet.value} (detector input: "
                f"{'letterbox' if m.net.letter_box else 'stretch'})")
-    for row in layer_table(m.net):
+    for row in layer_table(m.net, m.qnet):
         click.echo(row)
     if m.qnet is not None:
         for row in quant_table(m.qnet):

@@ -111,6 +111,7 @@ class LayerInfo(Result):
     inputs: tuple[int, ...]  # -1: the network input
     host: bool  # runs on the host in float
     mode: str
+    precision: str | None  # the quantized network's widths of the layer ("w8a8>a16"); None: a float model
     in_scales: tuple[float, ...] | None  # None: a float model
     out_scale: float | None
     weight_scales: tuple[float, ...] | None  # one, or one per output channel; None: no weights

@@ -132,11 +132,12 @@ class Stepper:
     # ------------------------------------------------------------------ looking
     def _info(self, c: Info) -> LayerInfo:
         spec = self._spec()
-        rows = layer_table(self.s.net)
+        rows = layer_table(self.s.net, self.s.engine.qnet)
         info = self.s.layer
         ws = info.get("weight_scale")
         return LayerInfo(
             spec.index, rows[1], rows[2 + spec.index], tuple(spec.inputs), bool(info["host"]), self.s.mode.value,
+            info.get("precision"),
             tuple(info["in_scales"]) if "out_scale" in info else None, info.get("out_scale"),
             None if ws is None else tuple(np.asarray(ws, dtype=np.float64).reshape(-1).tolist()),
             len(self.s.edits), sum(1 for e in self.s.edits if e.layer == spec.index))

@@ -74,6 +74,8 @@ def _moved(r: Moved) -> list[str]:
 def _info(r: LayerInfo) -> list[str]:
     sources = ", ".join("the network input" if i == -1 else f"layer {i}" for i in r.inputs)
     where = "runs on the host in float" if r.host else f"runs in {r.mode}"
+    if r.precision is not None:
+        where += f"; precision {r.precision}"
     out = [r.table_header, r.table_row, f"  inputs: {sources}; {where}"]
     if r.out_scale is not None:
         ins = ", ".join(f"{s:.6g}" for s in r.in_scales or ())

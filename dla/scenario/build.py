@@ -22,6 +22,7 @@ from dla.scenario.load import LoadedScenario, load_hw, resolve_data, resolve_ima
 from golden.errors import UserInputError
 from golden.genweights import synthetic_image
 from golden.image import load_image, prepare_input
+from golden.layers import Kind
 from golden.network import Network
 from quant import calibration_images, quantize
 from quant.qnet import QuantizedNetwork
@@ -30,10 +31,11 @@ from quant.spec import QuantSpec
 
 @dataclass
 class Variant:
-    name: str  # "mse/per_channel", or "qnet"
+    name: str  # "mse/per_channel", "mse/per_channel/int16-heads" (a precision sweep), or "qnet"
     spec: QuantSpec
     qnet: QuantizedNetwork
     engine: Engine
+    precision: str | None = None  # the name of its set in 'quant.precision', if the scenario sweeps it
 
     @property
     def slug(self) -> str:
@@ -141,17 +143,43 @@ def build_variants(ls: LoadedScenario, net: Network, qnet: QuantizedNetwork | No
         ranges, _ = collect_statistics(net, calibration_set(ls), use_cache=True, on_image=on_image)
     except UserInputError as exc:  # an unreadable or missing image of the calibration set
         raise ls.error(str(exc), "quant", "calib", "images") from None
+    check_overrides(ls, net)
     out = []
-    for d in ls.scenario.quant.variants():
+    for v in ls.scenario.quant.variants():
+        d = v.spec
+        # a mistake of one precision set (a width this hardware cannot run...) is named at that
+        # set's line, else at the 'quant' section's
+        where = ("quant", "precision", v.precision) if v.precision is not None else ("quant",)
         try:
             spec = QuantSpec.from_dict(d)
             q = quantize(net, ranges, d["granularity"], route_shared_scale=hw.route_shared_scale, spec=spec)
             engine = Engine(net, q, hw)
-            engine.plans()  # an activation the DLA cannot run fails here, before anything is written
+            engine.plans()  # an activation or width the DLA cannot run fails here, before anything is written
         except UserInputError as exc:
-            raise ls.error(str(exc), "quant") from None
-        out.append(Variant(f"{d['activations']}/{d['granularity']}", spec, q, engine))
+            raise ls.error(f"{v.name}: {str(exc)}" if v.precision is not None else str(exc), *where) from None
+        out.append(Variant(v.name, spec, q, engine, v.precision))
     return out
+
+
+KINDS = tuple(k.value for k in Kind)
+
+
+def check_overrides(ls: LoadedScenario, net: Network) -> None:
+    """Every layer index and type an override names exists in ``net`` (a wrong one would
+    otherwise select nothing, and a precision sweep would silently measure the all-int8 network)."""
+    q = ls.scenario.quant
+    groups = [(("quant", "overrides"), q.overrides)]
+    groups += [(("quant", "precision", name), ovs) for name, ovs in (q.precision or {}).items()]
+    last = len(net.layers) - 1
+    for loc, ovs in groups:
+        for i, o in enumerate(ovs):
+            for j, layer in enumerate(o.layers):
+                if not 0 <= layer <= last:
+                    raise ls.error(f"layer {layer} is out of range: {net.name} has layers 0..{last}",
+                                   *loc, i, "layers", j)
+            for j, kind in enumerate(o.types):
+                if kind not in KINDS:
+                    raise ls.error(f"unknown layer type '{kind}' (valid: {', '.join(KINDS)})", *loc, i, "types", j)
 
 
 def class_names(ls: LoadedScenario, net: Network) -> list[str] | None:

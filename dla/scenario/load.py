@@ -169,6 +169,8 @@ def _describe(err: dict[str, Any], loc: Loc) -> str:
         return f"unknown key '{key}'{hint}"
     if kind == "missing":
         return "required key is missing"
+    if kind == "bool_type":
+        return f"must be true or false, got {err.get('input')!r}"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         return f"unknown value {err.get('input')!r} (valid: {expected.replace(chr(39), '')})"

@@ -2,7 +2,7 @@
 
 ``report.html`` (self-contained: CSS inline, every plot embedded as a data URI, no script, no
 network), ``summary.json`` (the whole result), ``layers.csv`` (one row per variant × input ×
-mode × layer, with the cycle model's columns joined by layer), ``junit.xml`` (one test case
+mode × layer, with the layer's ``precision`` label and the cycle model's columns joined by layer), ``junit.xml`` (one test case
 per check) and ``plots/`` (the PNGs, also usable on their own).  Which of them are written is
 the scenario's ``report:`` section; ``summary.json`` is always written (regressions read it).
 ``summary.json`` holds no wall time, so the same scenario gives the same bytes in any process
@@ -23,6 +23,7 @@ import jinja2
 from dla.fileio import json_text, write_bytes_atomic
 from dla.scenario.junit import junit_xml, scenario_suite
 from dla.scenario.runner import ScenarioResult
+from dla.scenario.text import precision_columns
 
 CYCLE_COLUMNS = ("total_cycles", "compute_cycles", "stall_cycles", "util_pct", "dram_read_bytes", "dram_write_bytes")
 
@@ -30,13 +31,13 @@ CYCLE_COLUMNS = ("total_cycles", "compute_cycles", "stall_cycles", "util_pct", "
 def layers_csv(summary: dict[str, Any]) -> str:
     cycles = {r["index"]: r for r in (summary["cycles"] or {}).get("layers", [])}
     buf = io.StringIO()
-    fields = ["variant", "image", "mode", "index", "type", "shape", "sqnr_db", "max_abs", "mean_abs", "cosine",
+    fields = ["variant", "image", "mode", "index", "type", "shape", "precision", "sqnr_db", "max_abs", "mean_abs", "cosine",
               "saturated_pct", "overflow", "scale", *(f"cycles_{c}" for c in CYCLE_COLUMNS)]
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for r in summary["layers"]:
         cy = cycles.get(r["index"], {})
-        w.writerow({**r, **{f"cycles_{c}": cy.get(c, "") for c in CYCLE_COLUMNS}})
+        w.writerow({**r, "precision": r["precision"]["label"], **{f"cycles_{c}": cy.get(c, "") for c in CYCLE_COLUMNS}})
     if not summary["layers"] and cycles:  # a FLOAT-only scenario still gets the per-layer cycles
         for i, cy in cycles.items():
             w.writerow({"index": i, "type": cy.get("type", ""), **{f"cycles_{c}": cy.get(c, "") for c in CYCLE_COLUMNS}})
@@ -59,19 +60,23 @@ def _step_text(e: dict[str, Any]) -> str:
 
 
 def _layer_table(summary: dict[str, Any]) -> dict[str, Any]:
+    """The HTML per-layer table: layer, type, shape, the precision column(s) (``precision_columns``),
+    then one SQNR column per series; ``fixed`` counts the leading text columns."""
     if not summary["images"] or not summary["layers"]:
-        return {"header": [], "rows": []}
+        return {"header": [], "rows": [], "fixed": 0}
     first = summary["images"][0]["name"]
     series = list(dict.fromkeys((r["variant"], r["mode"]) for r in summary["layers"]))
-    header = ["layer", "type", "shape", *(f"{m.upper()} {v} SQNR" for v, m in series)]
+    precs = precision_columns(summary)
+    header = ["layer", "type", "shape", *(h for h, _ in precs), *(f"{m.upper()} {v} SQNR" for v, m in series)]
     by = {(r["variant"], r["mode"], r["index"]): r for r in summary["layers"] if r["image"] == first}
     rows = []
     idx = sorted({r["index"] for r in summary["layers"]})
     for i in idx:
         some = by[(series[0][0], series[0][1], i)]
         vals = [by[(v, m, i)]["sqnr_db"] for v, m in series]
-        rows.append([i, some["type"], some["shape"], *[float(x) if not isinstance(x, str) else x for x in vals]])
-    return {"header": header, "rows": rows}
+        rows.append([i, some["type"], some["shape"], *(col[i] for _, col in precs),
+                     *[float(x) if not isinstance(x, str) else x for x in vals]])
+    return {"header": header, "rows": rows, "fixed": 3 + len(precs)}
 
 
 def _data_uri(path: Path) -> str:

@@ -82,14 +82,17 @@ def _outputs(net, run: RunResult, inp: Input, s, names: list[str] | None
     return None, top_k(outs[net.output_index], 5, names)
 
 
-def _layer_rows(net, ref: RunResult, run: RunResult, variant: str, image: str, mode: str) -> list[dict[str, Any]]:
+def _layer_rows(net, ref: RunResult, run: RunResult, variant: Variant, image: str, mode: str) -> list[dict[str, Any]]:
+    """One row per layer of ``run`` against FLOAT; ``precision`` is the variant's widths of the
+    layer (``quant.precision.LayerPrecision.to_dict``: the same in HYBRID and INT)."""
     rows = []
     for spec in net.layers:
         rec = run.records[spec.index]
         m = error_metrics(ref.records[spec.index].real, rec.real)
         st = rec.stats
-        rows.append({"variant": variant, "image": image, "mode": mode, "index": spec.index,
+        rows.append({"variant": variant.name, "image": image, "mode": mode, "index": spec.index,
                      "type": spec.kind.value, "shape": "x".join(map(str, spec.out_shape)),
+                     "precision": variant.qnet.precision(spec).to_dict(),
                      "sqnr_db": _finite(m.sqnr_db), "max_abs": m.max_abs, "mean_abs": m.mean_abs, "cosine": m.cosine,
                      "saturated_pct": 100.0 * st.saturated / st.elements if st.elements else 0.0,
                      "overflow": st.overflow, "scale": rec.scale})
@@ -190,7 +193,7 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
                 compiled = fused.compile_seconds() - compiled  # numba's first-run compile, not the run's
                 seconds["compile"] = seconds.get("compile", 0.0) + compiled
                 mode_seconds[mode].append(run.seconds - compiled)
-                layers += _layer_rows(net, ref, run, v.name, inp.name, mode)
+                layers += _layer_rows(net, ref, run, v, inp.name, mode)
                 mdets, mtop = _outputs(net, run, inp, s, built.names)
                 row: dict[str, Any] = {"image": inp.name, "variant": v.name, "mode": mode, "detections": None,
                                        "top5": None}
@@ -222,7 +225,8 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
         "model": {"name": net.name, **built.model_source, "input_shape": list(net.input_shape),
                   "layers": len(net.layers), "macs": net.macs, "detector": net.is_detector},
         "hw_source": built.hw_source, "hw": built.hw.to_dict(), "modes": list(s.modes),
-        "variants": [{"name": v.name, "spec": v.spec.to_dict()} for v in built.variants],
+        "variants": [{"name": v.name, **({"precision": v.precision} if v.precision is not None else {}),
+                      "spec": v.spec.to_dict()} for v in built.variants],
         "images": [{"name": i.name, "source": str(i.path) if i.path else "generated", "size": list(i.size)}
                    for i in built.inputs],
         "layers": layers, "outputs": outputs, "cycles": cycles, "step": step_log, "cross": cross_log, "rtl": rtl,

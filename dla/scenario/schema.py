@@ -9,10 +9,13 @@ a file is expected: ``model.cfg: yolov3-tiny``, ``hw: small8``, ``images: [dog]`
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from quant.precision import ACTIVATION_WIDTHS, WEIGHT_WIDTHS
 from quant.spec import ACTIVATION_CHOICES, GRANULARITIES
 
 Mode = Literal["float", "hybrid", "int"]
@@ -73,23 +76,52 @@ class CalibSection(Strict):
         return self
 
 
+WeightBits = Literal[4, 8, 16]
+ActivationBits = Literal[8, 16]
+assert WeightBits.__args__ == WEIGHT_WIDTHS and ActivationBits.__args__ == ACTIVATION_WIDTHS  # type: ignore[attr-defined]
+#: A name of a precision variant: it ends up in variant names, table headers and file names.
+PRECISION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
+
+
 class Override(Strict):
+    """Per-layer rules (``quant.spec.Override``): algorithms, and operand widths (``quant.precision``)."""
+
     layers: list[int] = Field(default_factory=list)
     types: list[str] = Field(default_factory=list)
     activations: Activation | None = None
     weights: Literal["max", "mse"] | None = None
     granularity: Granularity | None = None
+    weight_bits: WeightBits | None = Field(None, description="weight width of these conv/connected layers")
+    activation_bits: ActivationBits | None = Field(None, description="width of these layers' output tensors")
+    host: StrictBool | None = Field(None, description="true: these layers run in float on the host")
+
+    @model_validator(mode="after")
+    def _selects(self) -> Override:
+        if not self.layers and not self.types:
+            raise ValueError("an override names the layers it applies to: 'layers: [indices]' or 'types: [kinds]'")
+        return self
 
 
 class QuantSection(Strict):
     """The quantization spec (``quant.spec.QuantSpec``).  A list in ``activations`` or ``granularity`` is a sweep:
-    one *variant* per combination, each run in HYBRID/INT and compared with FLOAT."""
+    one *variant* per combination, each run in HYBRID/INT and compared with FLOAT.  ``precision`` sweeps
+    operand widths the same way: a mapping of names to override lists, each appended to ``overrides``
+    (later entries win) to make one more dimension of variants::
+
+        precision:
+          all-int8: []
+          int16-heads: [{layers: [15, 22], activation_bits: 16}]
+          heads-on-host: [{layers: [15, 22], host: true}]
+    """
 
     activations: Activation | list[Activation] = "mse"
     weights: Literal["max", "mse"] = "max"
     granularity: Granularity | list[Granularity] = "per_channel"
     percentile: float = Field(99.99, gt=0, le=100)
     overrides: list[Override] = Field(default_factory=list)
+    input_bits: ActivationBits = Field(8, description="width of the network input tensor")
+    precision: dict[str, list[Override]] | None = Field(
+        None, description="precision sweep: variant name -> overrides added to 'overrides' (one variant each)")
     calib: CalibSection = Field(default_factory=lambda: CalibSection(synthetic=4))
 
     @field_validator("activations", "granularity")
@@ -102,13 +134,52 @@ class QuantSection(Strict):
                 raise ValueError("a value is listed twice (each one is a variant)")
         return v
 
-    def variants(self) -> list[dict[str, Any]]:
-        """One spec mapping per (activations, granularity) combination, in file order."""
+    @field_validator("precision")
+    @classmethod
+    def _precision_names(cls, v: dict[str, list[Override]] | None) -> dict[str, list[Override]] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("an empty mapping: give at least one named set of overrides "
+                                 "(e.g. all-int8: [])")
+            for name in v:
+                if not isinstance(name, str) or not PRECISION_NAME.fullmatch(name):
+                    raise ValueError(f"{name!r} cannot name a precision variant: letters, digits, '_', '.' "
+                                     "and '-', at most 40, starting with a letter or digit")
+        return v
+
+    def variants(self) -> list[QuantVariant]:
+        """One variant per (activations, granularity, precision) combination, in file order."""
         acts = self.activations if isinstance(self.activations, list) else [self.activations]
         grans = self.granularity if isinstance(self.granularity, list) else [self.granularity]
-        ovs = [o.model_dump(exclude_none=True, exclude_defaults=True) for o in self.overrides]
-        return [{"activations": a, "weights": self.weights, "granularity": g, "percentile": self.percentile,
-                 "overrides": ovs} for a in acts for g in grans]
+
+        def dump(ovs: list[Override]) -> list[dict[str, Any]]:
+            return [o.model_dump(exclude_none=True, exclude_defaults=True) for o in ovs]
+
+        precisions: list[tuple[str | None, list[Override]]] = \
+            list(self.precision.items()) if self.precision else [(None, [])]
+        out = []
+        for a in acts:
+            for g in grans:
+                for pname, extra in precisions:
+                    spec: dict[str, Any] = {"activations": a, "weights": self.weights, "granularity": g,
+                                            "percentile": self.percentile,
+                                            "overrides": dump(self.overrides) + dump(extra)}
+                    if self.input_bits != 8:
+                        spec["input_bits"] = self.input_bits
+                    name = f"{a}/{g}" + (f"/{pname}" if pname is not None else "")
+                    out.append(QuantVariant(name, pname, spec))
+        return out
+
+
+@dataclass(frozen=True)
+class QuantVariant:
+    """One quantization of a scenario's sweep: ``name`` ("mse/per_channel", or
+    "mse/per_channel/int16-heads" in a precision sweep), the ``precision`` name (``None``
+    without a sweep) and the ``quant.spec.QuantSpec`` mapping."""
+
+    name: str
+    precision: str | None
+    spec: dict[str, Any]
 
 
 class ImagesSection(Strict):

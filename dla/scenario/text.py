@@ -7,6 +7,23 @@ from typing import Any
 MODE_ABBREV = {"hybrid": "HYB", "int": "INT"}  # column headers; the legend line spells them out
 
 
+def precision_columns(s: dict[str, Any]) -> list[tuple[str, dict[int, str]]]:
+    """The precision columns of a per-layer table: ``[(header, {layer: label})]``.
+
+    One column ``precision`` when every variant runs every layer at the same widths (an
+    algorithm sweep, or one variant); one column ``precision <variant>`` per variant when they
+    differ (a ``quant.precision`` sweep).  No column without a quantized variant (FLOAT only)."""
+    per_variant: dict[str, dict[int, str]] = {}
+    for r in s["layers"]:
+        per_variant.setdefault(r["variant"], {})[r["index"]] = r["precision"]["label"]
+    if not per_variant:
+        return []
+    columns = list(per_variant.values())
+    if all(c == columns[0] for c in columns):
+        return [("precision", columns[0])]
+    return [(f"precision {v}", c) for v, c in per_variant.items()]
+
+
 def _db(v: float | str) -> str:
     return f"{v:6.1f}" if not isinstance(v, str) else v
 
@@ -30,15 +47,19 @@ def summary_lines(s: dict[str, Any], max_detections: int = 10) -> list[str]:
         labels = [f"{MODE_ABBREV.get(m, m.upper())} {v}" for v, m in series]
         widths = [max(len(lb), 6) for lb in labels]
         head = " ".join(f"{lb:>{w}}" for lb, w in zip(labels, widths))
+        precs = precision_columns(s)
+        pwidths = [max(len(h), *(len(x) for x in col.values())) for h, col in precs]
+        phead = "".join(f"{h:<{w}} " for (h, _), w in zip(precs, pwidths))
         legend = [f"{a} = {m.upper()}" for m, a in MODE_ABBREV.items()
                   if a != m.upper() and m in {mode for _, mode in series}]
         lines.append(f"-- per-layer SQNR vs FLOAT on {first} (dB); " + "".join(f"{x}; " for x in legend)
                      + "sat% and ovf of the last column")
-        lines.append(f"{'idx':>4} {'type':<14} {'shape':<12} {head} {'sat%':>6} {'ovf':>6}")
+        lines.append(f"{'idx':>4} {'type':<14} {'shape':<12} {phead}{head} {'sat%':>6} {'ovf':>6}")
         for i in sorted({r["index"] for r in s["layers"]}):
             rows = [by[(v, m, i)] for v, m in series]
             last = rows[-1]
             lines.append(f"{i:>4} {last['type']:<14} {last['shape']:<12} "
+                         + "".join(f"{col[i]:<{w}} " for (_, col), w in zip(precs, pwidths))
                          + " ".join(f"{_db(r['sqnr_db']):>{w}}" for r, w in zip(rows, widths))
                          + f" {last['saturated_pct']:6.2f} {last['overflow']:>6}")
     for o in s["outputs"]:

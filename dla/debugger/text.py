@@ -74,7 +74,7 @@ def _moved(r: Moved) -> list[str]:
 def _info(r: LayerInfo) -> list[str]:
     sources = ", ".join("the network input" if i == -1 else f"layer {i}" for i in r.inputs)
     where = "runs on the host in float" if r.host else f"runs in {r.mode}"
-    if r.precision is not None:
+    if r.precision is not None and not r.host:  # a host layer's label is "host": said already
         where += f"; precision {r.precision}"
     out = [r.table_header, r.table_row, f"  inputs: {sources}; {where}"]
     if r.out_scale is not None:

@@ -149,9 +149,11 @@ def test_next_goto_info_stats_match_the_session(tiny: SimpleNamespace, tmp_path:
     assert answer(out, "next")[0].startswith(f"layer 0 convolutional 3x32x32 -> 8x32x32: int8, scale {rec.scale:.6g}, "
                                              f"range [{rec.real.min():.4g}, {rec.real.max():.4g}]")
     info = answer(out, "info")
-    rows = layer_table(tiny.net)
-    assert info[:2] == [rows[1], rows[2]]  # header and layer 0's row: index, type, shapes, params, MACs
+    rows = layer_table(tiny.net, tiny.qnet)
+    assert info[:2] == [rows[1], rows[2]]  # header and layer 0's row: index, type, shapes, params, MACs, precision
     assert "221,184" in info[1] and "248" in info[1]
+    assert info[0].split()[-1] == "precision" and info[1].split()[-1] == "w8a8"
+    assert info[2].endswith("; runs in int; precision w8a8")
     assert f"output {s.layer['out_scale']:.6g}" in info[3] and "weight scale:" in info[4]
     assert "edits in effect: 0" in info[5]
 

@@ -27,7 +27,7 @@ def test_minimal_scenario_takes_defaults(tmp_path: Path) -> None:
     p = tmp_path / "m.yaml"
     p.write_text("model: {cfg: yolov3-tiny}\n")
     s = load_scenario(p).scenario
-    assert s.modes == ["float", "hybrid", "int"] and s.quant.variants()[0]["activations"] == "mse"
+    assert s.modes == ["float", "hybrid", "int"] and s.quant.variants()[0].spec["activations"] == "mse"
     assert load_scenario(p).name == "m"
 
 

@@ -1,5 +1,7 @@
 """The model page's API (``/api/models/...``; the model's own page is ``pages.py``): the graph (Graphviz SVG and JSON from ``dla.graph``) and one layer's
-details (shapes, parameters, MACs, and its row of ``dla.cycles.network_cycles``)."""
+details (shapes, parameters, MACs, its operand widths — ``precision``: a .qnet's
+``quant.precision.LayerPrecision.to_dict()``, ``null`` for a cfg — and its row of
+``dla.cycles.network_cycles``)."""
 from __future__ import annotations
 
 import threading
@@ -27,13 +29,18 @@ def _analysis(ref: ModelRef, key: str) -> dict[str, Any]:
     from dla.config import HardwareConfig
     from dla.cycles import network_cycles
     from dla.graph import graph_data
-    net = parse(ref)  # a .qnet's layers come with its integers; a cfg needs no weights
+    from dla.web.modelref import load
+
+    # a .qnet's layers come with its integers (and widths); a cfg needs no weights
+    qnet = load(ref).qnet if ref.kind == "qnet" else None
+    net = qnet.net if qnet is not None else parse(ref)
     hw = HardwareConfig()
     nc = network_cycles(net, hw)
     return {"graph": graph_data(net), "cycles": {lc.index: lc.to_dict() for lc in nc.layers},
             "total_cycles": nc.total_cycles, "fps": nc.fps, "latency_ms": nc.latency_ms,
             "layers": [{"index": s.index, "type": s.kind.value, "inputs": list(s.inputs), "in_shape": list(s.in_shape),
-                        "out_shape": list(s.out_shape), "params": s.n_params, "macs": s.macs} for s in net.layers],
+                        "out_shape": list(s.out_shape), "params": s.n_params, "macs": s.macs,
+                        "precision": qnet.precision(s).to_dict() if qnet is not None else None} for s in net.layers],
             "input": list(net.input_shape), "name": net.name}
 
 

@@ -135,7 +135,8 @@ def _layer_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
     ``<mode>_<metric>`` columns: the page's table, the numbers exactly as the report's."""
     rows: dict[int, dict[str, Any]] = {}
     for r in summary["layers"]:
-        row = rows.setdefault(r["index"], {"index": r["index"], "type": r["type"], "shape": r["shape"]})
+        row = rows.setdefault(r["index"], {"index": r["index"], "type": r["type"], "shape": r["shape"],
+                                           "precision": r["precision"]["label"]})
         for k in ("sqnr_db", "max_abs", "mean_abs", "cosine", "saturated_pct", "overflow", "scale"):
             row[f"{r['mode']}_{k}"] = r[k]
     return [rows[i] for i in sorted(rows)]
@@ -247,7 +248,8 @@ def quantize_model(params: dict[str, Any], out_dir: Path, report: Report) -> dic
     for r in cmp.rows:
         t = r.spec.index
         m = r.metrics[Mode.INT]
-        rows.append({"index": t, "type": r.spec.kind.value, "algorithm": qnet.algorithms.get(t, "max"),
+        rows.append({"index": t, "type": r.spec.kind.value, "precision": qnet.precision(r.spec).label,
+                     "algorithm": qnet.algorithms.get(t, "max"),
                      "threshold": qnet.thresholds.get(t, 0.0), "scale": qnet.scales[t],
                      "weights": (f"{qnet.layers[t].w_algorithm}/{qnet.layers[t].granularity}"
                                  if t in qnet.layers else ""),

@@ -4,7 +4,8 @@ const modelId = graph.dataset.model;
 async function showLayer(i) {
   const L = await api("GET", `/api/models/${modelId}/layers/${i}`);
   const rows = [["index", L.index], ["type", L.type], ["inputs", L.inputs.join(", ")], ["input shape", fmt(L.in_shape)],
-                ["output shape", fmt(L.out_shape)], ["parameters", fmt(L.params)], ["MACs", fmt(L.macs)]];
+                ["output shape", fmt(L.out_shape)], ["parameters", fmt(L.params)], ["MACs", fmt(L.macs)],
+                ["precision", L.precision ? L.precision.label : "-"]];
   if (L.cycles) for (const k of ["total_cycles", "compute_cycles", "stall_cycles", "util_pct", "bound", "tiles",
                                  "dram_read_bytes", "dram_write_bytes"]) rows.push([k.replace(/_/g, " "), fmt(L.cycles[k])]);
   const d = document.getElementById("layer-details");

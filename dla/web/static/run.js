@@ -43,7 +43,7 @@ function showResults(job) {
   document.getElementById("checks").replaceChildren(...(r.checks.length ? ["Checks: ", ...r.checks.map(c =>
     el("span", {class: c.passed ? "pass" : "fail"}, `${c.name}: ${c.passed ? "pass" : "FAIL"} (${fmt(c.value)}) `))] : []));
   if (r.qnet) showQnet(job, dl);
-  const cols = ["index", "type", "shape"];
+  const cols = ["index", "type", "shape", "precision"];
   for (const m of r.modes) if (m !== "float") cols.push(`${m}_sqnr_db`, `${m}_max_abs`, `${m}_cosine`);
   if (r.modes.includes("int")) cols.push("int_saturated_pct");
   fillTable(document.getElementById("metrics"), r.layers, r.layers.length ? cols.filter(c => c in r.layers[0]) : cols);

@@ -74,3 +74,39 @@ def test_graph_without_graphviz_names_the_install_line(alice: Client, monkeypatc
     assert r.status_code == 422 and apt_line(["graphviz"]) in r.json()["detail"]
     assert "Graphviz" in r.json()["detail"]
     assert alice.get(f"/api/models/{m}/graph.json").status_code == 200  # the rest of the page still works
+
+
+def test_layer_details_name_the_precision_of_a_qnet(alice: Client, qnet_zip: bytes, monkeypatch) -> None:
+    """The layer panel's data: a .qnet's layers carry ``precision`` (LayerPrecision.to_dict(),
+    label included: w8a8 for a conv, host for yolo), a cfg's carry ``null`` (no widths yet);
+    widths set in the quantized network (int16 output, a host conv) reach the panel as they are."""
+    from dla.web import model_page, modelref
+
+    cfg = alice.upload_ok("yolov3-tiny.cfg", YOLO_CFG)["id"]
+    assert alice.get(f"/api/models/{cfg}/layers/0").json()["precision"] is None
+    q = alice.upload_ok("t.qnet", qnet_zip)["id"]
+    layers = alice.get(f"/api/models/{q}").json()["layers"]
+    labels = [lay["precision"]["label"] for lay in layers]
+    kinds = [lay["type"] for lay in layers]
+    assert {lb for lb, k in zip(labels, kinds) if k == "convolutional"} == {"w8a8"}
+    assert {lb for lb, k in zip(labels, kinds) if k == "yolo"} == {"host"}
+    assert alice.get(f"/api/models/{q}/layers/0").json()["precision"] == {
+        "weight_bits": 8, "input_bits": [8], "output_bits": 8, "host": False, "label": "w8a8"}
+
+    real = modelref.load
+
+    def widened(ref):  # the quantizer's widths by hand, until `dla quantize` writes them
+        r = real(ref)
+        if ref.kind == "qnet":
+            convs = [s.index for s in r.qnet.net.layers if s.kind.value == "convolutional"]
+            r.qnet.bits[convs[0]] = 16
+            r.qnet.host = frozenset({convs[1]})
+        return r
+
+    monkeypatch.setattr(modelref, "load", widened)
+    model_page._analysis.cache_clear()
+    layers = alice.get(f"/api/models/{q}").json()["layers"]
+    convs = [lay for lay in layers if lay["type"] == "convolutional"]
+    assert convs[0]["precision"]["label"] == "w8a8>a16" and convs[0]["precision"]["output_bits"] == 16
+    assert convs[1]["precision"]["label"] == "host" and convs[1]["precision"]["host"] is True
+    model_page._analysis.cache_clear()

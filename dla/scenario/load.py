@@ -130,11 +130,14 @@ def _valid_keys(loc: Loc) -> list[str]:
         if isinstance(part, int):
             continue
         nxt: list[type[BaseModel]] = []
+        named = False
         for cls in classes:
             f = cls.model_fields.get(part) or next((f for f in cls.model_fields.values() if f.alias == part), None)
             if f is not None:
+                named = True
                 nxt += _models_in(f.annotation)
-        classes = nxt
+        # not a field: a key of a mapping of models (quant.precision.<name>), whose values are those models
+        classes = nxt if named else classes
     keys: list[str] = []
     for cls in classes:
         keys += [f.alias or name for name, f in cls.model_fields.items()]

@@ -134,6 +134,16 @@ class QuantSection(Strict):
                 raise ValueError("a value is listed twice (each one is a variant)")
         return v
 
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_keys_are_text(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            for name in v:
+                if not isinstance(name, str):
+                    raise ValueError(f"the precision variant named {name!r} is not text: YAML reads a bare yes/no/"
+                                     "on/off/true/false as a boolean and digits as a number; quote the name")
+        return v
+
     @field_validator("precision")
     @classmethod
     def _precision_names(cls, v: dict[str, list[Override]] | None) -> dict[str, list[Override]] | None:

@@ -133,7 +133,7 @@ def test_rendered_graph_svg_text_is_readable(tmp_path) -> None:
 def test_cli_table_header_names_every_column_in_full() -> None:
     variants = ["mse/per_channel", "percentile/per_tensor"]
     layers = [{"variant": v, "image": "a", "mode": m, "index": i, "type": "convolutional", "shape": "8x4x4",
-               "sqnr_db": 20.0 + i, "saturated_pct": 0.0, "overflow": 0}
+               "precision": {"label": "w8a8"}, "sqnr_db": 20.0 + i, "saturated_pct": 0.0, "overflow": 0}
               for v in variants for m in ("hybrid", "int") for i in range(2)]
     s = {"scenario": "s", "model": {"name": "m", "weights": "w"}, "hw_source": "default", "hw": {"rows": 16, "cols": 16},
          "images": [{"name": "a"}], "layers": layers, "outputs": [], "cycles": None, "checks": []}

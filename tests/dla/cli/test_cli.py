@@ -266,10 +266,13 @@ def test_compare_table_csv_json(tmp_path: Path, model: tuple[Path, Path], image:
     csv_path, js = tmp_path / "layers.csv", tmp_path / "cmp.json"
     res = ok("compare", cfg, weights, image, "--csv", csv_path, "--json", js, "--thresh", "0.05", "-q")
     assert "INT SQNR" in res.output and "hybrid vs float: recall" in res.output
+    head, conv = res.output.splitlines()[:2]
+    assert head.split()[3] == "precision" and conv.split()[3] == "w8a8"  # all int8: the default network
     header = csv_path.read_text().splitlines()[0]
-    assert header.startswith("index,type,shape,hybrid_sqnr_db")
+    assert header.startswith("index,type,shape,precision,hybrid_sqnr_db")
     data = json.loads(js.read_text())
     assert len(data["layers"]) == 4 and set(data["detections"]) == {"float", "hybrid", "int"}
+    assert data["layers"][0]["precision"]["label"] == "w8a8" and data["layers"][3]["precision"]["host"]
 
 
 def test_compare_with_calibration_folder_and_hw(tmp_path: Path, model: tuple[Path, Path], image: Path) -> None:

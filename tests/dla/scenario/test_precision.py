@@ -1,0 +1,129 @@
+"""Precision sweeps in scenarios: ``quant.precision`` names sets of width overrides, each run as
+one variant (like an algorithm sweep), and the reports name the variant and each layer's
+widths; every mistake in the new keys is one ScenarioError naming file:line and the key."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from dla.scenario import ScenarioError, load_scenario
+from tests.cli_helpers import ok
+from tests.dla.scenario.helpers import BASE, run_refused
+
+# tiny-yolo: 0 conv, 1 maxpool, 2 conv, 3 maxpool, 4 conv, 5 maxpool, 6 conv, 7 conv (head), 8 yolo,
+# 9 route, 10 conv, 11 upsample, 12 route, 13 conv, 14 conv (head), 15 yolo
+SWEEP = BASE + """quant:
+  calib: {synthetic: 2}
+  precision:
+    all-int8: []
+    int16-heads:
+      - layers: [7, 14]
+        activation_bits: 16
+    heads-on-host:
+      - {layers: [7, 14], host: true}
+modes: [float, int]
+"""
+
+
+def _err(tmp_path: Path, text: str) -> str:
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(p)
+    return str(exc.value)
+
+
+def test_precision_sweep_makes_one_named_variant_per_set(tmp_path: Path) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text(SWEEP)
+    variants = load_scenario(p).scenario.quant.variants()
+    assert [(v.name, v.precision) for v in variants] == [
+        ("mse/per_channel/all-int8", "all-int8"), ("mse/per_channel/int16-heads", "int16-heads"),
+        ("mse/per_channel/heads-on-host", "heads-on-host")]
+    assert variants[0].spec["overrides"] == []
+    assert variants[1].spec["overrides"] == [{"layers": [7, 14], "activation_bits": 16}]
+    assert variants[2].spec["overrides"] == [{"layers": [7, 14], "host": True}]
+
+
+def test_precision_sets_follow_the_global_overrides_and_cross_the_algorithm_sweep(tmp_path: Path) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text(BASE + "quant:\n  activations: [max, mse]\n  overrides: [{layers: [0], activations: max}]\n"
+                 "  precision:\n    a: []\n    b: [{types: [convolutional], weight_bits: 4}]\n")
+    variants = load_scenario(p).scenario.quant.variants()
+    assert [v.name for v in variants] == ["max/per_channel/a", "max/per_channel/b", "mse/per_channel/a",
+                                          "mse/per_channel/b"]
+    assert variants[1].spec["overrides"] == [{"layers": [0], "activations": "max"},
+                                             {"types": ["convolutional"], "weight_bits": 4}]
+
+
+def test_precision_sweep_runs_and_every_report_names_variant_and_widths(tmp_path: Path) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text(SWEEP)
+    out = tmp_path / "out"
+    res = ok("run", p, "-o", out)
+    head = next(line for line in res.output.splitlines() if line.lstrip().startswith("idx"))
+    for v in ("all-int8", "int16-heads", "heads-on-host"):
+        assert f"precision mse/per_channel/{v}" in head and f"INT mse/per_channel/{v}" in head
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(v["name"], v["precision"]) for v in summary["variants"]] == [
+        ("mse/per_channel/all-int8", "all-int8"), ("mse/per_channel/int16-heads", "int16-heads"),
+        ("mse/per_channel/heads-on-host", "heads-on-host")]
+    prec = {(r["variant"].rsplit("/", 1)[1], r["index"]): r["precision"] for r in summary["layers"]}
+    for head_layer in (7, 14):
+        assert prec[("all-int8", head_layer)]["label"] == "w8a8"
+        assert prec[("int16-heads", head_layer)] == {"weight_bits": 8, "input_bits": [8], "output_bits": 16,
+                                                     "host": False, "label": "w8a8>a16"}
+        assert prec[("heads-on-host", head_layer)]["host"] is True
+    assert prec[("int16-heads", 8)]["input_bits"] == [16]  # the yolo layer reads the int16 head
+    assert {prec[("int16-heads", i)]["label"] for i in (0, 2, 4, 6, 10, 13)} == {"w8a8"}
+    rows = list(csv.DictReader((out / "layers.csv").open()))
+    by = {(r["variant"], r["index"]): r["precision"] for r in rows}
+    assert by[("mse/per_channel/int16-heads", "7")] == "w8a8>a16" and by[("mse/per_channel/all-int8", "7")] == "w8a8"
+    assert by[("mse/per_channel/heads-on-host", "14")] == "host"
+    html = (out / "report.html").read_text()
+    assert "precision mse/per_channel/int16-heads" in html and "w8a8&gt;a16" in html
+
+
+L = BASE + "quant:\n  calib: {synthetic: 2}\n"  # the lines below start at 6
+
+
+@pytest.mark.parametrize("text, line, needle", [
+    (L + "  precision:\n    wide:\n      - layers: [7]\n        activation_bits: 12\n", 9,
+     "quant.precision.wide.0.activation_bits: unknown value 12 (valid: 8 or 16)"),
+    (L + "  precision:\n    wide:\n      - layers: [7]\n        weight_bits: 2\n", 9,
+     "quant.precision.wide.0.weight_bits: unknown value 2 (valid: 4, 8 or 16)"),
+    (L + "  precision:\n    hosted:\n      - layers: [7]\n        host: \"yes\"\n", 9,
+     "quant.precision.hosted.0.host: must be true or false, got 'yes'"),
+    (L + "  precision:\n    off: []\n", 6, "the precision variant named False is not text"),
+    (L + "  precision:\n    wide:\n      - layers: [7]\n        activation_bit: 16\n", 9,
+     "quant.precision.wide.0.activation_bit: unknown key 'activation_bit' (did you mean 'activation_bits'?)"),
+    (L + "  precision:\n    wide:\n      - activation_bits: 16\n", 8,
+     "quant.precision.wide.0: an override names the layers it applies to"),
+    (L + "  precision: {}\n", 6, "quant.precision: an empty mapping"),
+    (L + "  precision:\n    ../x: []\n", 6, "'../x' cannot name a precision variant"),
+    (L + "  precision: [{layers: [7], activation_bits: 16}]\n", 6, "quant.precision: Input should be a valid dictionary"),
+    (L + "  overrides:\n    - layers: [7]\n      activation_bits: 12\n", 8,
+     "quant.overrides.0.activation_bits: unknown value 12 (valid: 8 or 16)"),
+    (L + "  input_bits: 4\n", 6, "quant.input_bits: unknown value 4 (valid: 8 or 16)"),
+])
+def test_bad_precision_keys_name_file_line_and_key(tmp_path: Path, text: str, line: int, needle: str) -> None:
+    msg = _err(tmp_path, text)
+    assert msg.startswith(f"{tmp_path / 's.yaml'}:{line}: ") and needle in msg, msg
+    run_refused(tmp_path, text, f"s.yaml:{line}: ")  # the CLI: one Error line, exit 2, nothing written
+
+
+@pytest.mark.parametrize("text, line, needle", [
+    (L + "  precision:\n    wide:\n      - layers: [7, 40]\n        activation_bits: 16\n", 8,
+     "quant.precision.wide.0.layers.1: layer 40 is out of range: tiny-yolo has layers 0..15"),
+    (L + "  precision:\n    wide:\n      - types: [conv]\n        activation_bits: 16\n", 8,
+     "quant.precision.wide.0.types.0: unknown layer type 'conv' (valid: convolutional, "),
+    (L + "  overrides:\n    - layers: [-1]\n      host: true\n", 7, "quant.overrides.0.layers.0: layer -1 is out of range"),
+])
+def test_overrides_naming_no_layer_are_refused_at_their_line(tmp_path: Path, text: str, line: int,
+                                                             needle: str) -> None:
+    """Known only once the network is read: still one error at the file's line, before any report."""
+    out = run_refused(tmp_path, text, needle)
+    assert f"s.yaml:{line}: " in out, out

@@ -324,8 +324,8 @@ from golden.genweights import MAX_SYNTHETIC_IMAGES  # noqa: E402 - one bound for
 MAX_MATRIX_COMBINATIONS = 1000
 
 
-def matrix_size(matrix: dict[str, list[Any]] | None) -> int:
-    """How many scenarios ``matrix`` expands into (the product of its list lengths; 1 if none)."""
+def matrix_size(matrix: dict[str, list[Any] | dict[str, Any]] | None) -> int:
+    """How many scenarios ``matrix`` expands into (the product of its lengths; 1 if none)."""
     return math.prod(len(v) for v in matrix.values()) if matrix else 1
 
 
@@ -407,23 +407,37 @@ def _slug(value: Any) -> str:
 
 def expand_matrix(ls: LoadedScenario) -> list[LoadedScenario]:
     """One scenario per combination of the matrix values (the scenario itself if no matrix);
-    names get ``-value`` suffixes in key order."""
+    names get ``-value`` suffixes in key order, ``-name`` for a value given by name::
+
+        matrix:
+          hw: [default, small8]                  # -default, -small8
+          quant.overrides:                       # -all-int8, -int16-heads
+            all-int8: []
+            int16-heads: [{layers: [15, 22], activation_bits: 16}]
+
+    A mistake in a value is named at the value's line in the matrix."""
     matrix = ls.scenario.matrix
     if not matrix:
         return [ls]
     keys = list(matrix)
+    # per key: (slug, value, the value's location in the file)
+    choices = [[(name, v, ("matrix", k, name)) for name, v in matrix[k].items()] if isinstance(matrix[k], dict)
+               else [(_slug(v), v, ("matrix", k, i)) for i, v in enumerate(matrix[k])] for k in keys]
     out = []
-    for combo in itertools.product(*(matrix[k] for k in keys)):
+    for combo in itertools.product(*choices):
         data = copy.deepcopy(ls.data)
         data.pop("matrix")
-        for k, v in zip(keys, combo, strict=True):
+        for k, (_, v, _) in zip(keys, combo, strict=True):
             try:
                 _set_dotted(data, k, v)
             except UserInputError as exc:
                 raise ls.error(str(exc), "matrix", k) from None
-        data["name"] = "-".join([ls.name, *(_slug(v) for v in combo)])
+        data["name"] = "-".join([ls.name, *(slug for slug, _, _ in combo)])
         lines = {k: v for k, v in ls.lines.items() if k[0] != "matrix"}
-        for k in keys:
-            lines[tuple(k.split("."))] = ls.lines.get(("matrix", k), 0)
+        for k, (_, _, where) in zip(keys, combo, strict=True):
+            dotted = tuple(k.split("."))
+            lines[dotted] = line_of(ls.lines, where) or 0
+            # the lines inside a structured value (an override list): as written under the matrix
+            lines.update({dotted + loc[len(where):]: n for loc, n in ls.lines.items() if loc[:len(where)] == where})
         out.append(scenario_from_mapping(data, ls.path, lines))
     return out

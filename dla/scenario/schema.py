@@ -341,8 +341,9 @@ class Scenario(Strict):
     rtl: list[RtlEntry] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
     report: ReportSection = Field(default_factory=ReportSection)
-    matrix: dict[str, list[Any]] | None = Field(
-        None, description="for 'dla regress': dotted key -> list of values; one scenario per combination")
+    matrix: dict[str, list[Any] | dict[str, Any]] | None = Field(
+        None, description="for 'dla regress': dotted key -> list of values, or a mapping of names to values "
+                          "(the names go into the scenarios' names); one scenario per combination")
 
     @field_validator("name")
     @classmethod
@@ -370,13 +371,18 @@ class Scenario(Strict):
 
     @field_validator("matrix")
     @classmethod
-    def _matrix(cls, v: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+    def _matrix(cls, v: dict[str, list[Any] | dict[str, Any]] | None) -> dict[str, list[Any] | dict[str, Any]] | None:
         if v is not None:
             for key, values in v.items():
                 if not values:
                     raise ValueError(f"matrix key '{key}' has no values")
                 if key.split(".")[0] not in cls.model_fields or key.split(".")[0] == "matrix":
                     raise ValueError(f"matrix key '{key}' is not a scenario key")
+                for name in values if isinstance(values, dict) else ():
+                    if not isinstance(name, str) or not PRECISION_NAME.fullmatch(name):
+                        raise ValueError(f"matrix key '{key}': {name!r} cannot name a value (it goes into the "
+                                         "scenario's name): letters, digits, '_', '.' and '-', at most 40; quote "
+                                         "a yes/no/on/off or a number")
         return v
 
     def quantized_modes(self) -> list[str]:

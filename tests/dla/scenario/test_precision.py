@@ -127,3 +127,49 @@ def test_overrides_naming_no_layer_are_refused_at_their_line(tmp_path: Path, tex
     """Known only once the network is read: still one error at the file's line, before any report."""
     out = run_refused(tmp_path, text, needle)
     assert f"s.yaml:{line}: " in out, out
+
+
+MATRIX = BASE + """quant: {calib: {synthetic: 2}}
+matrix:
+  hw: [default, small8]
+  quant.overrides:
+    all-int8: []
+    int16-heads:
+      - layers: [7, 14]
+        activation_bits: 16
+"""
+
+
+def test_matrix_over_named_override_sets(tmp_path: Path) -> None:
+    """``dla regress``'s form of the sweep: one scenario per named set (× the other keys), named after it."""
+    from dla.scenario.load import expand_matrix
+
+    p = tmp_path / "m.yaml"
+    p.write_text(MATRIX)
+    jobs = expand_matrix(load_scenario(p, allow_matrix=True))
+    assert [j.name for j in jobs] == ["m-default-all-int8", "m-default-int16-heads", "m-small8-all-int8",
+                                      "m-small8-int16-heads"]
+    ovs = [j.scenario.quant.overrides for j in jobs]
+    assert ovs[0] == [] and [(o.layers, o.activation_bits) for o in ovs[1]] == [([7, 14], 16)]
+
+
+@pytest.mark.parametrize("bad, line, needle", [
+    ("        activation_bits: 12\n", 11, "quant.overrides.0.activation_bits: unknown value 12 (valid: 8 or 16)"),
+    ("        host: maybe\n", 11, "quant.overrides.0.host: must be true or false, got 'maybe'"),
+    ("        bits: 16\n", 11, "quant.overrides.0.bits: unknown key 'bits'"),
+])
+def test_matrix_override_mistakes_name_their_line(tmp_path: Path, bad: str, line: int, needle: str) -> None:
+    p = tmp_path / "m.yaml"
+    p.write_text(MATRIX.replace("        activation_bits: 16\n", bad))
+    out = tmp_path / "out"
+    from tests.cli_helpers import fails
+
+    res = fails("regress", p, "-o", out, "-q", needle=needle)
+    assert f"m.yaml:{line}: " in res.output and not out.exists()
+
+
+def test_matrix_value_names_must_be_plain(tmp_path: Path) -> None:
+    p = tmp_path / "m.yaml"
+    p.write_text(BASE + "matrix:\n  quant.overrides:\n    a/b: []\n")
+    with pytest.raises(ScenarioError, match=r"m.yaml:4: matrix: matrix key 'quant.overrides': 'a/b' cannot name"):
+        load_scenario(p, allow_matrix=True)

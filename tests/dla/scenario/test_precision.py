@@ -173,3 +173,15 @@ def test_matrix_value_names_must_be_plain(tmp_path: Path) -> None:
     p.write_text(BASE + "matrix:\n  quant.overrides:\n    a/b: []\n")
     with pytest.raises(ScenarioError, match=r"m.yaml:4: matrix: matrix key 'quant.overrides': 'a/b' cannot name"):
         load_scenario(p, allow_matrix=True)
+
+
+def test_the_documented_precision_sweep_is_valid(tmp_path: Path) -> None:
+    """docs/scenarios.md's 'Precision sweeps' example, under a model, loads as written."""
+    from tests.paths import ROOT
+
+    doc = (ROOT / "docs" / "scenarios.md").read_text()
+    block = doc.split("### Precision sweeps", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    p = tmp_path / "doc.yaml"
+    p.write_text("model: {cfg: yolov3-tiny}\n" + block)
+    names = [v.precision for v in load_scenario(p).scenario.quant.variants()]
+    assert names == ["all-int8", "int16-heads", "heads-on-host", "w4-body"]

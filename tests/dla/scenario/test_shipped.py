@@ -13,7 +13,7 @@ from dla.scenario.load import shipped_scenarios
 from tests.cli_helpers import ok
 from tests.tools import CHROMIUM, require_browser
 
-SINGLE = ["demo", "granularity", "algorithms", "log2-hw", "acc16-overflow", "rtl-regression"]
+SINGLE = ["demo", "granularity", "algorithms", "log2-hw", "acc16-overflow", "rtl-regression", "precision"]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

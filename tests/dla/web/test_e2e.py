@@ -100,6 +100,7 @@ def test_browser_workflow(tmp_path: Path, shots) -> None:
             .find(g => g.querySelector('title').textContent === '8').dispatchEvent(new MouseEvent('click', {bubbles: true}))""")
         expect(page.locator("#layer-details h2")).to_have_text("layer 8 convolutional")
         expect(page.locator("#layer-table")).to_contain_text("total cycles")
+        expect(page.locator("#layer-table")).to_contain_text("precision")  # '-': a cfg has no widths
         shots(page, "model")
         model_id = page.url.rsplit("/", 1)[1]
 
@@ -111,6 +112,7 @@ def test_browser_workflow(tmp_path: Path, shots) -> None:
         page.click("#start")
         expect(page.locator("#results")).to_be_visible(timeout=180_000)
         expect(page.locator("#metrics")).to_contain_text("int_sqnr_db")
+        expect(page.locator("#metrics")).to_contain_text("w8a8")  # the precision column
         wait_js(page, "document.querySelector('#det-int').complete")
         shots(page, "run")
         expect(page.locator("#checks")).to_contain_text("sqnr int layer final")

@@ -30,6 +30,9 @@ def test_run_three_modes(alice: Client, tiny: dict, data_dir) -> None:
     res = job["result"]
     assert res["modes"] == ["float", "hybrid", "int"]
     assert len(res["layers"]) == 6 and "int_sqnr_db" in res["layers"][0] and "hybrid_cosine" in res["layers"][0]
+    # each layer's operand widths, as the report's table names them
+    assert [(r["type"], r["precision"]) for r in res["layers"]][:2] == [("convolutional", "w8a8"), ("maxpool", "a8")]
+    assert {r["precision"] for r in res["layers"] if r["type"] == "yolo"} == {"host"}
     for name in ("detections-int.png", "layers.csv", "summary.json", res["report"], res["zip"]):
         got = alice.get(f"/api/jobs/{job['id']}/files/{name}")
         assert got.status_code == 200, name
@@ -101,6 +104,7 @@ def test_quantize_with_overrides(alice: Client, tiny: dict) -> None:
     assert job["status"] == "done", job
     rows = job["result"]["layers"]
     assert rows[4]["algorithm"] == "max" and rows[2]["algorithm"] == "kl"
+    assert rows[0]["precision"] == "w8a8" and rows[-1]["precision"] == "host"  # conv 0; the yolo head
     assert all(isinstance(r["int_sqnr_db"], (float, str)) for r in rows)
     qnet = job["result"]["kept"]["tiny-kl.qnet"]
     assert alice.get(f"/api/models/{qnet['id']}").json()["kind"] == "qnet"

@@ -202,7 +202,7 @@ class IsolatedRow:
 
     spec: LayerSpec
     cumulative: ErrorMetrics
-    isolated: ErrorMetrics | None  # None for host layers (float in every mode)
+    isolated: ErrorMetrics | None  # None for layers on the host (float in every mode)
     flagged: bool
     precision: LayerPrecision | None = None  # the layer's widths in the INT run
 

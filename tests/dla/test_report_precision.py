@@ -138,3 +138,26 @@ def test_float_only_scenario_has_no_precision_column() -> None:
     assert precision_columns(s) == []
     rows = list(csv.DictReader(io.StringIO(layers_csv(s))))
     assert rows[0]["precision"] == ""  # the CSV keeps its columns; the cell is empty
+
+
+def test_isolated_table_says_host_for_a_layer_sent_to_the_host(engines) -> None:
+    _, wide = engines
+    rows = isolated_errors(wide, _x(wide))
+    assert rows[HOSTED].isolated is None and rows[WIDE].isolated is not None
+    cells = isolated_lines(rows, 20.0)[1 + HOSTED].split()  # idx, type, precision, cumulative, isolated
+    assert cells[2] == "host" and cells[4] == "host" and len(cells) == 5
+
+
+def test_step_session_layer_view_names_the_widths(engines) -> None:
+    """What `dla step`'s info and the web STEP page's layer table show (Session.layer)."""
+    from dla.session import Session
+
+    plain, wide = engines
+    s = Session(wide, _x(wide), mode="int")
+    s.run_to(WIDE)
+    assert s.layer["precision"] == "w8a8>a16" and s.layer["host"] is False
+    s.run_to(HOSTED)
+    assert s.layer["precision"] == "host" and s.layer["host"] is True
+    f = Session(Engine(plain.net, None, HardwareConfig()), _x(plain), mode="float")
+    f.run_to(0)
+    assert "precision" not in f.layer  # a float model: no widths

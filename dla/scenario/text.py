@@ -11,17 +11,20 @@ def precision_columns(s: dict[str, Any]) -> list[tuple[str, dict[int, str]]]:
     """The precision columns of a per-layer table: ``[(header, {layer: label})]``.
 
     One column ``precision`` when every variant runs every layer at the same widths (an
-    algorithm sweep, or one variant); one column ``precision <variant>`` per variant when they
-    differ (a ``quant.precision`` sweep).  No column without a quantized variant (FLOAT only)."""
-    per_variant: dict[str, dict[int, str]] = {}
+    algorithm sweep, or one variant); else one column per set of a ``quant.precision`` sweep
+    (``precision int16-heads``: the variants of one set have its widths whatever their
+    algorithm), or per variant (``precision <variant>``) for variants without a set name.  No
+    column without a quantized variant (FLOAT only)."""
+    set_of = {v["name"]: v.get("precision") for v in s.get("variants", [])}
+    groups: dict[str, dict[int, str]] = {}
     for r in s["layers"]:
-        per_variant.setdefault(r["variant"], {})[r["index"]] = r["precision"]["label"]
-    if not per_variant:
+        groups.setdefault(set_of.get(r["variant"]) or r["variant"], {})[r["index"]] = r["precision"]["label"]
+    if not groups:
         return []
-    columns = list(per_variant.values())
+    columns = list(groups.values())
     if all(c == columns[0] for c in columns):
         return [("precision", columns[0])]
-    return [(f"precision {v}", c) for v, c in per_variant.items()]
+    return [(f"precision {g}", c) for g, c in groups.items()]
 
 
 def _db(v: float | str) -> str:

@@ -117,6 +117,17 @@ def test_scenario_tables_one_column_when_the_variants_agree(engines) -> None:
     assert html["rows"][0][3] == "w8a8"
 
 
+def test_scenario_tables_one_column_per_precision_set(engines) -> None:
+    """With set names (summary.json's variants), one column per set, whatever the algorithms."""
+    plain, wide = engines
+    s = _summary({"max/per_channel/a": plain, "max/per_channel/b": wide, "mse/per_channel/a": plain,
+                  "mse/per_channel/b": wide})
+    s["variants"] = [{"name": n, "precision": n.rsplit("/", 1)[1]} for n in
+                     ("max/per_channel/a", "max/per_channel/b", "mse/per_channel/a", "mse/per_channel/b")]
+    cols = precision_columns(s)
+    assert [h for h, _ in cols] == ["precision a", "precision b"] and cols[1][1][WIDE] == "w8a8>a16"
+
+
 def test_scenario_tables_one_column_per_variant_when_widths_differ(engines) -> None:
     plain, wide = engines
     s = _summary({"mse/per_channel/all-int8": plain, "mse/per_channel/int16": wide})

@@ -60,13 +60,16 @@ def test_precision_sets_follow_the_global_overrides_and_cross_the_algorithm_swee
 
 
 def test_precision_sweep_runs_and_every_report_names_variant_and_widths(tmp_path: Path) -> None:
+    """End to end on the tiny detector: the quantizer widens the heads' output tensors (and the
+    yolo layers reading them), sends them to the host in the third variant, and the terminal,
+    summary.json, layers.csv and report.html each say so per variant."""
     p = tmp_path / "s.yaml"
-    p.write_text(SWEEP)
+    p.write_text(SWEEP.replace("report: {html: false}", "report: {html: true}"))
     out = tmp_path / "out"
     res = ok("run", p, "-o", out)
     head = next(line for line in res.output.splitlines() if line.lstrip().startswith("idx"))
     for v in ("all-int8", "int16-heads", "heads-on-host"):
-        assert f"precision mse/per_channel/{v}" in head and f"INT mse/per_channel/{v}" in head
+        assert f"precision {v} " in head and f"INT mse/per_channel/{v}" in head
     summary = json.loads((out / "summary.json").read_text())
     assert [(v["name"], v["precision"]) for v in summary["variants"]] == [
         ("mse/per_channel/all-int8", "all-int8"), ("mse/per_channel/int16-heads", "int16-heads"),
@@ -84,7 +87,11 @@ def test_precision_sweep_runs_and_every_report_names_variant_and_widths(tmp_path
     assert by[("mse/per_channel/int16-heads", "7")] == "w8a8>a16" and by[("mse/per_channel/all-int8", "7")] == "w8a8"
     assert by[("mse/per_channel/heads-on-host", "14")] == "host"
     html = (out / "report.html").read_text()
-    assert "precision mse/per_channel/int16-heads" in html and "w8a8&gt;a16" in html
+    assert "<th class=\"l\">precision int16-heads</th>" in html and "w8a8&gt;a16" in html
+    # the int16 heads keep more of FLOAT than int8 ones (the sweep ran three different networks)
+    sqnr = {(r["variant"].rsplit("/", 1)[1], r["index"]): r["sqnr_db"] for r in summary["layers"]
+            if r["image"] == "synthetic-0"}
+    assert all(sqnr[("int16-heads", i)] > sqnr[("all-int8", i)] for i in (7, 14))
 
 
 L = BASE + "quant:\n  calib: {synthetic: 2}\n"  # the lines below start at 6

@@ -42,6 +42,12 @@ def test_shipped_scenario_runs_and_passes(name: str, reports: Path) -> None:
         assert [r["ok"] for r in summary["rtl"]] == [True, True] and summary["rtl"][0]["tiles_run"] == 3
     if name == "acc16-overflow":
         assert sum(r["overflow"] for r in summary["layers"]) > 0
+    if name == "precision":  # the heads (13, 20) int16 in one variant, on the host in another
+        prec = {(r["variant"].rsplit("/", 1)[1], r["index"]): r["precision"] for r in summary["layers"]}
+        for head in (13, 20):
+            assert [prec[(v, head)]["label"] for v in ("all-int8", "int16-heads", "heads-on-host")] == \
+                ["w8a8", "w8a8>a16", "host"]
+            assert prec[("int16-heads", head + 1)]["input_bits"] == [16]  # its yolo layer reads int16
 
 
 @pytest.mark.slow

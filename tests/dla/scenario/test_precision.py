@@ -192,3 +192,18 @@ def test_the_documented_precision_sweep_is_valid(tmp_path: Path) -> None:
     p.write_text("model: {cfg: yolov3-tiny}\n" + block)
     names = [v.precision for v in load_scenario(p).scenario.quant.variants()]
     assert names == ["all-int8", "int16-heads", "heads-on-host", "w4-body"]
+
+
+def test_a_width_the_hardware_lacks_is_named_at_the_sets_line(tmp_path: Path) -> None:
+    """Widening conv 0's output makes conv 2 a w8a16 layer; a DLA without w8a16 refuses the set,
+    at its line, naming the layer, the pair and the config field, before anything is written."""
+    text = BASE + """hw: {passes_w8a16: 0}
+quant:
+  calib: {synthetic: 2}
+  precision:
+    all-int8: []
+    wide-body:
+      - {layers: [0], activation_bits: 16}
+"""
+    out = run_refused(tmp_path, text, "s.yaml:9: quant.precision.wide-body: mse/per_channel/wide-body: layer 2 ")
+    assert "w8a16" in out and "passes_w8a16" in out

@@ -131,7 +131,7 @@ def test_the_format_example_in_the_docs_is_valid() -> None:
     data, lines = parse_yaml(path, block)
     scn = validate(data, path, lines)
     check_consistency(LoadedScenario(scn, path, lines, data))
-    assert len(scn.quant.variants()) == 2 and len(scn.checks) == 7 and scn.matrix
+    assert len(scn.quant.variants()) == 2 * 2 and len(scn.checks) == 7 and scn.matrix
     assert yaml.safe_load(block)["hw"] == "small8"
 
 

@@ -16,6 +16,19 @@ These are the closed forms SCALE-Sim 3.0.0 implements for its ``ws``/``os`` im2c
 (read from its ``systolic_compute_ws/os`` demand matrices and checked row by row, Δ = 0,
 against its reports in ``tests/data/scalesim/``; SCALE-Sim prints the index of the last
 cycle, i.e. one less: :func:`scalesim_cycles`).
+
+**Operand widths** (issue P; docs/cycle-model.md, "Operand widths").  A layer's MAC pair
+(``w8a16`` = its weights' width × its input activations' width) costs
+``p = HardwareConfig.passes(weight_bits, input_bits)`` relative to w8a8 (``p == 1``):
+
+* ``p = n ≥ 1`` (digit passes): every fold runs ``n`` times — the fold count is multiplied
+  by ``n``, the fold length is unchanged;
+* ``p = 1/n`` (packing): ``n`` filters share a PE, so a fold covers ``n·C`` filters —
+  ``folds = ceil(W/R)·ceil(K/(n·C))``; the fold length still uses the physical ``C`` for
+  the output skew;
+* ``p = 0``: the array does not run the pair — :class:`UnsupportedPrecision`.
+
+The SCALE-Sim forms above are the w8a8 case (``p = 1``), unchanged.
 """
 from __future__ import annotations
 
@@ -23,7 +36,43 @@ import math
 from dataclasses import dataclass
 
 from dla.config import HardwareConfig
+from golden.errors import UserInputError
 from golden.layers import ConnectedSpec, ConvSpec, LayerSpec
+from quant.precision import LayerPrecision
+
+
+class UnsupportedPrecision(UserInputError):
+    """Raised for a layer whose operand pair the configured array does not run (``passes_w*a* = 0``)."""
+
+
+def pass_factors(passes: float) -> tuple[int, int]:
+    """``(n_passes, pack)`` of a ``passes_w*a*`` value: ``n ≥ 1`` → ``(n, 1)`` (every fold ``n``
+    times); ``1/n`` → ``(1, n)`` (``n`` filters per PE).  ``0`` or any other value (the config
+    refuses them; a direct caller may not) → ``ValueError``."""
+    if passes >= 1 and passes == int(passes):
+        return int(passes), 1
+    if 0 < passes < 1 and 1 / passes == int(1 / passes):
+        return 1, int(1 / passes)
+    raise ValueError(f"passes={passes} is not a whole number of passes (1, 2, ...) or a packing 1/n (0.5, 0.25, ...)")
+
+
+def array_passes(spec: LayerSpec, prec: LayerPrecision, hw: HardwareConfig) -> tuple[float, int, int]:
+    """``(p, n_passes, pack)`` of conv/connected layer ``spec`` run on the array at ``prec``.
+
+    Raises :class:`UnsupportedPrecision` naming the layer, the pair and the config field when
+    ``hw`` does not support the pair (``p == 0``): a cycle count for a layer the chip cannot run
+    would be a made-up number."""
+    pair = prec.pair
+    if pair is None or prec.weight_bits is None:
+        raise ValueError(f"layer {spec.index} ({spec.kind.value}): precision {prec.label} has no MAC pair")
+    p = hw.passes(prec.weight_bits, prec.input_bits[0])
+    if p == 0:
+        raise UnsupportedPrecision(
+            f"layer {spec.index} ({spec.kind.value}): the array does not run {pair} (weights "
+            f"{prec.weight_bits} bits x activations {prec.input_bits[0]} bits): passes_{pair} is 0 in the "
+            f"hardware config; it runs {', '.join(hw.supported_pairs())}")
+    n_passes, pack = pass_factors(p)
+    return p, n_passes, pack
 
 
 @dataclass(frozen=True)
@@ -57,15 +106,17 @@ def fold_cycles(n_stream: int, rows: int, cols: int, dataflow: str) -> int:
     return n_stream + rows + cols - 2
 
 
-def folds(g: Gemm, rows: int, cols: int, dataflow: str) -> int:
+def folds(g: Gemm, rows: int, cols: int, dataflow: str, passes: float = 1.0) -> int:
+    """Folds of one group: ``ceil(first/R)·ceil(K/(pack·C))·n_passes`` (``pass_factors(passes)``)."""
+    n_passes, pack = pass_factors(passes)
     first = g.window if dataflow == "weight_stationary" else g.npx
-    return math.ceil(first / rows) * math.ceil(g.filters / cols)
+    return math.ceil(first / rows) * math.ceil(g.filters / (pack * cols)) * n_passes
 
 
-def gemm_cycles(g: Gemm, rows: int, cols: int, dataflow: str) -> int:
-    """All folds of all groups, untiled (the whole layer as one operand set)."""
+def gemm_cycles(g: Gemm, rows: int, cols: int, dataflow: str, passes: float = 1.0) -> int:
+    """All folds of all groups, untiled (the whole layer as one operand set), at ``passes``."""
     n = g.npx if dataflow == "weight_stationary" else g.window
-    return g.groups * folds(g, rows, cols, dataflow) * fold_cycles(n, rows, cols, dataflow)
+    return g.groups * folds(g, rows, cols, dataflow, passes) * fold_cycles(n, rows, cols, dataflow)
 
 
 def scalesim_cycles(spec: LayerSpec, rows: int, cols: int, dataflow: str) -> int:
@@ -76,15 +127,22 @@ def scalesim_cycles(spec: LayerSpec, rows: int, cols: int, dataflow: str) -> int
     return gemm_cycles(g, rows, cols, dataflow) - 1
 
 
-def tile_cycles(rows_used: int, cols_used: int, pixels: int, hw: HardwareConfig, folds: int = 1) -> int:
+def tile_cycles(rows_used: int, cols_used: int, pixels: int, hw: HardwareConfig, folds: int = 1,
+                passes: float = 1.0) -> int:
     """Cycles of one conv tile on the DLA core as the RTL implements it (weight stationary):
     ``folds`` reduction folds over the same ``pixels``, each ``rows_used ≤ R`` window rows ×
     ``cols_used ≤ C`` filters of weights shifted in (``R`` cycles — the shift register is always
     ``R`` deep), ``pixels`` input vectors streamed, ``R − 1`` + ``C − 1`` cycles of skew; partial
     sums stay in the core's accumulator buffer between folds; then ``requant_latency`` cycles of
     the bias/requantizer/activation pipeline for the last output, once:
-    ``folds · (pixels + 2R + C − 2) + requant_latency``."""
-    if not (0 < rows_used <= hw.rows and 0 < cols_used <= hw.cols and pixels > 0 and folds > 0):
+    ``folds · (pixels + 2R + C − 2) + requant_latency``.
+
+    ``passes`` is the tile's ``HardwareConfig.passes(weight_bits, activation_bits)``: ``n ≥ 1``
+    runs every fold ``n`` times (``folds · n · (pixels + 2R + C − 2) + requant_latency``);
+    ``1/n`` packs ``n`` filters per PE, so ``cols_used`` may reach ``n·C`` and the time is the
+    w8a8 one.  ``0`` (unsupported) or a tile that does not fit → ``ValueError``."""
+    n_passes, pack = pass_factors(passes)
+    if not (0 < rows_used <= hw.rows and 0 < cols_used <= pack * hw.cols and pixels > 0 and folds > 0):
         raise ValueError(f"tile {rows_used}x{cols_used}x{pixels} ({folds} folds) does not fit a "
-                         f"{hw.rows}x{hw.cols} array")
-    return folds * fold_cycles(pixels, hw.rows, hw.cols, "weight_stationary") + hw.requant_latency
+                         f"{hw.rows}x{hw.cols} array" + (f" packing {pack} filters per PE" if pack > 1 else ""))
+    return folds * n_passes * fold_cycles(pixels, hw.rows, hw.cols, "weight_stationary") + hw.requant_latency

@@ -174,9 +174,9 @@ def conv_cycles(spec: ConvSpec | ConnectedSpec, hw: HardwareConfig,
             skew = f * (fold_cycles(stream, hw.rows, hw.cols, hw.dataflow) - stream)
             busy_total, skew_total = busy_total + busy, skew_total + skew
             work.append(busy + skew)
-            # the connected layer's input row is spec.in_shape[0] elements, as before widths
+            # a connected layer reads its whole input (C·H·W values), as tile_conv sizes it
             load = bytes_of(((rows_here - 1) * stride + k) * row_elems if isinstance(spec, ConvSpec)
-                            else spec.in_shape[0], in_bits)
+                            else spec.n_inputs, in_bits)
             if band == 0:
                 load += til.weight_bytes_per_block
             loads.append(transfer_cycles(load, hw))

@@ -166,14 +166,16 @@ def graph_cmd(model: tuple[str, ...], output: str, fmt: str | None, color_by: st
 @quiet_option
 def cycles_cmd(model: tuple[str, ...], hw: str | None, csv_out: str | None, json_out: str | None,
                plot_dir: str | None, quiet: bool) -> None:
-    """Cycle model of the MAC array: per-layer cycles, stalls, utilization, DRAM traffic; totals and fps."""
+    """Cycle model of the MAC array: per-layer cycles, stalls, utilization, DRAM traffic; totals and fps.
+
+    A MODEL.qnet runs at its layers' operand widths (weights, activations, host); a cfg at int8."""
     from dla.cycles import network_cycles
     from dla.cycles.report import cycle_lines, cycle_plots, cycles_csv, cycles_json
     from dla.fileio import write_bytes_atomic, write_json_atomic
 
     m, _ = model_args(model, False, quiet, 0)
     hwc = hardware(hw) if hw else m.hw
-    nc = network_cycles(m.net, hwc)
+    nc = network_cycles(m.net, hwc, m.qnet.precisions() if m.qnet is not None else None)
     for line in cycle_lines(nc):
         click.echo(line)
     if csv_out:

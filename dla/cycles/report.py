@@ -15,21 +15,23 @@ def cycle_lines(nc: NetworkCycles) -> list[str]:
     out = [f"{nc.name} on a {hw.rows}x{hw.cols} array at {hw.clock_mhz:g} MHz, {hw.dataflow}, buffers in/w/out "
            f"{hw.input_buffer_kib}/{hw.weight_buffer_kib}/{hw.output_buffer_kib} KiB, DRAM "
            f"{hw.dram_bytes_per_cycle:g} B/cycle",
-           f"{'idx':>4} {'type':<14} {'cycles':>11} {'compute':>11} {'fill/drain':>10} {'stall':>10} "
+           f"{'idx':>4} {'type':<14} {'precision':<10} {'cycles':>11} {'compute':>11} {'fill/drain':>10} {'stall':>10} "
            f"{'util%':>6} {'map%':>6} {'DRAM rd':>10} {'DRAM wr':>10} {'tiles':>6} bound"]
     for l in nc.layers:
-        out.append(f"{l.index:>4} {l.kind:<14} {l.total_cycles:>11,} {l.compute_cycles:>11,} {l.fill_drain_cycles:>10,} "
-                   f"{l.stall_cycles:>10,} {l.util_pct:>6.1f} {l.mapping_util_pct:>6.1f} {l.dram_read_bytes:>10,} "
-                   f"{l.dram_write_bytes:>10,} {l.tiles:>6} {l.bound}")
+        out.append(f"{l.index:>4} {l.kind:<14} {l.precision.label:<10} {l.total_cycles:>11,} {l.compute_cycles:>11,} "
+                   f"{l.fill_drain_cycles:>10,} {l.stall_cycles:>10,} {l.util_pct:>6.1f} {l.mapping_util_pct:>6.1f} "
+                   f"{l.dram_read_bytes:>10,} {l.dram_write_bytes:>10,} {l.tiles:>6} {l.bound}")
     out.append(f"total: {nc.total_cycles:,} cycles = {nc.latency_ms:.3f} ms ({nc.fps:.1f} fps), {nc.macs:,} MACs, "
-               f"utilization {nc.util_pct:.1f} %, DRAM {nc.dram_bytes / 2**20:.1f} MiB")
+               f"utilization {nc.util_pct:.1f} %, DRAM {nc.dram_bytes / 2**20:.1f} MiB, "
+               f"weights {nc.weight_bytes / 2**20:.2f} MiB")
     out.append("bottlenecks: " + ", ".join(f"{l.index} ({l.kind}) {100 * l.total_cycles / nc.total_cycles:.1f} %"
                                           for l in nc.bottlenecks()))
     return out
 
 
 def cycles_csv(nc: NetworkCycles) -> str:
-    rows = [l.to_dict() for l in nc.layers]
+    """One row per layer: ``LayerCycles.to_dict()``, the input widths joined by ``+`` ("8+16")."""
+    rows = [{**d, "input_bits": "+".join(map(str, d["input_bits"]))} for d in (l.to_dict() for l in nc.layers)]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
     w.writeheader()
@@ -40,7 +42,7 @@ def cycles_csv(nc: NetworkCycles) -> str:
 def cycles_json(nc: NetworkCycles) -> dict:
     return {"model": nc.name, "hardware": nc.hw.to_dict(), "total_cycles": nc.total_cycles,
             "latency_ms": nc.latency_ms, "fps": nc.fps, "macs": nc.macs, "util_pct": nc.util_pct,
-            "dram_bytes": nc.dram_bytes, "bottlenecks": [l.index for l in nc.bottlenecks()],
+            "dram_bytes": nc.dram_bytes, "weight_bytes": nc.weight_bytes, "bottlenecks": [l.index for l in nc.bottlenecks()],
             "layers": [l.to_dict() for l in nc.layers]}
 
 

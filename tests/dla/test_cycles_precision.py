@@ -316,3 +316,25 @@ def test_to_dict_carries_the_widths(tmp_path: Path) -> None:
          "passes": 0.5}
     assert d["weight_bytes"] == 8 * 8 // 2 + 4 * 8
     assert spec.kind is Kind.CONV
+
+
+def test_the_documented_worked_example() -> None:
+    """docs/cycle-model.md works yolov3-tiny layer 8 at w8a16, w4a8 and on the host by hand;
+    the model gives those figures (and they match the reference above)."""
+    root = Path(__file__).resolve().parents[2]
+    spec = parse_network(root / "dla" / "data" / "cfg" / "yolov3-tiny.cfg").layers[8]
+    hw = HardwareConfig()
+    a16 = conv_cycles(spec, hw, prec(8, 16, 8))
+    assert (a16.compute_cycles, a16.fill_drain_cycles, a16.dram_read_bytes, a16.total_cycles, a16.tiles) == \
+        (1_557_504, 423_939, 4_195_328, 1_986_961, 64)
+    w4 = conv_cycles(spec, hw, prec(4, 8))
+    assert (w4.compute_cycles, w4.fill_drain_cycles, w4.weight_bytes, w4.total_cycles, w4.dram_read_bytes) == \
+        (389_376, 79_491, 148_480, 473_107, 1_065_984)
+    host = conv_cycles(spec, hw, LayerPrecision(8, (8,), 8, host=True))
+    assert host.total_cycles == (100 + 86_528 // 16) + (100 + 173_056 // 16) == 16_424
+    text = (root / "docs" / "cycle-model.md").read_text()
+    for figure in ("1,557,504", "423,939", "4,195,328", "1,986,961", "389,376", "79,491", "148,480", "473,107",
+                   "16,424"):
+        assert figure in text, figure
+    for w, a, out in ((8, 16, 8), (4, 8, 8)):
+        assert_matches_reference(spec, hw, w, a, out)

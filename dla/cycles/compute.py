@@ -51,7 +51,7 @@ def pass_factors(passes: float) -> tuple[int, int]:
     refuses them; a direct caller may not) → ``ValueError``."""
     if passes >= 1 and passes == int(passes):
         return int(passes), 1
-    if 0 < passes < 1 and 1 / passes == int(1 / passes):
+    if 0 < passes < 1 and math.isfinite(1 / passes) and 1 / passes == int(1 / passes):
         return 1, int(1 / passes)
     raise ValueError(f"passes={passes} is not a whole number of passes (1, 2, ...) or a packing 1/n (0.5, 0.25, ...)")
 

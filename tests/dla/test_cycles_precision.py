@@ -256,8 +256,9 @@ def test_tile_cycles_per_width() -> None:
         tile_cycles(8, 17, 100, hw, passes=0.5)
     with pytest.raises(ValueError):
         tile_cycles(8, 9, 100, hw, passes=2)
-    with pytest.raises(ValueError):
-        tile_cycles(8, 8, 100, hw, passes=0)
+    for bad in (0, 0.3, 1.5, 1e-320):  # not a whole number of passes nor a packing 1/n
+        with pytest.raises(ValueError):
+            tile_cycles(8, 8, 100, hw, passes=bad)
 
 
 def test_host_layers_cost_their_transfer(tmp_path: Path) -> None:
@@ -338,3 +339,4 @@ def test_the_documented_worked_example() -> None:
         assert figure in text, figure
     for w, a, out in ((8, 16, 8), (4, 8, 8)):
         assert_matches_reference(spec, hw, w, a, out)
+

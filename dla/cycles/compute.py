@@ -67,10 +67,12 @@ def array_passes(spec: LayerSpec, prec: LayerPrecision, hw: HardwareConfig) -> t
         raise ValueError(f"layer {spec.index} ({spec.kind.value}): precision {prec.label} has no MAC pair")
     p = hw.passes(prec.weight_bits, prec.input_bits[0])
     if p == 0:
+        # worded as dla.precision.check_precision words it for the INT engine: one message per mistake
         raise UnsupportedPrecision(
-            f"layer {spec.index} ({spec.kind.value}): the array does not run {pair} (weights "
-            f"{prec.weight_bits} bits x activations {prec.input_bits[0]} bits): passes_{pair} is 0 in the "
-            f"hardware config; it runs {', '.join(hw.supported_pairs())}")
+            f"layer {spec.index} ({spec.kind.value}): {pair} (int{prec.weight_bits} weights x "
+            f"int{prec.input_bits[0]} activations) is not supported by the hardware config (passes_{pair} = 0); "
+            f"set 'passes_{pair}' in it, or change the layer's weight_bits / the activation_bits of its input in "
+            f"the quantization spec (supported: {', '.join(hw.supported_pairs())})")
     n_passes, pack = pass_factors(p)
     return p, n_passes, pack
 

@@ -78,3 +78,30 @@ def test_unsupported_pair_is_one_error(mixed, tmp_path: Path) -> None:
     hw.write_text("passes_w4a8: 0\n")
     res = fails("cycles", path, "--hw", hw, "--json", tmp_path / "c.json", needle="layer 2 (convolutional)")
     assert "w4a8" in res.output and "passes_w4a8" in res.output and not (tmp_path / "c.json").exists()
+
+
+def test_a_quantized_spec_with_overrides_reaches_the_cycle_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    """The issue's path end to end: `dla quantize --spec` with int16 heads, an int4 layer and a
+    host layer, then `dla cycles m.qnet --json`: each layer's widths as the spec said, the heads
+    write twice the bytes of the int8 model, the host layer costs its transfer only."""
+    monkeypatch.setenv("DLA_CACHE", str(tmp_path / "cache"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("overrides:\n  - layers: [13, 20]\n    activation_bits: 16\n"
+                    "  - layers: [2]\n    weight_bits: 4\n  - layers: [10]\n    host: true\n")
+    q = tmp_path / "m.qnet"
+    res = run("quantize", MODELS / "shapes-yolo.cfg", MODELS / "shapes-yolo.weights", "--calib-synthetic", 1,
+              "--spec", spec, "-o", q, "-q")
+    assert res.exit_code == 0, res.output
+    res = run("cycles", q, "--json", tmp_path / "c.json")
+    assert res.exit_code == 0, res.output
+    by = {l["index"]: l for l in json.loads((tmp_path / "c.json").read_text())["layers"]}
+    assert {i: by[i]["precision"] for i in (2, 10, 13, 20)} == \
+        {2: "w4a8", 10: "host", 13: "w8a8>a16", 20: "w8a8>a16"}
+    assert {l["precision"] for i, l in by.items() if i not in (2, 10, 13, 14, 20, 21)} <= {"w8a8", "a8"}
+    int8 = {l.index: l for l in network_cycles(parse_network(MODELS / "shapes-yolo.cfg"), HardwareConfig()).layers}
+    for head in (13, 20):
+        assert by[head]["dram_write_bytes"] == 2 * int8[head].dram_write_bytes
+    assert by[10]["compute_cycles"] == 0 and by[10]["total_cycles"] == by[10]["transfer_cycles"] > 0
+    assert by[2]["passes"] == 0.5 and by[2]["weight_bits"] == 4
+    assert by[2]["weight_bytes"] - 4 * 16 == (int8[2].weight_bytes - 4 * 16) // 2  # 16 filters: int4 halves the weights

@@ -25,6 +25,7 @@ from golden.image import load_image, prepare_input
 from golden.layers import Kind
 from golden.network import Network
 from quant import calibration_images, quantize
+from quant.precision import LayerPrecision
 from quant.qnet import QuantizedNetwork
 from quant.spec import QuantSpec
 
@@ -59,6 +60,17 @@ class Built:
     inputs: list[Input]
     variants: list[Variant]
     names: list[str] | None = None  # class names (shipped trained models, COCO/VOC by class count)
+
+    def first_precisions(self) -> dict[int, LayerPrecision] | None:
+        """The first variant's per-layer widths (what the report's cycle model costs); ``None``
+        (all int8) for a FLOAT-only scenario."""
+        return self.variants[0].qnet.precisions() if self.variants else None
+
+    def distinct_precisions(self) -> dict[str, dict[int, LayerPrecision]]:
+        """Each variant's widths, by variant name, when the variants do not all share one set
+        (a precision sweep); empty otherwise."""
+        sets = {v.name: v.qnet.precisions() for v in self.variants}
+        return sets if len({tuple(sorted(p.items())) for p in sets.values()}) > 1 else {}
 
 
 def build_network(ls: LoadedScenario) -> tuple[Network, QuantizedNetwork | None, HardwareConfig | None, dict[str, str]]:

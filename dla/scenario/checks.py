@@ -162,22 +162,24 @@ def _cycles(c: Check, summary: dict[str, Any], net: Network) -> list[dict[str, A
     ``max_total``, fps against ``min_fps``, utilization against ``min_util_pct``)."""
     cfg = c.cycles
     assert cfg is not None
-    cy = summary["cycles"]
+    # a precision sweep is costed per variant (its own widths); otherwise once
+    per_variant = summary.get("cycles_by_variant") or {None: summary["cycles"]}
     out = []
-    for part, label, value, limit, is_max, unit in (
-            ("total", "total cycles", cy["total_cycles"], cfg.max_total, True, " cycles"),
-            ("fps", "fps", cy["fps"], cfg.min_fps, False, " fps"),
-            ("util", "utilization", cy["util_pct"], cfg.min_util_pct, False, "%")):
-        if limit is None:
-            continue
-        ok = not ((value > limit) if is_max else (value < limit))
-        bound = f"{'<=' if is_max else '>='} {limit:g}{unit}"
-        msg = (f"{label} {_fmt(value)}{unit}, limit {bound}" if ok else
-               f"{label} {_fmt(value)}{unit} is {'above the maximum' if is_max else 'below the minimum'} "
-               f"{limit:g}{unit}")
-        out.append(_case(c, f"cycles {label} {bound}", None, ok, float(value), bound,
-                         f"{msg} ({cy['total_cycles']:,} cycles, {cy['fps']:.4g} fps at "
-                         f"{summary['hw']['clock_mhz']:g} MHz)", part=part))
+    for variant, cy in per_variant.items():
+        for part, label, value, limit, is_max, unit in (
+                ("total", "total cycles", cy["total_cycles"], cfg.max_total, True, " cycles"),
+                ("fps", "fps", cy["fps"], cfg.min_fps, False, " fps"),
+                ("util", "utilization", cy["util_pct"], cfg.min_util_pct, False, "%")):
+            if limit is None:
+                continue
+            ok = not ((value > limit) if is_max else (value < limit))
+            bound = f"{'<=' if is_max else '>='} {limit:g}{unit}"
+            msg = (f"{label} {_fmt(value)}{unit}, limit {bound}" if ok else
+                   f"{label} {_fmt(value)}{unit} is {'above the maximum' if is_max else 'below the minimum'} "
+                   f"{limit:g}{unit}")
+            out.append(_case(c, f"cycles {label} {bound}", variant, ok, float(value), bound,
+                             f"{msg} ({cy['total_cycles']:,} cycles, {cy['fps']:.4g} fps at "
+                             f"{summary['hw']['clock_mhz']:g} MHz)", part=part))
     return out
 
 

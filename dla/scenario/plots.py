@@ -147,5 +147,6 @@ def all_plots(result: ScenarioResult, out: Path) -> dict[str, list[Path]]:
         from dla.cycles import network_cycles
         from dla.cycles.report import cycle_plots
 
-        plots["cycles"] = cycle_plots(network_cycles(result.built.net, result.built.hw), out)
+        plots["cycles"] = cycle_plots(network_cycles(result.built.net, result.built.hw,
+                                                     result.built.first_precisions()), out)
     return plots

@@ -31,6 +31,7 @@ import numpy as np
 from dla import __version__, fused
 from dla.compare import match_detections
 from dla.cycles import network_cycles
+from dla.cycles.model import NetworkCycles
 from dla.cycles.report import cycles_json
 from dla.engine import Engine, Mode, RunResult
 from dla.metrics import error_metrics
@@ -45,6 +46,12 @@ from golden.layers import Kind
 
 Progress = Callable[[str], None]
 
+
+
+def _cycle_totals(nc: NetworkCycles) -> dict[str, Any]:
+    """One variant's cycle figures, for a precision sweep's comparison (``cycles_by_variant``)."""
+    return {"total_cycles": nc.total_cycles, "latency_ms": nc.latency_ms, "fps": nc.fps, "util_pct": nc.util_pct,
+            "dram_bytes": nc.dram_bytes, "weight_bytes": nc.weight_bytes}
 
 def float_blas():
     """Context manager: BLAS limited to one thread, so that float32 GEMMs (the golden engine's
@@ -207,11 +214,13 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
                     row["agreement"] = {"top1_match": mtop[0][0] == top[0][0]}
                 outputs.append(row)
     seconds.update({f"{m}_per_image": float(np.mean(v)) if v else 0.0 for m, v in mode_seconds.items()})
-    cycles = None
+    cycles, cycles_by_variant = None, None
     if s.cycles:
         progress("cycle model")
         try:
-            cycles = cycles_json(network_cycles(net, built.hw))
+            cycles = cycles_json(network_cycles(net, built.hw, built.first_precisions()))
+            cycles_by_variant = {name: _cycle_totals(network_cycles(net, built.hw, prec))
+                                 for name, prec in built.distinct_precisions().items()} or None
         except UserInputError as exc:
             raise ls.error(str(exc), "hw") from None
     step_log, cross_log = ([], [])
@@ -229,7 +238,7 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
                       "spec": v.spec.to_dict()} for v in built.variants],
         "images": [{"name": i.name, "source": str(i.path) if i.path else "generated", "size": list(i.size)}
                    for i in built.inputs],
-        "layers": layers, "outputs": outputs, "cycles": cycles, "step": step_log, "cross": cross_log, "rtl": rtl,
+        "layers": layers, "outputs": outputs, "cycles": cycles, "cycles_by_variant": cycles_by_variant, "step": step_log, "cross": cross_log, "rtl": rtl,
     }
     progress("checks")
     summary["checks"] = evaluate_checks(s, summary, net)

@@ -82,6 +82,9 @@ def summary_lines(s: dict[str, Any], max_detections: int = 10) -> list[str]:
     if cy:
         lines.append(f"-- cycle model: {cy['total_cycles']:,} cycles, {cy['latency_ms']:.3f} ms, {cy['fps']:.1f} fps "
                      f"at {s['hw']['clock_mhz']:g} MHz, utilization {cy['util_pct']:.1f}%, DRAM {cy['dram_bytes']:,} B")
+        for name, v in (s.get("cycles_by_variant") or {}).items():
+            lines.append(f"   {name}: {v['total_cycles']:,} cycles ({v['total_cycles'] / cy['total_cycles']:.2f}x), "
+                         f"{v['fps']:.1f} fps, DRAM {v['dram_bytes']:,} B, weights {v['weight_bytes']:,} B")
     for c in s["checks"]:
         lines.append(f"{'ERROR' if c.get('error') else 'PASS' if c['passed'] else 'FAIL'}  {c['name']}: "
                      f"{c['message']}")

@@ -32,10 +32,12 @@ def _analysis(ref: ModelRef, key: str) -> dict[str, Any]:
     from dla.web.modelref import load
 
     # a .qnet's layers come with its integers (and widths); a cfg needs no weights
-    qnet = load(ref).qnet if ref.kind == "qnet" else None
+    resolved = load(ref) if ref.kind == "qnet" else None
+    qnet = resolved.qnet if resolved is not None else None
     net = qnet.net if qnet is not None else parse(ref)
-    hw = HardwareConfig()
-    nc = network_cycles(net, hw)
+    # a .qnet is costed at its own widths on its own hardware (which it was checked against)
+    hw = resolved.hw if resolved is not None else HardwareConfig()
+    nc = network_cycles(net, hw, qnet.precisions() if qnet is not None else None)
     return {"graph": graph_data(net), "cycles": {lc.index: lc.to_dict() for lc in nc.layers},
             "total_cycles": nc.total_cycles, "fps": nc.fps, "latency_ms": nc.latency_ms,
             "layers": [{"index": s.index, "type": s.kind.value, "inputs": list(s.inputs), "in_shape": list(s.in_shape),

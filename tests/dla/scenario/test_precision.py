@@ -207,3 +207,28 @@ quant:
 """
     out = run_refused(tmp_path, text, "s.yaml:9: quant.precision.wide-body: mse/per_channel/wide-body: layer 2 ")
     assert "w8a16" in out and "passes_w8a16" in out
+
+
+def test_precision_sweep_costs_each_variant_at_its_own_widths(tmp_path: Path) -> None:
+    """With ``cycles: true`` the cycle model runs once per distinct precision set: the int16
+    heads move more DRAM bytes than all-int8, the host heads fewer MAC cycles; a cycles check
+    is one case per variant; a scenario without a sweep has no per-variant table."""
+    p = tmp_path / "s.yaml"
+    p.write_text(SWEEP + "cycles: true\nchecks:\n  - cycles: {max_total: 1000000000}\n")
+    out = tmp_path / "out"
+    res = ok("run", p, "-o", out)
+    summary = json.loads((out / "summary.json").read_text())
+    by = summary["cycles_by_variant"]
+    names = [v["name"] for v in summary["variants"]]
+    assert list(by) == names
+    assert by[names[0]]["total_cycles"] == summary["cycles"]["total_cycles"]
+    assert by[names[1]]["dram_bytes"] > by[names[0]]["dram_bytes"]
+    assert by[names[2]]["total_cycles"] < by[names[0]]["total_cycles"]
+    assert by[names[2]]["weight_bytes"] < by[names[0]]["weight_bytes"]
+    cases = [c for c in summary["checks"] if c["kind"] == "cycles"]
+    assert sorted(c["variant"] for c in cases) == sorted(names) and all(c["passed"] for c in cases)
+    assert "mse/per_channel/int16-heads: " in res.output and " cycles (1.00x)" in res.output
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(BASE + "quant:\n  calib: {synthetic: 2}\nmodes: [float, int]\ncycles: true\n")
+    ok("run", plain, "-o", tmp_path / "o2")
+    assert json.loads((tmp_path / "o2" / "summary.json").read_text())["cycles_by_variant"] is None

@@ -109,4 +109,8 @@ def test_layer_details_name_the_precision_of_a_qnet(alice: Client, qnet_zip: byt
     convs = [lay for lay in layers if lay["type"] == "convolutional"]
     assert convs[0]["precision"]["label"] == "w8a8>a16" and convs[0]["precision"]["output_bits"] == 16
     assert convs[1]["precision"]["label"] == "host" and convs[1]["precision"]["host"] is True
+    # the cycle model of the page costs the .qnet at its own widths: the host conv only moves bytes
+    cyc = alice.get(f"/api/models/{q}/layers/{convs[1]['index']}").json()["cycles"]
+    assert cyc["bound"] == "host" and cyc["host"] is True and cyc["weight_bytes"] == 0
+    assert alice.get(f"/api/models/{q}/layers/{convs[0]['index']}").json()["cycles"]["output_bits"] == 16
     model_page._analysis.cache_clear()

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from dla.config import HardwareConfig
-from rtl_bridge.tile import Tile, conv_tiles, pack, unpack
+from rtl_bridge.tile import A_W, OUT_W, PACK, Tile, conv_tiles, core_parameters, pack, unpack
 
 STIMULUS_ENV = "DLA_RTL_STIMULUS"
 RESULT_ENV = "DLA_RTL_RESULT"
@@ -42,9 +42,9 @@ PERIOD_NS = 10
 VCD_ENV = "DLA_RTL_VCD"
 
 #: Signals written to the VCD (``--vcd``): the core's ports and a few internal states.
-VCD_SIGNALS = ("rst", "start", "start_ready", "pixels", "folds", "busy", "done", "w_load", "w_row", "leaky_en",
+VCD_SIGNALS = ("rst", "start", "start_ready", "pixels", "folds", "mode", "out_wide", "busy", "done", "w_load", "w_row", "leaky_en",
                "in_valid", "in_ready", "in_data", "out_valid", "out_ready", "out_data", "loading", "draining",
-               "fold_left", "acc_valid", "acc_idx")
+               "fold_left", "pass_hi", "acc_valid", "acc_idx")
 
 
 # ============================================================================ host side
@@ -87,7 +87,7 @@ class LayerRun:
 
 
 def layer_input(engine, run_records: dict, spec, x: np.ndarray) -> np.ndarray:
-    """The int8 input of conv ``spec`` as the INT engine feeds it (``Engine.int_tensor``)."""
+    """The integer input of conv ``spec`` as the INT engine feeds it (``Engine.int_tensor``)."""
     return engine.int_tensor(spec.inputs[0], run_records, x)
 
 
@@ -112,9 +112,9 @@ def write_stimulus(path: Path, tiles: Sequence[Tile]) -> None:
     arrays = {}
     for i, t in enumerate(tiles):
         arrays[f"w{i}"] = t.weights
-        arrays[f"x{i}"] = t.inputs
+        arrays[f"x{i}"] = t.input_beats()
         arrays[f"rq{i}"] = np.stack([t.bias, t.mult, t.shift, t.neg_mult, t.neg_shift])
-        arrays[f"meta{i}"] = np.array([t.pixels, t.folds, int(t.leaky)])
+        arrays[f"meta{i}"] = np.array([t.pixels, t.folds, int(t.leaky), t.mode, int(t.out_bits == 16)])
     np.savez(path, n=np.array(len(tiles)), **arrays)
 
 
@@ -132,8 +132,7 @@ def run_layer(engine, x: np.ndarray, index: int, max_tiles: int | None = None, v
     total = len(tiles)
     if max_tiles is not None:
         tiles = tiles[:max_tiles]
-    params = {"ROWS": hw.rows, "COLS": hw.cols, "ACC_W": hw.acc_bits, "MULT_W": hw.multiplier_bits,
-              "REQUANT_LATENCY": hw.requant_latency}
+    params = core_parameters(hw)
     with tempfile.TemporaryDirectory(prefix="dla-rtl-run-") as tmp:
         tmp = Path(tmp)
         stim, res_path = tmp / "stimulus.npz", tmp / "result.npz"
@@ -185,9 +184,9 @@ def _load_tiles(path: str) -> list[dict]:
     tiles = []
     with np.load(path) as z:
         for i in range(int(z["n"])):
-            pixels, folds, leaky = (int(v) for v in z[f"meta{i}"])
+            pixels, folds, leaky, mode, wide = (int(v) for v in z[f"meta{i}"])
             tiles.append({"w": z[f"w{i}"], "x": z[f"x{i}"], "rq": z[f"rq{i}"], "pixels": pixels, "folds": folds,
-                          "leaky": leaky})
+                          "leaky": leaky, "mode": mode, "wide": wide})
     return tiles
 
 
@@ -235,7 +234,7 @@ if cocotb is not None:
         rows, cols, acc, mw = hw.rows, hw.cols, hw.acc_bits, hw.multiplier_bits
         Clock(dut.clk, PERIOD_NS, unit="ns").start()
         dut.rst.value = 1
-        for name in ("start", "pixels", "folds", "w_row", "bias", "mult", "shift", "neg_mult", "neg_shift",
+        for name in ("start", "pixels", "folds", "mode", "out_wide", "w_row", "bias", "mult", "shift", "neg_mult", "neg_shift",
                      "leaky_en", "in_valid", "in_data"):
             getattr(dut, name).value = 0
         dut.out_ready.value = 1
@@ -259,7 +258,7 @@ if cocotb is not None:
                 if vcd is not None:
                     vcd.sample(now())
                 if dut.out_valid.value == 1:
-                    beats.append(unpack(int(dut.out_data.value.to_unsigned()), cols, 8))
+                    beats.append(unpack(int(dut.out_data.value.to_unsigned()), PACK * cols, OUT_W))
                 if dut.done.value == 1:
                     dones.append(now())
 
@@ -267,14 +266,14 @@ if cocotb is not None:
             vectors = [v for t in tiles for v in t["x"].reshape(-1, rows)]
             k = 0
             if vectors:
-                dut.in_data.value = pack(vectors[0], 8)
+                dut.in_data.value = pack(vectors[0], A_W)
                 dut.in_valid.value = 1
             while k < len(vectors):
                 await RisingEdge(dut.clk)
                 if dut.in_ready.value == 1:
                     k += 1
                     if k < len(vectors):
-                        dut.in_data.value = pack(vectors[k], 8)
+                        dut.in_data.value = pack(vectors[k], A_W)
                     else:
                         dut.in_valid.value = 0
 
@@ -283,6 +282,8 @@ if cocotb is not None:
                 b, m, s, nm, ns = t["rq"]
                 dut.pixels.value = t["pixels"]
                 dut.folds.value = t["folds"]
+                dut.mode.value = t["mode"]
+                dut.out_wide.value = t["wide"]
                 dut.bias.value = pack(b, acc)
                 dut.mult.value = pack(m, mw)
                 dut.shift.value = pack(s, 6)
@@ -309,7 +310,7 @@ if cocotb is not None:
         mon = cocotb.start_soon(monitor())
         drv = cocotb.start_soon(driver())
         seq = cocotb.start_soon(sequencer())
-        budget = 2 * sum(t["folds"] * (t["pixels"] + 2 * rows + cols) + 10 for t in tiles) + 100
+        budget = 2 * sum(2 * t["folds"] * (t["pixels"] + 2 * rows + cols) + 10 for t in tiles) + 100
         for _ in range(budget):
             if len(dones) == len(tiles):
                 break
@@ -320,7 +321,7 @@ if cocotb is not None:
         if vcd is not None:
             vcd.close()
         assert len(dones) == len(tiles), f"{len(dones)} of {len(tiles)} tiles done after {budget} cycles"
-        np.savez(os.environ[RESULT_ENV], beats=np.array(beats, dtype=np.int64).reshape(-1, cols),
+        np.savez(os.environ[RESULT_ENV], beats=np.array(beats, dtype=np.int64).reshape(-1, PACK * cols),
                  cycles=np.array(dones) - np.array(starts), seconds=np.array(seconds))
 
 

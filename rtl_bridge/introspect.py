@@ -1,8 +1,15 @@
 """Reading the RTL's interface with pyverilog: module parameters and ports.
 
 ``dla rtl check`` uses it to verify that the Verilog's parameters agree with the
-``HardwareConfig`` a comparison runs with, and that a (user) core has every port the adapter
-drives.  pyverilog 1.3 writes its parser tables into the current directory and evaluates
+``HardwareConfig`` a comparison runs with, that the operand pairs the core declares (and what
+each costs) are the ones the config's ``passes_w*a*`` table says, and that a (user) core has
+every port the adapter drives.
+
+Operand pairs: a core declares each pair it runs besides w8a8 as a parameter,
+``PASSES_W<w>A<a> = n`` (every fold runs ``n`` digit passes: cost ``n``) or
+``PACK_W<w>A<a> = n`` (``n`` filters per PE: cost ``1/n``); 0 (or no such parameter) = the
+pair is not built.  w8a8 is always there at cost 1.  The cost is compared with
+``HardwareConfig.passes(w, a)``.  pyverilog 1.3 writes its parser tables into the current directory and evaluates
 ``$clog2`` to 0 without warning, so it runs in a temporary directory and only plain integer
 parameters are compared (derived localparams are the simulator's business).
 """
@@ -10,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +32,8 @@ CORE = RTL_DIR / "dla_core.v"
 PARAMETER_FIELDS = {"ROWS": "rows", "COLS": "cols", "ACC_W": "acc_bits", "MULT_W": "multiplier_bits",
                     "REQUANT_LATENCY": "requant_latency"}
 #: Ports the tile adapter drives or reads.
-CORE_PORTS = ("clk", "rst", "start", "start_ready", "pixels", "folds", "busy", "done", "w_load", "w_row", "bias", "mult",
+CORE_PORTS = ("clk", "rst", "start", "start_ready", "pixels", "folds", "mode", "out_wide", "busy", "done", "w_load",
+              "w_row", "bias", "mult",
               "shift", "neg_mult", "neg_shift", "leaky_en", "in_valid", "in_ready", "in_data", "out_valid",
               "out_ready", "out_data")
 
@@ -86,8 +95,59 @@ def read_interface(path: str | Path = CORE, module: str | None = None) -> Interf
     return Interface(mod.name, params, ports)
 
 
+_PAIR_PARAM = re.compile(r"^(PASSES|PACK)_W(\d+)A(\d+)$")
+
+
+@dataclass(frozen=True)
+class PairCost:
+    """One operand pair as the RTL declares it: ``passes`` in ``HardwareConfig.passes`` units
+    (0 = not built, None = an expression pyverilog cannot evaluate) and the parameter saying so."""
+
+    pair: str
+    passes: float | None
+    parameter: str | None  # None for w8a8 (always built)
+
+
+def rtl_pairs(iface: Interface) -> dict[str, PairCost]:
+    """The operand pairs the RTL declares (module docstring), w8a8 first, then by name."""
+    out = {"w8a8": PairCost("w8a8", 1.0, None)}
+    for name in sorted(iface.parameters):
+        m = _PAIR_PARAM.match(name)
+        if not m:
+            continue
+        kind, wb, ab = m.group(1), int(m.group(2)), int(m.group(3))
+        n = iface.parameters[name]
+        cost = None if n is None else 0.0 if n <= 0 else float(n) if kind == "PASSES" else 1.0 / n
+        out[f"w{wb}a{ab}"] = PairCost(f"w{wb}a{ab}", cost, name)
+    return out
+
+
+def pair_problems(iface: Interface, hw: HardwareConfig) -> list[str]:
+    """Disagreements between the RTL's operand pairs and ``hw``: a pair the config runs that
+    the RTL lacks, or that both run at different costs.  (A pair the RTL runs and the config
+    does not is no problem: the engine never sends such a layer.)"""
+    rtl = rtl_pairs(iface)
+    problems = []
+    for pair in dict.fromkeys(hw.supported_pairs() + list(rtl)):
+        wb, ab = (int(v) for v in pair[1:].split("a"))
+        want = hw.passes(wb, ab)
+        field = f"passes_{pair}"
+        got = rtl.get(pair)
+        if want <= 0:
+            continue
+        if got is None or got.passes == 0:
+            why = f"{got.parameter} = 0" if got is not None else f"no PASSES_{pair.upper()} or PACK_{pair.upper()} parameter"
+            problems.append(f"{pair}: the hardware config runs it ({field} = {want:g}) but the RTL core does not "
+                            f"({why})")
+        elif got.passes is not None and got.passes != want:
+            problems.append(f"{pair}: the RTL core runs it at passes {got.passes:g} ({got.parameter} = "
+                            f"{iface.parameters[got.parameter]}), but the hardware config has {field} = {want:g}")
+    return problems
+
+
 def check_against(iface: Interface, hw: HardwareConfig, required_ports: tuple[str, ...] = CORE_PORTS) -> list[str]:
-    """Problems (empty = the RTL fits the config and the adapter)."""
+    """Problems (empty = the RTL fits the config and the adapter): parameters, operand pairs
+    (:func:`pair_problems`), ports."""
     problems = []
     for pname, field in PARAMETER_FIELDS.items():
         if pname not in iface.parameters:
@@ -95,6 +155,7 @@ def check_against(iface: Interface, hw: HardwareConfig, required_ports: tuple[st
         elif iface.parameters[pname] is not None and iface.parameters[pname] != getattr(hw, field):
             problems.append(f"parameter {pname} = {iface.parameters[pname]} in the RTL, but the hardware config has "
                             f"{field} = {getattr(hw, field)}")
+    problems += pair_problems(iface, hw)
     for port in required_ports:
         if port not in iface.ports:
             problems.append(f"port '{port}' is missing from module {iface.module}")

@@ -21,19 +21,31 @@ def rtl_group() -> None:
 @click.option("--rtl", "rtl_file", type=click.Path(dir_okay=False), help="Verilog file (default: the shipped core).")
 @click.option("--module", help="Module name (default: the first in the file).")
 def rtl_check_cmd(hw: str | None, rtl_file: str | None, module: str | None) -> None:
-    """Check that the RTL's parameters agree with the hardware config and that it has every port."""
-    from rtl_bridge.introspect import CORE, check_against, read_interface
+    """Check that the RTL's parameters agree with the hardware config, that it runs the operand
+    pairs the config says at the config's cost (passes_w*a*), and that it has every port.
+
+    Prints one line per operand pair (RTL vs config); every disagreement is one line of the
+    error (exit 2)."""
+    from rtl_bridge.introspect import CORE, check_against, read_interface, rtl_pairs
     from rtl_bridge.sim import require_rtl_tools
 
     require_rtl_tools("dla rtl check", simulator=False, cocotb=False, pyverilog=True)
     iface = read_interface(rtl_file or CORE, module)
+    cfg = hardware(hw)
     click.echo(f"module {iface.module}: parameters " +
                ", ".join(f"{k}={'(expr)' if v is None else v}" for k, v in iface.parameters.items()))
     click.echo(f"{len(iface.ports)} ports: " + ", ".join(f"{d} {n}" for n, d in iface.ports.items()))
-    problems = check_against(iface, hardware(hw))
+    pairs = rtl_pairs(iface)
+    click.echo("operand pairs (passes per MAC relative to w8a8; 0 = not run):")
+    for pair in dict.fromkeys(list(pairs) + cfg.supported_pairs()):
+        wb, ab = (int(v) for v in pair[1:].split("a"))
+        got = pairs.get(pair)
+        rtl = "0" if got is None else "(expr)" if got.passes is None else f"{got.passes:g}"
+        click.echo(f"  {pair:7s} RTL {rtl:6s} config {cfg.passes(wb, ab):g}")
+    problems = check_against(iface, cfg)
     if problems:
-        raise UserError("RTL does not match: " + "; ".join(problems))
-    click.echo("RTL parameters match the hardware config; every port the adapter needs is there")
+        raise UserError("the RTL does not match the hardware config:\n" + "\n".join(f"  {p}" for p in problems))
+    click.echo("RTL parameters and operand pairs match the hardware config; every port the adapter needs is there")
 
 
 @rtl_group.command("run")

@@ -1,11 +1,12 @@
-// dla_requant: the DLA requantizer, int32 accumulator -> int8, bit-exact with dla.arith.
+// dla_requant: the DLA requantizer, int32 accumulator -> int8 (or int16), bit-exact with dla.arith.
 //
-//   q = sat8( RoundingDivideByPOT( SRDHM( sat32(acc << left), m ), right ) )
+//   q = satN( RoundingDivideByPOT( SRDHM( sat32(acc << left), m ), right ) )
+//   N = 16 when OUT_W = 16 and out_wide, else 8 (the layer's output width, chosen per sample)
 //   left = max(shift, 0), right = max(-shift, 0)            (TFLite: shift > 0 is a left shift)
 //   (m, shift) = (neg_mult, neg_shift) when leaky_en and acc < 0, else (mult, shift)
 //
 // Python model: dla.arith.multiply_by_quantized_multiplier(acc, m, shift, bits=MULT_W,
-// rounding="half_away", left_shift_overflow="saturate") followed by dla.arith.saturate(., 8);
+// rounding="half_away", left_shift_overflow="saturate") followed by dla.arith.saturate(., N);
 // the fused LeakyReLU of dla.requant.apply_select.  Interface and timing: docs/rtl.md.
 //
 // LATENCY = 3 cycles, fixed, fully pipelined (one result per cycle, no back-pressure):
@@ -13,14 +14,15 @@
 // n + 3.  It must equal HardwareConfig.requant_latency; the test reads it back from the DUT.
 //   stage 1: operand select (leaky), left shift saturating to int32
 //   stage 2: SaturatingRoundingDoublingHighMul (the MULT_W x 32 multiply)
-//   stage 3: RoundingDivideByPOT (ties away from zero), saturation to int8
+//   stage 3: RoundingDivideByPOT (ties away from zero), saturation to int8 / int16
 //
 // Verilog-2005, synthesizable (the initial block holds elaboration checks only).
 `default_nettype none
 
 module dla_requant #(
     parameter integer ACC_W  = 32,  // accumulator width (HardwareConfig.acc_bits), 8..32; sign-extended to int32
-    parameter integer MULT_W = 32   // multiplier width (HardwareConfig.multiplier_bits), 2..32: Q0.(MULT_W-1)
+    parameter integer MULT_W = 32,  // multiplier width (HardwareConfig.multiplier_bits), 2..32: Q0.(MULT_W-1)
+    parameter integer OUT_W  = 8    // result width, 8 or 16: 16 adds int16 outputs (out_wide)
 ) (
     input  wire                     clk,
     input  wire                     rst,        // synchronous, active high: clears the valid pipeline
@@ -31,8 +33,9 @@ module dla_requant #(
     input  wire                     leaky_en,   // fused LeakyReLU: acc < 0 uses neg_mult/neg_shift
     input  wire signed [MULT_W-1:0] neg_mult,   // M0 of alpha*M
     input  wire signed [5:0]        neg_shift,  // shift of alpha*M
+    input  wire                     out_wide,   // OUT_W = 16: saturate to int16 (else int8); ignored when OUT_W = 8
     output reg                      valid_out,
-    output reg  signed [7:0]        q           // saturated int8 result, meaningful when valid_out
+    output reg  signed [OUT_W-1:0]  q           // saturated result (int8 sign-extended to OUT_W unless out_wide), meaningful when valid_out
 );
 
     // Pipeline depth, read back by the test bench (not a port, cannot be overridden).
@@ -52,6 +55,10 @@ module dla_requant #(
         end
         if (MULT_W < 2 || MULT_W > 32) begin
             $display("ERROR: dla_requant: MULT_W=%0d is outside 2..32", MULT_W);
+            $finish;
+        end
+        if (OUT_W != 8 && OUT_W != 16) begin
+            $display("ERROR: dla_requant: OUT_W=%0d is not 8 or 16", OUT_W);
             $finish;
         end
     end
@@ -78,6 +85,7 @@ module dla_requant #(
     reg signed [31:0]       s1_a;
     reg signed [MULT_W-1:0] s1_m;
     reg [5:0]               s1_right;
+    reg                     s1_wide;
 
     always @(posedge clk) begin
         if (rst) s1_valid <= 1'b0;
@@ -86,6 +94,7 @@ module dla_requant #(
             s1_a     <= a_sat;
             s1_m     <= m_sel;
             s1_right <= right;
+            s1_wide  <= out_wide & (OUT_W == 16);
         end
     end
 
@@ -110,6 +119,7 @@ module dla_requant #(
     reg               s2_valid;
     reg signed [31:0] s2_x;
     reg [5:0]         s2_right;
+    reg               s2_wide;
 
     always @(posedge clk) begin
         if (rst) s2_valid <= 1'b0;
@@ -117,19 +127,26 @@ module dla_requant #(
         if (s1_valid) begin
             s2_x     <= x;
             s2_right <= s1_right;
+            s2_wide  <= s1_wide;
         end
     end
 
     // ------------------------------------------------------------------ stage 3
     // RoundingDivideByPOT(x, e), ties away from zero: (x + 2^(e-1) - [x < 0]) >> e for e > 0,
-    // in 34 bits (x + 2^31 needs 33); then saturation to int8.
+    // in 34 bits (x + 2^31 needs 33); then saturation to int8, or int16 when s2_wide.
     wire signed [33:0] x34 = {{2{s2_x[31]}}, s2_x};  // sign extension to 34 bits
     wire [33:0]        half = (s2_right == 6'd0) ? 34'd0 : (34'd1 << (s2_right - 6'd1));
     wire [33:0]        neg_adj = (s2_x[31] && s2_right != 6'd0) ? 34'd1 : 34'd0;
     wire signed [33:0] biased = x34 + $signed(half) - $signed(neg_adj);
     wire signed [33:0] divided = biased >>> s2_right;
-    wire signed [7:0]  q_sat = (divided > 34'sd127)  ? 8'sd127 :
-                               (divided < -34'sd128) ? -8'sd128 : divided[7:0];
+    wire signed [7:0]  q_sat8 = (divided > 34'sd127)  ? 8'sd127 :
+                                (divided < -34'sd128) ? -8'sd128 : divided[7:0];
+    wire signed [15:0] q_sat16 = (divided > 34'sd32767)  ? 16'sd32767 :
+                                 (divided < -34'sd32768) ? -16'sd32768 : divided[15:0];
+    /* verilator lint_off UNUSEDSIGNAL */  // OUT_W = 8 keeps the low byte only
+    wire signed [15:0] q_sel = s2_wide ? q_sat16 : {{8{q_sat8[7]}}, q_sat8};
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire signed [OUT_W-1:0] q_sat = q_sel[OUT_W-1:0];
 
     always @(posedge clk) begin
         if (rst) valid_out <= 1'b0;

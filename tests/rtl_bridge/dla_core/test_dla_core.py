@@ -37,7 +37,7 @@ from dla.int_kernels import LEAKY_ALPHA, LayerPlan
 from dla.requant import encode
 from golden.layers import ConvSpec, Kind
 from rtl_bridge.sim import RTL_DIR, read_results, run_cocotb
-from rtl_bridge.tile import Tile, assemble, conv_tiles, pack, unpack
+from rtl_bridge.tile import A_W, OUT_W, PACK, Tile, assemble, conv_tiles, core_parameters, pack, unpack
 
 try:  # the cocotb half only runs inside the simulator; the pytest half needs none of it
     import cocotb
@@ -60,12 +60,6 @@ CONFIGS: dict[str, HardwareConfig] = {
 }
 
 
-def core_parameters(hw: HardwareConfig) -> dict[str, int]:
-    """The Verilog parameters of ``dla_core`` for ``hw`` (one source of geometry)."""
-    return {"ROWS": hw.rows, "COLS": hw.cols, "ACC_W": hw.acc_bits, "MULT_W": hw.multiplier_bits,
-            "REQUANT_LATENCY": hw.requant_latency}
-
-
 # ============================================================================ pytest runner
 
 
@@ -83,33 +77,45 @@ def test_dla_core(name: str) -> None:
 # ============================================================================ model: tiles
 
 
-def random_layer_tiles(rng: np.random.Generator, hw: HardwareConfig, leaky: bool) -> list[Tile]:
+def random_layer_tiles(rng: np.random.Generator, hw: HardwareConfig, leaky: bool, pair: str = "w8a8",
+                       out_bits: int = 8) -> list[Tile]:
     """A random 1x1 conv (``C_in ≤ 3R``: up to three reduction folds, up to two column blocks,
-    ``pixels`` in a row) with int8
-    weights over the full −128..127, int32 biases (some near the limits so the accumulator
-    saturates) and per-channel multipliers ``encode``d from random reals (some ≥ 1: left shifts),
-    cut into tiles by ``conv_tiles`` (expected outputs from ``conv_int``)."""
+    ``pixels`` in a row) at operand widths ``pair`` with weights and activations over their full
+    ranges (−128..127 / −8..7; int16 −32768..32767), biases (some near the accumulator's limits
+    so it saturates) and per-channel multipliers ``encode``d from random reals (some ≥ 1: left
+    shifts), cut into tiles by ``conv_tiles``; expected outputs from ``conv_int`` at w8a8 to
+    int8, else from :func:`reference_conv`."""
+    wb, ab = (int(v) for v in pair[1:].split("a"))
     cin = int(rng.integers(1, 3 * hw.rows + 1))
-    filters = int(rng.integers(1, 2 * hw.cols + 1))
+    filters = int(rng.integers(1, 2 * hw.cols * (PACK if pair == "w4a8" else 1) + 1))
     npx = int(rng.integers(1, 13))
     act = "leaky" if leaky else "linear"
     spec = ConvSpec(index=0, kind=Kind.CONV, in_shape=(cin, 1, npx), out_shape=(filters, 1, npx),
                     filters=filters, size=1, activation=act)
-    w = rng.integers(-128, 128, size=(filters, cin))  # (N, W)
-    b = rng.integers(-(1 << 13), 1 << 13, size=filters)  # (N,)
+    w = rng.integers(-(1 << (wb - 1)), 1 << (wb - 1), size=(filters, cin))  # (N, W)
+    f = (1 << (wb - 1)) / 128 * (1 << (ab - 1)) / 128  # typical |acc| relative to w8a8
+    b = rng.integers(-int((1 << 13) * f), int((1 << 13) * f), size=filters)  # (N,)
     edge = rng.random(filters) < 0.2
     b[edge] = rng.choice([hw.acc_min, hw.acc_max], size=int(edge.sum())) - rng.integers(-50000, 50000, int(edge.sum()))
     b = np.clip(b, hw.acc_min, hw.acc_max).astype(np.int64)
-    # |acc| is typically ~ 5000·sqrt(cin) + |b|: aim most outputs inside int8, some beyond
-    real = np.exp2(rng.uniform(-2.5, 2.5, size=filters)) * 40 / (5000 * np.sqrt(cin) + 4000)  # (N,)
+    # |acc| is typically ~ 5000·f·sqrt(cin) + |b|: aim most outputs inside the output range, some beyond
+    real = np.exp2(rng.uniform(-2.5, 2.5, size=filters)) * 40 * (1 << (out_bits - 8)) / (5000 * f * np.sqrt(cin) + 4000 * f)
     pick = rng.random(filters)
     real[pick < 0.15] = np.exp2(rng.uniform(0, 3, size=int((pick < 0.15).sum())))  # >= 1: left shifts
     real[(pick >= 0.15) & (pick < 0.22)] = 0.0
-    plan = LayerPlan(out_scale=1.0, in_scales=[1.0], w_q=w.astype(np.float32), b_q=b, rq=encode(real, hw),
-                     rq_neg=encode(real * LEAKY_ALPHA, hw) if leaky else None)
-    x = rng.integers(-128, 128, size=(cin, 1, npx)).astype(np.int8)
+    rq, rq_neg = encode(real, hw), encode(real * LEAKY_ALPHA, hw) if leaky else None
+    plan = LayerPlan(out_scale=1.0, in_scales=[1.0], w_q=w.astype(np.float32), b_q=b, rq=rq, rq_neg=rq_neg)
+    x = rng.integers(-(1 << (ab - 1)), 1 << (ab - 1), size=(cin, 1, npx)).astype(np.int8 if ab == 8 else np.int16)
     band = int(rng.integers(1, npx + 1)) if rng.random() < 0.3 else None
-    return conv_tiles(spec, plan, x, hw, band)
+    ref = None if (pair, out_bits) == ("w8a8", 8) else \
+        reference_conv(spec, x, w, b, rq, rq_neg if leaky else rq, out_bits, hw)
+    return conv_tiles(spec, plan, x, hw, band, widths=(wb, ab, out_bits), reference=ref)
+
+
+#: The random layers of a ``random_tiles`` run: (pair, leaky, output bits); every mode with
+#: both activations and both output widths.
+RANDOM_LAYERS = (("w8a8", False, 8), ("w8a16", True, 8), ("w4a8", True, 8), ("w4a16", False, 8),
+                 ("w8a8", True, 16), ("w8a16", False, 16), ("w4a8", False, 16), ("w4a16", True, 16))
 
 
 TINY_CFG = """\
@@ -244,6 +250,109 @@ def yolo_network_tiles(hw: HardwareConfig, workdir: Path, selection: dict[int, i
     return layers
 
 
+# ============================================================================ model: operand widths
+
+#: (pair, output bits) run on yolov3-tiny layers: every mode of the core at both output widths,
+#: w4a16 (the w8a16 mode with int4 weights) at int16 outputs.
+WIDTH_CASES = (("w8a8", 16), ("w8a16", 8), ("w8a16", 16), ("w4a16", 16), ("w4a8", 8), ("w4a8", 16))
+
+
+def reference_conv(spec: ConvSpec, x: np.ndarray, w: np.ndarray, b: np.ndarray, rq, rq_neg,
+                   out_bits: int, hw: HardwareConfig) -> np.ndarray:
+    """The INT conv at any operand widths, independently of the engine's GEMM: a loop over the
+    kernel offsets of int64 products (exact), ``+ b``, fitted to ``acc_bits``, requantized by
+    ``dla.requant.apply`` (fused leaky: ``apply_select``) and saturated to ``out_bits``."""
+    from dla import arith
+    from dla.requant import apply, apply_select
+
+    n, oh, ow = spec.out_shape
+    c, k, s, pad = spec.in_shape[0], spec.size, spec.stride_y, spec.padding
+    assert spec.groups == 1 and spec.stride_x == s
+    xp = np.zeros((c, x.shape[1] + 2 * pad + k, x.shape[2] + 2 * pad + k), dtype=np.int64)
+    xp[:, pad:pad + x.shape[1], pad:pad + x.shape[2]] = x
+    w4 = w.reshape(n, c, k, k).astype(np.int64)
+    acc = np.zeros((n, oh, ow), dtype=np.int64)
+    for ky in range(k):
+        for kx in range(k):
+            patch = xp[:, ky:ky + s * oh:s, kx:kx + s * ow:s]  # (C, OH, OW)
+            acc += np.einsum("nc,chw->nhw", w4[:, :, ky, kx], patch)
+    acc = arith.fit(acc + b.reshape(-1, 1, 1), hw.acc_bits, hw.acc_overflow)
+    y = apply_select(acc, rq, rq_neg, hw) if spec.activation == "leaky" else apply(acc, rq, hw)
+    return arith.saturate(y, out_bits)
+
+
+def width_layer(spec: ConvSpec, plan: LayerPlan, x8: np.ndarray, pair: str, out_bits: int,
+                hw: HardwareConfig, rng: np.random.Generator) -> tuple[LayerPlan, np.ndarray, np.ndarray]:
+    """A yolov3-tiny layer's int8 plan and input carried to other widths, with the scales they
+    imply: int4 weights ``round(w·7/127)`` (weight scale ×127/7), int16 activations
+    ``x·256 + u`` with a random low byte ``u`` (input scale /256: the lo digits are not zero),
+    int16 outputs (output scale /256).  Returns (plan, input, the reference output)."""
+    from dla.int_kernels import LEAKY_ALPHA
+    from dla.requant import encode
+
+    wb, ab = (int(v) for v in pair[1:].split("a"))
+    w = np.round(plan.w_q.astype(np.float64) * 7 / 127) if wb == 4 else plan.w_q.astype(np.float64)
+    k_w = 127 / 7 if wb == 4 else 1.0
+    k_x = 1 / 256 if ab == 16 else 1.0
+    k_y = 256.0 if out_bits == 16 else 1.0
+    x = x8.astype(np.int64)
+    if ab == 16:
+        x = np.clip(x * 256 + rng.integers(-128, 128, size=x.shape), -32768, 32767)
+    b = np.round(plan.b_q / (k_w * k_x)).astype(np.int64)
+    real = plan.rq.real * k_w * k_x * k_y
+    rq = encode(real, hw)
+    rq_neg = encode(real * LEAKY_ALPHA, hw) if spec.activation == "leaky" else None
+    new = LayerPlan(out_scale=plan.out_scale / k_y, in_scales=[s / k_x for s in plan.in_scales],
+                    w_q=w.astype(np.float32), b_q=b, rq=rq, rq_neg=rq_neg)
+    ref = reference_conv(spec, x, w, b, rq, rq_neg if rq_neg is not None else rq, out_bits, hw)
+    return new, x.astype(np.int16), ref
+
+
+def yolo_width_tiles(hw: HardwareConfig, workdir: Path) -> list[tuple[str, int, ConvSpec, list[Tile]]]:
+    """Per :data:`WIDTH_CASES` entry, on yolov3-tiny layers 2 (3x3 leaky, W = 144) and 22 (1x1
+    linear, W = 256, 255 filters) of :func:`yolo_network_tiles`' seeded network: the first and
+    the last tile (a partial filter block) of each, expected outputs from :func:`reference_conv`
+    (layer 2 cut into bands of 32 pixels so the case stays short)."""
+    from dla.engine import Engine
+    from golden.genweights import random_weights, synthetic_image
+    from golden.network import parse_network
+    from quant import collect_ranges, quantize
+
+    text = (ROOT / "dla" / "data" / "cfg" / "yolov3-tiny.cfg").read_text()
+    text = text.replace("width=416", f"width={YOLO_SIZE}").replace("height=416", f"height={YOLO_SIZE}")
+    cfg = workdir / "yolov3-tiny-widths.cfg"
+    cfg.write_text(text)
+    net = random_weights(parse_network(cfg), seed=3)
+    rng = np.random.default_rng(4)
+    calib = [synthetic_image(net.input_shape, rng) for _ in range(2)]
+    qnet = quantize(net, collect_ranges(net, calib), "per_channel")
+    x = synthetic_image(net.input_shape, rng)
+    engine = Engine(net, qnet, hw)
+    run = engine.run(x, "int")
+    plans = engine.plans()
+    for index in (2, 22):  # the reference is the engine at w8a8
+        p = plans[index]
+        ref = reference_conv(net.layers[index], run.records[index - 1].output, p.w_q, p.b_q, p.rq,
+                             p.rq_neg if p.rq_neg is not None else p.rq, 8, hw)
+        assert np.array_equal(ref, run.records[index].output), f"reference_conv differs from the engine, layer {index}"
+    cases = []
+    for pair, out_bits in WIDTH_CASES:
+        for index, band in ((2, 32), (22, None)):
+            spec = net.layers[index]
+            plan, xw, ref = width_layer(spec, plans[index], run.records[index - 1].output, pair, out_bits, hw, rng)
+            wb, ab = (int(v) for v in pair[1:].split("a"))
+            tiles = conv_tiles(spec, plan, xw, hw, band=band, widths=(wb, ab, out_bits), reference=ref)
+            cases.append((pair, out_bits, spec, [tiles[0], tiles[-1]]))
+    return cases
+
+
+def model_cycles(folds: int, passes: float, pixels: int, hw: HardwareConfig) -> int:
+    """The cycle rule of a tile, written out here: ``folds·n·(pixels + 2R + C − 2) + requant_latency``
+    for ``n = passes ≥ 1`` digit passes; packing (``passes < 1``) costs one pass."""
+    n = int(passes) if passes >= 1 else 1
+    return folds * n * (pixels + 2 * hw.rows + hw.cols - 2) + hw.requant_latency
+
+
 # ============================================================================ test bench
 
 Pattern = Callable[[], bool] | None
@@ -260,13 +369,14 @@ class InputDriver:
     gap before a beat when ``idle()`` says so (a raised ``in_valid`` stays up until accepted)."""
 
     def __init__(self, dut, rows: int, idle: Pattern = None) -> None:
+        """Lanes of ``A_W`` bits (int8 values sign-extended; the core reads the low byte)."""
         self.dut, self.rows, self.idle = dut, rows, idle
         self.queue: deque[np.ndarray] = deque()
         self.accepted = 0
         self._task = None
 
     def send(self, vectors: np.ndarray) -> None:
-        self.queue.extend(np.asarray(vectors))  # (pixels, ROWS) int8
+        self.queue.extend(np.asarray(vectors))  # (beats, ROWS) int8/int16 values
 
     def start(self) -> None:
         if self._task is not None:
@@ -290,14 +400,14 @@ class InputDriver:
                 self.accepted += 1
                 valid = False
             if self.queue and (valid or self.idle is None or not self.idle()):
-                dut.in_data.value = pack(self.queue[0], 8)
+                dut.in_data.value = pack(self.queue[0], A_W)
                 valid = True
             dut.in_valid.value = int(valid)
 
 
 class OutputMonitor:
-    """Records output beats (``COLS`` int8 each) and the edges of ``done`` pulses; drives
-    ``out_ready`` low when ``backpressure()`` says so."""
+    """Records output beats (``PACK·COLS`` lanes of ``OUT_W`` bits each) and the edges of
+    ``done`` pulses; drives ``out_ready`` low when ``backpressure()`` says so."""
 
     def __init__(self, dut, cols: int, period_ns: int, backpressure: Pattern = None) -> None:
         self.dut, self.cols, self.period, self.backpressure = dut, cols, period_ns, backpressure
@@ -321,7 +431,7 @@ class OutputMonitor:
         while True:
             await RisingEdge(dut.clk)
             if dut.out_valid.value == 1 and dut.out_ready.value == 1:
-                self.beats.append(unpack(int(dut.out_data.value.to_unsigned()), self.cols, 8))
+                self.beats.append(unpack(int(dut.out_data.value.to_unsigned()), self.cols * PACK, OUT_W))
             if dut.done.value == 1:
                 self.done_edges.append(edge_index(self.period))
             dut.out_ready.value = int(self.backpressure is None or not self.backpressure())
@@ -334,9 +444,10 @@ def edge_index(period_ns: int) -> int:
 
 class TileSequencer:
     """Runs tiles back to back: holds ``start`` high with the next tile's ``pixels``, ``folds``,
-    per-column integers and weight row 0 until the core takes it (``start_ready``), then
-    presents weight rows 1..R-1 on the next R-1 cycles (checking ``w_load``); for every further
-    fold, presents its row 0 until ``w_load`` takes it, then rows 1..R-1 on the next cycles."""
+    ``mode``, ``out_wide``, per-lane integers and weight row 0 until the core takes it
+    (``start_ready``), then presents weight rows 1..R-1 on the next R-1 cycles (checking
+    ``w_load``); for every further fold, presents its row 0 until ``w_load`` takes it, then rows
+    1..R-1 on the next cycles (a fold's second digit pass keeps its weights: no ``w_load``)."""
 
     def __init__(self, dut, hw: HardwareConfig, period_ns: int) -> None:
         self.dut, self.hw, self.period = dut, hw, period_ns
@@ -348,6 +459,8 @@ class TileSequencer:
         for t in tiles:
             dut.pixels.value = t.pixels
             dut.folds.value = t.folds
+            dut.mode.value = t.mode
+            dut.out_wide.value = int(t.out_bits == 16)
             dut.bias.value = pack(t.bias, acc)
             dut.mult.value = pack(t.mult, mw)
             dut.shift.value = pack(t.shift, 6)
@@ -423,14 +536,17 @@ class TB:
         latency = int(dut.g_col[0].u_rq.LATENCY.value)
         assert latency == hw.requant_latency, \
             f"dla_requant LATENCY={latency} but HardwareConfig.requant_latency={hw.requant_latency}"
-        assert len(dut.w_row) == 8 * hw.cols and len(dut.in_data) == 8 * hw.rows, "port widths"
+        assert len(dut.w_row) == 8 * hw.cols and len(dut.in_data) == A_W * hw.rows, "port widths"
+        assert len(dut.out_data) == OUT_W * PACK * hw.cols and len(dut.bias) == hw.acc_bits * PACK * hw.cols, \
+            "port widths"
 
     async def reset(self) -> None:
         dut = self.dut
         Clock(dut.clk, self.PERIOD_NS, unit="ns").start()
         dut.rst.value = 1
         dut.start.value = 0
-        for name in ("pixels", "folds", "w_row", "bias", "mult", "shift", "neg_mult", "neg_shift", "leaky_en"):
+        for name in ("pixels", "folds", "mode", "out_wide", "w_row", "bias", "mult", "shift", "neg_mult", "neg_shift",
+                     "leaky_en"):
             getattr(dut, name).value = 0
         self.driver.start()
         self.monitor.start()
@@ -442,7 +558,7 @@ class TB:
     async def run(self, tiles: Sequence[Tile]) -> None:
         """Every tile back to back; then every output checked, and cycles when untimed stalls are off."""
         for t in tiles:
-            self.driver.send(t.inputs.reshape(-1, self.hw.rows))  # fold by fold
+            self.driver.send(t.input_beats())  # fold by fold, pass by pass
         budget = 4 * sum(t.expected_cycles for t in tiles) + 100 * len(tiles) + 100
         seq = cocotb.start_soon(self.sequencer.run(tiles))
         for _ in range(budget):
@@ -456,7 +572,7 @@ class TB:
         assert len(self.monitor.done_edges) == len(tiles), \
             f"{len(self.monitor.done_edges)} of {len(tiles)} tiles done after {budget} cycles"
         assert not self.sequencer.errors, self.sequencer.errors
-        beats = np.array(self.monitor.beats).reshape(-1, self.hw.cols)  # (Σ pixels, COLS)
+        beats = np.array(self.monitor.beats).reshape(-1, PACK * self.hw.cols)  # (Σ pixels, NQ)
         pixels = sum(t.pixels for t in tiles)
         assert len(beats) == pixels, f"{len(beats)} beats for {pixels} pixels"
         p = 0
@@ -479,15 +595,17 @@ if cocotb is not None:
     @cocotb.test()
     @cocotb.parametrize(idle=[False, True], backpressure=[False, True])
     async def random_tiles(dut, idle: bool, backpressure: bool) -> None:
-        """Random 1x1 layers (leaky on and off) tile by tile: outputs = conv_int; cycles = tile_cycles
+        """Random 1x1 layers at every operand pair (leaky on and off, int8 and int16 outputs) tile by
+        tile: outputs = conv_int (w8a8 to int8) or the nested-loop reference; cycles = the cycle rule
         unless gaps or stalls are inserted."""
         seed = 100 + 2 * idle + backpressure
         tb = TB(dut, idle=random_pattern(seed, 0.3) if idle else None,
                 backpressure=random_pattern(seed + 50, 0.4) if backpressure else None)
         rng = np.random.default_rng(seed)
-        tiles = [t for k in range(8) for t in random_layer_tiles(rng, tb.hw, leaky=bool(k % 2))]
-        outs = np.concatenate([t.expected.ravel() for t in tiles]).astype(int)
-        assert np.count_nonzero(np.abs(outs) < 127) > outs.size // 3, "random cases mostly saturate"
+        tiles = [t for pair, leaky, out_bits in RANDOM_LAYERS
+                 for t in random_layer_tiles(rng, tb.hw, leaky, pair, out_bits)]
+        inside = [np.abs(t.expected.ravel()) < (1 << (t.out_bits - 1)) - 1 for t in tiles]  # not at a rail
+        assert np.count_nonzero(np.concatenate(inside)) > sum(v.size for v in inside) // 3, "random cases mostly saturate"
         await tb.reset()
         await tb.run(tiles)
         assert tb.checker.errors == 0
@@ -503,7 +621,7 @@ if cocotb is not None:
         await tb.reset()
         tiles = [t for _, ts, _ in layers for t in ts]
         await tb.run(tiles)
-        beats = np.array(tb.monitor.beats).reshape(-1, tb.hw.cols)
+        beats = np.array(tb.monitor.beats).reshape(-1, PACK * tb.hw.cols)
         p = 0
         for spec, ts, engine_out in layers:
             outs = []
@@ -525,7 +643,7 @@ if cocotb is not None:
         await tb.reset()
         tiles = [t for _, ts, _ in layers for t in ts]
         await tb.run(tiles)
-        beats = np.array(tb.monitor.beats).reshape(-1, tb.hw.cols)
+        beats = np.array(tb.monitor.beats).reshape(-1, PACK * tb.hw.cols)
         p = 0
         for spec, ts, engine_out in layers:
             flat = engine_out.reshape(spec.filters, -1)  # (N, Npx): the INT engine's record
@@ -539,4 +657,27 @@ if cocotb is not None:
                 p += t.pixels
             if selection[spec.index] is None:  # the whole layer: assembled output = engine output
                 assert np.array_equal(assemble(spec, ts, outs), engine_out), f"layer {spec.index}"
+        assert tb.checker.errors == 0
+
+    @cocotb.test()
+    async def yolov3_tiny_widths(dut) -> None:
+        """yolov3-tiny layers 2 and 22 at every operand pair of the core (w8a16 and w4a16 by two digit
+        passes, w4a8 by two filters per PE) and int8/int16 outputs: each tile's outputs equal the
+        nested-loop reference (np.array_equal) and its cycles the cycle rule at the config's passes."""
+        tb = TB(dut)
+        cases = yolo_width_tiles(tb.hw, Path.cwd())
+        tiles = [t for _, _, _, ts in cases for t in ts]
+        for pair, out_bits, spec, ts in cases:
+            wb, ab = (int(v) for v in pair[1:].split("a"))
+            for t in ts:
+                assert (t.pair, t.out_bits) == (pair, out_bits)
+                assert t.expected_cycles == model_cycles(t.folds, tb.hw.passes(wb, ab), t.pixels, tb.hw), (pair, t)
+            outs = np.concatenate([t.expected.ravel() for t in ts])
+            if out_bits == 16:  # the int16 range is used, beyond int8
+                assert np.abs(outs).max() > 127, (pair, spec.index)
+            assert np.count_nonzero(np.abs(outs) < (1 << (out_bits - 1)) - 1) > outs.size // 2, "mostly saturated"
+        packed = [t for t in tiles if t.pair == "w4a8"]
+        assert any(t.cols_used > tb.hw.cols for t in packed), "a w4a8 tile must use the packed filters"
+        await tb.reset()
+        await tb.run(tiles)
         assert tb.checker.errors == 0

@@ -22,7 +22,7 @@ import json
 import os
 import random
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cocotb
@@ -58,17 +58,18 @@ class Txn:
     neg_mult: int = 0
     neg_shift: int = 0
     leaky_en: bool = False
+    wide: bool = False  # out_wide: int16 result (when the DUT has OUT_W = 16)
 
 
 class Model:
     """The Python model: ``dla.arith`` exactly as the DLA configures it."""
 
-    def __init__(self, hw: HardwareConfig) -> None:
+    def __init__(self, hw: HardwareConfig, out_w: int = 8) -> None:
         default = HardwareConfig()
         unsupported = {k: getattr(hw, k) for k in ("requant", "rounding", "left_shift_overflow", "leaky")
                        if getattr(hw, k) != getattr(default, k)}
         assert not unsupported, f"dla_requant implements the DLA defaults only, not {unsupported}"
-        self.hw = hw
+        self.hw, self.out_w = hw, out_w
 
     def predict(self, t: Txn) -> int:
         neg = t.leaky_en and t.acc < 0  # fused LeakyReLU: acc < 0 takes alpha*M
@@ -76,7 +77,7 @@ class Model:
         acc32 = arith.multiply_by_quantized_multiplier(t.acc, mult, shift, bits=self.hw.multiplier_bits,
                                                        rounding=self.hw.rounding,
                                                        left_shift_overflow=self.hw.left_shift_overflow)
-        return int(arith.saturate(acc32, 8))
+        return int(arith.saturate(acc32, 16 if t.wide and self.out_w == 16 else 8))
 
 
 # ----------------------------------------------------------------------------- bench
@@ -107,12 +108,13 @@ class Driver:
         d.valid_in.value = valid
         d.acc.value, d.mult.value, d.shift.value = t.acc, t.mult, t.shift
         d.neg_mult.value, d.neg_shift.value, d.leaky_en.value = t.neg_mult, t.neg_shift, int(t.leaky_en)
+        d.out_wide.value = int(t.wide)
 
     def _garbage(self) -> Txn:
         r, w = self.rng, len(self.dut.mult)
         return Txn(r.randint(INT32_MIN, INT32_MAX) >> (32 - len(self.dut.acc)), r.getrandbits(w - 1),
                    r.randint(SHIFT_MIN, SHIFT_MAX), r.getrandbits(w - 1), r.randint(SHIFT_MIN, SHIFT_MAX),
-                   r.random() < 0.5)
+                   r.random() < 0.5, r.random() < 0.5)
 
     async def _run(self, txns: list[Txn]) -> None:
         clk = self.dut.clk
@@ -186,7 +188,7 @@ class TB:
         self.dut, self.hw = dut, hw
         self.rng = random.Random(cocotb.RANDOM_SEED)
         self.params = check_parameters(dut, hw)
-        self.model = Model(hw)
+        self.model = Model(hw, self.params["OUT_W"])
         self.checker = Checker(self.params["LATENCY"], dut._log)
         self.driver = Driver(dut, self.rng, idle,
                              lambda t, c: self.checker.expect(t, self.model.predict(t), c))
@@ -215,10 +217,13 @@ def _cycle() -> int:
 
 def check_parameters(dut, hw: HardwareConfig) -> dict[str, int]:
     """Read the DUT's parameters back and fail if they differ from the ``HardwareConfig``."""
-    got = {"ACC_W": int(dut.ACC_W.value), "MULT_W": int(dut.MULT_W.value), "LATENCY": int(dut.LATENCY.value)}
-    want = {"ACC_W": hw.acc_bits, "MULT_W": hw.multiplier_bits, "LATENCY": hw.requant_latency}
+    got = {"ACC_W": int(dut.ACC_W.value), "MULT_W": int(dut.MULT_W.value), "LATENCY": int(dut.LATENCY.value),
+           "OUT_W": int(dut.OUT_W.value)}
+    want = {"ACC_W": hw.acc_bits, "MULT_W": hw.multiplier_bits, "LATENCY": hw.requant_latency,
+            "OUT_W": int(os.environ["DLA_OUT_W"])}
     assert got == want, f"DUT parameters {got} differ from HardwareConfig {want}"
     assert len(dut.acc) == got["ACC_W"] and len(dut.mult) == got["MULT_W"], "port widths differ from parameters"
+    assert len(dut.q) == got["OUT_W"], "q's width differs from OUT_W"
     return got
 
 
@@ -301,11 +306,18 @@ def make_vectors(hw: HardwareConfig, rng: random.Random, n_random: int) -> list[
         nm, ns = (rng.randint(0, m_one), rng.randint(SHIFT_MIN, SHIFT_MAX)) if leaky else (0, 0)
         out.append(Txn(a, m, s, nm, ns, leaky))
 
-    # 6. the one SRDHM overflow (MULT_W = 32 only): INT32_MIN · INT32_MIN saturates.  Outside the
+    # 6. the int8 and int16 saturation limits (m ~ 1, shift 0: the result is acc)
+    for a in (126, 127, 128, 129, 32766, 32767, 32768, 32769):
+        for sign in (1, -1):
+            if acc_min <= sign * a <= acc_max:
+                out.append(Txn(sign * a, m_one, 0))
+
+    # 7. the one SRDHM overflow (MULT_W = 32 only): INT32_MIN · INT32_MIN saturates.  Outside the
     # non-negative multiplier contract, kept to show the RTL keeps gemmlowp's check.
     if bits == 32 and acc_min == INT32_MIN:
         out += [Txn(INT32_MIN, INT32_MIN, s) for s in (SHIFT_MIN, -31, -1, 0, 5)]
-    return out
+    # every vector asks for int8 or int16 at random (OUT_W = 8 must ignore out_wide)
+    return [replace(t, wide=rng.random() < 0.5) for t in out]
 
 
 # ----------------------------------------------------------------------------- cocotb test
@@ -338,8 +350,9 @@ def _report(name: str, values: dict[str, int]) -> None:
 # ----------------------------------------------------------------------------- pytest runner
 
 HW_VARIANTS = [
-    pytest.param(HardwareConfig(), id="mult32"),
-    pytest.param(HardwareConfig(multiplier_bits=16), id="mult16"),
+    pytest.param(HardwareConfig(), 8, id="mult32"),
+    pytest.param(HardwareConfig(multiplier_bits=16), 8, id="mult16"),
+    pytest.param(HardwareConfig(), 16, id="mult32-out16"),
 ]
 
 
@@ -351,18 +364,18 @@ def require_simulator() -> None:
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.mark.parametrize("hw", HW_VARIANTS)
-def test_requant_runner(hw: HardwareConfig, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    """Build dla_requant with this config's widths and run the cocotb bench; every cocotb test
-    must pass, at least one must run, and the DUT's LATENCY must be ``requant_latency``."""
+@pytest.mark.parametrize("hw,out_w", HW_VARIANTS)
+def test_requant_runner(hw: HardwareConfig, out_w: int, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Build dla_requant with this config's widths (and ``OUT_W``) and run the cocotb bench; every
+    cocotb test must pass, at least one must run, and the DUT's LATENCY must be ``requant_latency``."""
     require_simulator()
     build_dir = tmp_path / "sim_build" / request.node.callspec.id
     report = build_dir / "observed.json"
     report.unlink(missing_ok=True)
     results = sim.run_cocotb(
         toplevel="dla_requant", sources=SOURCES, test_module=__name__,
-        parameters={"ACC_W": hw.acc_bits, "MULT_W": hw.multiplier_bits}, build_dir=build_dir,
-        extra_env={"DLA_HW_JSON": json.dumps(hw.to_dict()), "DLA_RTL_REPORT": str(report),
+        parameters={"ACC_W": hw.acc_bits, "MULT_W": hw.multiplier_bits, "OUT_W": out_w}, build_dir=build_dir,
+        extra_env={"DLA_HW_JSON": json.dumps(hw.to_dict()), "DLA_RTL_REPORT": str(report), "DLA_OUT_W": str(out_w),
                    "COCOTB_RANDOM_SEED": "20240611"})
     outcome = sim.read_results(results)
     assert outcome.ok, f"cocotb: {outcome.tests} tests, {outcome.failures} failed: {outcome.failed}"
@@ -372,13 +385,14 @@ def test_requant_runner(hw: HardwareConfig, tmp_path: Path, request: pytest.Fixt
     for name, seen in observed.items():
         assert seen["LATENCY"] == HardwareConfig().requant_latency, (name, seen)
         assert seen["MULT_W"] == hw.multiplier_bits and seen["ACC_W"] == hw.acc_bits, (name, seen)
+        assert seen["OUT_W"] == out_w, (name, seen)
         assert seen["checked"] == seen["sent"] >= N_RANDOM, (name, seen)
 
 
-@pytest.mark.parametrize("hw", HW_VARIANTS)
-def test_requant_is_plain_verilog_2005(hw: HardwareConfig) -> None:
+@pytest.mark.parametrize("hw,out_w", HW_VARIANTS)
+def test_requant_is_plain_verilog_2005(hw: HardwareConfig, out_w: int) -> None:
     """The RTL compiles as Verilog-2005 (no SystemVerilog) without a single iverilog warning."""
     require_simulator()
-    messages = sim.compile_check("dla_requant", SOURCES, {"ACC_W": hw.acc_bits, "MULT_W": hw.multiplier_bits},
-                                 generation="2005")
+    messages = sim.compile_check("dla_requant", SOURCES, {"ACC_W": hw.acc_bits, "MULT_W": hw.multiplier_bits,
+                                                          "OUT_W": out_w}, generation="2005")
     assert messages == "", messages

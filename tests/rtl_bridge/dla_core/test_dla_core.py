@@ -36,7 +36,7 @@ from dla.config import HardwareConfig
 from dla.int_kernels import LEAKY_ALPHA, LayerPlan
 from dla.requant import encode
 from golden.layers import ConvSpec, Kind
-from rtl_bridge.sim import RTL_DIR, read_results, run_cocotb
+from rtl_bridge.sim import RTL_DIR, compile_check, read_results, run_cocotb
 from rtl_bridge.tile import A_W, OUT_W, PACK, Tile, assemble, conv_tiles, core_parameters, pack, unpack
 
 try:  # the cocotb half only runs inside the simulator; the pytest half needs none of it
@@ -72,6 +72,17 @@ def test_dla_core(name: str) -> None:
                          {HW_ENV: json.dumps(hw.to_dict())})
     res = read_results(results)
     assert res.ok, f"{res.failures} of {res.tests} cocotb tests failed:\n" + "\n".join(res.failed)
+
+
+@pytest.mark.parametrize("modes", ["all", "none"])
+def test_core_is_plain_verilog_2005(modes: str) -> None:
+    """dla_core + dla_requant compile as Verilog-2005 without a single iverilog warning, with every
+    operand mode built and with none (the w8a8/int8 core)."""
+    params = core_parameters(CONFIGS["16x4"])
+    if modes == "none":
+        params.update(PASSES_W8A16=0, PASSES_W4A16=0, PACK_W4A8=0, OUT_W=8)
+    messages = compile_check("dla_core", [RTL_DIR / "dla_core.v", RTL_DIR / "dla_requant.v"], params, "2005")
+    assert messages == "", messages
 
 
 # ============================================================================ model: tiles

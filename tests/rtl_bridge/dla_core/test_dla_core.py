@@ -36,8 +36,8 @@ from dla.config import HardwareConfig
 from dla.int_kernels import LEAKY_ALPHA, LayerPlan
 from dla.requant import encode
 from golden.layers import ConvSpec, Kind
-from rtl_bridge.sim import RTL_DIR, compile_check, read_results, run_cocotb
-from rtl_bridge.tile import A_W, OUT_W, PACK, Tile, assemble, conv_tiles, core_parameters, pack, unpack
+from rtl_bridge.sim import RTL_DIR, CocotbResults, compile_check, read_results, run_cocotb
+from rtl_bridge.tile import A_W, PACK, Tile, assemble, conv_tiles, core_parameters, pack, unpack
 
 try:  # the cocotb half only runs inside the simulator; the pytest half needs none of it
     import cocotb
@@ -49,6 +49,7 @@ except ImportError:  # pragma: no cover - reported by rtl_bridge.sim with the in
 ROOT = Path(__file__).resolve().parents[3]
 TEST_MODULE = "tests.rtl_bridge.dla_core.test_dla_core"
 HW_ENV = "DLA_CORE_HW"
+BUILD_ENV = "DLA_CORE_BUILD"
 
 #: Array geometries the core is built for (non-square 16x4 catches row/column mix-ups; on
 #: 16-row arrays a 3x3 conv of one input channel, W = 9, takes one fold, on the others several).
@@ -63,15 +64,43 @@ CONFIGS: dict[str, HardwareConfig] = {
 # ============================================================================ pytest runner
 
 
-@pytest.mark.parametrize("name", list(CONFIGS))
-def test_dla_core(name: str) -> None:
-    """Build ``dla_core`` for ``CONFIGS[name]`` and run every cocotb test below on it."""
-    hw = CONFIGS[name]
+#: The core built without its operand modes (the w8a8 array with int8 outputs: 8-bit lanes,
+#: ``COLS`` filter lanes): parameters over :func:`core_parameters`, and the cocotb tests that
+#: apply (the width cases need the modes).
+INT8_ONLY = {"PASSES_W8A16": 0, "PASSES_W4A16": 0, "PACK_W4A8": 0, "OUT_W": 8}
+REDUCED: dict[str, tuple[HardwareConfig, dict[str, int], str]] = {
+    "8x8-int8-only": (HardwareConfig(rows=8, cols=8), INT8_ONLY, "random_tiles|tiny_network_layers|yolov3_tiny_layers$"),
+}
+
+
+def _run_core(name: str, hw: HardwareConfig, overrides: dict[str, int], tests: str | None) -> CocotbResults:
+    """Build ``dla_core`` for ``hw`` with ``overrides`` of its parameters and run the cocotb tests
+    below (those matching the regular expression ``tests``, or all); any failure fails."""
+    params = {**core_parameters(hw), **overrides}
+    env = {HW_ENV: json.dumps(hw.to_dict()), BUILD_ENV: json.dumps(params)}
+    if tests is not None:
+        env["COCOTB_TEST_FILTER"] = tests
     results = run_cocotb("dla_core", [RTL_DIR / "dla_core.v", RTL_DIR / "dla_requant.v"], TEST_MODULE,
-                         core_parameters(hw), ROOT / "sim_build" / f"dla_core-{name}",
-                         {HW_ENV: json.dumps(hw.to_dict())})
+                         params, ROOT / "sim_build" / f"dla_core-{name}", env)
     res = read_results(results)
     assert res.ok, f"{res.failures} of {res.tests} cocotb tests failed:\n" + "\n".join(res.failed)
+    return res
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_dla_core(name: str) -> None:
+    """Build ``dla_core`` for ``CONFIGS[name]`` (every operand mode) and run every cocotb test below on it."""
+    res = _run_core(name, CONFIGS[name], {}, None)
+    assert res.tests == 7, f"ran {res.tests} cocotb tests"
+
+
+@pytest.mark.parametrize("name", list(REDUCED))
+def test_reduced_core(name: str) -> None:
+    """The core built without operand modes runs w8a8 to int8 as the full one does (random
+    layers with gaps and stalls, the tiny network, yolov3-tiny layers 2 and 22)."""
+    hw, overrides, tests = REDUCED[name]
+    res = _run_core(name, hw, overrides, tests)
+    assert res.tests == 6, f"ran {res.tests} cocotb tests"
 
 
 @pytest.mark.parametrize("modes", ["all", "none"])
@@ -80,7 +109,7 @@ def test_core_is_plain_verilog_2005(modes: str) -> None:
     operand mode built and with none (the w8a8/int8 core)."""
     params = core_parameters(CONFIGS["16x4"])
     if modes == "none":
-        params.update(PASSES_W8A16=0, PASSES_W4A16=0, PACK_W4A8=0, OUT_W=8)
+        params.update(INT8_ONLY)
     messages = compile_check("dla_core", [RTL_DIR / "dla_core.v", RTL_DIR / "dla_requant.v"], params, "2005")
     assert messages == "", messages
 
@@ -380,8 +409,9 @@ class InputDriver:
     gap before a beat when ``idle()`` says so (a raised ``in_valid`` stays up until accepted)."""
 
     def __init__(self, dut, rows: int, idle: Pattern = None) -> None:
-        """Lanes of ``A_W`` bits (int8 values sign-extended; the core reads the low byte)."""
+        """Lanes of ``A_W`` bits (16 when the core has w8a16; int8 values sign-extended)."""
         self.dut, self.rows, self.idle = dut, rows, idle
+        self.a_w = len(dut.in_data) // rows
         self.queue: deque[np.ndarray] = deque()
         self.accepted = 0
         self._task = None
@@ -411,7 +441,7 @@ class InputDriver:
                 self.accepted += 1
                 valid = False
             if self.queue and (valid or self.idle is None or not self.idle()):
-                dut.in_data.value = pack(self.queue[0], A_W)
+                dut.in_data.value = pack(self.queue[0], self.a_w)
                 valid = True
             dut.in_valid.value = int(valid)
 
@@ -420,8 +450,8 @@ class OutputMonitor:
     """Records output beats (``PACK·COLS`` lanes of ``OUT_W`` bits each) and the edges of
     ``done`` pulses; drives ``out_ready`` low when ``backpressure()`` says so."""
 
-    def __init__(self, dut, cols: int, period_ns: int, backpressure: Pattern = None) -> None:
-        self.dut, self.cols, self.period, self.backpressure = dut, cols, period_ns, backpressure
+    def __init__(self, dut, nq: int, out_w: int, period_ns: int, backpressure: Pattern = None) -> None:
+        self.dut, self.nq, self.out_w, self.period, self.backpressure = dut, nq, out_w, period_ns, backpressure
         self.beats: list[np.ndarray] = []
         self.done_edges: list[int] = []
         self._task = None
@@ -442,7 +472,7 @@ class OutputMonitor:
         while True:
             await RisingEdge(dut.clk)
             if dut.out_valid.value == 1 and dut.out_ready.value == 1:
-                self.beats.append(unpack(int(dut.out_data.value.to_unsigned()), self.cols * PACK, OUT_W))
+                self.beats.append(unpack(int(dut.out_data.value.to_unsigned()), self.nq, self.out_w))
             if dut.done.value == 1:
                 self.done_edges.append(edge_index(self.period))
             dut.out_ready.value = int(self.backpressure is None or not self.backpressure())
@@ -460,8 +490,8 @@ class TileSequencer:
     ``w_load``); for every further fold, presents its row 0 until ``w_load`` takes it, then rows
     1..R-1 on the next cycles (a fold's second digit pass keeps its weights: no ``w_load``)."""
 
-    def __init__(self, dut, hw: HardwareConfig, period_ns: int) -> None:
-        self.dut, self.hw, self.period = dut, hw, period_ns
+    def __init__(self, dut, hw: HardwareConfig, nq: int, period_ns: int) -> None:
+        self.dut, self.hw, self.nq, self.period = dut, hw, nq, period_ns
         self.start_edges: list[int] = []
         self.errors: list[str] = []
 
@@ -472,11 +502,13 @@ class TileSequencer:
             dut.folds.value = t.folds
             dut.mode.value = t.mode
             dut.out_wide.value = int(t.out_bits == 16)
-            dut.bias.value = pack(t.bias, acc)
-            dut.mult.value = pack(t.mult, mw)
-            dut.shift.value = pack(t.shift, 6)
-            dut.neg_mult.value = pack(t.neg_mult, mw)
-            dut.neg_shift.value = pack(t.neg_shift, 6)
+            q = self.nq  # the core's filter lanes (tiles carry PACK·C, zero past cols_used)
+            assert t.cols_used <= q
+            dut.bias.value = pack(t.bias[:q], acc)
+            dut.mult.value = pack(t.mult[:q], mw)
+            dut.shift.value = pack(t.shift[:q], 6)
+            dut.neg_mult.value = pack(t.neg_mult[:q], mw)
+            dut.neg_shift.value = pack(t.neg_shift[:q], 6)
             dut.leaky_en.value = int(t.leaky)
             dut.w_row.value = pack(t.weights[0, 0], 8)
             dut.start.value = 1
@@ -531,24 +563,39 @@ class TB:
     def __init__(self, dut, idle: Pattern = None, backpressure: Pattern = None) -> None:
         self.dut = dut
         self.hw = HardwareConfig(**json.loads(os.environ[HW_ENV]))
+        self.params = json.loads(os.environ[BUILD_ENV])  # the Verilog parameters of this build
         self.check_geometry()
         self.driver = InputDriver(dut, self.hw.rows, idle)
-        self.monitor = OutputMonitor(dut, self.hw.cols, self.PERIOD_NS, backpressure)
-        self.sequencer = TileSequencer(dut, self.hw, self.PERIOD_NS)
+        self.monitor = OutputMonitor(dut, self.nq, self.params["OUT_W"], self.PERIOD_NS, backpressure)
+        self.sequencer = TileSequencer(dut, self.hw, self.nq, self.PERIOD_NS)
         self.checker = Checker(dut._log)
         self.timed = idle is None and backpressure is None
+
+    @property
+    def nq(self) -> int:
+        """Filter lanes of the build: ``PACK·COLS`` with w4a8, else ``COLS``."""
+        return self.hw.cols * (PACK if self.params["PACK_W4A8"] else 1)
+
+    def runs(self, pair: str, out_bits: int) -> bool:
+        """Whether this build has the mode of ``pair`` and outputs of ``out_bits``."""
+        p = self.params
+        built = {"w8a8": True, "w8a16": p["PASSES_W8A16"] > 0, "w4a16": p["PASSES_W4A16"] > 0,
+                 "w4a8": p["PACK_W4A8"] > 0}
+        return built[pair] and out_bits <= p["OUT_W"]
 
     def check_geometry(self) -> None:
         """The DUT's parameters (and its requantizer's LATENCY) must be the config's."""
         dut, hw = self.dut, self.hw
-        got = {name: int(getattr(dut, name).value) for name in core_parameters(hw)}
-        want = core_parameters(hw)
-        assert got == want, f"DUT parameters {got} differ from the HardwareConfig's {want}"
+        want = self.params  # core_parameters(hw), the operand modes possibly turned off
+        assert want == {**core_parameters(hw), **{k: want[k] for k in INT8_ONLY}}, f"build parameters {want}"
+        got = {name: int(getattr(dut, name).value) for name in want}
+        assert got == want, f"DUT parameters {got} differ from the build's {want}"
         latency = int(dut.g_col[0].u_rq.LATENCY.value)
         assert latency == hw.requant_latency, \
             f"dla_requant LATENCY={latency} but HardwareConfig.requant_latency={hw.requant_latency}"
-        assert len(dut.w_row) == 8 * hw.cols and len(dut.in_data) == A_W * hw.rows, "port widths"
-        assert len(dut.out_data) == OUT_W * PACK * hw.cols and len(dut.bias) == hw.acc_bits * PACK * hw.cols, \
+        a_w = A_W if want["PASSES_W8A16"] else 8
+        assert len(dut.w_row) == 8 * hw.cols and len(dut.in_data) == a_w * hw.rows, "port widths"
+        assert len(dut.out_data) == want["OUT_W"] * self.nq and len(dut.bias) == hw.acc_bits * self.nq, \
             "port widths"
 
     async def reset(self) -> None:
@@ -583,7 +630,7 @@ class TB:
         assert len(self.monitor.done_edges) == len(tiles), \
             f"{len(self.monitor.done_edges)} of {len(tiles)} tiles done after {budget} cycles"
         assert not self.sequencer.errors, self.sequencer.errors
-        beats = np.array(self.monitor.beats).reshape(-1, PACK * self.hw.cols)  # (Σ pixels, NQ)
+        beats = np.array(self.monitor.beats).reshape(-1, self.nq)  # (Σ pixels, NQ)
         pixels = sum(t.pixels for t in tiles)
         assert len(beats) == pixels, f"{len(beats)} beats for {pixels} pixels"
         p = 0
@@ -613,8 +660,11 @@ if cocotb is not None:
         tb = TB(dut, idle=random_pattern(seed, 0.3) if idle else None,
                 backpressure=random_pattern(seed + 50, 0.4) if backpressure else None)
         rng = np.random.default_rng(seed)
-        tiles = [t for pair, leaky, out_bits in RANDOM_LAYERS
-                 for t in random_layer_tiles(rng, tb.hw, leaky, pair, out_bits)]
+        layers = [lay for lay in RANDOM_LAYERS if tb.runs(lay[0], lay[2])]
+        if len(layers) == 1:  # the w8a8/int8 core: eight w8a8 layers, leaky and linear
+            layers = [("w8a8", bool(k % 2), 8) for k in range(8)]
+        assert len(layers) == len(RANDOM_LAYERS), layers
+        tiles = [t for pair, leaky, out_bits in layers for t in random_layer_tiles(rng, tb.hw, leaky, pair, out_bits)]
         inside = [np.abs(t.expected.ravel()) < (1 << (t.out_bits - 1)) - 1 for t in tiles]  # not at a rail
         assert np.count_nonzero(np.concatenate(inside)) > sum(v.size for v in inside) // 3, "random cases mostly saturate"
         await tb.reset()
@@ -632,7 +682,7 @@ if cocotb is not None:
         await tb.reset()
         tiles = [t for _, ts, _ in layers for t in ts]
         await tb.run(tiles)
-        beats = np.array(tb.monitor.beats).reshape(-1, PACK * tb.hw.cols)
+        beats = np.array(tb.monitor.beats).reshape(-1, tb.nq)
         p = 0
         for spec, ts, engine_out in layers:
             outs = []
@@ -654,7 +704,7 @@ if cocotb is not None:
         await tb.reset()
         tiles = [t for _, ts, _ in layers for t in ts]
         await tb.run(tiles)
-        beats = np.array(tb.monitor.beats).reshape(-1, PACK * tb.hw.cols)
+        beats = np.array(tb.monitor.beats).reshape(-1, tb.nq)
         p = 0
         for spec, ts, engine_out in layers:
             flat = engine_out.reshape(spec.filters, -1)  # (N, Npx): the INT engine's record

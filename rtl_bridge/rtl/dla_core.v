@@ -99,9 +99,10 @@
 // pass's column sum fits SUM_W, its digit shift adds HI_W = 9 bits in mode 1 (the shift by 8 and
 // the two passes of a fold), and < 2^FOLD_W folds add at most FOLD_W bits), and the final
 // buffer + column sum + bias is saturated to ACC_W once, after the last fold: exactly
-// dla.int_kernels.conv_int (exact sum, then fit to acc_bits).  (For ACC_W = 32 even a
+// dla.int_kernels.conv_int (exact sum, then fit to acc_bits).  (At w8a8 with ACC_W = 32 even a
 // per-fold saturation could not differ: |partial| <= W*128*128 <= 4608*2^14 < 2^27 < 2^31 for
-// every yolov3-tiny layer, W <= 3*3*512.)
+// every yolov3-tiny layer, W <= 3*3*512.  At w8a16 it could: |partial| <= W*32768*128 < 2^35,
+// which is why the sum stays exact in BUF_W bits until the one saturation.)
 //
 // Backpressure: the array never stalls.  A credit counter (pixels accepted - beats sent)
 // (counting the last fold's pixels only; earlier folds

@@ -91,7 +91,7 @@ def _run_core(name: str, hw: HardwareConfig, overrides: dict[str, int], tests: s
 def test_dla_core(name: str) -> None:
     """Build ``dla_core`` for ``CONFIGS[name]`` (every operand mode) and run every cocotb test below on it."""
     res = _run_core(name, CONFIGS[name], {}, None)
-    assert res.tests == 7, f"ran {res.tests} cocotb tests"
+    assert res.tests == 8, f"ran {res.tests} cocotb tests"
 
 
 @pytest.mark.parametrize("name", list(REDUCED))
@@ -739,6 +739,37 @@ if cocotb is not None:
             assert np.count_nonzero(np.abs(outs) < (1 << (out_bits - 1)) - 1) > outs.size // 2, "mostly saturated"
         packed = [t for t in tiles if t.pair == "w4a8"]
         assert any(t.cols_used > tb.hw.cols for t in packed), "a w4a8 tile must use the packed filters"
+        await tb.reset()
+        await tb.run(tiles)
+        assert tb.checker.errors == 0
+
+    @cocotb.test()
+    async def int16_sums_beyond_the_accumulator(dut) -> None:
+        """w8a16 1x1 layer with a window of 1200 rows of int16 extremes: a partial sum beyond
+        acc_bits that ends inside it (the buffer must stay exact across folds and passes) and
+        sums beyond acc_bits (saturated once, as the engine does); int16 outputs equal the
+        nested-loop reference, cycles the rule."""
+        tb = TB(dut)
+        if not tb.runs("w8a16", 16):
+            raise AssertionError("this build has no w8a16 mode; run the test on a full core only")
+        cin, half = 1200, 600
+        spec = ConvSpec(index=0, kind=Kind.CONV, in_shape=(cin, 1, 2), out_shape=(3, 1, 2), filters=3, size=1,
+                        activation="linear")
+        x = np.empty((cin, 1, 2), dtype=np.int16)
+        x[:half, 0, 0], x[half:, 0, 0], x[:, 0, 1] = 32767, -32768, 32767
+        w = np.empty((3, cin), dtype=np.int64)
+        w[0], w[1, :half], w[1, half:], w[2] = 127, -128, 127, -128
+        b = np.array([5, -7, 0], dtype=np.int64)
+        rq = encode(np.full(3, 2.0 ** -17), tb.hw)
+        ref = reference_conv(spec, x, w, b, rq, rq, 16, tb.hw)
+        exact = (w @ x[:, 0, :].astype(np.int64)) + b[:, None]  # (3, 2)
+        partial = w[:, :half] @ x[:half, 0, :].astype(np.int64)
+        assert (np.abs(exact) > tb.hw.acc_max).any() and (np.abs(exact) <= tb.hw.acc_max).any()
+        assert ((np.abs(partial) > tb.hw.acc_max) & (np.abs(exact) <= tb.hw.acc_max)).any()
+        assert len(set(ref.ravel().tolist())) >= 3, ref
+        plan = LayerPlan(out_scale=1.0, in_scales=[1.0], w_q=w.astype(np.float32), b_q=b, rq=rq)
+        tiles = conv_tiles(spec, plan, x, tb.hw, widths=(8, 16, 16), reference=ref)
+        assert len(tiles) == 1 and tiles[0].folds == -(-cin // tb.hw.rows)
         await tb.reset()
         await tb.run(tiles)
         assert tb.checker.errors == 0

@@ -162,9 +162,9 @@ def unpack(word: int, n: int, bits: int) -> np.ndarray:
 
 
 def layer_widths(plan: LayerPlan) -> tuple[int, int, int]:
-    """``(weight_bits, input_bits, output_bits)`` of a plan (8, 8, 8 when it carries none)."""
-    return (int(getattr(plan, "w_bits", 8) or 8), int(getattr(plan, "in_bits", 8) or 8),
-            int(getattr(plan, "out_bits", 8) or 8))
+    """``(weight_bits, input_bits, output_bits)`` of a conv plan (``in_bits`` empty: 8, as a plan
+    built by hand without widths)."""
+    return int(plan.w_bits), int(plan.in_bits[0]) if plan.in_bits else 8, int(plan.out_bits)
 
 
 def check_supported(spec: ConvSpec, plan: LayerPlan, hw: HardwareConfig,

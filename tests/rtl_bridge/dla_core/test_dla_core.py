@@ -33,11 +33,11 @@ import numpy as np
 import pytest
 
 from dla.config import HardwareConfig
-from dla.int_kernels import LEAKY_ALPHA, LayerPlan
+from dla.int_kernels import LEAKY_ALPHA, LayerPlan, conv_int, gemm_plan
 from dla.requant import encode
 from golden.layers import ConvSpec, Kind
 from rtl_bridge.sim import RTL_DIR, CocotbResults, compile_check, read_results, run_cocotb
-from rtl_bridge.tile import A_W, PACK, Tile, assemble, conv_tiles, core_parameters, pack, unpack
+from rtl_bridge.tile import A_W, PACK, Tile, assemble, conv_tiles, core_parameters, layer_widths, pack, unpack
 
 try:  # the cocotb half only runs inside the simulator; the pytest half needs none of it
     import cocotb
@@ -123,8 +123,8 @@ def random_layer_tiles(rng: np.random.Generator, hw: HardwareConfig, leaky: bool
     ``pixels`` in a row) at operand widths ``pair`` with weights and activations over their full
     ranges (−128..127 / −8..7; int16 −32768..32767), biases (some near the accumulator's limits
     so it saturates) and per-channel multipliers ``encode``d from random reals (some ≥ 1: left
-    shifts), cut into tiles by ``conv_tiles``; expected outputs from ``conv_int`` at w8a8 to
-    int8, else from :func:`reference_conv`."""
+    shifts), cut into tiles by ``conv_tiles``; expected outputs from the engine's ``conv_int`` at
+    the plan's widths, which must equal :func:`reference_conv`."""
     wb, ab = (int(v) for v in pair[1:].split("a"))
     cin = int(rng.integers(1, 3 * hw.rows + 1))
     filters = int(rng.integers(1, 2 * hw.cols * (PACK if pair == "w4a8" else 1) + 1))
@@ -144,12 +144,15 @@ def random_layer_tiles(rng: np.random.Generator, hw: HardwareConfig, leaky: bool
     real[pick < 0.15] = np.exp2(rng.uniform(0, 3, size=int((pick < 0.15).sum())))  # >= 1: left shifts
     real[(pick >= 0.15) & (pick < 0.22)] = 0.0
     rq, rq_neg = encode(real, hw), encode(real * LEAKY_ALPHA, hw) if leaky else None
-    plan = LayerPlan(out_scale=1.0, in_scales=[1.0], w_q=w.astype(np.float32), b_q=b, rq=rq, rq_neg=rq_neg)
+    dtype, chunk = gemm_plan(wb, ab)
+    plan = LayerPlan(out_scale=1.0, in_scales=[1.0], out_bits=out_bits, in_bits=[ab], w_bits=wb, chunk=chunk,
+                     w_q=w.astype(dtype), b_q=b, rq=rq, rq_neg=rq_neg)
     x = rng.integers(-(1 << (ab - 1)), 1 << (ab - 1), size=(cin, 1, npx)).astype(np.int8 if ab == 8 else np.int16)
     band = int(rng.integers(1, npx + 1)) if rng.random() < 0.3 else None
-    ref = None if (pair, out_bits) == ("w8a8", 8) else \
-        reference_conv(spec, x, w, b, rq, rq_neg if leaky else rq, out_bits, hw)
-    return conv_tiles(spec, plan, x, hw, band, widths=(wb, ab, out_bits), reference=ref)
+    engine_out = conv_int(spec, [x], plan, hw)[0]
+    ref = reference_conv(spec, x, w, b, rq, rq_neg if leaky else rq, out_bits, hw)
+    assert np.array_equal(engine_out, ref), f"conv_int differs from the nested-loop reference at {pair}"
+    return conv_tiles(spec, plan, x, hw, band, reference=engine_out)
 
 
 #: The random layers of a ``random_tiles`` run: (pair, leaky, output bits); every mode with
@@ -292,9 +295,17 @@ def yolo_network_tiles(hw: HardwareConfig, workdir: Path, selection: dict[int, i
 
 # ============================================================================ model: operand widths
 
-#: (pair, output bits) run on yolov3-tiny layers: every mode of the core at both output widths,
-#: w4a16 (the w8a16 mode with int4 weights) at int16 outputs.
-WIDTH_CASES = (("w8a8", 16), ("w8a16", 8), ("w8a16", 16), ("w4a16", 16), ("w4a8", 8), ("w4a8", 16))
+#: yolov3-tiny quantized at operand widths by the spec's overrides (``quant``), run by the INT
+#: engine: per case the overrides and the (pair, output bits) layers 2 and 22 get.  Layer 2 reads
+#: layer 1 (the maxpool of layer 0's output, same tensor group), layer 22 reads layer 21.
+WIDTH_CASES: tuple[tuple[tuple[dict, ...], dict[int, tuple[str, int]]], ...] = (
+    (({"layers": (0, 2, 22), "activation_bits": 16},),
+     {2: ("w8a16", 16), 22: ("w8a8", 16)}),
+    (({"layers": (2, 22), "weight_bits": 4}, {"layers": (22,), "activation_bits": 16}),
+     {2: ("w4a8", 8), 22: ("w4a8", 16)}),
+    (({"layers": (0, 21), "activation_bits": 16}, {"layers": (2,), "weight_bits": 4}),
+     {2: ("w4a16", 8), 22: ("w8a16", 8)}),
+)
 
 
 def reference_conv(spec: ConvSpec, x: np.ndarray, w: np.ndarray, b: np.ndarray, rq, rq_neg,
@@ -310,7 +321,7 @@ def reference_conv(spec: ConvSpec, x: np.ndarray, w: np.ndarray, b: np.ndarray, 
     assert spec.groups == 1 and spec.stride_x == s
     xp = np.zeros((c, x.shape[1] + 2 * pad + k, x.shape[2] + 2 * pad + k), dtype=np.int64)
     xp[:, pad:pad + x.shape[1], pad:pad + x.shape[2]] = x
-    w4 = w.reshape(n, c, k, k).astype(np.int64)
+    w4 = np.asarray(w).reshape(n, c, k, k).astype(np.int64)
     acc = np.zeros((n, oh, ow), dtype=np.int64)
     for ky in range(k):
         for kx in range(k):
@@ -321,42 +332,18 @@ def reference_conv(spec: ConvSpec, x: np.ndarray, w: np.ndarray, b: np.ndarray, 
     return arith.saturate(y, out_bits)
 
 
-def width_layer(spec: ConvSpec, plan: LayerPlan, x8: np.ndarray, pair: str, out_bits: int,
-                hw: HardwareConfig, rng: np.random.Generator) -> tuple[LayerPlan, np.ndarray, np.ndarray]:
-    """A yolov3-tiny layer's int8 plan and input carried to other widths, with the scales they
-    imply: int4 weights ``round(w·7/127)`` (weight scale ×127/7), int16 activations
-    ``x·256 + u`` with a random low byte ``u`` (input scale /256: the lo digits are not zero),
-    int16 outputs (output scale /256).  Returns (plan, input, the reference output)."""
-    from dla.int_kernels import LEAKY_ALPHA
-    from dla.requant import encode
-
-    wb, ab = (int(v) for v in pair[1:].split("a"))
-    w = np.round(plan.w_q.astype(np.float64) * 7 / 127) if wb == 4 else plan.w_q.astype(np.float64)
-    k_w = 127 / 7 if wb == 4 else 1.0
-    k_x = 1 / 256 if ab == 16 else 1.0
-    k_y = 256.0 if out_bits == 16 else 1.0
-    x = x8.astype(np.int64)
-    if ab == 16:
-        x = np.clip(x * 256 + rng.integers(-128, 128, size=x.shape), -32768, 32767)
-    b = np.round(plan.b_q / (k_w * k_x)).astype(np.int64)
-    real = plan.rq.real * k_w * k_x * k_y
-    rq = encode(real, hw)
-    rq_neg = encode(real * LEAKY_ALPHA, hw) if spec.activation == "leaky" else None
-    new = LayerPlan(out_scale=plan.out_scale / k_y, in_scales=[s / k_x for s in plan.in_scales],
-                    w_q=w.astype(np.float32), b_q=b, rq=rq, rq_neg=rq_neg)
-    ref = reference_conv(spec, x, w, b, rq, rq_neg if rq_neg is not None else rq, out_bits, hw)
-    return new, x.astype(np.int16), ref
-
-
 def yolo_width_tiles(hw: HardwareConfig, workdir: Path) -> list[tuple[str, int, ConvSpec, list[Tile]]]:
-    """Per :data:`WIDTH_CASES` entry, on yolov3-tiny layers 2 (3x3 leaky, W = 144) and 22 (1x1
-    linear, W = 256, 255 filters) of :func:`yolo_network_tiles`' seeded network: the first and
-    the last tile (a partial filter block) of each, expected outputs from :func:`reference_conv`
-    (layer 2 cut into bands of 32 pixels so the case stays short)."""
+    """Per :data:`WIDTH_CASES` entry: yolov3-tiny at :data:`YOLO_SIZE` with seeded random weights,
+    calibrated on two synthetic images and quantized per channel at the case's widths, run by the
+    INT engine; for layers 2 (3x3 leaky, W = 144, cut into bands of 32 pixels so the case stays
+    short) and 22 (1x1 linear, W = 256, 255 filters): (pair, output bits, spec, the first and the
+    last tile — a partial filter block), expected outputs the engine's record of the layer.  The
+    nested-loop :func:`reference_conv` on the engine's plan must give the same record."""
     from dla.engine import Engine
     from golden.genweights import random_weights, synthetic_image
     from golden.network import parse_network
-    from quant import collect_ranges, quantize
+    from quant import QuantSpec, collect_ranges, quantize
+    from quant.spec import Override
 
     text = (ROOT / "dla" / "data" / "cfg" / "yolov3-tiny.cfg").read_text()
     text = text.replace("width=416", f"width={YOLO_SIZE}").replace("height=416", f"height={YOLO_SIZE}")
@@ -365,23 +352,23 @@ def yolo_width_tiles(hw: HardwareConfig, workdir: Path) -> list[tuple[str, int, 
     net = random_weights(parse_network(cfg), seed=3)
     rng = np.random.default_rng(4)
     calib = [synthetic_image(net.input_shape, rng) for _ in range(2)]
-    qnet = quantize(net, collect_ranges(net, calib), "per_channel")
+    ranges = collect_ranges(net, calib)
     x = synthetic_image(net.input_shape, rng)
-    engine = Engine(net, qnet, hw)
-    run = engine.run(x, "int")
-    plans = engine.plans()
-    for index in (2, 22):  # the reference is the engine at w8a8
-        p = plans[index]
-        ref = reference_conv(net.layers[index], run.records[index - 1].output, p.w_q, p.b_q, p.rq,
-                             p.rq_neg if p.rq_neg is not None else p.rq, 8, hw)
-        assert np.array_equal(ref, run.records[index].output), f"reference_conv differs from the engine, layer {index}"
     cases = []
-    for pair, out_bits in WIDTH_CASES:
-        for index, band in ((2, 32), (22, None)):
-            spec = net.layers[index]
-            plan, xw, ref = width_layer(spec, plans[index], run.records[index - 1].output, pair, out_bits, hw, rng)
-            wb, ab = (int(v) for v in pair[1:].split("a"))
-            tiles = conv_tiles(spec, plan, xw, hw, band=band, widths=(wb, ab, out_bits), reference=ref)
+    for overrides, layers in WIDTH_CASES:
+        spec_q = QuantSpec(granularity="per_channel", overrides=tuple(Override(**o) for o in overrides))
+        engine = Engine(net, quantize(net, ranges, spec=spec_q), hw)
+        run = engine.run(x, "int")
+        plans = engine.plans()
+        for index, (pair, out_bits) in layers.items():
+            spec, plan, record = net.layers[index], plans[index], run.records[index].output
+            x_in = engine.int_tensor(spec.inputs[0], run.records, x)
+            wb, ab, ob = layer_widths(plan)
+            assert (f"w{wb}a{ab}", ob) == (pair, out_bits), (index, overrides, (wb, ab, ob))
+            ref = reference_conv(spec, x_in, plan.w_q, plan.b_q, plan.rq,
+                                 plan.rq_neg if plan.rq_neg is not None else plan.rq, ob, hw)
+            assert np.array_equal(ref, record), f"reference_conv differs from the engine: layer {index} {pair}"
+            tiles = conv_tiles(spec, plan, x_in, hw, band=32 if index == 2 else None, reference=record)
             cases.append((pair, out_bits, spec, [tiles[0], tiles[-1]]))
     return cases
 
@@ -722,9 +709,10 @@ if cocotb is not None:
 
     @cocotb.test()
     async def yolov3_tiny_widths(dut) -> None:
-        """yolov3-tiny layers 2 and 22 at every operand pair of the core (w8a16 and w4a16 by two digit
-        passes, w4a8 by two filters per PE) and int8/int16 outputs: each tile's outputs equal the
-        nested-loop reference (np.array_equal) and its cycles the cycle rule at the config's passes."""
+        """yolov3-tiny layers 2 and 22 quantized at every operand pair of the core (w8a16 and w4a16 by
+        two digit passes, w4a8 by two filters per PE) and int8/int16 outputs: each tile's outputs equal
+        the INT engine's record of the layer (np.array_equal) and its cycles the cycle rule at the
+        config's passes."""
         tb = TB(dut)
         cases = yolo_width_tiles(tb.hw, Path.cwd())
         tiles = [t for _, _, _, ts in cases for t in ts]
@@ -748,7 +736,7 @@ if cocotb is not None:
         """w8a16 1x1 layer with a window of 1200 rows of int16 extremes: a partial sum beyond
         acc_bits that ends inside it (the buffer must stay exact across folds and passes) and
         sums beyond acc_bits (saturated once, as the engine does); int16 outputs equal the
-        nested-loop reference, cycles the rule."""
+        engine's conv_int (and the nested-loop reference), cycles the rule."""
         tb = TB(dut)
         if not tb.runs("w8a16", 16):
             raise AssertionError("this build has no w8a16 mode; run the test on a full core only")
@@ -767,8 +755,11 @@ if cocotb is not None:
         assert (np.abs(exact) > tb.hw.acc_max).any() and (np.abs(exact) <= tb.hw.acc_max).any()
         assert ((np.abs(partial) > tb.hw.acc_max) & (np.abs(exact) <= tb.hw.acc_max)).any()
         assert len(set(ref.ravel().tolist())) >= 3, ref
-        plan = LayerPlan(out_scale=1.0, in_scales=[1.0], w_q=w.astype(np.float32), b_q=b, rq=rq)
-        tiles = conv_tiles(spec, plan, x, tb.hw, widths=(8, 16, 16), reference=ref)
+        dtype, chunk = gemm_plan(8, 16)
+        plan = LayerPlan(out_scale=1.0, in_scales=[1.0], out_bits=16, in_bits=[16], w_bits=8, chunk=chunk,
+                         w_q=w.astype(dtype), b_q=b, rq=rq)
+        assert np.array_equal(conv_int(spec, [x], plan, tb.hw)[0], ref), "the engine differs from the reference"
+        tiles = conv_tiles(spec, plan, x, tb.hw)
         assert len(tiles) == 1 and tiles[0].folds == -(-cin // tb.hw.rows)
         await tb.reset()
         await tb.run(tiles)

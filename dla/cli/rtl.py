@@ -88,7 +88,10 @@ def rtl_run_cmd(model: tuple[str, ...], layer: int, max_tiles: int | None, image
     x = prepare_input(load_image(image), mdl.net.input_shape, letterbox=mdl.net.letter_box)
     run = run_layer(engine, x, layer, max_tiles, vcd)
     h = run.hw
-    click.echo(f"layer {layer} on a {h.rows}x{h.cols} core: {len(run.tiles)} of {run.total_tiles} tiles")
+    first = run.tiles[0].tile
+    how = {1: "", 2: ", 2 digit passes per fold"}[first.passes] + (", 2 filters per PE" if first.pair == "w4a8" else "")
+    click.echo(f"layer {layer} on a {h.rows}x{h.cols} core at {first.pair}{how}, int{first.out_bits} outputs: "
+               f"{len(run.tiles)} of {run.total_tiles} tiles")
     for i, r in enumerate(run.tiles):
         t = r.tile
         eq = "outputs equal INT" if r.n_mismatches == 0 else f"{r.n_mismatches} outputs differ"

@@ -39,12 +39,29 @@ def test_rtl_run_3x3_layer_matches(small: dict[str, Path]) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "gpi" not in (out + proc.stderr).lower() and "cocotb" not in out.lower()
-    assert "layer 2 on a 8x8 core: 2 of 4 tiles" in out
+    assert "layer 2 on a 8x8 core at w8a8, int8 outputs: 2 of 4 tiles" in out
     assert out.count("outputs equal INT") == 2
     assert "RTL 5007 cycles = model 5007" in out  # 18 folds x (256 + 2*8 + 8 - 2) + 3
     assert "MACs/s" in out
     assert "all tiles: outputs equal the INT kernel" in out
     assert vcd.is_file() and "$enddefinitions" in vcd.read_text()[:100000]
+
+
+def test_rtl_run_at_operand_widths(small: dict[str, Path]) -> None:
+    """A .qnet quantized with width overrides: layer 22 (1x1, reads layer 21 at int16) runs at
+    w8a16 in two digit passes per fold with int16 outputs, layer 15 (1x1) at w4a8 with 16
+    filters per 8-column tile; outputs equal the INT engine, cycles the model."""
+    spec = small["dir"] / "widths.yaml"
+    spec.write_text("granularity: per_channel\noverrides:\n  - layers: [21, 22]\n    activation_bits: 16\n"
+                    "  - layers: [15]\n    weight_bits: 4\n    activation_bits: 16\n")
+    qnet = small["dir"] / "widths.qnet"
+    ok("quantize", small["cfg"], small["weights"], "--calib-synthetic", 1, "--spec", spec, "-o", qnet, "-q")
+    out = ok("rtl", "run", qnet, "--layer", 22, "--tiles", 1, "--hw", small["hw"], "-q").output
+    assert "layer 22 on a 8x8 core at w8a16, 2 digit passes per fold, int16 outputs: 1 of 32 tiles" in out
+    assert "RTL 1667 cycles = model 1667; outputs equal INT" in out  # 32 folds x 2 x (4 + 2*8 + 8 - 2) + 3
+    out = ok("rtl", "run", qnet, "--layer", 15, "--tiles", 1, "--hw", small["hw"], "-q").output
+    assert "layer 15 on a 8x8 core at w4a8, 2 filters per PE, int16 outputs: 1 of 16 tiles" in out
+    assert "filters 0+16 pixels 0+1 folds 64: RTL 1475 cycles = model 1475; outputs equal INT" in out
 
 
 def test_rtl_run_mismatch_exits_1(small: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from dla.config import HardwareConfig
+from golden.errors import UnsupportedError
 from rtl_bridge.tile import A_W, OUT_W, PACK, Tile, conv_tiles, core_parameters, pack, unpack
 
 STIMULUS_ENV = "DLA_RTL_STIMULUS"
@@ -127,6 +128,9 @@ def run_layer(engine, x: np.ndarray, index: int, max_tiles: int | None = None, v
     require_rtl_tools("running a layer on the RTL core")
     hw = engine.hw
     spec = engine.net.layers[index]
+    if engine.qnet.on_host(spec):
+        raise UnsupportedError(f"layer {index} ({spec.kind.value}) runs on the host (host: true in the model's "
+                               "quantization spec): the RTL core runs the DLA's layers only")
     x_q, record = engine_layer(engine, x, index)
     tiles = conv_tiles(spec, engine.plans()[index], x_q, hw)
     total = len(tiles)

@@ -25,10 +25,11 @@
 // requantizer and activation applied and the outputs streamed.  Per pixel p and column c:
 //
 //   acc[p][c] = sat_ACC_W( sum_r x[p][r] * w[r][c]  +  bias[c] )        (exact sum, then clamp)
-//   q[p][c]   = dla_requant(acc, mult[c], shift[c], neg_mult[c], neg_shift[c], leaky_en)
+//   q[p][c]   = dla_requant(acc, mult[c], shift[c], neg_mult[c], neg_shift[c], leaky_en, out_wide)
 //
 // Python model: dla.int_kernels.conv_int (exact accumulation, bias, saturation to acc_bits,
-// gemmlowp requantization with the saturating left shift, fused LeakyReLU, int8); the adapter
+// gemmlowp requantization with the saturating left shift, fused LeakyReLU, int8 or int16 at the
+// plan's widths); the adapter
 // rtl_bridge/tile.py cuts a layer into tiles and produces stimulus and expected outputs.
 //
 // ---------------------------------------------------------------------------- protocol
@@ -36,7 +37,7 @@
 //  * start / start_ready: a tile begins in the cycle where start & start_ready & pixels != 0
 //    (start_ready = ~busy | done: an idle core, or the cycle in which the previous tile's
 //    last beat leaves, so back-to-back tiles lose no cycle).  That cycle is tile cycle 0.
-//    bias/mult/shift/neg_mult/neg_shift/leaky_en, `pixels` and `folds` are latched at that
+//    bias/mult/shift/neg_mult/neg_shift/leaky_en, `mode`, `out_wide`, `pixels` and `folds` are latched at that
 //    edge (start is ignored while pixels == 0 or folds == 0).  With folds > 1, pixels must be
 //    <= MAX_PIX (the accumulator buffer; a simulation check stops otherwise).
 //  * folds: fold f (0-based) runs P passes (P = 2 in mode 1, else 1); a pass is a step.  Each

@@ -21,7 +21,9 @@ core's ``mode`` (:data:`MODES`, header of ``dla_core.v``): ``w8a8`` one pass per
 ``w8a16``/``w4a16`` two digit passes per fold (the core takes each fold's int16 pixels twice and
 picks the digit); ``w4a8`` two int4 weights per PE, so a column block holds up to ``2·C``
 filters (``w_row`` byte ``c`` = filter ``c`` in the low nibble, filter ``C + c`` in the high
-one).  Outputs are int8 or, with ``out_bits = 16``, int16 (``out_wide``).
+one); ``w16a8`` two weight digit passes per fold, each with its own weight phase (the lo bytes
+of the int16 weights, then the hi bytes).  Outputs are int8 or, with ``out_bits = 16``, int16
+(``out_wide``).
 
 Limits (each raises ``UnsupportedError`` naming the layer):
 
@@ -55,9 +57,9 @@ FOLDS_MAX = (1 << 12) - 1
 """Most reduction folds in one tile: the core's ``folds`` port is ``FOLD_W = 12`` bits wide."""
 BUFFER_PIXELS = 256
 """The core's ``MAX_PIX`` (accumulator buffer depth): most pixels of a tile with ``folds > 1``."""
-MODES = {"w8a8": 0, "w8a16": 1, "w4a16": 1, "w4a8": 2}
+MODES = {"w8a8": 0, "w8a16": 1, "w4a16": 1, "w4a8": 2, "w16a8": 3}
 """The core's ``mode`` port per operand pair (``w{weight_bits}a{input_bits}``)."""
-RTL_PASSES = {"w8a8": 1.0, "w8a16": 2.0, "w4a16": 2.0, "w4a8": 0.5}
+RTL_PASSES = {"w8a8": 1.0, "w8a16": 2.0, "w4a16": 2.0, "w4a8": 0.5, "w16a8": 2.0}
 """What each pair costs on the core, in ``HardwareConfig.passes`` units: 2 = every fold runs
 twice (digit passes), 0.5 = two filters per PE (``A16_PASSES``, ``W4_PACK`` in ``dla_core.v``)."""
 PACK = 2
@@ -72,7 +74,7 @@ def core_parameters(hw: HardwareConfig) -> dict[str, int]:
     """The Verilog parameters of ``dla_core`` as the adapter builds it for ``hw`` (every mode)."""
     return {"ROWS": hw.rows, "COLS": hw.cols, "ACC_W": hw.acc_bits, "MULT_W": hw.multiplier_bits,
             "REQUANT_LATENCY": hw.requant_latency, "OUT_W": OUT_W, "PASSES_W8A16": 2, "PASSES_W4A16": 2,
-            "PACK_W4A8": PACK}
+            "PACK_W4A8": PACK, "PASSES_W16A8": 2}
 
 
 def digit_passes(pair: str) -> int:
@@ -100,7 +102,8 @@ class Tile:
     cols_used: int  # filters (≤ C)
     folds: int  # reduction folds, ceil(W/R)
     weights: np.ndarray  # (folds, R, C) int8 w_row beats: [f, r, c] = w_q[filter0 + c, f·R + r]
-    #                      (w4a8: low nibble that, high nibble w_q[filter0 + C + c, f·R + r]); zero padded
+    #                      (w4a8: low nibble that, high nibble w_q[filter0 + C + c, f·R + r];
+    #                      w16a8: (2·folds, R, C), fold f's lo bytes at 2f, its hi bytes at 2f + 1); zero padded
     inputs: np.ndarray  # (folds, pixels, R) int16 values: [f, p, r] = im2col[f·R + r, pixel0 + p]; zero padded
     bias: np.ndarray  # (NQ,) int64, b_q; padded lanes 0
     mult: np.ndarray  # (NQ,) int64, M0 of the multiplier
@@ -277,7 +280,11 @@ def conv_tiles(spec: ConvSpec, plan: LayerPlan, x: np.ndarray, hw: HardwareConfi
             if pair == "w4a8":  # two int4 per byte: filter c low nibble, filter C + c high nibble
                 byte = (wfull[:, :hw.cols] & 0xF) | ((wfull[:, hw.cols:] & 0xF) << 4)
                 wfull = np.where(byte >= 128, byte - 256, byte)
-            weights = wfull.astype(np.int8).reshape(nfolds, hw.rows, hw.cols)
+            if pair == "w16a8":  # per fold: the lo bytes (pass 0), then the hi bytes (pass 1)
+                lo, hi = wfull & 0xFF, wfull >> 8
+                lo = np.where(lo >= 128, lo - 256, lo)
+                wfull = np.stack([lo.reshape(nfolds, hw.rows, hw.cols), hi.reshape(nfolds, hw.rows, hw.cols)], axis=1)
+            weights = wfull.astype(np.int8).reshape(-1, hw.rows, hw.cols)
             for p0 in range(0, npx, band):
                 p1 = min(npx, p0 + band)
                 inputs = np.zeros((p1 - p0, nfolds * hw.rows), dtype=np.int16)  # (pixels, folds·R)

@@ -12,9 +12,15 @@
 //                  weights of two filters (w_row byte c = {w[c + COLS], w[c]}, high nibble /
 //                  low nibble) and keeps two partial sums, so one fold covers 2*COLS filters
 //                  with the skew of the COLS physical columns.  (PACK_W4A8 = 2.)
-// The parameters PASSES_W8A16 / PASSES_W4A16 / PACK_W4A8 declare which modes are built (0 = not
-// built); rtl_bridge/introspect.py reads them back for `dla rtl check`.  The cost of a pair is
-// HardwareConfig.passes(w, a): 1 for w8a8, A16_PASSES = 2 for w8a16/w4a16, 1/W4_PACK = 0.5 for w4a8.
+//   mode 3  w16a8  int16 weights x int8 activations: weight digit passes.  w = hi*256 + lo.
+//                  Every fold runs twice, each pass with its own weight phase: pass 0 loads the
+//                  lo bytes (the PE reads them zero-extended to 9 bits), pass 1 the hi bytes
+//                  (sign-extended); pass 1's column sums enter the buffer shifted left by 8.
+//                  (PASSES_W16A8 = 2.)
+// The parameters PASSES_W8A16 / PASSES_W4A16 / PACK_W4A8 / PASSES_W16A8 declare which modes are
+// built (0 = not built); rtl_bridge/introspect.py reads them back for `dla rtl check`.  The cost
+// of a pair is HardwareConfig.passes(w, a): 1 for w8a8, 2 for w8a16/w4a16/w16a8 (digit passes),
+// 1/W4_PACK = 0.5 for w4a8.
 //
 // A tile is <= COLS filters (<= 2*COLS in mode 2) x `pixels` output pixels of a convolution GEMM (dla/cycles/compute.py),
 // its reduction (the im2col window, W rows) cut into `folds` = ceil(W/ROWS) reduction folds.
@@ -40,7 +46,7 @@
 //    bias/mult/shift/neg_mult/neg_shift/leaky_en, `mode`, `out_wide`, `pixels` and `folds` are latched at that
 //    edge (start is ignored while pixels == 0 or folds == 0).  With folds > 1, pixels must be
 //    <= MAX_PIX (the accumulator buffer; a simulation check stops otherwise).
-//  * folds: fold f (0-based) runs P passes (P = 2 in mode 1, else 1); a pass is a step.  Each
+//  * folds: fold f (0-based) runs P passes (P = 2 in modes 1 and 3, else 1); a pass is a step.  Each
 //    step runs a weight phase then a pixel phase.  Step 0's weight phase starts in tile
 //    cycle 0; step s+1's starts VP = ROWS+COLS-1 cycles after step s's last pixel was
 //    accepted (the array drains first), i.e. in tile cycle (s+1)*T with
@@ -49,7 +55,8 @@
 //  * weights: w_row is sampled in the ROWS cycles of each fold's weight phase (w_load is high
 //    in them, no handshake; fold 0: tile cycles 0 .. ROWS-1): beat k of fold f is reduction row
 //    f*ROWS + k, i.e. w_row[8c +: 8] = w[f*ROWS + k][c]; mode 2: w_row[8c +: 4] =
-//    w[f*ROWS + k][c] and w_row[8c+4 +: 4] = w[f*ROWS + k][c + COLS], both int4.  The rows form a
+//    w[f*ROWS + k][c] and w_row[8c+4 +: 4] = w[f*ROWS + k][c + COLS], both int4; mode 3: the
+//    fold's lo bytes in pass 0's weight phase, its hi bytes in pass 1's.  The rows form a
 //    shift register ROWS deep (new beats enter at row ROWS-1 and move up one row per beat),
 //    so a partial tile (rows_used < ROWS) still takes ROWS beats, padded with zero rows.
 //  * inputs: in_data/in_valid/in_ready, one beat per pixel and step (fold f's pixels P
@@ -126,7 +133,8 @@ module dla_core #(
     parameter integer OUT_W = 16,           // output lane width: 8 (int8 only) or 16 (int8 or int16, out_wide)
     parameter integer PASSES_W8A16 = 2,     // w8a16 (mode 1): A16_PASSES = 2 digit passes, or 0 = not built
     parameter integer PASSES_W4A16 = 2,     // w4a16: mode 1 with int4 weights (needs PASSES_W8A16), or 0
-    parameter integer PACK_W4A8 = 2         // w4a8 (mode 2): W4_PACK = 2 filters per PE, or 0 = not built
+    parameter integer PACK_W4A8 = 2,        // w4a8 (mode 2): W4_PACK = 2 filters per PE, or 0 = not built
+    parameter integer PASSES_W16A8 = 2      // w16a8 (mode 3): 2 weight digit passes, or 0 = not built
 ) (
     input  wire                     clk,
     input  wire                     rst,          // synchronous, active high
@@ -135,7 +143,7 @@ module dla_core #(
     output wire                     start_ready,  // ~busy | done
     input  wire [PIX_W-1:0]         pixels,       // input vectors of the tile, >= 1 (0: start ignored)
     input  wire [FOLD_W-1:0]        folds,        // reduction folds of the tile, >= 1 (0: start ignored)
-    input  wire [1:0]               mode,         // operand widths: 0 w8a8, 1 w8a16/w4a16, 2 w4a8 (latched at start)
+    input  wire [1:0]               mode,         // operand widths: 0 w8a8, 1 w8a16/w4a16, 2 w4a8, 3 w16a8 (latched at start)
     input  wire                     out_wide,     // int16 outputs (OUT_W = 16), else int8 (latched at start)
     output reg                      busy,
     output wire                     done,
@@ -165,13 +173,15 @@ module dla_core #(
     localparam integer W4_PACK = (PACK_W4A8 != 0) ? 2 : 1;  // filters per PE in mode 2 (1: not built)
     localparam integer HAS_A16 = (PASSES_W8A16 != 0) ? 1 : 0;
     localparam integer HAS_W4 = (PACK_W4A8 != 0) ? 1 : 0;
+    localparam integer HAS_W16 = (PASSES_W16A8 != 0) ? 1 : 0;
     localparam integer NQ = COLS * W4_PACK;  // filter lanes: bias/requantizer/output per lane
     localparam integer A_W = (HAS_A16 != 0) ? 16 : 8;  // activation lane width of in_data
     localparam integer AX_W = (HAS_A16 != 0) ? 9 : 8;  // activation operand of a PE (a 9-bit digit in mode 1)
-    localparam integer HI_W = (HAS_A16 != 0) ? 9 : 0;  // bits the digit shift (8) and the two passes add
+    localparam integer HI_W = (HAS_A16 != 0 || HAS_W16 != 0) ? 9 : 0;  // bits the digit shift (8) and the two passes add
     // |sum of ROWS AX_W-bit x int8 products| <= ROWS * 255 * 128 < ROWS * 2^15 (ROWS * 2^14 for
-    // AX_W = 8): exact in SUM_W.  (The w4 products, |a*w| <= 2^10, fit as well.)
-    localparam integer SUM_W = AX_W + 8 + $clog2(ROWS);
+    // AX_W = 8): exact in SUM_W.  (The w4 products, |a*w| <= 2^10, and mode 3's int8 x lo byte,
+    // |a*w| <= 128 * 255, fit as well.)
+    localparam integer SUM_W = ((HAS_A16 != 0 || HAS_W16 != 0) ? 9 : 8) + 8 + $clog2(ROWS);
     // in-flight limit = output buffer entries (see header)
     localparam integer DEPTH = ROWS + COLS + REQUANT_LATENCY;
     localparam integer AW = $clog2(DEPTH);
@@ -225,9 +235,10 @@ module dla_core #(
             $finish;
         end
         if ((PASSES_W8A16 != 0 && PASSES_W8A16 != A16_PASSES) || (PASSES_W4A16 != 0 && PASSES_W4A16 != A16_PASSES) ||
-            (PASSES_W4A16 != 0 && PASSES_W8A16 == 0) || (PACK_W4A8 != 0 && PACK_W4A8 != 2)) begin
-            $display("ERROR: dla_core: PASSES_W8A16=%0d PASSES_W4A16=%0d PACK_W4A8=%0d: each is 0 (not built) or 2 (and w4a16 needs w8a16)",
-                     PASSES_W8A16, PASSES_W4A16, PACK_W4A8);
+            (PASSES_W4A16 != 0 && PASSES_W8A16 == 0) || (PACK_W4A8 != 0 && PACK_W4A8 != 2) ||
+            (PASSES_W16A8 != 0 && PASSES_W16A8 != 2)) begin
+            $display("ERROR: dla_core: PASSES_W8A16=%0d PASSES_W4A16=%0d PACK_W4A8=%0d PASSES_W16A8=%0d: each is 0 (not built) or 2 (and w4a16 needs w8a16)",
+                     PASSES_W8A16, PASSES_W4A16, PACK_W4A8, PASSES_W16A8);
             $finish;
         end
     end
@@ -245,8 +256,9 @@ module dla_core #(
     reg [DW-1:0]     drain_cnt;   // cycles of drain left
     reg              a16_q;       // mode 1 (digit passes)
     reg              w4_q;        // mode 2 (two int4 weights per PE)
+    reg              w16_q;       // mode 3 (weight digit passes)
     reg              wide_q;      // int16 outputs
-    reg              pass_hi;     // mode 1: the current step is a fold's second pass (hi digits)
+    reg              pass_hi;     // modes 1, 3: the current step is a fold's second pass (hi digits)
     reg              hold;        // the current weight phase keeps the weights (w_load low)
 
     wire out_fire = out_valid & out_ready;
@@ -254,10 +266,12 @@ module dla_core #(
     assign start_ready = ~busy | done;
     wire start_fire = start & start_ready & (pixels != {PIX_W{1'b0}}) & (folds != {FOLD_W{1'b0}});
     // the last step: the last fold's last pass
-    wire last_fold = (fold_left == {FOLD_W{1'b0}}) & (~a16_q | pass_hi);
+    wire two_pass = a16_q | w16_q;
+    wire last_fold = (fold_left == {FOLD_W{1'b0}}) & (~two_pass | pass_hi);
     wire reload = busy & draining & (drain_cnt == {DW{1'b0}});  // next step's weight phase, cycle 0
-    wire next_hi = a16_q & ~pass_hi;  // the next step is the hi pass of the same fold
-    assign w_load = start_fire | (loading & ~hold) | (reload & ~next_hi);
+    wire next_hi = two_pass & ~pass_hi;  // the next step is the hi pass of the same fold
+    wire next_hold = a16_q & ~pass_hi;  // ... and keeps the fold's weights (mode 1; mode 3 loads the hi bytes)
+    assign w_load = start_fire | (loading & ~hold) | (reload & ~next_hold);
     assign in_ready = busy & ~loading & ~draining & (in_left != {PIX_W{1'b0}}) &
                       (~last_fold | (outstanding < DEPTH_O));
     wire in_fire = in_valid & in_ready;
@@ -284,6 +298,7 @@ module dla_core #(
             pix_q <= {PIX_W{1'b0}};
             a16_q <= 1'b0;
             w4_q <= 1'b0;
+            w16_q <= 1'b0;
             wide_q <= 1'b0;
             pass_hi <= 1'b0;
             hold <= 1'b0;
@@ -299,6 +314,7 @@ module dla_core #(
             draining <= 1'b0;
             a16_q <= (mode == 2'd1) & (HAS_A16 != 0);
             w4_q <= (mode == 2'd2) & (HAS_W4 != 0);
+            w16_q <= (mode == 2'd3) & (HAS_W16 != 0);
             wide_q <= out_wide & (OUT_W == 16);
             pass_hi <= 1'b0;
             hold <= 1'b0;
@@ -308,7 +324,7 @@ module dla_core #(
             load_cnt <= 1;
             in_left <= pix_q;
             first_fold <= 1'b0;
-            hold <= next_hi;
+            hold <= next_hold;
             pass_hi <= next_hi;
             if (~next_hi) fold_left <= fold_left - 1'b1;
         end else begin
@@ -410,8 +426,9 @@ module dla_core #(
                 end else begin : g_inner_w
                     assign w_next = w_arr[(r+1)*COLS + c];
                 end
-                // the low weight: the byte (modes 0, 1) or its low nibble (mode 2), sign-extended
-                wire signed [7:0] w_lo = w4_q ? {{4{w[3]}}, w[3:0]} : w;
+                // the low weight: the byte (modes 0, 1), its low nibble (mode 2), sign-extended, or
+                // (mode 3, pass 0) the lo byte of an int16 weight, zero-extended: 9 bits
+                wire signed [8:0] w_lo = w4_q ? {{5{w[3]}}, w[3:0]} : {(w16_q & ~pass_hi) ? 1'b0 : w[7], w};
                 wire signed [SUM_W-1:0] prod = a_in * w_lo;  // exact: |a*w| <= 255*128 < 2^15
                 always @(posedge clk) begin
                     if (w_load) w <= w_next;
@@ -520,7 +537,7 @@ module dla_core #(
             wire signed [ACC_W-1:0] b = bias_q[ACC_W*c +: ACC_W];
             // this pass's column sum, sign-extended to BUF_W; a hi pass's is worth 2^8
             wire signed [BUF_W-1:0] cs = {{(HI_W+FOLD_W){col_sum[SUM_W-1]}}, col_sum};
-            wire signed [BUF_W-1:0] cs_w = (HAS_A16 != 0 && acc_hi) ? (cs <<< 8) : cs;
+            wire signed [BUF_W-1:0] cs_w = (HI_W != 0 && acc_hi) ? (cs <<< 8) : cs;
             // partial sum of the earlier steps (0 in the first) + this step's: exact
             wire signed [BUF_W-1:0] prev = acc_first ? {BUF_W{1'b0}} : buf_rd[BUF_W*c +: BUF_W];
             wire signed [BUF_W-1:0] part = prev + cs_w;  // cannot overflow (see header)
@@ -589,8 +606,10 @@ module dla_core #(
             $display("ERROR: dla_core: a tile of %0d folds has %0d pixels > MAX_PIX=%0d", folds, pixels, MAX_PIX);
             $finish;
         end
-        if (!rst && start_fire && (mode == 2'd3 || (mode == 2'd1 && HAS_A16 == 0) || (mode == 2'd2 && HAS_W4 == 0))) begin
-            $display("ERROR: dla_core: mode %0d is not built (PASSES_W8A16=%0d PACK_W4A8=%0d)", mode, PASSES_W8A16, PACK_W4A8);
+        if (!rst && start_fire && ((mode == 2'd3 && HAS_W16 == 0) || (mode == 2'd1 && HAS_A16 == 0) ||
+                                   (mode == 2'd2 && HAS_W4 == 0))) begin
+            $display("ERROR: dla_core: mode %0d is not built (PASSES_W8A16=%0d PACK_W4A8=%0d PASSES_W16A8=%0d)", mode,
+                     PASSES_W8A16, PACK_W4A8, PASSES_W16A8);
             $finish;
         end
         if (!rst && push && fifo_cnt == DEPTH_C) begin

@@ -12,9 +12,9 @@ from rtl_bridge.tile import RTL_PASSES, core_parameters
 from dla.config import HardwareConfig
 from tests.cli_helpers import fails, ok
 
-#: The default config without the int16-weight pairs, which the shipped core does not build.
-NO_W16 = HardwareConfig(passes_w16a8=0, passes_w16a16=0)
-NO_W16_YAML = "passes_w16a8: 0\npasses_w16a16: 0\n"
+#: The default config without w16a16, which the shipped core does not build.
+NO_W16 = HardwareConfig(passes_w16a16=0)
+NO_W16_YAML = "passes_w16a16: 0\n"
 
 
 def test_shipped_core_matches_the_default_config() -> None:
@@ -31,18 +31,16 @@ def test_pairs_are_read_back_from_the_verilog() -> None:
     and the parameters the benches build it with are its defaults."""
     iface = read_interface(CORE)
     pairs = {p: c.passes for p, c in rtl_pairs(iface).items()}
-    assert pairs == RTL_PASSES == {"w8a8": 1.0, "w8a16": 2.0, "w4a16": 2.0, "w4a8": 0.5}
+    assert pairs == RTL_PASSES == {"w8a8": 1.0, "w8a16": 2.0, "w4a16": 2.0, "w4a8": 0.5, "w16a8": 2.0}
     assert rtl_pairs(iface)["w4a8"].parameter == "PACK_W4A8"
     built = core_parameters(HardwareConfig())
     assert {k: iface.parameters[k] for k in built} == built
 
 
 def test_default_config_names_the_pairs_the_core_lacks() -> None:
-    """The default config also prices w16a8 and w16a16, which the core has no mode for: one
-    line each, naming the config field and the missing parameter."""
+    """The default config also prices w16a16, which the core has no mode for: one line naming
+    the config field and the missing parameter."""
     assert check_against(read_interface(CORE), HardwareConfig()) == [
-        "w16a8: the hardware config runs it (passes_w16a8 = 2) but the RTL core does not "
-        "(no PASSES_W16A8 or PACK_W16A8 parameter)",
         "w16a16: the hardware config runs it (passes_w16a16 = 2) but the RTL core does not "
         "(no PASSES_W16A16 or PACK_W16A16 parameter)"]
 
@@ -90,7 +88,7 @@ def test_user_rtl_missing_a_port(tmp_path: Path) -> None:
     v = tmp_path / "mine.v"
     v.write_text(text)
     fails("rtl", "check", "--rtl", v, needle="port 'leaky_en' is missing from module dla_core")
-    fails("rtl", "check", "--rtl", v, needle="w16a8: the hardware config runs it")  # every problem, one line each
+    fails("rtl", "check", "--rtl", v, needle="w16a16: the hardware config runs it")  # every problem, one line each
 
 
 def test_unparsable_rtl(tmp_path: Path) -> None:
@@ -107,7 +105,7 @@ def test_verilator_lints_the_rtl_clean() -> None:
     verilator = shutil.which("verilator")
     assert verilator, "verilator is not installed: apt-get install -y verilator"
     rtl = CORE.parent
-    no_modes = ["-GPASSES_W8A16=0", "-GPASSES_W4A16=0", "-GPACK_W4A8=0", "-GOUT_W=8"]
+    no_modes = ["-GPASSES_W8A16=0", "-GPASSES_W4A16=0", "-GPACK_W4A8=0", "-GPASSES_W16A8=0", "-GOUT_W=8"]
     for cmd in ([verilator, "--lint-only", "dla_core.v", "dla_requant.v", "--top-module", "dla_core"],
                 [verilator, "--lint-only", "dla_core.v", "dla_requant.v", "--top-module", "dla_core", *no_modes],
                 [verilator, "--lint-only", "dla_requant.v", "--top-module", "dla_requant"],

@@ -65,17 +65,18 @@ def test_rtl_run_at_operand_widths(small: dict[str, Path]) -> None:
 
 
 def test_rtl_run_refuses_host_layers_and_pairs_without_a_mode(small: dict[str, Path]) -> None:
-    """A layer the .qnet puts on the host, and a w16a8 layer (priced by the default config, but the
+    """A layer the .qnet puts on the host, and a w16a16 layer (priced by the default config, but the
     core has no mode for it): one error naming the layer each, before any simulation."""
     spec = small["dir"] / "host.yaml"
-    spec.write_text("overrides:\n  - layers: [22]\n    host: true\n  - layers: [15]\n    weight_bits: 16\n")
+    spec.write_text("overrides:\n  - layers: [22]\n    host: true\n  - layers: [15]\n    weight_bits: 16\n"
+                    "  - layers: [14]\n    activation_bits: 16\n")
     qnet = small["dir"] / "host.qnet"
     ok("quantize", small["cfg"], small["weights"], "--calib-synthetic", 1, "--spec", spec, "-o", qnet, "-q")
     fails("rtl", "run", qnet, "--layer", 22, "--hw", small["hw"],
           needle="Error: layer 22 (convolutional) runs on the host (host: true in the model's quantization spec)")
     fails("rtl", "run", qnet, "--layer", 15, "--hw", small["hw"],
-          needle="Error: layer 15 (convolutional): operands w16a8 have no mode in the core "
-                 "(it runs w8a8, w8a16, w4a16, w4a8)")
+          needle="Error: layer 15 (convolutional): operands w16a16 have no mode in the core "
+                 "(it runs w8a8, w8a16, w4a16, w4a8, w16a8)")
 
 
 def test_rtl_run_mismatch_exits_1(small: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,8 +67,24 @@ def test_a16_sends_each_fold_twice() -> None:
     assert unpack(0xFFFF8000, 2, 16).tolist() == [-32768, -1]
 
 
+def test_w16a8_sends_lo_then_hi_weight_bytes() -> None:
+    """Per fold, two weight phases: the lo bytes (unsigned, sent as two's-complement int8), then
+    the hi bytes (signed); lo + 256·hi gives the int16 weights back."""
+    spec, plan = layer(3, 6, 2, 16)
+    x = np.random.default_rng(3).integers(-128, 128, size=spec.in_shape).astype(np.int8)
+    (t,) = conv_tiles(spec, plan, x, HW, widths=(16, 8, 16), reference=np.zeros(spec.out_shape, np.int64))
+    assert (t.mode, t.passes, t.folds) == (3, 2, 2) and t.weights.shape == (4, HW.rows, HW.cols)
+    lo = t.weights[0::2].astype(np.int64) & 0xFF  # (folds, R, C)
+    hi = t.weights[1::2].astype(np.int64)
+    w = (lo + 256 * hi).reshape(-1, HW.cols)[:6, :3].T
+    assert np.array_equal(w, plan.w_q.astype(np.int64)) and int(np.abs(w).max()) > 127
+    assert t.expected_cycles == rule(2, 2, 2, HW)
+    assert np.array_equal(t.input_beats(), np.concatenate([t.inputs[0], t.inputs[0], t.inputs[1], t.inputs[1]]))
+
+
 @pytest.mark.parametrize("hw,widths,needle", [
-    (HW, (16, 8, 8), "layer 7 (convolutional): operands w16a8 have no mode in the core (it runs w8a8, w8a16, w4a16, w4a8)"),
+    (HW, (16, 16, 8), "layer 7 (convolutional): operands w16a16 have no mode in the core "
+                      "(it runs w8a8, w8a16, w4a16, w4a8, w16a8)"),
     (HW.replace(passes_w8a16=4), (8, 16, 8),
      "layer 7 (convolutional): the core runs w8a16 at passes 2, the hardware config has passes_w8a16 = 4"),
     (HW.replace(passes_w4a8=0), (4, 8, 8),

@@ -67,7 +67,7 @@ CONFIGS: dict[str, HardwareConfig] = {
 #: The core built without its operand modes (the w8a8 array with int8 outputs: 8-bit lanes,
 #: ``COLS`` filter lanes): parameters over :func:`core_parameters`, and the cocotb tests that
 #: apply (the width cases need the modes).
-INT8_ONLY = {"PASSES_W8A16": 0, "PASSES_W4A16": 0, "PACK_W4A8": 0, "OUT_W": 8}
+INT8_ONLY = {"PASSES_W8A16": 0, "PASSES_W4A16": 0, "PACK_W4A8": 0, "PASSES_W16A8": 0, "OUT_W": 8}
 REDUCED: dict[str, tuple[HardwareConfig, dict[str, int], str]] = {
     "8x8-int8-only": (HardwareConfig(rows=8, cols=8), INT8_ONLY, "random_tiles|tiny_network_layers|yolov3_tiny_layers$"),
 }
@@ -158,7 +158,8 @@ def random_layer_tiles(rng: np.random.Generator, hw: HardwareConfig, leaky: bool
 #: The random layers of a ``random_tiles`` run: (pair, leaky, output bits); every mode with
 #: both activations and both output widths.
 RANDOM_LAYERS = (("w8a8", False, 8), ("w8a16", True, 8), ("w4a8", True, 8), ("w4a16", False, 8),
-                 ("w8a8", True, 16), ("w8a16", False, 16), ("w4a8", False, 16), ("w4a16", True, 16))
+                 ("w8a8", True, 16), ("w8a16", False, 16), ("w4a8", False, 16), ("w4a16", True, 16),
+                 ("w16a8", True, 8), ("w16a8", False, 16))
 
 
 TINY_CFG = """\
@@ -299,8 +300,8 @@ def yolo_network_tiles(hw: HardwareConfig, workdir: Path, selection: dict[int, i
 #: engine: per case the overrides and the (pair, output bits) layers 2 and 22 get.  Layer 2 reads
 #: layer 1 (the maxpool of layer 0's output, same tensor group), layer 22 reads layer 21.
 WIDTH_CASES: tuple[tuple[tuple[dict, ...], dict[int, tuple[str, int]]], ...] = (
-    (({"layers": (0, 2, 22), "activation_bits": 16},),
-     {2: ("w8a16", 16), 22: ("w8a8", 16)}),
+    (({"layers": (0, 2, 22), "activation_bits": 16}, {"layers": (22,), "weight_bits": 16}),
+     {2: ("w8a16", 16), 22: ("w16a8", 16)}),
     (({"layers": (2, 22), "weight_bits": 4}, {"layers": (22,), "activation_bits": 16}),
      {2: ("w4a8", 8), 22: ("w4a8", 16)}),
     (({"layers": (0, 21), "activation_bits": 16}, {"layers": (2,), "weight_bits": 4}),
@@ -567,7 +568,7 @@ class TB:
         """Whether this build has the mode of ``pair`` and outputs of ``out_bits``."""
         p = self.params
         built = {"w8a8": True, "w8a16": p["PASSES_W8A16"] > 0, "w4a16": p["PASSES_W4A16"] > 0,
-                 "w4a8": p["PACK_W4A8"] > 0}
+                 "w4a8": p["PACK_W4A8"] > 0, "w16a8": p["PASSES_W16A8"] > 0}
         return built[pair] and out_bits <= p["OUT_W"]
 
     def check_geometry(self) -> None:
@@ -648,8 +649,8 @@ if cocotb is not None:
                 backpressure=random_pattern(seed + 50, 0.4) if backpressure else None)
         rng = np.random.default_rng(seed)
         layers = [lay for lay in RANDOM_LAYERS if tb.runs(lay[0], lay[2])]
-        if len(layers) == 1:  # the w8a8/int8 core: eight w8a8 layers, leaky and linear
-            layers = [("w8a8", bool(k % 2), 8) for k in range(8)]
+        if len(layers) == 1:  # the w8a8/int8 core: ten w8a8 layers, leaky and linear
+            layers = [("w8a8", bool(k % 2), 8) for k in range(len(RANDOM_LAYERS))]
         assert len(layers) == len(RANDOM_LAYERS), layers
         tiles = [t for pair, leaky, out_bits in layers for t in random_layer_tiles(rng, tb.hw, leaky, pair, out_bits)]
         inside = [np.abs(t.expected.ravel()) < (1 << (t.out_bits - 1)) - 1 for t in tiles]  # not at a rail

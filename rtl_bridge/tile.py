@@ -83,11 +83,12 @@ def digit_passes(pair: str) -> int:
 
 
 def expected_cycles(rows_used: int, cols_used: int, pixels: int, hw: HardwareConfig, folds: int, pair: str) -> int:
-    """Cycles of a tile of ``pair``: ``folds·n·(pixels + 2R + C − 2) + requant_latency`` with
-    ``n`` digit passes per fold; a packed (``w4a8``) tile of up to ``2C`` filters is timed like
-    one of ``C`` (the skew of the physical columns).  ``dla.cycles.tile_cycles`` with the
-    passes folded into the fold count."""
-    return tile_cycles(rows_used, min(cols_used, hw.cols), pixels, hw, folds * digit_passes(pair))
+    """Cycles of a tile of ``pair`` by the cycle model: ``dla.cycles.tile_cycles`` at the config's
+    ``passes(w, a)`` — ``folds·n·(pixels + 2R + C − 2) + requant_latency`` for ``n`` digit passes
+    per fold; a packed (``w4a8``) tile of up to ``2C`` filters costs one pass (the skew of the
+    physical columns)."""
+    wb, ab = (int(v) for v in pair[1:].split("a"))
+    return tile_cycles(rows_used, cols_used, pixels, hw, folds, passes=hw.passes(wb, ab))
 
 
 @dataclass(frozen=True, eq=False)

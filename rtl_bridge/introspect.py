@@ -123,26 +123,34 @@ def rtl_pairs(iface: Interface) -> dict[str, PairCost]:
 
 
 def pair_problems(iface: Interface, hw: HardwareConfig) -> list[str]:
-    """Disagreements between the RTL's operand pairs and ``hw``: a pair the config runs that
-    the RTL lacks, or that both run at different costs.  (A pair the RTL runs and the config
-    does not is no problem: the engine never sends such a layer.)"""
+    """Pairs both the RTL and ``hw`` run, at different costs: the RTL's tile cycles would then
+    disagree with the cycle model's.  (A pair only one side runs is :func:`missing_pairs`' business.)"""
     rtl = rtl_pairs(iface)
     problems = []
-    for pair in dict.fromkeys(hw.supported_pairs() + list(rtl)):
+    for pair in hw.supported_pairs():
         wb, ab = (int(v) for v in pair[1:].split("a"))
-        want = hw.passes(wb, ab)
-        field = f"passes_{pair}"
+        want, got = hw.passes(wb, ab), rtl.get(pair)
+        if got is not None and got.passes not in (None, 0.0) and got.passes != want:
+            problems.append(f"{pair}: the RTL core runs it at passes {got.passes:g} ({got.parameter} = "
+                            f"{iface.parameters[got.parameter]}), but the hardware config has passes_{pair} = {want:g}")
+    return problems
+
+
+def missing_pairs(iface: Interface, hw: HardwareConfig) -> list[str]:
+    """Pairs ``hw`` runs (and the INT engine and cycle model therefore accept) that the RTL core
+    has no mode for.  Not a disagreement — nothing runs differently; ``dla rtl run`` refuses such a
+    layer by name — but worth saying: the RTL cannot confirm those layers.  (A pair the RTL runs
+    and the config does not is no note at all: the engine never sends such a layer.)"""
+    rtl = rtl_pairs(iface)
+    notes = []
+    for pair in hw.supported_pairs():
         got = rtl.get(pair)
-        if want <= 0:
-            continue
         if got is None or got.passes == 0:
             why = f"{got.parameter} = 0" if got is not None else f"no PASSES_{pair.upper()} or PACK_{pair.upper()} parameter"
-            problems.append(f"{pair}: the hardware config runs it ({field} = {want:g}) but the RTL core does not "
-                            f"({why})")
-        elif got.passes is not None and got.passes != want:
-            problems.append(f"{pair}: the RTL core runs it at passes {got.passes:g} ({got.parameter} = "
-                            f"{iface.parameters[got.parameter]}), but the hardware config has {field} = {want:g}")
-    return problems
+            wb, ab = (int(v) for v in pair[1:].split("a"))
+            notes.append(f"{pair}: the hardware config runs it (passes_{pair} = {hw.passes(wb, ab):g}) but the RTL "
+                         f"core has no mode for it ({why}); `dla rtl run` refuses such layers")
+    return notes
 
 
 def check_against(iface: Interface, hw: HardwareConfig, required_ports: tuple[str, ...] = CORE_PORTS) -> list[str]:

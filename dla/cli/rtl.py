@@ -24,9 +24,11 @@ def rtl_check_cmd(hw: str | None, rtl_file: str | None, module: str | None) -> N
     """Check that the RTL's parameters agree with the hardware config, that it runs the operand
     pairs the config says at the config's cost (passes_w*a*), and that it has every port.
 
-    Prints one line per operand pair (RTL vs config); every disagreement is one line of the
-    error (exit 2)."""
-    from rtl_bridge.introspect import CORE, check_against, read_interface, rtl_pairs
+    Prints one line per operand pair (RTL vs config); every disagreement (a parameter, a pair
+    both run at different costs, a port) is one line of the error (exit 2).  A pair the config
+    runs that the core has no mode for is a note: nothing disagrees, but `dla rtl run` refuses
+    such layers."""
+    from rtl_bridge.introspect import CORE, check_against, missing_pairs, read_interface, rtl_pairs
     from rtl_bridge.sim import require_rtl_tools
 
     require_rtl_tools("dla rtl check", simulator=False, cocotb=False, pyverilog=True)
@@ -42,6 +44,8 @@ def rtl_check_cmd(hw: str | None, rtl_file: str | None, module: str | None) -> N
         got = pairs.get(pair)
         rtl = "0" if got is None else "(expr)" if got.passes is None else f"{got.passes:g}"
         click.echo(f"  {pair:7s} RTL {rtl:6s} config {cfg.passes(wb, ab):g}")
+    for note in missing_pairs(iface, cfg):
+        click.echo(f"note: {note}")
     problems = check_against(iface, cfg)
     if problems:
         raise UserError("the RTL does not match the hardware config:\n" + "\n".join(f"  {p}" for p in problems))

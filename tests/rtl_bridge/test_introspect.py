@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from rtl_bridge.introspect import CORE, CORE_PORTS, check_against, read_interface, rtl_pairs
+from rtl_bridge.introspect import CORE, CORE_PORTS, check_against, missing_pairs, read_interface, rtl_pairs
 from rtl_bridge.tile import RTL_PASSES, core_parameters
 from dla.config import HardwareConfig
 from tests.cli_helpers import fails, ok
@@ -37,17 +37,22 @@ def test_pairs_are_read_back_from_the_verilog() -> None:
     assert {k: iface.parameters[k] for k in built} == built
 
 
-def test_default_config_names_the_pairs_the_core_lacks() -> None:
-    """The default config also prices w16a16, which the core has no mode for: one line naming
-    the config field and the missing parameter."""
-    assert check_against(read_interface(CORE), HardwareConfig()) == [
-        "w16a16: the hardware config runs it (passes_w16a16 = 2) but the RTL core does not "
-        "(no PASSES_W16A16 or PACK_W16A16 parameter)"]
+def test_default_config_notes_the_pair_the_core_lacks() -> None:
+    """The default config also prices w16a16, which the core has no mode for: not a disagreement
+    (nothing runs differently; `dla rtl run` refuses such a layer), one note naming the config
+    field and the missing parameter."""
+    iface = read_interface(CORE)
+    assert check_against(iface, HardwareConfig()) == []
+    assert missing_pairs(iface, HardwareConfig()) == [
+        "w16a16: the hardware config runs it (passes_w16a16 = 2) but the RTL core has no mode for it "
+        "(no PASSES_W16A16 or PACK_W16A16 parameter); `dla rtl run` refuses such layers"]
+    assert missing_pairs(iface, NO_W16) == []
 
 
 def test_pair_cost_and_missing_mode_in_a_user_core(tmp_path: Path) -> None:
-    """A core built without w4a8 (PACK_W4A8 = 0) and a config pricing w8a16 at 4 passes: each
-    disagreement is its own line; a pair the RTL runs and the config does not is no problem."""
+    """A core built without w4a8 (PACK_W4A8 = 0) and a config pricing w8a16 at 4 passes: the cost
+    disagreement is an error line, the missing mode a note; a pair the RTL runs and the config
+    does not is neither."""
     text = CORE.read_text().replace("parameter integer PACK_W4A8 = 2", "parameter integer PACK_W4A8 = 0")
     v = tmp_path / "no_w4.v"
     v.write_text(text)
@@ -55,14 +60,15 @@ def test_pair_cost_and_missing_mode_in_a_user_core(tmp_path: Path) -> None:
     assert rtl_pairs(iface)["w4a8"].passes == 0.0
     hw = NO_W16.replace(passes_w8a16=4)
     assert check_against(iface, hw) == [
-        "w4a8: the hardware config runs it (passes_w4a8 = 0.5) but the RTL core does not (PACK_W4A8 = 0)",
         "w8a16: the RTL core runs it at passes 2 (PASSES_W8A16 = 2), but the hardware config has passes_w8a16 = 4"]
+    assert missing_pairs(iface, hw) == [
+        "w4a8: the hardware config runs it (passes_w4a8 = 0.5) but the RTL core has no mode for it (PACK_W4A8 = 0); "
+        "`dla rtl run` refuses such layers"]
     assert check_against(iface, NO_W16.replace(passes_w4a8=0, passes_w4a16=0)) == []
     y = tmp_path / "hw.yaml"
     y.write_text(NO_W16_YAML + "passes_w8a16: 4\n")
     res = fails("rtl", "check", "--rtl", v, "--hw", y, needle="the RTL does not match the hardware config:")
-    assert "\n  w4a8: the hardware config runs it (passes_w4a8 = 0.5) but the RTL core does not (PACK_W4A8 = 0)\n" \
-        in res.output
+    assert "note: w4a8: the hardware config runs it (passes_w4a8 = 0.5) but the RTL core has no mode" in res.output
     assert "\n  w8a16: the RTL core runs it at passes 2 (PASSES_W8A16 = 2), but the hardware config has " \
         "passes_w8a16 = 4" in res.output
     assert "  w4a8    RTL 0      config 0.5" in res.output and "Traceback" not in res.output
@@ -73,10 +79,12 @@ def test_cli_check_and_mismatch_names_both_values(tmp_path: Path) -> None:
     hw0 = tmp_path / "no_w16.yaml"
     hw0.write_text(NO_W16_YAML)
     res = ok("rtl", "check", "--hw", hw0)
-    assert "RTL parameters and operand pairs match" in res.output
+    assert "RTL parameters and operand pairs match" in res.output and "note:" not in res.output
     assert "  w4a8    RTL 0.5    config 0.5" in res.output and "  w8a16   RTL 2      config 2" in res.output
     assert set(os.listdir(".")) == before  # pyverilog's parser tables stay out of the working directory
-    fails("rtl", "check", needle="w16a16: the hardware config runs it (passes_w16a16 = 2) but the RTL core does not")
+    res = ok("rtl", "check")  # the default config: matches, with the one note
+    assert "note: w16a16: the hardware config runs it (passes_w16a16 = 2) but the RTL core has no mode" in res.output
+    assert "RTL parameters and operand pairs match" in res.output
     hw = tmp_path / "hw.yaml"
     hw.write_text(NO_W16_YAML + "cols: 8\nrequant_latency: 4\n")
     fails("rtl", "check", "--hw", hw, needle="parameter COLS = 16 in the RTL, but the hardware config has cols = 8")
@@ -88,7 +96,10 @@ def test_user_rtl_missing_a_port(tmp_path: Path) -> None:
     v = tmp_path / "mine.v"
     v.write_text(text)
     fails("rtl", "check", "--rtl", v, needle="port 'leaky_en' is missing from module dla_core")
-    fails("rtl", "check", "--rtl", v, needle="w16a16: the hardware config runs it")  # every problem, one line each
+    hw = tmp_path / "hw.yaml"
+    hw.write_text("cols: 8\n")
+    res = fails("rtl", "check", "--rtl", v, "--hw", hw, needle="port 'leaky_en' is missing")
+    assert "\n  parameter COLS = 16 in the RTL" in res.output  # every problem, one line each
 
 
 def test_unparsable_rtl(tmp_path: Path) -> None:

@@ -124,6 +124,10 @@ def _eval_model(args: tuple[str, ...], hw_path: str | None, darknet: str = "auto
 @click.option("--calib", type=click.Path(), help="Calibration images (folder or list file). Default: up to "
               "64 images of DATA/train if it exists, else of the evaluated images.")
 @click.option("--calib-synthetic", type=click.IntRange(1, MAX_SYNTHETIC_IMAGES), help="Calibrate on N of the project's generated images.")
+@click.option("--precision", "precision_opts", multiple=True, metavar="NAME=SPEC.yaml",
+              help="Operand widths to evaluate (repeatable): SPEC.yaml holds input_bits and overrides with "
+              "weight_bits/activation_bits/host only; each name runs with every HYBRID/INT algorithm x granularity, "
+              "next to 'all-int8'.")
 @click.option("--hw", type=click.Path(dir_okay=False), help="Hardware config YAML (default: the built-in default).")
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), help="Write the table as CSV.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the table (and per-class AP) as JSON.")
@@ -135,19 +139,23 @@ def _eval_model(args: tuple[str, ...], hw_path: str | None, darknet: str = "auto
               help="Whose Darknet to reproduce (see 'dla infer --help').")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def eval_cmd(model: tuple[str, ...], data: str, modes: str, activations: str, granularity: str, calib: str | None,
-             calib_synthetic: int | None, hw: str | None, csv_out: str | None, json_out: str | None,
-             plot_out: str | None, limit: int | None, threads: int, darknet: str, quiet: bool) -> None:
+             calib_synthetic: int | None, precision_opts: tuple[str, ...], hw: str | None, csv_out: str | None,
+             json_out: str | None, plot_out: str | None, limit: int | None, threads: int, darknet: str,
+             quiet: bool) -> None:
     """Accuracy in every mode x quantization choice: mAP@0.5 and mAP@0.5:0.95 for detectors,
-    top-1/top-5 for classifiers, and the wall time per image of each mode.
+    top-1/top-5 for classifiers, the wall time per image of each mode, and the cost of each
+    quantized variant on the DLA (cycle model: total cycles, weight bytes, DRAM bytes).
 
-    FLOAT runs once; HYBRID and INT run once per activation algorithm x weight granularity,
-    all quantized from one pass of calibration statistics.  Wall times are the engine's
-    time per image with --threads BLAS threads (1 by default: small networks gain nothing
-    from more, and spinning threads on a busy machine distort the figure).
+    FLOAT runs once; HYBRID and INT run once per activation algorithm x weight granularity
+    (x each --precision, and all-int8), all quantized from one pass of calibration
+    statistics.  Wall times are the engine's time per image with --threads BLAS threads
+    (1 by default: small networks gain nothing from more, and spinning threads on a busy
+    machine distort the figure).
     """
     from threadpoolctl import threadpool_limits
 
     from dla.datasets.labelled import check_classes, load_labelled
+    from dla.eval import precision as named_precision
     from dla.eval.evaluate import classes_of, evaluate, make_variants
     from dla.fileio import write_bytes_atomic, write_json_atomic
     from quant import calibration_images
@@ -161,15 +169,24 @@ def eval_cmd(model: tuple[str, ...], data: str, modes: str, activations: str, gr
             raise UserInputError(f"{target}: directory {Path(target).parent} does not exist")
     if calib and calib_synthetic:
         raise UserInputError("give --calib or --calib-synthetic, not both")
+    if precision_opts and not {"hybrid", "int"} & set(mode_list):
+        raise UserInputError("--precision applies to HYBRID and INT: add hybrid or int to --modes")
+    precisions = named_precision.load_options(precision_opts)
     resolved = _eval_model(model, hw, darknet)
     net, qnet, hw_cfg, label = resolved.net, resolved.qnet, resolved.hw, resolved.label
     if qnet is not None and (calib or calib_synthetic):
         raise UserInputError("a .qnet is already calibrated: --calib/--calib-synthetic do not apply")
+    if qnet is not None and precisions:
+        raise UserInputError("a .qnet already has its operand widths: --precision applies when quantizing "
+                             "CFG WEIGHTS or a shipped model (or quantize with 'dla quantize --spec')")
+    for p in precisions:  # a layer the network lacks: refused before the data set is read
+        p.check_network(net)
     dataset = load_labelled(data, limit)
     if not dataset.samples:
         raise UserInputError(f"{data}: no labelled images")
     check_classes(dataset, classes_of(net), label)
-    variants = make_variants(mode_list, algs, grans, qnet_given=qnet is not None)
+    variants = make_variants(mode_list, algs, grans, qnet_given=qnet is not None,
+                             precisions=[p.name for p in precisions])
     calib_set, calib_label = None, "none"
     if qnet is not None:
         calib_label = "from the .qnet"
@@ -191,7 +208,7 @@ def eval_cmd(model: tuple[str, ...], data: str, modes: str, activations: str, gr
             bar.update()
 
         with threadpool_limits(limits=threads):
-            report = evaluate(net, dataset, variants, calib_set, hw_cfg, qnet, step, label, calib_label)
+            report = evaluate(net, dataset, variants, calib_set, hw_cfg, qnet, step, label, calib_label, precisions)
     click.echo(f"{label} on {report.images} images of {dataset.root} ({dataset.fmt} labels); "
                f"calibration: {calib_label}; {threads} thread(s)")
     for line in report.table_lines():

@@ -13,6 +13,15 @@ variant quantizes from them (``quant.quantize`` with a ``QuantSpec``), so adding
 costs only the runs.  Wall time is the engine's time per image (``RunResult.seconds``),
 excluding image decoding and box decoding, after one untimed warm-up run per variant
 (INT plans and compiled kernels are built on first use).
+
+Operand widths (``--precision NAME=SPEC.yaml``, ``dla.eval.precision``): each named spec
+adds its widths to every HYBRID/INT algorithm × granularity, next to the all-int8 variant
+(named ``all-int8``); without named specs the variants are those above, unnamed.  Every
+variant on the DLA also gets its *cost* from the cycle model at its widths
+(``dla.cycles.network_cycles(net, hw, qnet.precisions())``): total cycles, weight bytes and
+DRAM bytes per image.  HYBRID's cost is that of its quantized network on the DLA: the float
+hand-off of every layer's accumulators to the host, which HYBRID stands for, is not
+modelled.  FLOAT has no cost (it does not run on the DLA).
 """
 from __future__ import annotations
 
@@ -28,7 +37,9 @@ from dla.calibration import collect_statistics
 from dla.config import HardwareConfig
 from dla.datasets.labelled import LabelledSet
 from dla.engine import Engine, Mode
+from dla.precision import check_precision
 from dla.eval.ap import ImageBoxes, mean_average_precision
+from dla.eval.precision import BASELINE, NamedPrecision
 from golden.detect import detect
 from golden.image import load_image, prepare_input
 from golden.network import Network
@@ -47,12 +58,30 @@ class Variant:
     mode: str                 # float | hybrid | int
     activations: str = "-"    # activation algorithm, "-" for FLOAT, "qnet" for a given .qnet
     granularity: str = "-"    # per_tensor | per_channel | "-"
+    precision: str = "-"      # name of its --precision spec, "all-int8", or "-" (no --precision given)
 
     @property
     def label(self) -> str:
         if self.mode == "float":
             return "FLOAT"
-        return f"{self.mode.upper()} {self.activations} {self.granularity.replace('_', '-')}"
+        label = f"{self.mode.upper()} {self.activations} {self.granularity.replace('_', '-')}"
+        return label if self.precision == "-" else f"{label} {self.precision}"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one image costs on the DLA at a variant's widths (``dla.cycles``)."""
+
+    total_cycles: int
+    weight_bytes: int
+    dram_bytes: int
+
+    @classmethod
+    def of(cls, qnet: QuantizedNetwork, hw: HardwareConfig) -> Cost:
+        from dla.cycles import network_cycles
+
+        nc = network_cycles(qnet.net, hw, qnet.precisions())
+        return cls(nc.total_cycles, nc.weight_bytes, nc.dram_bytes)
 
 
 @dataclass
@@ -62,6 +91,7 @@ class VariantResult:
     seconds_per_image: float
     images: int
     per_class_ap50: list[float] = field(default_factory=list)
+    cost: Cost | None = None  # None: FLOAT (not run on the DLA)
 
 
 @dataclass
@@ -85,21 +115,37 @@ class EvalReport:
             return {n: None for n in self.metric_names}
         return {n: r.metrics[n] - ref.metrics[n] for n in self.metric_names}
 
+    @property
+    def has_precisions(self) -> bool:
+        """Were named precisions evaluated (``--precision``)?  Then the table has their column."""
+        return any(r.variant.precision != "-" for r in self.results)
+
     def table_lines(self) -> list[str]:
-        """One row per variant: every metric, then its Δ against FLOAT (one Δ column per metric:
-        int8 can cost mAP@0.5:0.95 while mAP@0.5 barely moves), then ms per image."""
+        """One row per variant: (its precision name, with ``--precision``) every metric, then its
+        Δ against FLOAT (one Δ column per metric: int8 can cost mAP@0.5:0.95 while mAP@0.5
+        barely moves), ms per image, and its cost on the DLA (cycles, weight and DRAM bytes)."""
         names = self.metric_names
-        head = f"{'mode':<8}{'activations':<13}{'weights':<13}" + "".join(f"{n:>10}" for n in names) + \
-            "".join(f"{'Δ ' + n:>12}" for n in names) + f"{'ms/img':>9}"
+        pw = max([len("precision"), *(len(r.variant.precision) for r in self.results)]) + 2
+        prec = (lambda text: f"{text:<{pw}}") if self.has_precisions else (lambda text: "")
+        head = f"{'mode':<8}{'activations':<13}{'weights':<13}" + prec("precision") + \
+            "".join(f"{n:>10}" for n in names) + "".join(f"{'Δ ' + n:>12}" for n in names) + f"{'ms/img':>9}" + \
+            f"{'cycles':>14}{'weight B':>13}{'DRAM B':>14}"
         lines = [head, "-" * len(head)]
         for r in self.results:
             v = r.variant
             d = self.deltas(r)
+            c = r.cost
+            cost = f"{'-':>14}{'-':>13}{'-':>14}" if c is None else \
+                f"{c.total_cycles:>14,}{c.weight_bytes:>13,}{c.dram_bytes:>14,}"
             lines.append(f"{v.mode.upper():<8}{v.activations:<13}{v.granularity.replace('_', '-'):<13}"
+                         + prec(v.precision)
                          + "".join(f"{r.metrics[n]:>10.4f}" for n in names)
                          + "".join(f"{'' if d[n] is None else format(d[n], '+.4f'):>12}" for n in names)
-                         + f"{r.seconds_per_image * 1e3:>9.1f}")
+                         + f"{r.seconds_per_image * 1e3:>9.1f}" + cost)
         lines.append("Δ = the variant's metric minus FLOAT's, on the same images")
+        if any(r.cost is not None for r in self.results):
+            lines.append("cycles, weight B, DRAM B: the cycle model per image at the variant's widths "
+                         "(HYBRID: its quantized network's DLA work; the float hand-offs are not modelled)")
         return lines
 
     def timing_lines(self) -> list[str]:
@@ -119,6 +165,7 @@ class EvalReport:
                 "results": [{**asdict(r.variant), "label": r.variant.label, **r.metrics,
                              **{f"delta_{n}": d for n, d in self.deltas(r).items()},
                              "seconds_per_image": r.seconds_per_image, "images": r.images,
+                             **_cost_dict(r.cost),
                              **({"per_class_ap50": r.per_class_ap50} if r.per_class_ap50 else {})}
                             for r in self.results]}
 
@@ -126,13 +173,15 @@ class EvalReport:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["mode", "activations", "granularity", *self.metric_names,
-                    *(f"delta_{n}" for n in self.metric_names), "seconds_per_image", "images"])
+                    *(f"delta_{n}" for n in self.metric_names), "seconds_per_image", "images",
+                    "precision", *COST_FIELDS])
         for r in self.results:
             v = r.variant
             d = self.deltas(r)
             w.writerow([v.mode, v.activations, v.granularity, *(f"{r.metrics[n]:.6f}" for n in self.metric_names),
                         *("" if d[n] is None else f"{d[n]:+.6f}" for n in self.metric_names),
-                        f"{r.seconds_per_image:.6f}", r.images])
+                        f"{r.seconds_per_image:.6f}", r.images, v.precision,
+                        *("" if x is None else x for x in _cost_dict(r.cost).values())])
         return buf.getvalue()
 
     def figure(self):
@@ -180,10 +229,19 @@ class EvalReport:
         return buf.getvalue()
 
 
+COST_FIELDS = ("total_cycles", "weight_bytes", "dram_bytes")
+
+
+def _cost_dict(cost: Cost | None) -> dict[str, int | None]:
+    return {k: (None if cost is None else getattr(cost, k)) for k in COST_FIELDS}
+
+
 def make_variants(modes: list[str], activations: list[str], granularities: list[str],
-                  qnet_given: bool = False) -> list[Variant]:
-    """FLOAT once (if asked); then each quantized mode × algorithm × granularity."""
+                  qnet_given: bool = False, precisions: list[str] | None = None) -> list[Variant]:
+    """FLOAT once (if asked); then each quantized mode × algorithm × granularity, and with
+    ``precisions`` (names of ``--precision`` specs) × ``all-int8`` and each name in turn."""
     out = [Variant("float")] if "float" in modes else []
+    names = [BASELINE, *precisions] if precisions else ["-"]
     for mode in ("hybrid", "int"):
         if mode not in modes:
             continue
@@ -192,7 +250,7 @@ def make_variants(modes: list[str], activations: list[str], granularities: list[
             continue
         for alg in activations:
             for gran in granularities:
-                out.append(Variant(mode, alg, gran))
+                out.extend(Variant(mode, alg, gran, name) for name in names)
     return out
 
 
@@ -224,9 +282,19 @@ def score(net: Network, outputs_per_image: list[dict[int, np.ndarray]], data: La
 def evaluate(net: Network, data: LabelledSet, variants: list[Variant], calib: list[Path] | int | None,
              hw: HardwareConfig | None = None, qnet: QuantizedNetwork | None = None,
              on_image: Callable[[str], None] | None = None, model_name: str = "",
-             calib_label: str = "") -> EvalReport:
-    """Run every variant over every image of ``data`` and score it (``on_image(phase)`` per image)."""
+             calib_label: str = "", precisions: list[NamedPrecision] | None = None) -> EvalReport:
+    """Run every variant over every image of ``data`` and score it (``on_image(phase)`` per image).
+
+    ``precisions`` holds the named specs the variants' ``precision`` refers to.  Every
+    quantized network is built, checked against ``hw`` (``dla.precision.check_precision``)
+    and costed before the first image runs, so a width the hardware refuses fails at once."""
     hw = hw or HardwareConfig()
+    named = {p.name: p for p in precisions or []}
+    missing = sorted({v.precision for v in variants} - {"-", BASELINE} - set(named))
+    if missing:
+        raise ValueError(f"variants name precisions that were not given: {missing}")
+    for p in named.values():
+        p.check_network(net)
     inputs, sizes = [], []
     for s in data.samples:
         im = load_image(s.image)
@@ -237,15 +305,24 @@ def evaluate(net: Network, data: LabelledSet, variants: list[Variant], calib: li
         assert calib is not None
         ranges, _ = collect_statistics(net, calib, use_cache=False,
                                        on_image=(lambda n: on_image("calibrating")) if on_image else None)
+    qnets: dict[tuple[str, str, str], QuantizedNetwork] = {}  # (activations, granularity, precision)
+    costs: dict[tuple[str, str, str], Cost] = {}
+    for v in variants:
+        key = (v.activations, v.granularity, v.precision)
+        if v.mode == "float" or key in qnets:
+            continue
+        if qnet is not None:
+            q = qnet
+        else:
+            spec = named[v.precision].spec(v.activations, v.granularity) if v.precision in named else \
+                QuantSpec(activations=v.activations, weights="max", granularity=v.granularity)
+            q = quantize(net, ranges, v.granularity, hw.route_shared_scale, spec)  # type: ignore[arg-type]
+        check_precision(q, hw)
+        qnets[key], costs[key] = q, Cost.of(q, hw)
     results = []
     for v in variants:
-        if v.mode == "float":
-            engine = Engine(net, None, hw)
-        elif qnet is not None:
-            engine = Engine(net, qnet, hw)
-        else:
-            spec = QuantSpec(activations=v.activations, weights="max", granularity=v.granularity)
-            engine = Engine(net, quantize(net, ranges, v.granularity, hw.route_shared_scale, spec), hw)  # type: ignore[arg-type]
+        key = (v.activations, v.granularity, v.precision)
+        engine = Engine(net, qnets.get(key), hw)
         outs, seconds = [], 0.0
         if inputs:
             engine.run(inputs[0], Mode(v.mode))  # warm-up (plans, compiled kernels): not timed
@@ -256,7 +333,8 @@ def evaluate(net: Network, data: LabelledSet, variants: list[Variant], calib: li
             if on_image:
                 on_image(v.label)
         metrics, per_class = score(net, outs, data, sizes)
-        results.append(VariantResult(v, metrics, seconds / max(1, len(inputs)), len(inputs), per_class))
+        results.append(VariantResult(v, metrics, seconds / max(1, len(inputs)), len(inputs), per_class,
+                                     costs.get(key)))
     return EvalReport(model_name or net.name, str(data.root), len(data.samples),
                       "detect" if net.is_detector else "classify", calib_label, results)
 

@@ -107,7 +107,7 @@ def from_data(name: str, source: str, data: Any) -> NamedPrecision:
             if algo:
                 raise UserInputError(f"{source}: override {i + 1}: '{algo[0]}' is an algorithm key; a --precision "
                                      "spec gives only widths (weight_bits, activation_bits, host)")
-            if not any(k in o for k in WIDTH_KEYS):
+            if set(o) <= {"layers", "types", *WIDTH_KEYS} and not any(k in o for k in WIDTH_KEYS):
                 raise UserInputError(f"{source}: override {i + 1} sets no width (give weight_bits, "
                                      "activation_bits or host)")
     try:

@@ -162,7 +162,7 @@ def test_cli_without_precision_has_no_precision_column(val_det: Path, tmp_path: 
              "--granularity", "per-tensor", "--limit", 2, "-q", "--json", tmp_path / "r.json")
     lines = res.output.splitlines()
     assert "precision" not in lines[1] and "cycles" in lines[1]
-    assert lines[3].startswith("INT     max          per-tensor   ")
+    assert lines[4].startswith("INT     max          per-tensor   ")
     rows = json.loads((tmp_path / "r.json").read_text())["results"]
     assert [r["precision"] for r in rows] == ["-", "-"] and rows[1]["label"] == "INT max per-tensor"
     assert rows[1]["total_cycles"] == network_cycles(load_network(shipped_model("shapes-yolo").cfg,

@@ -201,12 +201,17 @@ def bench_int(cfg: str | Path, threads: int = 2, repeats: int = 7, seed: int = 0
     return figures
 
 
-def mixed_precision_specs(net: Network) -> dict[str, dict]:
-    """The operand-width configurations of docs/accuracy.md, as quantization specs for ``net``:
-    heads = the layers feeding yolo/region, first = layer 0."""
+def head_layers(net: Network) -> list[int]:
+    """The heads of a detector: the layers feeding its yolo/region layers, in index order."""
     from golden.layers import Kind
 
-    heads = sorted({s.inputs[0] for s in net.layers if s.kind in (Kind.YOLO, Kind.REGION)})
+    return sorted({s.inputs[0] for s in net.layers if s.kind in (Kind.YOLO, Kind.REGION)})
+
+
+def mixed_precision_specs(net: Network) -> dict[str, dict]:
+    """The operand-width configurations of docs/accuracy.md, as quantization specs for ``net``:
+    heads = the layers feeding yolo/region (:func:`head_layers`), first = layer 0."""
+    heads = head_layers(net)
     edge = [0, *heads]
     return {
         "int16 heads": {"overrides": [{"layers": heads, "activation_bits": 16}]},

@@ -35,6 +35,7 @@ import numpy as np
 
 from dla.calibration import collect_statistics
 from dla.config import HardwareConfig
+from dla.cycles import BufferTooSmall, network_cycles
 from dla.datasets.labelled import LabelledSet
 from dla.engine import Engine, Mode
 from dla.precision import check_precision
@@ -78,8 +79,7 @@ class Cost:
 
     @classmethod
     def of(cls, qnet: QuantizedNetwork, hw: HardwareConfig) -> Cost:
-        from dla.cycles import network_cycles
-
+        """Raises ``BufferTooSmall`` when a layer cannot be tiled into ``hw``'s buffers."""
         nc = network_cycles(qnet.net, hw, qnet.precisions())
         return cls(nc.total_cycles, nc.weight_bytes, nc.dram_bytes)
 
@@ -102,6 +102,7 @@ class EvalReport:
     task: str  # detect | classify
     calibration: str
     results: list[VariantResult]
+    cost_note: str = ""  # why the variants have no cost, if they have none (buffers too small)
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -143,7 +144,9 @@ class EvalReport:
                          + "".join(f"{'' if d[n] is None else format(d[n], '+.4f'):>12}" for n in names)
                          + f"{r.seconds_per_image * 1e3:>9.1f}" + cost)
         lines.append("Δ = the variant's metric minus FLOAT's, on the same images")
-        if any(r.cost is not None for r in self.results):
+        if self.cost_note:
+            lines.append(f"cycles, weight B, DRAM B: not available: {self.cost_note}")
+        elif any(r.cost is not None for r in self.results):
             lines.append("cycles, weight B, DRAM B: the cycle model per image at the variant's widths "
                          "(HYBRID: its quantized network's DLA work; the float hand-offs are not modelled)")
         return lines
@@ -161,7 +164,7 @@ class EvalReport:
 
     def to_json(self) -> dict:
         return {"model": self.model, "data": self.data, "images": self.images, "task": self.task,
-                "calibration": self.calibration,
+                "calibration": self.calibration, "cost_note": self.cost_note,
                 "results": [{**asdict(r.variant), "label": r.variant.label, **r.metrics,
                              **{f"delta_{n}": d for n, d in self.deltas(r).items()},
                              "seconds_per_image": r.seconds_per_image, "images": r.images,
@@ -307,6 +310,7 @@ def evaluate(net: Network, data: LabelledSet, variants: list[Variant], calib: li
                                        on_image=(lambda n: on_image("calibrating")) if on_image else None)
     qnets: dict[tuple[str, str, str], QuantizedNetwork] = {}  # (activations, granularity, precision)
     costs: dict[tuple[str, str, str], Cost] = {}
+    cost_note = ""
     for v in variants:
         key = (v.activations, v.granularity, v.precision)
         if v.mode == "float" or key in qnets:
@@ -318,7 +322,11 @@ def evaluate(net: Network, data: LabelledSet, variants: list[Variant], calib: li
                 QuantSpec(activations=v.activations, weights="max", granularity=v.granularity)
             q = quantize(net, ranges, v.granularity, hw.route_shared_scale, spec)  # type: ignore[arg-type]
         check_precision(q, hw)
-        qnets[key], costs[key] = q, Cost.of(q, hw)
+        qnets[key] = q
+        try:  # accuracy does not need the buffers: a --hw too small to tile the network loses only the cost
+            costs[key] = Cost.of(q, hw)
+        except BufferTooSmall as exc:
+            cost_note = f"the cycle model cannot tile the network into the --hw buffers ({exc})"
     results = []
     for v in variants:
         key = (v.activations, v.granularity, v.precision)
@@ -336,7 +344,7 @@ def evaluate(net: Network, data: LabelledSet, variants: list[Variant], calib: li
         results.append(VariantResult(v, metrics, seconds / max(1, len(inputs)), len(inputs), per_class,
                                      costs.get(key)))
     return EvalReport(model_name or net.name, str(data.root), len(data.samples),
-                      "detect" if net.is_detector else "classify", calib_label, results)
+                      "detect" if net.is_detector else "classify", calib_label, results, cost_note)
 
 
 def _needed(net: Network) -> list[int]:

@@ -202,3 +202,17 @@ def test_cli_precision_refused_with_a_qnet(val_det: Path, tmp_path: Path) -> Non
     ok("quantize", m.cfg, m.weights, "--calib", val_det / "train", "-o", qnet, "-q")
     fails("eval", qnet, "--data", val_det, "--modes", "int", "--precision", f"h={_spec_file(tmp_path, HEADS_YAML)}",
           needle="a .qnet already has its operand widths")
+
+
+def test_cli_hw_too_small_to_tile_keeps_the_accuracy(val_det: Path, tmp_path: Path) -> None:
+    """Accuracy needs no buffers: a --hw the cycle model cannot tile the network into gives the
+    rows without cost and says why, instead of refusing the evaluation."""
+    hw = tmp_path / "hw.yaml"
+    hw.write_text("weight_buffer_kib: 1\n")
+    res = ok("eval", "shapes-yolo", "--data", val_det, "--modes", "float,int", "--activations", "max",
+             "--granularity", "per-tensor", "--limit", 2, "-q", "--hw", hw, "--json", tmp_path / "r.json")
+    assert "cycles, weight B, DRAM B: not available: the cycle model cannot tile" in res.output
+    assert "weight_buffer_kib must be at least" in res.output
+    js = json.loads((tmp_path / "r.json").read_text())
+    assert [r["total_cycles"] for r in js["results"]] == [None, None] and "weight_buffer_kib" in js["cost_note"]
+    assert 0 < js["results"][1]["map50"] <= 1

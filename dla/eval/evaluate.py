@@ -38,9 +38,9 @@ from dla.config import HardwareConfig
 from dla.cycles import BufferTooSmall, network_cycles
 from dla.datasets.labelled import LabelledSet
 from dla.engine import Engine, Mode
-from dla.precision import check_precision
 from dla.eval.ap import ImageBoxes, mean_average_precision
 from dla.eval.precision import BASELINE, NamedPrecision
+from dla.precision import check_precision
 from golden.detect import detect
 from golden.image import load_image, prepare_input
 from golden.network import Network

@@ -41,3 +41,16 @@ def run_refused(tmp_path: Path, text: str, needle: str) -> str:
     res = fails("run", p, "-o", tmp_path / "out", "-q", needle=needle)
     assert not (tmp_path / "out").exists()
     return res.output
+
+
+def load_error(tmp_path: Path, text: str) -> str:
+    """The ``ScenarioError`` message of loading the scenario ``text`` (as tmp_path/s.yaml)."""
+    import pytest
+
+    from dla.scenario import ScenarioError, load_scenario
+
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(p)
+    return str(exc.value)

@@ -10,17 +10,13 @@ from dla.scenario import ScenarioError, load_scenario
 from dla.scenario.load import expand_matrix
 from dla.scenario.schema import Scenario
 from tests.cli_helpers import fails
-from tests.dla.scenario.helpers import BASE, QUANT, TINY_CFG, run_refused
+from tests.dla.scenario.helpers import BASE, QUANT, TINY_CFG, load_error, run_refused
 from tests.paths import ROOT
 
 
 
 def _err(tmp_path: Path, text: str) -> str:
-    p = tmp_path / "s.yaml"
-    p.write_text(text)
-    with pytest.raises(ScenarioError) as exc:
-        load_scenario(p)
-    return str(exc.value)
+    return load_error(tmp_path, text)
 
 
 def test_minimal_scenario_takes_defaults(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from dla.scenario import ScenarioError, load_scenario
 from tests.cli_helpers import ok
-from tests.dla.scenario.helpers import BASE, run_refused
+from tests.dla.scenario.helpers import BASE, load_error, run_refused
 
 # tiny-yolo: 0 conv, 1 maxpool, 2 conv, 3 maxpool, 4 conv, 5 maxpool, 6 conv, 7 conv (head), 8 yolo,
 # 9 route, 10 conv, 11 upsample, 12 route, 13 conv, 14 conv (head), 15 yolo
@@ -29,11 +29,7 @@ modes: [float, int]
 
 
 def _err(tmp_path: Path, text: str) -> str:
-    p = tmp_path / "s.yaml"
-    p.write_text(text)
-    with pytest.raises(ScenarioError) as exc:
-        load_scenario(p)
-    return str(exc.value)
+    return load_error(tmp_path, text)
 
 
 def test_precision_sweep_makes_one_named_variant_per_set(tmp_path: Path) -> None:

@@ -402,7 +402,7 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
         qnet.algorithms[i] = algorithm
         bits = t.get("bits", DEFAULT_BITS)
         if type(bits) is not int or bits not in ACTIVATION_WIDTHS:
-            raise QnetError(path, f"must be one of {', '.join(map(str, ACTIVATION_WIDTHS))}, got {str(bits)[:20]}",
+            raise QnetError(path, f"must be one of {', '.join(map(str, ACTIVATION_WIDTHS))}, got {repr(bits)[:20]}",
                             layer=i, field="bits")
         if bits != DEFAULT_BITS:
             qnet.bits[i] = bits
@@ -431,7 +431,7 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
             raise QnetError(path, f"weights.npz has no array {exc}", layer=idx) from None
         w_bits = e.get("weight_bits", DEFAULT_BITS)
         if type(w_bits) is not int or w_bits not in WEIGHT_WIDTHS:
-            raise QnetError(path, f"must be one of {', '.join(map(str, WEIGHT_WIDTHS))}, got {str(w_bits)[:20]}",
+            raise QnetError(path, f"must be one of {', '.join(map(str, WEIGHT_WIDTHS))}, got {repr(w_bits)[:20]}",
                             layer=idx, field="weight_bits")
         w_dtype = np.dtype(int_dtype(w_bits))
         if tuple(w_q.shape) != tuple(spec_l.weight_shape) or w_q.dtype != w_dtype:

@@ -162,9 +162,13 @@ class QuantSpec:
             if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
                 raise UserInputError(f"override 'types' must be a list of layer types, got {types!r}")
             gran = o.get("granularity")
-            ovs.append(Override(tuple(layers), tuple(types), o.get("activations"), o.get("weights"),
-                                gran.replace("-", "_") if isinstance(gran, str) else gran,
-                                o.get("weight_bits"), o.get("activation_bits"), o.get("host")))
+            try:
+                ovs.append(Override(tuple(layers), tuple(types), o.get("activations"), o.get("weights"),
+                                    gran.replace("-", "_") if isinstance(gran, str) else gran,
+                                    o.get("weight_bits"), o.get("activation_bits"), o.get("host")))
+            except UserInputError as exc:  # say which entry: a spec often has several setting the same key
+                names = ", ".join([f"layers {layers}"] * bool(layers) + [f"types {types}"] * bool(types))
+                raise UserInputError(f"{exc} (override {len(ovs) + 1}{': ' + names if names else ''})") from None
         try:
             percentile = float(d.get("percentile", 99.99))
         except (TypeError, ValueError):

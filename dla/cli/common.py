@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 from tqdm import tqdm
 
-from golden.errors import DlaError
+from golden.errors import DlaError, UserInputError
 from dla.catalog import default_names, read_names
 from golden.forks import FORK_CHOICES
 from golden.network import Network
@@ -125,7 +125,10 @@ def spec_from_options(activations: str, weights: str, granularity: str, percenti
         data = load_yaml_safely(spec_file, "spec file") or {}
         if not isinstance(data, dict):
             raise UserError(f"{spec_file}: expected a mapping (activations:, weights:, granularity:, overrides:)")
-        return QuantSpec.from_dict(data)
+        try:
+            return QuantSpec.from_dict(data)
+        except UserInputError as exc:  # name the file, as every other spec reader does
+            raise UserError(f"{spec_file}: {exc}") from None
     return QuantSpec(activations, weights, granularity.replace("-", "_"), percentile)
 
 

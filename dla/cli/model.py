@@ -97,6 +97,10 @@ def quantize_cmd(cfg: str, weights: str, calib: str | None, calib_synthetic: int
     spec = spec_from_options(activations, weights_alg, granularity, percentile, spec_file)
     hwc = hardware(hw)
     net = load_cfg_weights(cfg, weights, quiet, darknet)
+    if spec_file:  # an override naming no layer of this network would silently change nothing
+        from dla.eval.precision import NamedPrecision
+
+        NamedPrecision("spec", spec_file, spec.input_bits, spec.overrides).check_network(net)
     images = resolve_images(calib, calib_synthetic)
     total = images if isinstance(images, int) else len(images)
     with tqdm(total=total, desc="calibrating", unit="img", disable=quiet, leave=False, file=sys.stderr) as bar:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from golden.errors import UserInputError
-from golden.layers import Kind
+from golden.layers import PARAM_LAYERS, Kind
 from golden.network import Network
 from quant.precision import DEFAULT_BITS
 from quant.spec import Override, QuantSpec
@@ -70,6 +70,11 @@ class NamedPrecision:
             unknown = [t for t in ov.types if t not in kinds]
             if unknown:
                 raise UserInputError(f"{where}: unknown layer type '{unknown[0]}' (valid: {', '.join(sorted(kinds))})")
+            if ov.weight_bits is not None:  # would select nothing: the row would be all-int8 under another name
+                bare = [net.layers[x] for x in ov.layers if net.layers[x].kind not in PARAM_LAYERS]
+                if bare:
+                    raise UserInputError(f"{where}: weight_bits on layer {bare[0].index} ({bare[0].kind.value}), which "
+                                         "has no weights (only convolutional and connected layers do)")
 
 
 def parse_option(value: str) -> tuple[str, str]:

@@ -155,6 +155,9 @@ def _edit(path, fn) -> None:
 
 @pytest.mark.parametrize("edit,expect", [
     (lambda m: m["tensors"][3].__setitem__("bits", 12), "layer 2 field 'bits': must be one of 8, 16, got 12"),
+    # a string is shown as one: "got 16" would read as if 16 were refused
+    (lambda m: m["tensors"][3].__setitem__("bits", "16"), "layer 2 field 'bits': must be one of 8, 16, got '16'"),
+    (lambda m: m["layers"][2].__setitem__("weight_bits", "4"), "field 'weight_bits': must be one of 4, 8, 16, got '4'"),
     (lambda m: m["layers"][0].__setitem__("weight_bits", 16), "16-bit weights have shape"),
     (lambda m: m["tensors"][2].__setitem__("bits", 16), "layer 1 field 'bits': is 16-bit, but a maxpool outputs"),
     (lambda m: m.__setitem__("host_layers", [99]), "field 'host_layers': must be a list of layer indices"),

@@ -65,6 +65,24 @@ def test_bad_width_in_a_spec_is_one_error(tmp_path: Path, weights: Path, text: s
     assert not out.exists()
 
 
+@pytest.mark.parametrize("text,needle", [
+    # the file and the entry are named, not only the key (a spec may set weight_bits in several entries)
+    ("overrides:\n  - layers: [0]\n    activations: max\n  - layers: [15]\n    weight_bits: 5\n",
+     "spec.yaml: override 'weight_bits' must be one of 4, 8, 16, got 5 (override 2: layers [15])"),
+    # an override that selects nothing would silently write an all-int8 model
+    ("overrides:\n  - layers: [15, 99]\n    activation_bits: 16\n",
+     "spec.yaml: override 1: layer 99 does not exist (yolov3-tiny has layers 0-23)"),
+    ("overrides:\n  - layers: [1]\n    weight_bits: 4\n",
+     "spec.yaml: override 1: weight_bits on layer 1 (maxpool), which has no weights"),
+])
+def test_spec_mistake_names_file_entry_and_layer(tmp_path: Path, weights: Path, text: str, needle: str) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text)
+    out = tmp_path / "x.qnet"
+    fails("quantize", "yolov3-tiny", weights, "--calib-synthetic", 1, "--spec", spec, "-o", out, needle=needle)
+    assert not out.exists()
+
+
 def test_width_the_hardware_lacks_is_one_error(tmp_path: Path, weights: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text("overrides:\n  - layers: [2]\n    weight_bits: 4\n")

@@ -89,6 +89,10 @@ def test_check_network_names_missing_layers_and_types(net) -> None:
         P.from_data("h", "h.yaml", {"overrides": [{"layers": [13, 22], "activation_bits": 16}]}).check_network(net)
     with pytest.raises(UserInputError, match="h.yaml: override 1: unknown layer type 'conv2d'"):
         P.from_data("h", "h.yaml", {"overrides": [{"types": ["conv2d"], "weight_bits": 4}]}).check_network(net)
+    # weight_bits on a layer without weights would change nothing: the row would be all-int8 renamed
+    with pytest.raises(UserInputError, match=r"h.yaml: override 1: weight_bits on layer 1 \(maxpool\), which has no "):
+        P.from_data("h", "h.yaml", {"overrides": [{"layers": [0, 1], "weight_bits": 4}]}).check_network(net)
+    P.from_data("h", "h.yaml", {"overrides": [{"layers": [0, 1], "activation_bits": 16}]}).check_network(net)
 
 
 def test_make_variants_with_and_without_precisions() -> None:

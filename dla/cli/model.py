@@ -57,7 +57,7 @@ def gen_weights_cmd(cfg: str, seed: int, output: str, quiet: bool) -> None:
 
 @click.command("quantize")
 @click.argument("cfg")
-@click.argument("weights", type=click.Path(dir_okay=False))
+@click.argument("weights", type=click.Path(dir_okay=False), required=False)
 @click.option("--calib", type=click.Path(), help="Calibration images: a folder or a list file.")
 @click.option("--calib-synthetic", type=click.IntRange(1, MAX_SYNTHETIC_IMAGES), help="Use N of the project's generated images instead.")
 @click.option("--activations", type=click.Choice(["max", "percentile", "mse", "kl", "log2", "auto"]),
@@ -73,10 +73,11 @@ def gen_weights_cmd(cfg: str, seed: int, output: str, quiet: bool) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output MODEL.qnet directory.")
 @darknet_option
 @quiet_option
-def quantize_cmd(cfg: str, weights: str, calib: str | None, calib_synthetic: int | None, activations: str,
+def quantize_cmd(cfg: str, weights: str | None, calib: str | None, calib_synthetic: int | None, activations: str,
                  weights_alg: str, granularity: str, percentile: float, spec_file: str | None, hw: str | None,
                  no_cache: bool, output: str, darknet: str, quiet: bool) -> None:
-    """Calibrate CFG+WEIGHTS and write the quantized model (MODEL.qnet: model.json + weights.npz).
+    """Calibrate CFG+WEIGHTS (or a shipped trained model by name alone: shapes-yolo) and write the
+    quantized model (MODEL.qnet: model.json + weights.npz).
 
     Every command that takes CFG WEIGHTS also takes the .qnet.
 
@@ -94,6 +95,11 @@ def quantize_cmd(cfg: str, weights: str, calib: str | None, calib_synthetic: int
 
     if not output.endswith(".qnet"):
         raise UserError(f"{output}: the output must be named *.qnet")
+    from dla.catalog import is_trained_name
+
+    if weights is None and not is_trained_name(cfg):  # only a shipped trained model brings its weights
+        raise UserError(f"{cfg}: expected CFG WEIGHTS (or the name of a shipped trained model alone: "
+                        "shapes-yolo, shapes-cls)")
     spec = spec_from_options(activations, weights_alg, granularity, percentile, spec_file)
     hwc = hardware(hw)
     net = load_cfg_weights(cfg, weights, quiet, darknet)

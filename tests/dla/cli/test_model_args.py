@@ -64,3 +64,17 @@ def test_the_main_help_names_the_trained_model_form() -> None:
     # the form is accepted by infer/compare/step/info since the resolver; --help must say so
     text = " ".join(ok("--help").output.split())
     assert "shipped trained model (shapes-yolo, shapes-cls) stands alone for CFG WEIGHTS" in text
+
+
+def test_quantize_takes_a_trained_name_alone(tmp_path: Path) -> None:
+    # README: a trained name stands for CFG WEIGHTS "in every command"; quantize asked for WEIGHTS
+    by_name, by_files = tmp_path / "a.qnet", tmp_path / "b.qnet"
+    ok("quantize", "shapes-cls", "--calib-synthetic", 1, "-o", by_name, "-q")
+    ok("quantize", MODEL_DIR / "shapes-cls.cfg", MODEL_DIR / "shapes-cls.weights", "--calib-synthetic", 1,
+       "-o", by_files, "-q")
+    a, b = (json.loads((q / "model.json").read_text()) for q in (by_name, by_files))
+    assert a["tensors"] == b["tensors"] and a["layers"] == b["layers"]
+    out = tmp_path / "c.qnet"
+    fails("quantize", "yolov3-tiny", "--calib-synthetic", 1, "-o", out,
+          needle="yolov3-tiny: expected CFG WEIGHTS (or the name of a shipped trained model alone")
+    assert not out.exists()

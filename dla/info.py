@@ -48,18 +48,23 @@ def layer_table(net: Network, qnet: QuantizedNetwork | None = None) -> list[str]
 
 
 def quant_table(qnet) -> list[str]:
-    """Per tensor: the activation algorithm, clipping threshold and scale (and `auto`'s candidates)."""
+    """Per tensor: the activation algorithm, clipping threshold, width (8 or 16 bits: the scale of
+    an int16 tensor is 258x finer for the same threshold, so the scale alone would puzzle) and
+    scale (and `auto`'s candidates); per weighted layer its weight algorithm, granularity and,
+    when not 8, its weight width (``/w4``)."""
     from math import isfinite
 
     net = qnet.net
-    rows = [f"{'tensor':>6}  {'type':<14} {'algorithm':<10} {'threshold':>11} {'scale':>12}  auto candidates (SQNR dB)"]
+    rows = [f"{'tensor':>6}  {'type':<14} {'algorithm':<10} {'threshold':>11} {'bits':>4} {'scale':>12}  "
+            "auto candidates (SQNR dB)"]
     for t in range(-1, len(net.layers)):
         kind = "input" if t == -1 else net.layers[t].kind.value
         cand = ""
         if t in qnet.auto_table:
             cand = "  ".join(f"{k} {v:.1f}" if isfinite(v) else f"{k} inf" for k, v in qnet.auto_table[t].items())
         rows.append(f"{t:>6}  {kind:<14} {qnet.algorithms.get(t, 'max'):<10} {qnet.thresholds.get(t, 0.0):11.4f} "
-                    f"{qnet.scales[t]:12.6g}  {cand}")
-    wl = [f"{i}:{ql.w_algorithm}/{ql.granularity}" for i, ql in sorted(qnet.layers.items())]
+                    f"{qnet.tensor_bits(t):>4} {qnet.scales[t]:12.6g}  {cand}")
+    wl = [f"{i}:{ql.w_algorithm}/{ql.granularity}" + (f"/w{ql.w_bits}" if ql.w_bits != 8 else "")
+          for i, ql in sorted(qnet.layers.items())]
     rows.append("weights: " + ", ".join(wl))
     return rows

@@ -31,9 +31,14 @@ def test_int16_heads_are_dumped_as_int16(tmp_path: Path, weights: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text("activations: max\noverrides:\n  - layers: [15, 22]\n    activation_bits: 16\n")
     qnet = tmp_path / "m.qnet"
-    ok("quantize", "yolov3-tiny", weights, "--calib-synthetic", 1, "--spec", spec, "-o", qnet, "-q")
+    printed = ok("quantize", "yolov3-tiny", weights, "--calib-synthetic", 1, "--spec", spec, "-o", qnet, "-q").output
     meta = json.loads((qnet / "model.json").read_text())
     assert {t["index"] for t in meta["tensors"] if t.get("bits") == 16} == HEADS
+    # the tensor table shows each width (a 258x finer scale alone would look like a calibration bug)
+    header, *rows = [r.split() for r in printed.splitlines() if r.split()[:1] and r.split()[0].lstrip("-").isdigit()
+                     or r.lstrip().startswith("tensor")]
+    assert header[4] == "bits"
+    assert {int(r[0]) for r in rows if r[4] == "16"} == HEADS and all(r[4] in ("8", "16") for r in rows)
     dump = tmp_path / "dump"
     ok("infer", qnet, DEFAULT_IMAGE, "--mode", "int", "--dump", dump)
     manifest = json.loads((dump / "manifest.json").read_text())

@@ -22,7 +22,7 @@ from dla.scenario.load import LoadedScenario, load_hw, resolve_data, resolve_ima
 from golden.errors import UserInputError
 from golden.genweights import synthetic_image
 from golden.image import load_image, prepare_input
-from golden.layers import Kind
+from golden.layers import PARAM_LAYERS, Kind
 from golden.network import Network
 from quant import calibration_images, quantize
 from quant.precision import LayerPrecision
@@ -189,6 +189,10 @@ def check_overrides(ls: LoadedScenario, net: Network) -> None:
                 if not 0 <= layer <= last:
                     raise ls.error(f"layer {layer} is out of range: {net.name} has layers 0..{last}",
                                    *loc, i, "layers", j)
+                if o.weight_bits is not None and net.layers[layer].kind not in PARAM_LAYERS:
+                    # it would select nothing: the variant would be all-int8 under another name
+                    raise ls.error(f"weight_bits on layer {layer} ({net.layers[layer].kind.value}), which has no "
+                                   "weights (only convolutional and connected layers do)", *loc, i, "layers", j)
             for j, kind in enumerate(o.types):
                 if kind not in KINDS:
                     raise ls.error(f"unknown layer type '{kind}' (valid: {', '.join(KINDS)})", *loc, i, "types", j)

@@ -124,6 +124,9 @@ def test_bad_precision_keys_name_file_line_and_key(tmp_path: Path, text: str, li
     (L + "  precision:\n    wide:\n      - types: [conv]\n        activation_bits: 16\n", 8,
      "quant.precision.wide.0.types.0: unknown layer type 'conv' (valid: convolutional, "),
     (L + "  overrides:\n    - layers: [-1]\n      host: true\n", 7, "quant.overrides.0.layers.0: layer -1 is out of range"),
+    # weight_bits on a maxpool selects nothing: the variant would be all-int8 under another name
+    (L + "  precision:\n    w4:\n      - layers: [0, 1]\n        weight_bits: 4\n", 8,
+     "quant.precision.w4.0.layers.1: weight_bits on layer 1 (maxpool), which has no weights"),
 ])
 def test_overrides_naming_no_layer_are_refused_at_their_line(tmp_path: Path, text: str, line: int,
                                                              needle: str) -> None:

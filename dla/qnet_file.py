@@ -37,7 +37,7 @@ from dla.precision import check_precision
 from golden.cfg import parse_cfg_text
 from golden.errors import UnsupportedError, UserInputError
 from golden.forks import DarknetFork
-from golden.layers import VALUE_PRESERVING_LAYERS, ConnectedSpec, ConvSpec, RouteSpec, build_layer
+from golden.layers import ConnectedSpec, ConvSpec, build_layer
 from golden.network import LayerParams, Network, read_net_section, check_size
 from golden.weights import check_finite
 from quant.algorithms.activations import ACTIVATION_ALGORITHMS
@@ -45,7 +45,7 @@ from quant.algorithms.weights import WEIGHT_ALGORITHMS
 from quant.fold import fold_bn
 from quant.numerics import QMAX
 from quant.precision import ACTIVATION_WIDTHS, DEFAULT_BITS, WEIGHT_WIDTHS
-from quant.qnet import QuantizedNetwork, QuantLayer, int_dtype
+from quant.qnet import QuantizedNetwork, QuantLayer, int_dtype, is_pass_through
 from quant.spec import QuantSpec
 
 FORMAT, VERSION = "dla-qnet", 1
@@ -505,8 +505,7 @@ def _load_widths(path: Path, qnet: QuantizedNetwork, hw: HardwareConfig, host: A
         raise QnetError(path, f"must be a list of layer indices 0..{n - 1}, got {str(host)[:40]}", field="host_layers")
     qnet.host = frozenset(host)
     for spec in qnet.net.layers:
-        passes = spec.kind in VALUE_PRESERVING_LAYERS or (isinstance(spec, RouteSpec) and len(spec.layers) == 1)
-        if passes and qnet.tensor_bits(spec.index) != qnet.tensor_bits(spec.inputs[0]):
+        if is_pass_through(spec) and qnet.tensor_bits(spec.index) != qnet.tensor_bits(spec.inputs[0]):
             raise QnetError(path, f"is {qnet.tensor_bits(spec.index)}-bit, but a {spec.kind.value} outputs its "
                             f"input's values and width ({qnet.tensor_bits(spec.inputs[0])}-bit)", layer=spec.index,
                             field="bits")

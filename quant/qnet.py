@@ -98,7 +98,7 @@ class QuantizedNetwork:
         return {s.index: self.precision(s) for s in self.net.layers}
 
 
-def _is_pass_through(spec: LayerSpec) -> bool:
+def is_pass_through(spec: LayerSpec) -> bool:
     """Its output values are its (only) input's values: the output shares the input's scale.
     A single-input route is one (with ``groups`` it keeps a slice of the channels)."""
     if spec.kind in VALUE_PRESERVING_LAYERS:
@@ -120,7 +120,7 @@ def _groups(net: Network, route_shared_scale: bool) -> dict[int, int]:
         parent[find(a)] = find(b)
 
     for spec in net.layers:
-        if _is_pass_through(spec):
+        if is_pass_through(spec):
             union(spec.index, spec.inputs[0])
         elif route_shared_scale and isinstance(spec, RouteSpec):
             for i in spec.layers:
@@ -151,7 +151,7 @@ def _group_bits(members: list[int], net: Network, spec: QuantSpec) -> int:
 def _group_scale(members: list[int], net: Network, ranges: Ranges, spec: QuantSpec,
                  qnet: QuantizedNetwork) -> float:
     """Scale of one scale-sharing group from the merged histogram of its producing tensors."""
-    producers = [t for t in members if t == -1 or not _is_pass_through(net.layers[t])] or members
+    producers = [t for t in members if t == -1 or not is_pass_through(net.layers[t])] or members
     head = producers[0]
     algorithm = spec.activation_for(None if head == -1 else net.layers[head])
     for t in sorted(members):  # an override naming any member (e.g. an upsample) applies to the group

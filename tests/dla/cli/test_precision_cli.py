@@ -61,16 +61,6 @@ def test_int16_heads_are_dumped_as_int16(tmp_path: Path, weights: Path) -> None:
     ("overrides:\n  - layers: [15]\n    weight_bits: 2\n", "'weight_bits' must be one of 4, 8, 16, got 2"),
     ("input_bits: 32\n", "'input_bits' must be one of 8, 16, got 32"),
     ("overrides:\n  - layers: [15]\n    host: maybe\n", "'host' must be true or false"),
-])
-def test_bad_width_in_a_spec_is_one_error(tmp_path: Path, weights: Path, text: str, needle: str) -> None:
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(text)
-    out = tmp_path / "x.qnet"
-    fails("quantize", "yolov3-tiny", weights, "--calib-synthetic", 1, "--spec", spec, "-o", out, needle=needle)
-    assert not out.exists()
-
-
-@pytest.mark.parametrize("text,needle", [
     # the file and the entry are named, not only the key (a spec may set weight_bits in several entries)
     ("overrides:\n  - layers: [0]\n    activations: max\n  - layers: [15]\n    weight_bits: 5\n",
      "spec.yaml: override 'weight_bits' must be one of 4, 8, 16, got 5 (override 2: layers [15])"),
@@ -80,7 +70,9 @@ def test_bad_width_in_a_spec_is_one_error(tmp_path: Path, weights: Path, text: s
     ("overrides:\n  - layers: [1]\n    weight_bits: 4\n",
      "spec.yaml: override 1: weight_bits on layer 1 (maxpool), which has no weights"),
 ])
-def test_spec_mistake_names_file_entry_and_layer(tmp_path: Path, weights: Path, text: str, needle: str) -> None:
+def test_spec_mistake_is_one_error_naming_file_entry_and_layer(tmp_path: Path, weights: Path, text: str,
+                                                              needle: str) -> None:
+    """A bad width, or an override that would change nothing: one error, nothing written."""
     spec = tmp_path / "spec.yaml"
     spec.write_text(text)
     out = tmp_path / "x.qnet"

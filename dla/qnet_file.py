@@ -10,6 +10,9 @@ original float32 Darknet parameters (so FLOAT mode runs from the same file).
 Operand widths (``quant.precision``) are stored where they differ from int8, so an all-int8
 file is what it always was: a tensor entry's ``"bits": 16``, a layer entry's ``"weight_bits"``
 (4 or 16; 16-bit weights are an int16 array), and ``"host_layers": [...]`` at the top level.
+Post-training refinements (``dla.refine``) are listed in ``"refinements": [...]`` when any were
+applied; their effect *is* the stored arrays (equalized float parameters, corrected ``b_q``,
+re-rounded ``w_q``), so INT runs from the file alone reproduce the refined model bit for bit.
 Loading checks them (values, the weights' dtype and range, pass-through layers sharing their
 input's width) and checks the network against the stored hardware config (``dla.precision``).
 
@@ -46,6 +49,7 @@ from quant.fold import fold_bn
 from quant.numerics import QMAX
 from quant.precision import ACTIVATION_WIDTHS, DEFAULT_BITS, WEIGHT_WIDTHS
 from quant.qnet import QuantizedNetwork, QuantLayer, int_dtype, is_pass_through
+from quant.refine import check_refinements
 from quant.spec import QuantSpec
 
 FORMAT, VERSION = "dla-qnet", 1
@@ -142,6 +146,8 @@ def model_json(qnet: QuantizedNetwork, hw: HardwareConfig, cfg_text: str) -> dic
            "hardware": hw.to_dict(), "tensors": tensors, "layers": layers, "cfg": cfg_text}
     if qnet.host:
         out["host_layers"] = sorted(qnet.host)
+    if qnet.refinements:
+        out["refinements"] = list(qnet.refinements)
     return out
 
 
@@ -495,7 +501,20 @@ def load_qnet(path: str | Path) -> tuple[QuantizedNetwork, HardwareConfig, str]:
     net.weights_header = tuple(header)  # type: ignore[assignment]
     _load_widths(path, qnet, hw, meta.get("host_layers", []))
     _check_requant(path, qnet, hw, entries)
+    qnet.refinements = _load_refinements(path, meta.get("refinements", []))
     return qnet, hw, meta["cfg"]
+
+
+def _load_refinements(path: Path, value: Any) -> tuple[str, ...]:
+    """The ``refinements`` list (absent in files written before it existed: none).  Informative
+    only — the refined integer weights and biases are the stored arrays — but an unknown name
+    means the file was edited or written by a newer version, so it is refused."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise QnetError(path, f"must be a list of names, got {str(value)[:40]}", field="refinements")
+    try:
+        return check_refinements(value)
+    except UserInputError as exc:
+        raise QnetError(path, str(exc), field="refinements") from None
 
 
 def _load_widths(path: Path, qnet: QuantizedNetwork, hw: HardwareConfig, host: Any) -> None:

@@ -74,6 +74,7 @@ class QuantizedNetwork:
     spec: QuantSpec = field(default_factory=QuantSpec)
     bits: dict[int, int] = field(default_factory=dict)  # tensor index -> activation width (absent: 8)
     host: frozenset[int] = frozenset()  # layers the spec sends to the host (float), besides HOST_LAYERS
+    refinements: tuple[str, ...] = ()  # post-training refinements applied (quant.refine.REFINEMENTS order)
 
     def input_scales(self, spec: LayerSpec) -> list[float]:
         return [self.scales[i] for i in spec.inputs]

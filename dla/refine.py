@@ -80,6 +80,7 @@ class RefineReport:
     """What the pipeline did: CLE pairs, and per layer each layer-wise refinement's outcome."""
 
     refinements: tuple[str, ...] = ()
+    statistics_cached: bool = False  # the calibration statistics came from the cache
     cle_pairs: list[PairReport] = field(default_factory=list)
     cle_iterations: int = 0
     layers: list[LayerRefinement] = field(default_factory=list)
@@ -142,7 +143,7 @@ def refine_with_report(net: Network, calib_images: list[Path] | int, spec: Quant
     if "cle" in names:
         res = equalize(net, options.cle_iterations)
         work, report.cle_pairs, report.cle_iterations = res.net, res.pairs, res.iterations
-    ranges, _ = collect_statistics(work, calib_images, use_cache, on_image)
+    ranges, report.statistics_cached = collect_statistics(work, calib_images, use_cache, on_image)
     qnet = quantize(work, ranges, route_shared_scale=hw.route_shared_scale, spec=spec)
     layerwise = [n for n in PIPELINE_ORDER if n in names and n != "cle"]
     if layerwise:

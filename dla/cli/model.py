@@ -68,30 +68,40 @@ def gen_weights_cmd(cfg: str, seed: int, output: str, quiet: bool) -> None:
 @click.option("--percentile", default=99.99, show_default=True, help="For --activations percentile.")
 @click.option("--spec", "spec_file", type=click.Path(dir_okay=False),
               help="YAML spec with per-layer overrides (replaces the options above).")
+@click.option("--cle", is_flag=True, help="Cross-layer equalization of the float weights first (docs/quantization.md).")
+@click.option("--bias-correction", is_flag=True,
+              help="Correct each layer's integer bias by its mean output shift, where that lowers its error.")
+@click.option("--adaround", is_flag=True,
+              help="Adaptive rounding of the weights, where that lowers the error (needs the 'train' extra).")
 @hw_option
 @click.option("--no-cache", is_flag=True, help="Recompute calibration statistics even if cached.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output MODEL.qnet directory.")
 @darknet_option
 @quiet_option
 def quantize_cmd(cfg: str, weights: str | None, calib: str | None, calib_synthetic: int | None, activations: str,
-                 weights_alg: str, granularity: str, percentile: float, spec_file: str | None, hw: str | None,
-                 no_cache: bool, output: str, darknet: str, quiet: bool) -> None:
+                 weights_alg: str, granularity: str, percentile: float, spec_file: str | None, cle: bool,
+                 bias_correction: bool, adaround: bool, hw: str | None, no_cache: bool, output: str, darknet: str,
+                 quiet: bool) -> None:
     """Calibrate CFG+WEIGHTS (or a shipped trained model by name alone: shapes-yolo) and write the
     quantized model (MODEL.qnet: model.json + weights.npz).
 
-    Every command that takes CFG WEIGHTS also takes the .qnet.
+    Every command that takes CFG WEIGHTS also takes the .qnet.  --cle, --bias-correction and
+    --adaround refine the result (docs/quantization.md, "Post-training refinements").
 
     \b
     Examples:
       dla quantize yolov3-tiny yolov3-tiny.weights --calib photos/ -o m.qnet
       dla quantize yolov3-tiny yolov3-tiny.weights --calib photos/ --activations auto \\
           --granularity per-channel --spec spec.yaml -o m.qnet
+      dla quantize shapes-yolo --calib shapes/train --cle --bias-correction -o m.qnet
       dla infer m.qnet dog.jpg --mode int
     """
-    from dla.calibration import collect_statistics, resolve_images
+    from dla.calibration import resolve_images
     from dla.info import quant_table
     from dla.qnet_file import save_qnet
-    from quant import quantize
+    from dla.refine import refine_with_report
+    from quant.refine import check_refinements
+    from quant.refine.adaround import require_torch
 
     if not output.endswith(".qnet"):
         raise UserError(f"{output}: the output must be named *.qnet")
@@ -100,6 +110,10 @@ def quantize_cmd(cfg: str, weights: str | None, calib: str | None, calib_synthet
     if weights is None and not is_trained_name(cfg):  # only a shipped trained model brings its weights
         raise UserError(f"{cfg}: expected CFG WEIGHTS (or the name of a shipped trained model alone: "
                         "shapes-yolo, shapes-cls)")
+    refinements = check_refinements(n for n, on in (("cle", cle), ("bias_correction", bias_correction),
+                                                    ("adaround", adaround)) if on)
+    if adaround:
+        require_torch()  # before any work
     spec = spec_from_options(activations, weights_alg, granularity, percentile, spec_file)
     hwc = hardware(hw)
     net = load_cfg_weights(cfg, weights, quiet, darknet)
@@ -110,17 +124,20 @@ def quantize_cmd(cfg: str, weights: str | None, calib: str | None, calib_synthet
     images = resolve_images(calib, calib_synthetic)
     total = images if isinstance(images, int) else len(images)
     with tqdm(total=total, desc="calibrating", unit="img", disable=quiet, leave=False, file=sys.stderr) as bar:
-        ranges, cached = collect_statistics(net, images, not no_cache, on_image=lambda n: bar.update())
-    qnet = quantize(net, ranges, route_shared_scale=hwc.route_shared_scale, spec=spec)
+        qnet, report = refine_with_report(net, images, spec, refinements, hwc, on_image=lambda n: bar.update(),
+                                          use_cache=not no_cache)
     from dla.engine import Engine
 
-    Engine(net, qnet, hwc).plans()  # refuse a model the configured DLA cannot run, before writing
+    Engine(qnet.net, qnet, hwc).plans()  # refuse a model the configured DLA cannot run, before writing
     for row in quant_table(qnet):
         click.echo(row)
+    for line in report.lines():
+        click.echo(line)
     save_qnet(qnet, hwc, output)
-    src = "cached statistics" if cached else f"{ranges.images} calibration image(s)"
+    src = "cached statistics" if report.statistics_cached else f"{qnet.calibration_images} calibration image(s)"
+    extra = f"; refinements: {', '.join(refinements)}" if refinements else ""
     click.echo(f"wrote {output} ({src}; activations {spec.activations}, weights {spec.weights}, "
-               f"{spec.granularity})")
+               f"{spec.granularity}{extra})")
 
 
 @click.command("graph")

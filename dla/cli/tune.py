@@ -93,12 +93,15 @@ def tune_cmd(model: tuple[str, ...], data: str, calib: str | None, calib_images:
                       calib_images=calib_images, quiet=quiet)
     bar = tqdm(desc="preparing", unit="img", disable=quiet, leave=False, file=sys.stderr, dynamic_ncols=True)
 
+    searching = [False]
+
     def progress(ev: dict) -> None:
         if "phase" in ev:
             bar.set_description(ev["phase"], refresh=False)
             bar.update()
             return
-        if bar.unit != "pt":
+        if not searching[0]:  # from images (calibration, FLOAT) to measured points
+            searching[0] = True
             bar.reset(total=None)
             bar.unit = "pt"
             bar.set_description("points")

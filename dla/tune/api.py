@@ -12,7 +12,7 @@ Everything the user gave is checked before the first point runs (model, data fol
 classes, metric vs model, budget, cost, space, output folder), so a mistake leaves no ``OUT``
 behind.  ``OUT/cache/`` is written point by point while the search runs (the resume state);
 a run that fails on a user mistake after ``OUT`` was created by it removes ``OUT`` again,
-while Ctrl-C keeps it, so the next run resumes.
+while Ctrl-C (or a crash) keeps it, so the next run resumes.
 """
 from __future__ import annotations
 
@@ -165,12 +165,10 @@ def tune(req: TuneRequest, on_progress: Callable[[dict[str, Any]], None] | None 
     search = Search(space, evaluator, metric_key, float(req.max_drop), COSTS[req.cost], reference)
     try:
         chosen = search.run()
-    except KeyboardInterrupt:
-        raise
-    except BaseException:
+    except UserInputError:
         if not existed and out.is_dir():
-            shutil.rmtree(out, ignore_errors=True)  # a run that made OUT and failed leaves nothing
-        raise
+            shutil.rmtree(out, ignore_errors=True)  # a mistake found mid-run (e.g. a baseline the
+        raise                                       # hardware cannot run) leaves no OUT behind
     finally:
         evaluator.close()
     qnet = qnet_of(task, chosen.config, base) if chosen is not None else None

@@ -18,8 +18,13 @@ from dla.fileio import write_bytes_atomic, write_json_atomic
 from golden.errors import UserInputError
 from quant.qnet import QuantizedNetwork
 
-SCORING_NOTE = {"labels": "scored against the folder's labels",
-                "agreement": "agreement mAP: scored against FLOAT's own detections (the folder has no labels)"}
+def scoring_note(scoring: str, detector: bool) -> str:
+    """One line saying what the metrics were scored against (printed and stored in tune.json)."""
+    if scoring == "labels":
+        return "scored against the folder's labels"
+    if detector:
+        return "agreement mAP: scored against FLOAT's own detections (the folder has no labels)"
+    return "agreement top-1: scored against FLOAT's own top class (the folder has no labels)"
 METHOD = "sensitivity + greedy lowering with measured refinement (docs/tune.md)"
 
 
@@ -39,6 +44,10 @@ def metric_title(metric: str, scoring: str) -> str:
              "sqnr": "output SQNR (dB)", "sqnr_db": "output SQNR (dB)"}
     name = names.get(metric, metric)
     return f"agreement {name}" if scoring == "agreement" and metric not in ("sqnr", "sqnr_db") else name
+
+
+def _cost_title(cost: str) -> str:
+    return {"cycles": "cycles", "latency": "latency ms", "dram": "DRAM bytes", "weights": "weight bytes"}[cost]
 
 
 def _changes(config, baseline) -> list[str]:
@@ -78,7 +87,7 @@ def build_json(req, model, task, space, search, chosen, seconds: float, evaluato
     float_metrics = {k: v for k, v in task.float_metrics.items() if k != "sqnr_db"}
     return {
         "version": 1, "model": model.label or task.net.name, "data": str(task.data.root), "images": len(task.inputs),
-        "scoring": task.scoring, "scoring_note": SCORING_NOTE[task.scoring],
+        "scoring": task.scoring, "scoring_note": scoring_note(task.scoring, task.net.is_detector),
         "metric": req.metric, "metric_key": metric_key, "metric_title": metric_title(req.metric, task.scoring),
         "max_drop": float(req.max_drop), "cost": req.cost, "cost_key": cost_key,
         "reference": search.reference, "reference_note": "FLOAT's value on the same images" if metric_key != "sqnr_db"
@@ -156,7 +165,7 @@ class TuneResult:
         lines = [f"{d['model']} on {d['images']} images of {d['data']} ({d['scoring_note']})",
                  f"budget: {title} at most {d['max_drop']:g} below {d['reference_note']} "
                  f"({_num(d['reference'], 4)}); cost: {d['cost']}",
-                 f"{'point':<14}{title:>24}{'drop':>9}{d['cost']:>14}{'x base':>8}  changes from the baseline"]
+                 f"{'point':<14}{title:>24}{'drop':>9}{_cost_title(d['cost']):>14}{'x base':>8}  changes from the baseline"]
         for p in rows:
             tag = "*" if p["id"] == d["chosen"] else ("b" if p["id"] == d["baseline"] else " ")
             rel = p["cost"][ck] / base["cost"][ck] if base and base["cost"][ck] else float("nan")

@@ -117,11 +117,17 @@ class Search:
     def cost(self, p: Point) -> float:
         return p.cost(self.cost_key)
 
+    def rank(self, p: Point) -> tuple[float, float, float, str]:
+        """Order of preference among points meeting the budget: the cost, then the drop, then
+        cycles (the chosen point is then always on the Pareto front of :func:`pareto`)."""
+        return (self.cost(p), p.drop, p.cost("cycles"), p.key)
+
     def best(self) -> Point | None:
-        """The cheapest point meeting the budget; if none does, the smallest drop (then cost)."""
+        """The cheapest point meeting the budget (:meth:`rank`); if none does, the smallest
+        drop (then cost)."""
         meeting = [p for p in self.points.values() if p.meets]
         if meeting:
-            return min(meeting, key=lambda p: (self.cost(p), p.drop, p.key))
+            return min(meeting, key=self.rank)
         return min(self.points.values(), key=lambda p: (p.drop, self.cost(p), p.key), default=None)
 
     # ------------------------------------------------------------------ phases
@@ -174,7 +180,7 @@ class Search:
     def _repair(self, base: Config, improving: list[Sensitivity]) -> tuple[Config, list[Move]] | None:
         prefixes = [self._compose(base, [s.move for s in improving[:k]]) for k in range(1, min(len(improving), MAX_REPAIR) + 1)]
         pts = self.measure([(c, "search", f"repair: {', '.join(m.label for m in ms)}") for c, ms in prefixes])
-        ok = [(self.cost(p), k) for k, p in enumerate(pts) if p is not None and p.meets]
+        ok = [(self.rank(p), k) for k, p in enumerate(pts) if p is not None and p.meets]
         return prefixes[min(ok)[1]] if ok else None
 
     def _savings(self, applied: list[Move]) -> list[Move]:
@@ -208,21 +214,22 @@ class Search:
         while cands:
             batch = [(state.with_move(m), "refine", f"{m.label} on the current best") for m in cands]
             pts = self.measure(batch)
-            ok = [(self.cost(p), p.drop, i) for i, p in enumerate(pts) if p is not None and p.meets
-                  and (state_point is None or self.cost(p) < self.cost(state_point))]
+            ok = [(self.rank(p), i) for i, p in enumerate(pts) if p is not None and p.meets
+                  and (state_point is None or self.rank(p) < self.rank(state_point))]
             if not ok:
                 return
-            pick = min(ok)[2]
+            pick = min(ok)[1]
             state, state_point = batch[pick][0], pts[pick]
-            passed = {i for _, _, i in ok} - {pick}
-            cands = [m for i, m in enumerate(cands) if i in passed]
+            slot = (cands[pick].layer, cands[pick].dim)
+            passed = {i for _, i in ok} - {pick}
+            cands = [m for i, m in enumerate(cands) if i in passed and (m.layer, m.dim) != slot]
 
 
 def pareto(points: list[Point], cost_key: str, metric_key: str) -> list[Point]:
     """The non-dominated points in (cost: lower is better, metric: higher is better), by cost."""
     front: list[Point] = []
     best = -math.inf
-    for p in sorted(points, key=lambda p: (p.cost(cost_key), -p.data["metrics"][metric_key], p.key)):
+    for p in sorted(points, key=lambda p: (p.cost(cost_key), -p.data["metrics"][metric_key], p.cost("cycles"), p.key)):
         v = p.data["metrics"][metric_key]
         if v > best:
             front.append(p)

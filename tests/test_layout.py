@@ -21,7 +21,7 @@ import pytest
 from tests.paths import ROOT
 
 PACKAGES = ("golden", "quant", "dla", "rtl_bridge")
-FACES = ("dla.cli", "dla.debugger", "dla.web", "dla.scenario", "dla.eval", "dla.datasets")
+FACES = ("dla.cli", "dla.debugger", "dla.web", "dla.scenario", "dla.eval", "dla.datasets", "dla.tune")
 #: What each part of the library may import (a face may import anything but a circle).
 LIBRARY_MAY_IMPORT = {
     "golden": {"golden"},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from dla import __version__
-from dla.cli import bench, doctor, eval, model, rtl, run, scenario, web
+from dla.cli import bench, doctor, eval, model, rtl, run, scenario, tune, web
 from dla.cli.common import DlaGroup, UserError
 
 __all__ = ["UserError", "cli", "main"]
@@ -28,7 +28,7 @@ def cli() -> None:
     """
 
 
-for _family in (model, run, scenario, rtl, eval, web, doctor, bench):
+for _family in (model, run, scenario, rtl, eval, tune, web, doctor, bench):
     _family.register(cli)
 
 

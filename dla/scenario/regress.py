@@ -36,17 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dla.distributed import SCHEDULER_TIMEOUT_S, SchedulerError, dask_client  # noqa: F401 (re-exported)
 from dla.fileio import atomic_dir, json_text, write_bytes_atomic
 from dla.scenario.junit import error_suite, junit_xml
 from dla.scenario.load import LoadedScenario, expand_matrix, find_scenario, load_scenario, shipped_scenarios
 from golden.errors import UserInputError
 
-SCHEDULER_TIMEOUT_S = 10
 CAMPAIGN_FILES = ("index.html", "junit.xml", "regress.json")
-
-
-class SchedulerError(UserInputError):
-    pass
 
 
 @dataclass
@@ -136,22 +132,8 @@ def run_job(job: Job, out_dir: str) -> dict[str, Any]:
 
 
 def _client(workers: int, scheduler: str | None):
-    import dask
-    from dask.distributed import Client, LocalCluster
-
-    # no retry of a task whose worker died, and one task per worker thread at a time (so a dying
-    # worker takes down only the scenario it was running)
-    dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0,
-                     "distributed.logging.distributed": "error"})
-    if scheduler:
-        try:
-            return Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s"), None
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler} within {SCHEDULER_TIMEOUT_S} s "
-                                 f"({type(exc).__name__}: {exc}); nothing was run") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=50)
-    return Client(cluster), cluster
+    """``dla.distributed.dask_client`` (shared with ``dla tune``)."""
+    return dask_client(workers, scheduler)
 
 
 def index_html(rows: list[dict[str, Any]], seconds: float, workers: str) -> str:

@@ -38,7 +38,8 @@ from dla.int_kernels import conv_accumulate, exact_int_gemm, gemm_plan
 from golden.kernels import im2col
 from golden.layers import ConnectedSpec, ConvSpec, LayerSpec
 from golden.network import Network
-from quant import image_inputs, quantize
+from quant import collect_ranges, image_inputs, quantize
+from quant.calibrate import Ranges
 from quant.qnet import QuantizedNetwork
 from quant.refine import PIPELINE_ORDER, REFINEMENTS, UnknownRefinementError, check_refinements
 from quant.refine.adaround import AdaRoundOptions, adaround_weights, require_torch
@@ -110,29 +111,57 @@ class RefineReport:
         return out
 
 
-def calibration_arrays(net: Network, images: list[Path] | int, limit: int) -> list[np.ndarray]:
+CalibSource = list[Path] | int | Sequence[np.ndarray]
+"""Calibration images: files, a synthetic count, or the network inputs as float32 arrays."""
+
+
+def _is_arrays(images: CalibSource) -> bool:
+    return not isinstance(images, int) and len(images) > 0 and isinstance(images[0], np.ndarray)
+
+
+def calibration_arrays(net: Network, images: CalibSource, limit: int) -> list[np.ndarray]:
     """The first ``limit`` calibration inputs as the network reads them (letterboxed float32)."""
-    src: Iterable[np.ndarray] = synthetic_inputs(net, images) if isinstance(images, int) else image_inputs(net, images)
+    if _is_arrays(images):
+        src: Iterable[np.ndarray] = images  # type: ignore[assignment]
+    else:
+        src = synthetic_inputs(net, images) if isinstance(images, int) else image_inputs(net, images)  # type: ignore[arg-type]
     return [np.ascontiguousarray(x, dtype=np.float32) for x in islice(src, limit)]
 
 
-def quantize_refined(net: Network, calib_images: list[Path] | int, spec: QuantSpec | None = None,
+def _statistics(net: Network, images: CalibSource, use_cache: bool,
+                on_image: Callable[[int], None] | None) -> tuple[Ranges, bool]:
+    """``collect_statistics`` (cached) for files or a count; arrays are run directly (no cache key)."""
+    if _is_arrays(images):
+        return collect_ranges(net, iter(images), on_image=on_image), False  # type: ignore[arg-type]
+    return collect_statistics(net, images, use_cache, on_image)  # type: ignore[arg-type]
+
+
+def quantize_refined(net: Network, calib_images: CalibSource, spec: QuantSpec | None = None,
                      refinements: Sequence[str] = (), hw: HardwareConfig | None = None,
                      on_image: Callable[[int], None] | None = None, use_cache: bool = True,
-                     options: RefineOptions | None = None) -> QuantizedNetwork:
-    """Statistics over ``calib_images`` (files, or a synthetic count), quantization by ``spec``
-    and the ``refinements`` (module docstring).  With no refinements it is exactly
-    ``quantize(net, collect_statistics(...))``.  Unknown names raise
-    ``UnknownRefinementError``; ``adaround`` without PyTorch raises ``TorchMissingError`` —
-    both before any work."""
-    return refine_with_report(net, calib_images, spec, refinements, hw, on_image, use_cache, options)[0]
+                     options: RefineOptions | None = None, ranges: Ranges | None = None) -> QuantizedNetwork:
+    """Statistics over ``calib_images``, quantization by ``spec`` and the ``refinements``
+    (module docstring).
+
+    ``calib_images``: image files, a synthetic count (``dla.calibration``), or the inputs
+    themselves as float32 arrays of the network's input shape (letterboxed as for inference).
+    ``ranges``: statistics of ``net`` already collected over those images (``dla tune`` collects
+    them once); used unless ``cle`` changes the network, whose statistics are then collected
+    anew.  With no refinements the result is exactly ``quantize(net, ranges, ...)``.
+    Unknown names raise ``UnknownRefinementError``; ``adaround`` without PyTorch raises
+    ``TorchMissingError`` — both before any work."""
+    return refine_with_report(net, calib_images, spec, refinements, hw, on_image, use_cache, options, ranges)[0]
 
 
-def refine_with_report(net: Network, calib_images: list[Path] | int, spec: QuantSpec | None = None,
+def refine_with_report(net: Network, calib_images: CalibSource, spec: QuantSpec | None = None,
                        refinements: Sequence[str] = (), hw: HardwareConfig | None = None,
                        on_image: Callable[[int], None] | None = None, use_cache: bool = True,
-                       options: RefineOptions | None = None) -> tuple[QuantizedNetwork, RefineReport]:
+                       options: RefineOptions | None = None,
+                       ranges: Ranges | None = None) -> tuple[QuantizedNetwork, RefineReport]:
     """:func:`quantize_refined` and the :class:`RefineReport` of what each refinement did."""
+    if isinstance(calib_images, Ranges) or isinstance(refinements, HardwareConfig):
+        raise TypeError("quantize_refined(net, calib_images, spec, refinements, hw, ..., ranges=...): "
+                        "calibration images second, statistics as ranges=")
     names = check_refinements(refinements)
     if "adaround" in names:
         require_torch()
@@ -143,7 +172,8 @@ def refine_with_report(net: Network, calib_images: list[Path] | int, spec: Quant
     if "cle" in names:
         res = equalize(net, options.cle_iterations)
         work, report.cle_pairs, report.cle_iterations = res.net, res.pairs, res.iterations
-    ranges, report.statistics_cached = collect_statistics(work, calib_images, use_cache, on_image)
+    if ranges is None or work is not net:
+        ranges, report.statistics_cached = _statistics(work, calib_images, use_cache, on_image)
     qnet = quantize(work, ranges, route_shared_scale=hw.route_shared_scale, spec=spec)
     layerwise = [n for n in PIPELINE_ORDER if n in names and n != "cle"]
     if layerwise:

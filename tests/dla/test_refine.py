@@ -171,3 +171,20 @@ def test_quantize_cli_flags(tmp_path: Path) -> None:
     assert load_qnet(out)[0].refinements == ("cle", "bias_correction")
     plain = ok("quantize", "shapes-yolo", "--calib-synthetic", 3, "-q", "-o", tmp_path / "p.qnet")
     assert "refinements" not in plain.output
+
+
+def test_inputs_as_arrays_and_given_statistics_give_the_same_model() -> None:
+    """What ``dla tune`` passes: the calibration inputs as arrays and statistics collected once."""
+    m = resolve_model("shapes-yolo")
+    xs = list(synthetic_inputs(m.net, 4))
+    ranges, _ = collect_statistics(m.net, 4)
+    a = quantize_refined(m.net, 4, refinements=["bias_correction"])
+    b = quantize_refined(m.net, xs, refinements=["bias_correction"], ranges=ranges)
+    assert a.scales == b.scales
+    for i, ql in a.layers.items():
+        assert np.array_equal(b.layers[i].b_q, ql.b_q) and np.array_equal(b.layers[i].w_q, ql.w_q)
+    c = quantize_refined(m.net, xs, refinements=["cle"], ranges=ranges)  # cle: statistics of the new net
+    d = quantize_refined(m.net, 4, refinements=["cle"])
+    assert c.scales == d.scales
+    with pytest.raises(TypeError, match="ranges="):
+        quantize_refined(m.net, ranges, None, HardwareConfig(), ["cle"])  # type: ignore[arg-type]

@@ -11,7 +11,8 @@ per-channel weight scales ``s`` and ``bits``-wide narrow-range codes ``[−q, q]
 * ``W_floor = floor(W / s)``; a continuous ``V`` (init so that ``h(V) = W/s − W_floor``) gives the
   soft weights ``W~ = s · clip(W_floor + h(V), −q, q)`` with the rectified sigmoid
   ``h(V) = clip(sigmoid(V)·(ζ − γ) + γ, 0, 1)``, ``ζ = 1.1``, ``γ = −0.1``;
-* the loss is ``mean((W~ · X_q − W · X)²) + λ · Σ (1 − |2h(V) − 1|^β)``, where ``X`` are input
+* the loss is ``‖W~ · X_q − W · X‖² / P + λ · Σ (1 − |2h(V) − 1|^β)`` (squared error summed over
+  the output channels, averaged over the ``P`` sampled positions), where ``X`` are input
   columns of the FLOAT run and ``X_q`` the same columns as the INT run's (dequantized) inputs —
   so the rounding also compensates the error the earlier layers pass on (the paper's
   asymmetric reconstruction); the bias is common to both sides and left out;
@@ -19,7 +20,8 @@ per-channel weight scales ``s`` and ``bits``-wide narrow-range codes ``[−q, q]
   then), Adam with learning rate ``lr``; ``columns`` random input columns per iteration;
 * result: ``w_q = clip(W_floor + [V ≥ 0], −q, q)`` (``h(V) ≥ ½``), always in the width's range.
 
-Deterministic for a given ``seed`` and torch thread count.  The result is a rounding choice
+Deterministic for a given ``seed`` and ``threads`` (torch runs on ``threads`` threads, 1 by
+default, while it optimises: on a shared machine more threads mostly wait for each other).  The result is a rounding choice
 only: every code is ``floor`` or ``floor + 1`` of ``W/s`` (clipped), never further away.
 """
 from __future__ import annotations
@@ -58,6 +60,7 @@ class AdaRoundOptions:
     warmup: float = 0.2
     beta: tuple[float, float] = (20.0, 2.0)
     seed: int = 0
+    threads: int = 1  # torch threads while optimising: one keeps results reproducible across machines
 
 
 def adaround_weights(w: np.ndarray, scale: np.ndarray, bits: int, x_float: np.ndarray, x_quant: np.ndarray,
@@ -66,6 +69,16 @@ def adaround_weights(w: np.ndarray, scale: np.ndarray, bits: int, x_float: np.nd
     ``scale`` ``(N,)``): see the module docstring.  ``x_float``/``x_quant`` are ``(K, P)`` input
     columns (K = ``w[0].size``) of the FLOAT and INT runs, same positions."""
     torch = require_torch()
+    before = torch.get_num_threads()
+    torch.set_num_threads(options.threads)
+    try:
+        return _optimise(torch, w, scale, bits, x_float, x_quant, options)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _optimise(torch, w: np.ndarray, scale: np.ndarray, bits: int, x_float: np.ndarray,  # noqa: ANN001
+              x_quant: np.ndarray, options: AdaRoundOptions) -> np.ndarray:
     n = w.shape[0]
     w2 = np.asarray(w, dtype=np.float64).reshape(n, -1)
     q = (1 << (bits - 1)) - 1
@@ -94,7 +107,7 @@ def adaround_weights(w: np.ndarray, scale: np.ndarray, bits: int, x_float: np.nd
         with torch.no_grad():
             target = target_w @ cf
         soft = ts * torch.clamp(tw_floor + h(v), -q, q)
-        loss = torch.mean((soft @ cq - target) ** 2)
+        loss = torch.sum((soft @ cq - target) ** 2) / cq.shape[1]
         if it >= warm:
             frac = (it - warm) / max(1, options.iterations - warm)
             beta = options.beta[0] + (options.beta[1] - options.beta[0]) * frac

@@ -105,7 +105,6 @@ def test_without_refinements_it_is_plain_quantization() -> None:
         assert np.array_equal(got.layers[i].w_q, ql.w_q) and np.array_equal(got.layers[i].b_q, ql.b_q)
 
 
-@pytest.mark.slow
 def test_qnet_round_trip_reproduces_int_outputs_bit_exactly(tmp_path: Path) -> None:
     m = resolve_model("shapes-yolo")
     hw = HardwareConfig()

@@ -139,7 +139,8 @@ def _statistics(net: Network, images: CalibSource, use_cache: bool,
 def quantize_refined(net: Network, calib_images: CalibSource, spec: QuantSpec | None = None,
                      refinements: Sequence[str] = (), hw: HardwareConfig | None = None,
                      on_image: Callable[[int], None] | None = None, use_cache: bool = True,
-                     options: RefineOptions | None = None, ranges: Ranges | None = None) -> QuantizedNetwork:
+                     options: RefineOptions | None = None, ranges: Ranges | None = None,
+                     on_layer: Callable[[int, int], None] | None = None) -> QuantizedNetwork:
     """Statistics over ``calib_images``, quantization by ``spec`` and the ``refinements``
     (module docstring).
 
@@ -149,15 +150,18 @@ def quantize_refined(net: Network, calib_images: CalibSource, spec: QuantSpec | 
     them once); used unless ``cle`` changes the network, whose statistics are then collected
     anew.  With no refinements the result is exactly ``quantize(net, ranges, ...)``.
     Unknown names raise ``UnknownRefinementError``; ``adaround`` without PyTorch raises
-    ``TorchMissingError`` — both before any work."""
-    return refine_with_report(net, calib_images, spec, refinements, hw, on_image, use_cache, options, ranges)[0]
+    ``TorchMissingError`` — both before any work.  ``on_layer(done, total)`` is called after each
+    layer of the layer pass (step 3), for a progress bar."""
+    return refine_with_report(net, calib_images, spec, refinements, hw, on_image, use_cache, options, ranges,
+                              on_layer)[0]
 
 
 def refine_with_report(net: Network, calib_images: CalibSource, spec: QuantSpec | None = None,
                        refinements: Sequence[str] = (), hw: HardwareConfig | None = None,
                        on_image: Callable[[int], None] | None = None, use_cache: bool = True,
                        options: RefineOptions | None = None,
-                       ranges: Ranges | None = None) -> tuple[QuantizedNetwork, RefineReport]:
+                       ranges: Ranges | None = None,
+                       on_layer: Callable[[int, int], None] | None = None) -> tuple[QuantizedNetwork, RefineReport]:
     """:func:`quantize_refined` and the :class:`RefineReport` of what each refinement did."""
     if isinstance(calib_images, Ranges) or isinstance(refinements, HardwareConfig):
         raise TypeError("quantize_refined(net, calib_images, spec, refinements, hw, ..., ranges=...): "
@@ -178,7 +182,7 @@ def refine_with_report(net: Network, calib_images: CalibSource, spec: QuantSpec 
     layerwise = [n for n in PIPELINE_ORDER if n in names and n != "cle"]
     if layerwise:
         xs = calibration_arrays(work, calib_images, options.max_images)
-        report.layers = LayerPass(qnet, hw, xs, options).run(layerwise)
+        report.layers = LayerPass(qnet, hw, xs, options).run(layerwise, on_layer)
     qnet.refinements = names
     return qnet, report
 
@@ -193,7 +197,7 @@ class LayerPass:
         self.fl: list[dict[int, LayerRecord]] = [{} for _ in xs]
         self.iq: list[dict[int, LayerRecord]] = [{} for _ in xs]
 
-    def run(self, names: list[str]) -> list[LayerRefinement]:
+    def run(self, names: list[str], on_layer: Callable[[int, int], None] | None = None) -> list[LayerRefinement]:
         net, eng = self.qnet.net, self.engine
         eng.plans()
         consumers = net.consumers()
@@ -216,6 +220,8 @@ class LayerPass:
                     if t >= 0 and last_use.get(t, -1) <= spec.index:
                         self.fl[k].pop(t, None)
                         self.iq[k].pop(t, None)
+            if on_layer:
+                on_layer(spec.index + 1, len(net.layers))
         return out
 
     # ------------------------------------------------------------------ helpers

@@ -123,9 +123,11 @@ def quantize_cmd(cfg: str, weights: str | None, calib: str | None, calib_synthet
         NamedPrecision("spec", spec_file, spec.input_bits, spec.overrides).check_network(net)
     images = resolve_images(calib, calib_synthetic)
     total = images if isinstance(images, int) else len(images)
-    with tqdm(total=total, desc="calibrating", unit="img", disable=quiet, leave=False, file=sys.stderr) as bar:
+    with tqdm(total=total, desc="calibrating", unit="img", disable=quiet, leave=False, file=sys.stderr) as bar, \
+            tqdm(total=len(net.layers), desc="refining", unit="layer", disable=quiet or not refinements,
+                 leave=False, file=sys.stderr) as layers:
         qnet, report = refine_with_report(net, images, spec, refinements, hwc, on_image=lambda n: bar.update(),
-                                          use_cache=not no_cache)
+                                          use_cache=not no_cache, on_layer=lambda done, n: layers.update())
     from dla.engine import Engine
 
     Engine(qnet.net, qnet, hwc).plans()  # refuse a model the configured DLA cannot run, before writing

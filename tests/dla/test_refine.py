@@ -187,3 +187,11 @@ def test_inputs_as_arrays_and_given_statistics_give_the_same_model() -> None:
     assert c.scales == d.scales
     with pytest.raises(TypeError, match="ranges="):
         quantize_refined(m.net, ranges, None, HardwareConfig(), ["cle"])  # type: ignore[arg-type]
+
+
+def test_layer_pass_reports_progress() -> None:
+    m = resolve_model("shapes-yolo")
+    seen: list[tuple[int, int]] = []
+    quantize_refined(m.net, 2, refinements=["bias_correction"], on_layer=lambda d, n: seen.append((d, n)))
+    n = len(m.net.layers)
+    assert seen == [(i, n) for i in range(1, n + 1)]

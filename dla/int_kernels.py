@@ -6,11 +6,14 @@ its encoded requantizers (``dla.requant``), its operand widths — built once fr
 ``f(spec, inputs, plan, hw)`` on integer ``(C, H, W)`` arrays (int8, or int16 for 16-bit
 tensors) returning ``(output at the layer's width, LayerStats)``.
 
-Accumulation is exact (:func:`gemm_plan`): im2col + GEMMs in floating point over
+Accumulation is exact, by one of two backends (``dla.int_backend``, chosen once per plan):
+the int8 backend (onnxruntime's u8s8 ``MatMulInteger``, exact int32 sums, for 8-bit activations
+with ≤ 8-bit weights on a CPU where it is verified exact), or the float backend
+(:func:`gemm_plan`): im2col + GEMMs in floating point over
 inner-dimension chunks short enough that every partial sum is an integer the float type holds
 exactly — float32 below 2^24 (w8a8: 1024 products of |w| ≤ 127, |x| ≤ 128, each < 2^14), float64
 below 2^53 (any pair with a 16-bit operand) — the chunks summed in float64 and converted to
-int64; then the bias is added and the result fitted to ``acc_bits`` (saturate or wrap) —
+int64.  Either way the exact sum is the same integer; then the bias is added and the result fitted to ``acc_bits`` (saturate or wrap) —
 saturation is applied to the exact sum, as an accumulator with guard bits followed by a clamp
 would.  Outputs are requantized and saturated to the output tensor's width (8 or 16 bits);
 conversions between tensors of different widths are ``dla.arith``'s (docs/arithmetic.md).
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dla import arith, fused
+from dla import arith, fused, int_backend
 from dla.config import HardwareConfig
 from dla.fused import FusedAct
 from dla.requant import Requant, apply, apply_select, encode
@@ -62,6 +65,7 @@ class LayerPlan:
     w_bits: int = INT8_BITS  # conv/connected: weight width
     chunk: int = GEMM_CHUNK  # conv/connected: exact-GEMM chunk (gemm_plan)
     w_q: np.ndarray | None = None  # (N, K) integer weights as float32/float64 (gemm_plan), GEMM-ready
+    int_gemm: Callable[[np.ndarray], np.ndarray] | None = None  # int8 backend (dla.int_backend), or None
     b_q: np.ndarray | None = None  # (N,) int64
     rq: Requant | None = None  # accumulator -> output (or pre-activation)
     rq_neg: Requant | None = None  # fused leaky: alpha * multiplier for negative accumulators
@@ -206,10 +210,34 @@ def _activation_int(acc: np.ndarray, act: str, plan: LayerPlan, hw: HardwareConf
 
 def conv_int(spec: ConvSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
              hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
-    """``acc = Σ x_q·w_q + b_q`` (exact, fitted to acc_bits) → requantize → activation → output width."""
-    acc = conv_accumulate(spec, inputs[0].astype(plan.w_q.dtype), plan.w_q, plan.chunk)
-    out, stats = _requant_blocks(acc.reshape(acc.shape[0], -1), spec.activation, plan, hw)
+    """``acc = Σ x_q·w_q + b_q`` (exact, fitted to acc_bits) → requantize → activation → output width.
+
+    The exact sum comes from the int8 backend when the plan has one (``plan.int_gemm`` on
+    :func:`im2col_int8`: ``(N, P)`` int32), else from the float GEMMs of
+    :func:`conv_accumulate`; everything after the sum is the same code."""
+    if plan.int_gemm is not None:
+        acc = plan.int_gemm(im2col_int8(inputs[0], spec.size, spec.stride_y, spec.stride_x, spec.padding))
+    else:
+        acc = conv_accumulate(spec, inputs[0].astype(plan.w_q.dtype), plan.w_q, plan.chunk)
+        acc = acc.reshape(acc.shape[0], -1)
+    out, stats = _requant_blocks(acc, spec.activation, plan, hw)
     return out.reshape(spec.out_shape), stats
+
+
+def im2col_int8(x: np.ndarray, size: int, stride_y: int, stride_x: int, padding: int) -> np.ndarray:
+    """``golden.kernels.im2col`` for int8 tensors: ``(C, H, W)`` → ``(C·size·size, OH·OW)`` int8,
+    rows ``(c, ky, kx)`` like OIHW weights, padded positions 0 — the int8 backend's operand."""
+    c, h, w = x.shape
+    oh = (h + 2 * padding - size) // stride_y + 1
+    ow = (w + 2 * padding - size) // stride_x + 1
+    if size == 1 and stride_x == stride_y == 1 and padding == 0:
+        return np.ascontiguousarray(x).reshape(c, h * w)
+    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding))) if padding else x
+    col = np.empty((c, size, size, oh, ow), dtype=x.dtype)
+    for ky in range(size):
+        for kx in range(size):
+            col[:, ky, kx] = xp[:, ky:ky + stride_y * (oh - 1) + 1:stride_y, kx:kx + stride_x * (ow - 1) + 1:stride_x]
+    return col.reshape(c * size * size, oh * ow)
 
 
 def conv_accumulate(spec: ConvSpec, x: np.ndarray, w: np.ndarray, chunk: int = GEMM_CHUNK) -> np.ndarray:
@@ -232,7 +260,10 @@ def conv_accumulate(spec: ConvSpec, x: np.ndarray, w: np.ndarray, chunk: int = G
 
 def connected_int(spec: ConnectedSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
                   hw: HardwareConfig) -> tuple[np.ndarray, LayerStats]:
-    acc = exact_int_gemm(plan.w_q, inputs[0].reshape(-1, 1).astype(plan.w_q.dtype), plan.chunk)
+    if plan.int_gemm is not None:
+        acc = plan.int_gemm(np.ascontiguousarray(inputs[0].reshape(-1, 1)))
+    else:
+        acc = exact_int_gemm(plan.w_q, inputs[0].reshape(-1, 1).astype(plan.w_q.dtype), plan.chunk)
     out, stats = _requant_blocks(acc, spec.activation, plan, hw)
     return out.reshape(spec.out_shape), stats
 
@@ -363,6 +394,20 @@ def _activation_plan(spec: LayerSpec, act: str, real: np.ndarray, plan: LayerPla
     plan.lut = _act_lut(act, s_pre, plan.out_scale, plan.out_bits)
 
 
+def _int8_backend(spec: ConvSpec | ConnectedSpec, w_q: np.ndarray, w_bits: int,
+                  in_bits: int) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The int8 backend's GEMM for this layer, or ``None`` for the float path: when the active
+    backend is ``float``, the widths are not 8-bit activations × ≤8-bit weights, int32 could
+    overflow, or the conv is grouped (``dla.int_backend``)."""
+    n = w_q.shape[0]
+    k = w_q[0].size
+    if isinstance(spec, ConvSpec) and spec.groups != 1:
+        return None
+    if not int_backend.eligible(w_bits, in_bits, k) or int_backend.active() != int_backend.ORT:
+        return None
+    return int_backend.int8_gemm(w_q.reshape(n, k))
+
+
 def build_plan(spec: LayerSpec, qnet: QuantizedNetwork, hw: HardwareConfig) -> LayerPlan:
     """Everything layer ``spec`` needs to run in INT mode (raises ``UnsupportedError`` if it cannot)."""
     s_y = qnet.scales[spec.index]
@@ -374,6 +419,7 @@ def build_plan(spec: LayerSpec, qnet: QuantizedNetwork, hw: HardwareConfig) -> L
         plan.w_bits = ql.w_bits
         dtype, plan.chunk = gemm_plan(ql.w_bits, prec.input_bits[0])
         plan.w_q = ql.w_q.reshape(ql.w_q.shape[0], -1).astype(dtype)
+        plan.int_gemm = _int8_backend(spec, ql.w_q, ql.w_bits, prec.input_bits[0])
         plan.b_q = ql.b_q.astype(np.int64)
         real = s_in[0] * ql.w_scale / s_y
         _activation_plan(spec, spec.activation, real, plan, qnet, hw)

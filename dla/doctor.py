@@ -61,7 +61,7 @@ APT_LINE = "sudo apt-get install -y " + " ".join(APT_PACKAGES)
 
 EXTRA_USES = {
     "rtl": "dla rtl check / dla rtl run; scenarios' rtl:",
-    "bench": "the benchmarks in bench/ (OpenCV DNN and onnxruntime peers)",
+    "bench": "the benchmarks in bench/ (OpenCV DNN peer)",
     "train": "dla train; PyTorch parity checks",
     "test": "the test suite (python3 -m pytest)",
 }
@@ -139,6 +139,8 @@ class Report:
     """Each tool and its path (None: missing)."""
     extras: dict[str, dict[str, str | None]]
     """Extra -> {distribution: installed version or None}."""
+    int_backend: str = ""
+    """The INT engine's exact-GEMM backend and why (``dla.int_backend.status``); informational."""
 
     @property
     def missing_tools(self) -> list[SystemTool]:
@@ -162,6 +164,8 @@ class Report:
             missing = [d for d, v in dists.items() if v is None]
             state = f"missing {', '.join(missing)}" if missing else "installed"
             out.append(f"  {'MISSING' if missing else 'ok     '}  [{extra}] {EXTRA_USES.get(extra, '')} ({state})")
+        if self.int_backend:
+            out.append(f"INT engine exact GEMM: {self.int_backend}")
         if self.ok:
             out.append("everything is installed")
         else:
@@ -178,7 +182,18 @@ def examine() -> Report:
     found = extra_requirements()
     order = [e for e in EXTRA_USES if e in found] + sorted(set(found) - set(EXTRA_USES))
     extras = {e: {d: _installed(d) for d in found[e]} for e in order}
-    return Report([(t, t.found()) for t in TOOLS], extras)
+    return Report([(t, t.found()) for t in TOOLS], extras, _int_backend_line())
+
+
+def _int_backend_line() -> str:
+    """Which backend computes the INT engine's exact sums here (runs its self-test once)."""
+    from dla import int_backend
+    from golden.errors import UserInputError
+
+    try:
+        return int_backend.status().line()
+    except UserInputError as exc:  # a bad DLA_INT_BACKEND: shown, not fatal for the doctor
+        return f"error: {exc}"
 
 
 __all__ = ["APT_LINE", "APT_PACKAGES", "DIST", "RTL_HINT", "Report", "SystemTool", "TOOLS", "apt_line", "examine",

@@ -26,6 +26,9 @@ def cli() -> None:
     The name of a shipped trained model (shapes-yolo, shapes-cls) stands alone
     for CFG WEIGHTS: 'dla infer shapes-yolo IMAGE'.
     """
+    from dla.int_backend import requested
+
+    requested()  # a misspelt DLA_INT_BACKEND is one error before any work
 
 
 for _family in (model, run, scenario, rtl, eval, tune, web, doctor, bench):

@@ -139,44 +139,49 @@ def _ort_qlinearconv_session(spec, w_q: np.ndarray, act_dtype: str, threads: int
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
-def bench_int(cfg: str | Path, threads: int = 2, repeats: int = 7, seed: int = 0,
-              log: Callable[[str], None] = print) -> dict[str, float]:
-    """INT forward vs golden FLOAT and OpenCV; the conv stack vs onnxruntime QLinearConv (s8s8, u8s8)."""
-    import cv2
-
-    from dla.engine import Engine, quantize_tensor
-    from dla.int_kernels import conv_int
-    from golden.layers import ConvSpec
+def _int_setup(cfg: str | Path, seed: int) -> tuple:
+    """yolov3-tiny-like benchmark setup: random weights, a synthetic input, per-channel int8."""
     from quant import collect_ranges, quantize
 
     net = random_weights(parse_network(cfg), seed)
     x = synthetic_image(net.input_shape, np.random.default_rng(seed + 1))
-    qnet = quantize(net, collect_ranges(net, [x]), "per_channel")
+    return net, x, quantize(net, collect_ranges(net, [x]), "per_channel")
+
+
+def int_engine_ratios(cfg: str | Path, threads: int = 2, repeats: int = 7, seed: int = 0,
+                      log: Callable[[str], None] | None = None, _setup: tuple | None = None) -> dict[str, float | str]:
+    """The issue's two speed ratios, measured back to back in this process at ``threads``:
+    INT forward vs golden FLOAT forward (target <= 1.0), and the conv stack — every conv's
+    ``conv_int`` (exact sums + requantization to int8) on its real input from an INT run —
+    vs onnxruntime's QLinearConv u8s8 (target <= 2.0) and s8s8, each conv timed interleaved
+    with its peers and the per-conv medians summed.
+
+    Returns ``backend`` (``dla.int_backend.status().line()``), ``int_ms``, ``float_ms``,
+    ``int_vs_float``, ``conv_stack_ms``, ``ort_u8s8_ms``, ``ort_s8s8_ms``, ``conv_vs_u8s8``,
+    ``conv_vs_s8s8`` (the onnxruntime figures only when it is installed).  ``dla bench tune``
+    calls this; ``bench_int`` prints it with more peers."""
+    from dla import int_backend
+    from dla.engine import Engine, quantize_tensor
+    from dla.int_kernels import conv_int
+    from golden.layers import ConvSpec
+
+    net, x, qnet = _setup or _int_setup(cfg, seed)
     engine = Engine(net, qnet)
-    plans = engine.plans()
-    with tempfile.TemporaryDirectory() as tmp:
-        wpath = Path(tmp) / "w.weights"
-        write_weights(net, wpath)
-        cvnet = cv2.dnn.readNetFromDarknet(str(cfg), str(wpath))
-    out_names = cvnet.getUnconnectedOutLayersNames()
-    cv2.setNumThreads(threads)
-
-    def run_cv() -> object:
-        cvnet.setInput(x[None])
-        return cvnet.forward(out_names)
-
-    figures: dict[str, float] = {}
+    figures: dict[str, float | str] = {"backend": int_backend.status().line()}
     with threadpool_limits(limits=threads):
-        t_int, t_float, t_cv = interleaved_medians(
-            [lambda: engine.run(x, "int"), lambda: forward(net, x, keep_all=False), run_cv], repeats)
-        figures.update(int_ms=t_int, float_ms=t_float, opencv_ms=t_cv)
-        log(f"{net.name} threads={threads}: INT {t_int:.1f} ms, golden FLOAT {t_float:.1f} ms "
-            f"(INT/FLOAT {t_int / t_float:.2f}x), OpenCV float {t_cv:.1f} ms (INT/OpenCV {t_int / t_cv:.2f}x)")
-        figures.update(bench_mixed_precision(net, x, engine, repeats, log))
+        plans = engine.plans()  # inside the limit: the int8 backend's sessions take its thread count
+        t_int, t_float = interleaved_medians([lambda: engine.run(x, "int"), lambda: forward(net, x, keep_all=False)],
+                                             repeats)
+        figures.update(int_ms=t_int, float_ms=t_float, int_vs_float=t_int / t_float)
+        if log:
+            log(f"INT exact GEMM backend: {figures['backend']}")
+            log(f"{net.name} threads={threads}: INT {t_int:.1f} ms, golden FLOAT {t_float:.1f} ms "
+                f"(INT/FLOAT {t_int / t_float:.2f}x, target <= 1.0x)")
         try:
             import onnxruntime  # noqa: F401
         except ImportError:
-            log("onnxruntime not installed: pip install onnxruntime onnx (conv-stack comparison skipped)")
+            if log:
+                log("onnxruntime not installed: pip install onnxruntime onnx (conv-stack comparison skipped)")
             return figures
         run = engine.run(x, "int")  # each conv gets its real int8 input from an INT run
         ours, s8, u8 = 0.0, 0.0, 0.0
@@ -194,9 +199,54 @@ def bench_int(cfg: str | Path, threads: int = 2, repeats: int = 7, seed: int = 0
                                            lambda: sess_s8.run(None, {"x": xq[None]}),
                                            lambda: sess_u8.run(None, {"x": xu[None]})], repeats)
             ours, s8, u8 = ours + a, s8 + b, u8 + c
-        figures.update(conv_stack_ms=ours, ort_s8s8_ms=s8, ort_u8s8_ms=u8)
+    figures.update(conv_stack_ms=ours, ort_s8s8_ms=s8, ort_u8s8_ms=u8, conv_vs_u8s8=ours / u8, conv_vs_s8s8=ours / s8)
+    if log:
         log(f"conv stack ({sum(isinstance(s, ConvSpec) for s in net.layers)} convs): ours {ours:.1f} ms, "
-            f"onnxruntime s8s8 {s8:.1f} ms (ratio {ours / s8:.2f}x), u8s8 {u8:.1f} ms (ratio {ours / u8:.2f}x, the far goal)")
+            f"onnxruntime u8s8 {u8:.1f} ms (ratio {ours / u8:.2f}x, target <= 2.0x), "
+            f"s8s8 {s8:.1f} ms (ratio {ours / s8:.2f}x)")
+    return figures
+
+
+def bench_int(cfg: str | Path, threads: int = 2, repeats: int = 7, seed: int = 0,
+              log: Callable[[str], None] = print) -> dict[str, float | str]:
+    """INT forward vs golden FLOAT (:func:`int_engine_ratios`), vs the same INT on the float-BLAS
+    backend, and vs OpenCV; operand-width configurations; the conv stack vs onnxruntime
+    QLinearConv (u8s8, s8s8)."""
+    import cv2
+
+    from dla import int_backend
+    from dla.engine import Engine
+
+    net, x, qnet = setup = _int_setup(cfg, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        wpath = Path(tmp) / "w.weights"
+        write_weights(net, wpath)
+        cvnet = cv2.dnn.readNetFromDarknet(str(cfg), str(wpath))
+    out_names = cvnet.getUnconnectedOutLayersNames()
+    cv2.setNumThreads(threads)
+
+    def run_cv() -> object:
+        cvnet.setInput(x[None])
+        return cvnet.forward(out_names)
+
+    figures = int_engine_ratios(cfg, threads, repeats, seed, log, _setup=setup)
+    engine = Engine(net, qnet)
+    with threadpool_limits(limits=threads):
+        engine.plans()
+        if int_backend.active() != int_backend.FLOAT:
+            int_backend.force(int_backend.FLOAT)
+            try:
+                on_float = Engine(net, qnet)
+                on_float.plans()
+            finally:
+                int_backend.force(None)
+            t_int, t_blas = interleaved_medians([lambda: engine.run(x, "int"), lambda: on_float.run(x, "int")], repeats)
+            figures.update(int_float_backend_ms=t_blas)
+            log(f"INT on the float-BLAS backend {t_blas:.1f} ms (this backend {t_int:.1f} ms: {t_blas / t_int:.2f}x faster)")
+        t_int, t_cv = interleaved_medians([lambda: engine.run(x, "int"), run_cv], repeats)
+        figures.update(opencv_ms=t_cv)
+        log(f"OpenCV float {t_cv:.1f} ms (INT/OpenCV {t_int / t_cv:.2f}x)")
+        figures.update(bench_mixed_precision(net, x, engine, repeats, log))
     log(f"peak RSS {peak_rss_mib():.0f} MiB")
     return figures
 

@@ -1,7 +1,9 @@
-"""INT forward vs golden FLOAT and OpenCV; the conv stack vs onnxruntime's QLinearConv (s8s8, u8s8).
+"""INT forward vs golden FLOAT and OpenCV; the conv stack vs onnxruntime's QLinearConv (u8s8, s8s8).
 
-Targets: INT <= 1.5x the golden FLOAT time; conv stack no slower than onnxruntime's s8s8 path.
-Needs the [bench] extra (OpenCV, onnxruntime, onnx).
+Targets (issue S): INT forward <= 1.0x the golden FLOAT time; the exact conv stack <= 2x
+onnxruntime's u8s8 path.  Prints which backend computes the exact sums (dla.int_backend;
+DLA_INT_BACKEND=float|onnxruntime forces one) and the INT time on the float-BLAS backend.
+Needs the [bench] extra (OpenCV).
 
 Run from the checkout: python3 bench/int_bench.py [--help]
 """

@@ -129,20 +129,37 @@ def _session(w: np.ndarray, threads: int) -> Callable[[np.ndarray], np.ndarray]:
 make_session: Callable[[np.ndarray, int], Callable[[np.ndarray], np.ndarray]] = _session
 """Builds the u8s8 GEMM callable (replaceable: the tests substitute a saturating one)."""
 
-_CACHE: OrderedDict[tuple, Callable[[np.ndarray], np.ndarray]] = OrderedDict()
+_CACHE: OrderedDict[tuple, "Int8Gemm"] = OrderedDict()
 CACHE_SIZE = 256
 
 
-def int8_gemm(w: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+class Int8Gemm:
     """``col (K, P) int8 ↦ w @ col`` as ``(N, P)`` int32, exact, for integer weights ``w (N, K)``
-    with ``|w| ≤ 127``.  Sessions are cached by (weight bytes, threads), so ``dla tune``'s many
-    configurations that share a layer share its session."""
+    with ``|w| ≤ 127`` (onnxruntime session built by :data:`make_session`).  Pickles as its
+    weights (a Dask worker rebuilds the session), so plans can travel."""
+
+    def __init__(self, w8: np.ndarray, threads: int) -> None:
+        self.w = w8
+        self.threads = threads
+        self._run = make_session(w8, threads)
+
+    def __call__(self, col: np.ndarray) -> np.ndarray:
+        return self._run(col)
+
+    def __reduce__(self) -> tuple:
+        return (int8_gemm, (self.w,))
+
+
+def int8_gemm(w: np.ndarray) -> Int8Gemm:
+    """The :class:`Int8Gemm` of integer weights ``w (N, K)``, at the BLAS thread limit in force.
+    Cached by (weight bytes, threads), so ``dla tune``'s many configurations that share a layer
+    share its session."""
     threads = _threads()
     w8 = np.ascontiguousarray(w, dtype=np.int8)
     key = (w8.shape, hashlib.blake2b(w8.tobytes(), digest_size=16).digest(), threads)
     fn = _CACHE.get(key)
     if fn is None:
-        fn = _CACHE[key] = make_session(w8, threads)
+        fn = _CACHE[key] = Int8Gemm(w8, threads)
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
     else:

@@ -299,3 +299,20 @@ def test_bad_environment_variable_is_one_cli_error(monkeypatch: pytest.MonkeyPat
     assert "Error: DLA_INT_BACKEND='vnni' is not one of auto, float, onnxruntime" in res.output
     assert "Traceback" not in res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_plans_pickle_and_still_compute() -> None:
+    """A plan with the int8 backend pickles (its GEMM travels as its weights) and the copy
+    computes the same output — Dask can ship engines to workers."""
+    import pickle
+
+    use(int_backend.ORT)
+    rng = np.random.default_rng(_seed("pickle"))
+    net, qnet, x = _extreme_conv(8, 3, 1, 1, 5, "mixed", rng)
+    x = rng.integers(-128, 128, size=net.input_shape).astype(np.int8)
+    plan = build_plan(net.layers[0], qnet, HardwareConfig())
+    copy = pickle.loads(pickle.dumps(plan))
+    assert copy.int_gemm is not None
+    a = INT_KERNELS[net.layers[0].kind](net.layers[0], [x], plan, HardwareConfig())[0]
+    b = INT_KERNELS[net.layers[0].kind](net.layers[0], [x], copy, HardwareConfig())[0]
+    assert np.array_equal(a, b)

@@ -3,7 +3,7 @@ to the output width (int8 or int16).
 
 The same arithmetic as ``dla.arith`` / ``dla.requant`` / ``dla.int_kernels._activation_int``,
 element by element — only a faster way to evaluate it: numpy needs a dozen passes over int64
-temporaries, this needs one, vectorised and on all cores.  The inner loop is written without
+temporaries, this needs one, vectorised (on one core: :data:`PARALLEL`).  The inner loop is written without
 data-dependent branches (selects, min/max, masks) so the compiler can vectorise it, and one
 kernel is compiled per (scheme, activation) so no dispatch remains inside the loop.
 Equality with the numpy path is tested on every configuration (``tests/dla/test_fused.py``).
@@ -59,6 +59,12 @@ class FusedAct(enum.IntEnum):
 
 
 available = numba is not None
+PARALLEL = False
+"""Whether the requantizer runs on numba's thread pool.  It does not: it is a few ns per element
+and the cores are the GEMM's (BLAS or onnxruntime threads).  Handing over to a second pool costs
+more than it saves on a loaded machine — yolov3-tiny's 13 requantizations took 49.5 ms on the
+pool against 25.7 ms serial, interleaved in one process on the shared 2-core machine (load ~8),
+the first layer alone 21.9 against 17.1 ms (bench: ``dla bench int``)."""
 if available:
     # numba's own thread pool sleeps when idle; OpenMP's spins, and spinning threads fight
     # OpenBLAS's for the cores between a GEMM and the requantization (measured: 2.5x slower).
@@ -184,7 +190,7 @@ if available:  # pragma: no cover - compiled code
             for j in range(p):
                 y[j] = min(max(_rdbpot(a[j] * m, s, half_on, away), _LO32), _HI32)
 
-    @_jit(parallel=True)
+    @_jit(parallel=PARALLEL)
     def _run(acc, bias, acc_lo, acc_hi, acc_wrap, mp, sp, mn, sn, bits, lsat, out_lo, out_hi,
              leaky_a, leaky_k, relu6_max, lut, half_on, away, scheme, act, out):
         """acc (N, P) exact integer values -> out (N, P) int8 or int16 saturated to

@@ -130,7 +130,7 @@ make_session: Callable[[np.ndarray, int], Callable[[np.ndarray], np.ndarray]] = 
 """Builds the u8s8 GEMM callable (replaceable: the tests substitute a saturating one)."""
 
 _CACHE: OrderedDict[tuple, "Int8Gemm"] = OrderedDict()
-CACHE_SIZE = 256
+CACHE_SIZE = 128  # sessions (each holds its layer's weights once more: yolov3-tiny ~9 MB for 13)
 
 
 class Int8Gemm:

@@ -13,9 +13,9 @@ with ≤ 8-bit weights on a CPU where it is verified exact), or the float backen
 inner-dimension chunks short enough that every partial sum is an integer the float type holds
 exactly — float32 below 2^24 (w8a8: 1024 products of |w| ≤ 127, |x| ≤ 128, each < 2^14), float64
 below 2^53 (any pair with a 16-bit operand) — the chunks summed in float64 and converted to
-int64.  Either way the exact sum is the same integer; then the bias is added and the result fitted to ``acc_bits`` (saturate or wrap) —
-saturation is applied to the exact sum, as an accumulator with guard bits followed by a clamp
-would.  Outputs are requantized and saturated to the output tensor's width (8 or 16 bits);
+int64.  Either way the exact sum is the same integer; then the bias is added and the result
+fitted to ``acc_bits`` (saturate or wrap) — saturation is applied to the exact sum, as an
+accumulator with guard bits followed by a clamp would.  Outputs are requantized and saturated to the output tensor's width (8 or 16 bits);
 conversions between tensors of different widths are ``dla.arith``'s (docs/arithmetic.md).
 """
 from __future__ import annotations

@@ -111,12 +111,13 @@ def test_extreme_operands_equal_across_backends(x_fill: int, w_fill: str) -> Non
     got = plan.int_gemm(im2col_int8(x, spec.size, spec.stride_y, spec.stride_x, spec.padding))
     assert got.dtype == np.int32 and np.array_equal(got.astype(np.int64), exact)
     for hw in (HardwareConfig(), HardwareConfig(acc_bits=16), HardwareConfig(acc_bits=16, acc_overflow="wrap")):
+        want, want_stats = ref.conv(spec, x, ql.w_q, ql.b_q, build_plan(spec, qnet, hw), hw)
         outs = []
         for backend in BACKENDS:
             use(backend)
             p = build_plan(spec, qnet, hw)
+            assert (p.int_gemm is not None) == (backend == int_backend.ORT)
             out, stats = INT_KERNELS[spec.kind](spec, [x], p, hw)
-            want, want_stats = ref.conv(spec, x, ql.w_q, ql.b_q, p, hw) if backend == BACKENDS[0] else (want, want_stats)
             assert_same(out, stats, want, want_stats, f"{backend} x={x_fill} w={w_fill} acc{hw.acc_bits}")
             outs.append(out)
         assert np.array_equal(outs[0], outs[1])

@@ -47,13 +47,13 @@ from pathlib import Path
 import numpy as np
 
 from golden.errors import UserInputError
+from quant.numerics import INT32_MAX
 
 ENV_VAR = "DLA_INT_BACKEND"
 FLOAT = "float"
 ORT = "onnxruntime"
 CHOICES = ("auto", FLOAT, ORT)
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni")
-INT32_MAX = (1 << 31) - 1
 U8_MAX, S8_MAX, S8_MIN_ABS = 255, 127, 128
 SELF_TEST_SHAPE = (64, 2304, 96)  # (filters N, depth K, columns P): packed kernel, K of a 3x3x256 conv
 

@@ -24,8 +24,8 @@ from golden.network import parse_network
 from quant import collect_ranges, quantize
 from quant.qnet import QuantizedNetwork
 from quant.spec import QuantSpec
-from tests.dla.test_int_kernels import (ACTIVATIONS, HW_VARIANTS, _hw_for, _seed, assert_same, quant_layer,
-                                        random_conv, run_kernel)
+from tests.dla.int_kernel_helpers import (ACTIVATIONS, HW_VARIANTS, _hw_for, _seed, assert_same, quant_layer,
+                                         random_conv, run_kernel)
 from tests.net_helpers import net_from_cfg, net_header
 from tests.reference import int_kernels_ref as ref
 

@@ -167,9 +167,9 @@ def data_digest(data: LabelledSet) -> str:
 
 def build_task(net: Network, hw: HardwareConfig, calib: list[Path], data: LabelledSet, scoring: str,
                on_image=None) -> Task:
-    """Calibration statistics (once, cached on disk by ``dla.calibration``), the prepared
+    """Calibration statistics (once per tune; nothing is cached outside OUT), the prepared
     inputs, FLOAT's outputs and metrics, and the task's digest."""
-    ranges, _ = collect_statistics(net, calib, use_cache=True,
+    ranges, _ = collect_statistics(net, calib, use_cache=False,
                                    on_image=(lambda n: on_image("calibrating")) if on_image else None)
     inputs, sizes = [], []
     for s in data.samples:

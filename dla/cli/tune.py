@@ -105,6 +105,8 @@ def tune_cmd(model: tuple[str, ...], data: str, calib: str | None, calib_images:
             bar.reset(total=None)
             bar.unit = "pt"
             bar.set_description("points")
+        if ev.get("expected"):  # the search's estimate of its total, refined after each phase: the ETA
+            bar.total = max(ev["expected"], bar.n + 1)
         best = ev.get("best")
         if best:
             bar.set_postfix_str(f"best {best['id'][:8]} drop {best['drop']:.4f} {'meets' if best['meets'] else 'misses'}"

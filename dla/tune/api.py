@@ -121,7 +121,9 @@ def tune(req: TuneRequest, on_progress: Callable[[dict[str, Any]], None] | None 
     """Run the search of ``dla.tune.search`` (resuming from ``req.out_dir/cache``).
 
     ``on_progress(event)`` receives ``{"phase": "calibrating"|"FLOAT"}`` per image while the
-    task is prepared, then ``{"point": ..., "cached": bool, "best": {...} | None}`` per point.
+    task is prepared, then ``{"point": ..., "cached": bool, "expected": int, "best": {...} | None}`` per
+    point (``expected``: the points the search expects to measure in all, an estimate refined
+    after each phase).
     Never raises for a missed budget: see ``TuneResult.met`` / ``raise_if_not_met``."""
     t0 = time.perf_counter()
     if req.cost not in COSTS:
@@ -157,7 +159,8 @@ def tune(req: TuneRequest, on_progress: Callable[[dict[str, Any]], None] | None 
     def on_point(ev: dict[str, Any]) -> None:
         if on_progress:
             best = search.best() if search is not None and search.points else None
-            on_progress({**ev, "best": None if best is None else
+            on_progress({**ev, "expected": search.expected if search is not None else 0,
+                         "best": None if best is None else
                          {"id": best.id, "drop": best.drop, "meets": best.meets, "cost": search.cost(best)}})
 
     evaluator = Evaluator(task, base, out / "cache", req.workers, req.scheduler, on_point)

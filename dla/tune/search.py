@@ -86,6 +86,7 @@ class Search:
     infeasible: list[dict[str, str]] = field(default_factory=list)
     sensitivity: list[Sensitivity] = field(default_factory=list)
     baseline: Point | None = None
+    expected: int = 0  # points this search expects to measure in all (for a progress bar's ETA)
 
     # ------------------------------------------------------------------ measuring
     def drop_of(self, metrics: dict[str, float]) -> float:
@@ -141,12 +142,17 @@ class Search:
                                  f"{self.infeasible[-1]['reason']}")
         base = self.baseline
         moves = self.space.moves()
+        self.expected = 1 + 2 * len(moves)
         pts = self.measure([(base_config.with_move(m), "sensitivity", m.label) for m in moves])
         for m, p in zip(moves, pts):
             if p is not None:
                 self.sensitivity.append(Sensitivity(m, p, p.drop - base.drop, self.cost(p) - self.cost(base)))
         improving = sorted((s for s in self.sensitivity if s.delta_drop < -EPS),
                            key=lambda s: (max(s.delta_cost, 0.0) / -s.delta_drop, s.delta_drop, s.move.label))
+        savings = sum(s.delta_cost < 0 for s in self.sensitivity)
+        per_start = BATCH * math.ceil(math.log(savings + 2, BATCH + 1)) + savings
+        self.expected = len(self.points) + (0 if base.meets else min(len(improving), MAX_REPAIR)) + \
+            bool(improving) + per_start * (1 + bool(improving))
         starts: list[tuple[Config, list[Move]]] = []
         if base.meets:
             starts.append((base_config, []))

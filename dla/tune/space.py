@@ -52,6 +52,7 @@ from golden.network import Network
 from quant.precision import ACTIVATION_WIDTHS, DEFAULT_BITS, WEIGHT_WIDTHS
 from quant.spec import ACTIVATION_CHOICES, GRANULARITIES, Override, QuantSpec
 from quant.algorithms import WEIGHT_ALGORITHMS
+from quant.refine import REFINEMENTS, check_refinements
 
 DIMENSIONS = ("activations", "weights", "granularity", "weight_bits", "activation_bits", "host")
 DEFAULTS: dict[str, tuple[Any, ...]] = {
@@ -65,12 +66,8 @@ RULE_KEYS = ("layers", "types", *DIMENSIONS)
 
 
 def available_refinements() -> tuple[str, ...]:
-    """The refinement names this version offers (``dla.refine.REFINEMENTS``; empty before it exists)."""
-    try:
-        from dla.refine import REFINEMENTS  # type: ignore[import-not-found]
-    except ImportError:
-        return ()
-    return tuple(REFINEMENTS)
+    """The refinement names (``quant.refine.REFINEMENTS``, run by ``dla.refine``)."""
+    return REFINEMENTS
 
 
 @dataclass(frozen=True)
@@ -102,8 +99,8 @@ class Config:
         return dict(self.choices)[layer]
 
     def with_move(self, move: Move) -> Config:
-        if move.layer is None:  # a refinement switched on
-            return Config(self.choices, tuple(sorted({*self.refinements, str(move.value)})))
+        if move.layer is None:  # a refinement switched on (kept in REFINEMENTS order)
+            return Config(self.choices, check_refinements([*self.refinements, str(move.value)]))
         return Config(tuple((i, c.set(move.dim, move.value) if i == move.layer else c) for i, c in self.choices),
                       self.refinements)
 
@@ -308,10 +305,17 @@ def build_space(data: Any, net: Network, supported_pairs: list[str], source: str
     refs = data.get("refinements") or []
     if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
         raise UserInputError(f"{source}: 'refinements' must be a list of names, got {refs!r}")
-    known = available_refinements()
-    for r in refs:
-        if r not in known:
-            raise UserInputError(f"{source}: unknown refinement '{r}' (valid: {', '.join(known) or 'none in this version'})")
+    try:
+        refs = list(check_refinements(refs))
+    except UserInputError as exc:
+        raise UserInputError(f"{source}: refinements: {exc}") from None
+    if "adaround" in refs:
+        from quant.refine.adaround import require_torch
+
+        try:
+            require_torch()
+        except UserInputError as exc:
+            raise UserInputError(f"{source}: refinements: {exc}") from None
     for i, o in options.items():
         for d in DIMENSIONS:
             if not o[d]:

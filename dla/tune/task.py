@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +59,7 @@ class Task:
     float_outputs: list[dict[int, np.ndarray]]
     float_metrics: dict[str, float]
     key: str  # digest of everything above: part of every point's cache key
+    calib: list[Path] = field(default_factory=list)  # the calibration images (refinements re-read them)
 
     @property
     def task(self) -> str:
@@ -191,7 +192,7 @@ def build_task(net: Network, hw: HardwareConfig, calib: list[Path], data: Labell
         "hw": hw.to_dict() if hasattr(hw, "to_dict") else repr(hw), "calib": images_digest(calib),
         "data": data_digest(data), "scoring": scoring, "thresh": [DETECT_THRESH, NMS, AGREEMENT_THRESH],
         "version": 1}, sort_keys=True).encode()).hexdigest()
-    task = Task(net, hw, ranges, inputs, sizes, data, scoring, float_outs, {}, key)
+    task = Task(net, hw, ranges, inputs, sizes, data, scoring, float_outs, {}, key, list(calib))
     task.float_metrics = task.metrics_of(float_outs)
     return task
 

@@ -118,7 +118,7 @@ def test_an_output_folder_that_is_not_a_tune_output_is_refused(planted, tmp_path
     ("layers:\n  - types: [maxpool]\n    weight_bits: [8]\n", "type 'maxpool' is not tunable"),
     ("layers:\n  - layers: [0]\n", "sets no option"),
     ("layers:\n  - weight_bits: [8]\n", "names no layer"),
-    ("refinements: [magic]\n", "unknown refinement 'magic'"),
+    ("refinements: [magic]\n", "refinements: unknown refinement 'magic'"),
     ("- 1\n", "expected a mapping"),
 ])
 def test_search_space_mistakes_name_the_file_and_key(planted, tmp_path: Path, text: str, needle: str) -> None:

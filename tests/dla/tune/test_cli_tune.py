@@ -167,3 +167,14 @@ def test_dla_eval_of_best_qnet_reproduces_the_chosen_metrics_exactly(shapes, tmp
     assert (row["map50"], row["map50_95"]) == (chosen["metrics"]["map50"], chosen["metrics"]["map50_95"])
     assert row["total_cycles"] == chosen["cost"]["cycles"] and row["images"] == d["images"]
     assert d["float"]["map50_95"] - chosen["metrics"]["map50_95"] == pytest.approx(chosen["drop"], abs=0)
+
+
+def test_a_qnet_is_tuned_from_its_float_network(planted, tmp_path: Path) -> None:
+    """MODEL.qnet: its float parameters are re-quantized; the result equals tuning the cfg."""
+    a = tmp_path / "a"
+    ok("tune", *_model(planted), "--data", planted[2], "--max-drop", "sqnr=12", "--cost", "weights", "-q", "-o", a)
+    b = tmp_path / "b"
+    ok("tune", a / "best.qnet", "--data", planted[2], "--max-drop", "sqnr=12", "--cost", "weights", "-q", "-o", b)
+    da, db = (json.loads((x / "tune.json").read_text()) for x in (a, b))
+    assert [p["metrics"] for p in da["points"]] == [p["metrics"] for p in db["points"]]
+    assert da["model"] == "planted" and db["model"] == "best.qnet"

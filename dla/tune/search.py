@@ -22,6 +22,9 @@ final choice is the cheapest *measured* point that meets the budget.
    improving change of the state taken back) is measured alone on top of it; the cheapest
    result that meets the budget is kept, and the round repeats with the changes that still
    met it, until none does.
+6. **Rescue** — the first (cheapest) prefix of step 4 that missed the budget gets the
+   improving changes it lacks, as cumulative prefixes like the repair; one that meets the
+   budget and beats the best so far is refined as in step 5.
 
 The batches are planned from measured values only, never from the number of workers, so the
 same points are measured with ``-j 1`` and ``-j N``.
@@ -210,6 +213,28 @@ class Search:
             lo, hi = new_lo, min(failed, default=hi)
         state, moves = prefixes[lo][0], applied + prefixes[lo][1]
         self._refine(state, moves, cands[lo:])
+        if hi <= len(cands):  # the first prefix that missed the budget: can improving changes rescue it?
+            self._rescue(prefixes[hi][0], applied + prefixes[hi][1], cands[hi:])
+
+    def _rescue(self, config: Config, moves: list[Move], rest: list[Move]) -> None:
+        """Repair a cheaper point that just missed the budget with the improving changes it
+        lacks (cumulative prefixes, as in the repair phase); a rescued point that beats the
+        best so far is refined like the others."""
+        taken = {(m.layer, m.dim if m.layer is not None else str(m.value)) for m in moves}
+        improving = sorted((s for s in self.sensitivity if s.delta_drop < -EPS and
+                            (s.move.layer, s.move.dim if s.move.layer is not None else str(s.move.value)) not in taken),
+                           key=lambda s: (max(s.delta_cost, 0.0) / -s.delta_drop, s.delta_drop, s.move.label))
+        if not improving:
+            return
+        best = self.best()
+        prefixes = [self._compose(config, [s.move for s in improving[:k]])
+                    for k in range(1, min(len(improving), MAX_REPAIR) + 1)]
+        pts = self.measure([(c, "search", f"rescue: {', '.join(m.label for m in ms)}") for c, ms in prefixes])
+        ok = [(self.rank(p), k) for k, p in enumerate(pts) if p is not None and p.meets
+              and (best is None or not best.meets or self.rank(p) < self.rank(best))]
+        if ok:
+            k = min(ok)[1]
+            self._refine(prefixes[k][0], moves + prefixes[k][1], rest)
 
     def _refine(self, state: Config, moves: list[Move], rest: list[Move]) -> None:
         base = self.space.baseline()

@@ -103,3 +103,15 @@ def test_the_outputs_follow_the_contract(tmp_path: Path) -> None:
     csv = (tmp_path / "out" / "tune.csv").read_text().splitlines()
     assert len(csv) == len(d["points"]) + 1
     assert (tmp_path / "out" / "best.qnet" / "model.json").is_file() and tmp_path / "out" / "best.qnet" in written
+
+
+def test_configurations_the_hardware_cannot_run_are_never_measured(tmp_path: Path) -> None:
+    """Without w4a16, int4 weights reading a 16-bit tensor are infeasible: listed, not run."""
+    from dla.config import HardwareConfig
+
+    hw = HardwareConfig(passes_w4a16=0)
+    result = tune(_request(tmp_path, "out", hw=hw, max_drop=30.0))
+    d = result.to_json()
+    assert d["infeasible"] and all("w4a16" in x["reason"] for x in d["infeasible"])
+    for p in d["points"]:
+        assert not any(row["precision"].startswith("w4a16") for row in p["layers"]), p["changes"]

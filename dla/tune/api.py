@@ -55,7 +55,9 @@ class TuneRequest:
       | ``weights`` (weight bytes);
     * ``space`` — a :class:`SearchSpace`, a YAML path, a parsed mapping, or ``None`` (defaults);
     * ``workers``/``scheduler`` — 1 = in this process; N = a local Dask cluster; or an address;
-    * ``limit`` — score only the first N images.
+    * ``limit`` — score only the first N images;
+    * ``quiet`` — kept for callers that forward a ``-q``; the library itself never prints
+      (progress goes to ``on_progress``).
     """
 
     model: Any

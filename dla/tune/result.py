@@ -175,6 +175,10 @@ class TuneResult:
         lines.append("* chosen, b baseline; the other rows are the Pareto front (no point is cheaper and more accurate)")
         lines.append(f"{d['evaluations']} points measured, {d['cached']} from the cache; an exhaustive search "
                      f"needs {d['exhaustive']}; {d['seconds']:.1f} s on {d['workers']}")
+        hosted = [row["layer"] for row in (self.chosen or {}).get("layers", []) if row["host"]]
+        if hosted:
+            lines.append(f"note: layer(s) {', '.join(map(str, hosted))} of the chosen point run on the host; the cycle "
+                         "model charges a host layer only its DRAM transfer, not its float compute")
         if d["met"]:
             lines.append(f"chosen {d['chosen']}: {title} drop {self.chosen['drop']:.4f} ≤ {d['max_drop']:g}, "
                          f"{d['cost']} {d['relative_cost']:.3f}x the baseline")

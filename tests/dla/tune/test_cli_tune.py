@@ -178,3 +178,15 @@ def test_a_qnet_is_tuned_from_its_float_network(planted, tmp_path: Path) -> None
     da, db = (json.loads((x / "tune.json").read_text()) for x in (a, b))
     assert [p["metrics"] for p in da["points"]] == [p["metrics"] for p in db["points"]]
     assert da["model"] == "planted" and db["model"] == "best.qnet"
+
+
+def test_host_fallback_in_the_space_is_flagged_in_the_verdict(planted, tmp_path: Path) -> None:
+    """Host layers cost only their DRAM transfer in the cycle model: a chosen point that uses
+    them says so (this is why host fallback is off by default)."""
+    space = tmp_path / "space.yaml"
+    space.write_text("defaults: {weight_bits: [8], activation_bits: [8], host: [false, true]}\n")
+    res = ok("tune", *_model(planted), "--data", planted[2], "--space", space, "--max-drop", "sqnr=3", "-q",
+             "-o", tmp_path / "o")
+    d = json.loads((tmp_path / "o" / "tune.json").read_text())
+    chosen = next(p for p in d["points"] if p["id"] == d["chosen"])
+    assert any(row["host"] for row in chosen["layers"]) and "run on the host" in res.output

@@ -77,7 +77,6 @@ def test_an_interrupted_run_resumes_from_its_cache(tmp_path: Path) -> None:
     assert d["cached"] == 5 and d["evaluations"] == len(d["points"]) - 5
 
 
-@pytest.mark.slow
 def test_dask_with_two_workers_measures_the_same_points_as_one_process(tmp_path: Path) -> None:
     one = tune(_request(tmp_path, "one")).to_json()
     two = tune(_request(tmp_path, "two", workers=2)).to_json()

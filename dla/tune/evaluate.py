@@ -44,10 +44,11 @@ def point_key(task_key: str, config: Config) -> str:
 def quantize_config(task: Task, config: Config, base: Choice) -> QuantizedNetwork:
     """The quantized network of ``config`` (refinements applied by ``dla.refine``)."""
     spec = config.quant_spec(base)
-    if config.refinements:  # cle changes the float network, so the pipeline collects its own statistics
+    if config.refinements:  # the task's statistics are re-used unless cle changed the float network
         from dla.refine import quantize_refined
 
-        return quantize_refined(task.net, task.calib, spec, config.refinements, task.hw, use_cache=False)
+        return quantize_refined(task.net, task.calib, spec, config.refinements, task.hw, use_cache=False,
+                                ranges=task.ranges)
     return quantize(task.net, task.ranges, spec.granularity, task.hw.route_shared_scale, spec)  # type: ignore[arg-type]
 
 

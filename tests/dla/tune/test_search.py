@@ -114,3 +114,35 @@ def test_configurations_the_hardware_cannot_run_are_never_measured(tmp_path: Pat
     assert d["infeasible"] and all("w4a16" in x["reason"] for x in d["infeasible"])
     for p in d["points"]:
         assert not any(row["precision"].startswith("w4a16") for row in p["layers"]), p["changes"]
+
+
+def test_a_refinement_is_a_measured_dimension(tmp_path: Path) -> None:
+    """bias_correction switched on is measured as its own point, through dla.refine: its
+    output SQNR is that of quantize_refined's network run by the INT engine here."""
+    import numpy as np
+
+    from dla.engine import Engine, Mode
+    from dla.refine import quantize_refined
+    from dla.tune.task import outputs_sqnr
+    from golden.image import load_image, prepare_input
+    from golden.network import load_network
+    from quant.spec import QuantSpec
+
+    req = _request(tmp_path, "out", space={"defaults": {"weight_bits": [8], "activation_bits": [8]},
+                                          "refinements": ["bias_correction"]}, max_drop=0.0)
+    d = tune(req).to_json()
+    row = next(s for s in d["sensitivity"] if s["option"] == "refinement=bias_correction")
+    point = next(p for p in d["points"] if p["id"] == row["point"])
+    base = next(p for p in d["points"] if p["id"] == d["baseline"])
+    assert point["refinements"] == ["bias_correction"] and base["refinements"] == []
+    net = load_network(req.model, req.weights)
+    images = sorted(Path(req.data).glob("*.png"))
+    xs = [prepare_input(load_image(p), net.input_shape, letterbox=net.letter_box) for p in images]
+    qnet = quantize_refined(net, images, QuantSpec(granularity="per_channel"), ["bias_correction"], use_cache=False)
+    engine = Engine(net, qnet)
+    last = net.output_index
+    ref = [{last: engine.run(x, Mode.FLOAT).records[last].real} for x in xs]
+    test = [{last: engine.run(x, Mode.INT).records[last].real} for x in xs]
+    assert point["metrics"]["sqnr_db"] == outputs_sqnr(ref, test, [last])
+    assert point["metrics"]["sqnr_db"] != base["metrics"]["sqnr_db"]
+    assert np.isfinite(row["drop"])

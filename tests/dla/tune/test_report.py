@@ -1,0 +1,115 @@
+"""dla.tune.report / dla.tune.plots: the page written from a hand-built tune.json alone."""
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import pytest
+from PIL import Image
+
+from dla.tune.plots import budget_of, figures, front, metric_label
+from dla.tune.report import best_point, headline, layer_rows, report_html, write_report
+from golden.errors import UserInputError
+from tests.dla.tune.tune_data import not_met_json, tune_json
+
+
+def _images(page: str) -> list[Image.Image]:
+    return [Image.open(io.BytesIO(base64.b64decode(m)))
+            for m in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)]
+
+
+def test_report_names_the_chosen_point_and_embeds_the_plots(tmp_path):
+    path = write_report(tune_json(), tmp_path)
+    assert path == tmp_path / "report.html"
+    page = path.read_text()
+    assert "BUDGET MET" in page and "BUDGET NOT MET" not in page and 'id="shortfall"' not in page
+    head = page[page.index('id="headline"'):page.index('id="search"')]
+    assert "c0ffee000004" in head and "L0 weight_bits=4 + bias_correction" in head
+    assert "0.800×" in head  # 8000 / 10000 cycles
+    assert "0.6345" in head and "drop 0.0055" in head
+    search = page[page.index('id="search"'):]
+    assert "5 configurations evaluated (1 from the cache)" in search and "3^2 = 9" in search
+    assert "12.5 s on local:2" in search
+    imgs = _images(page)
+    assert len(imgs) == 3  # accuracy vs cycles, vs weight bytes, sensitivity
+    assert all(im.format == "PNG" and im.size[0] > 300 for im in imgs)
+    assert "<script" not in page and "http" not in page.replace("http-equiv", "")
+
+
+def test_layer_table_compares_with_the_baseline():
+    data = tune_json()
+    h = headline(data)
+    rows = layer_rows(h["point"], h["baseline"])
+    assert [r["precision"] for r in rows] == ["w4a8", "a8", "w8a8", "a8"]
+    assert [r["changed"] for r in rows] == [True, False, False, False]
+    assert rows[0]["base_precision"] == "w8a8" and rows[0]["delta_cycles"] == -2000
+    page = report_html(data)
+    table = page[page.index('id="layer-table"'):page.index("</table>", page.index('id="layer-table"'))]
+    assert table.count('<tr class="chg">') == 1 and "w4a8" in table and "-2,000" in table
+
+
+def test_sensitivity_ranking_is_listed_in_order():
+    page = report_html(tune_json())
+    table = page[page.index('id="sensitivity-table"'):]
+    assert table.index("18.5") < table.index("31.2")  # layer 2 (drop 0.04) ranked before layer 0
+
+
+def test_hostile_names_are_escaped():
+    evil = '<script>alert("x")</script><img src=x onerror=1>'
+    data = tune_json(model=evil, data=evil, method=evil)
+    data["points"][4]["label"] = evil
+    data["sensitivity"][0]["option"] = evil
+    page = report_html(data)
+    assert "<script>" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+
+
+def test_budget_not_met_shows_the_shortfall_first(tmp_path):
+    data = not_met_json()
+    assert best_point(data)["id"] == "c0ffee000004"  # smallest drop when chosen is null
+    page = write_report(data, tmp_path).read_text()
+    assert "BUDGET NOT MET" in page
+    box = page[page.index('id="shortfall"'):page.index("</p>", page.index('id="shortfall"'))]
+    assert "shortfall 0.0054" in box and "c0ffee000004" in box and "0.0001" in box
+    assert page.index('id="shortfall"') < page.index('id="pareto"')
+    assert "Best configuration" in page and "Chosen configuration" not in page
+
+
+def test_agreement_scoring_is_named_everywhere():
+    data = tune_json(scoring="agreement")
+    assert metric_label(data) == "agreement mAP@0.5:0.95 (vs FLOAT's detections)"
+    page = report_html(data)
+    assert "agreement mAP@0.5:0.95" in page and "no labels" in page
+    assert "agreement" not in report_html(tune_json()).split("<body>")[1].split('id="pareto"')[0].lower()
+
+
+def test_pareto_front_and_budget():
+    assert front([(3, 0.5), (1, 0.2), (2, 0.2), (2, 0.6), (4, 0.55)]) == [(1, 0.2), (2, 0.6)]
+    assert budget_of(tune_json()) == pytest.approx(0.63)
+    assert budget_of(tune_json(metric="sqnr", float={"sqnr": "inf"})) is None
+
+
+def test_figures_for_every_cost_axis():
+    for cost in ("cycles", "latency", "dram", "weights"):
+        figs = figures(tune_json(cost=cost))
+        assert set(figs) == {"pareto_cost.png", "pareto_weights.png", "sensitivity.png"}
+        assert all(png.startswith(b"\x89PNG") for png in figs.values())
+    assert "sensitivity.png" not in figures(tune_json(sensitivity=[]))
+
+
+def test_an_empty_run_still_renders():
+    page = report_html(tune_json(points=[], pareto=[], chosen=None, baseline=None, met=False, sensitivity=[]))
+    assert "No configuration was evaluated" in page and "BUDGET NOT MET" in page
+
+
+@pytest.mark.parametrize("data, needle", [
+    ([], "not a JSON object"),
+    ({"version": 2, "points": []}, "version 2"),
+    ({"version": 1, "points": {}}, "'points' is not a list"),
+    ({"version": 1, "points": [{"x": 1}]}, "points[0]"),
+])
+def test_a_bad_tune_json_is_refused(tmp_path, data, needle):
+    with pytest.raises(UserInputError, match=re.escape(needle)):
+        write_report(data, tmp_path)
+    assert not (tmp_path / "report.html").exists()

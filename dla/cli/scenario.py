@@ -19,7 +19,7 @@ def _stages(ls) -> int:
     n_inputs = len(s.images) if isinstance(s.images, list) else s.images.synthetic
     n_variants = 1 if s.model.qnet else len(s.quant.variants())
     return (2 + n_inputs * (1 + n_variants * len(s.quantized_modes())) + int(s.cycles) + int(bool(s.step or s.cross))
-            + len(s.rtl) + 1)
+            + len(s.rtl) + int(s.tune is not None) + 1)
 
 
 @click.command("run")

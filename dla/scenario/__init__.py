@@ -28,9 +28,9 @@ def run_to_dir(scenario: str | Path | LoadedScenario, out_dir: str | Path,
     with atomic_dir(out_dir, replace_if="summary.json") as tmp:
         with tempfile.TemporaryDirectory(prefix="dla-scenario-") as work:
             result = run_scenario(ls, Path(work), progress)
-        if progress:
-            progress("writing reports")
-        write_outputs(result, tmp)
+            if progress:
+                progress("writing reports")
+            write_outputs(result, tmp)  # in the work folder's lifetime: it copies tune's outputs from there
     return result
 
 

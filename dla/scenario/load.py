@@ -310,6 +310,8 @@ def check_files(ls: LoadedScenario) -> None:
     elif isinstance(imgs, list):
         for i, im in enumerate(imgs):
             resolve_data(ls, im, "calibration image", "quant", "calib", "images", i)
+    if s.tune is not None:
+        tune_paths(ls)
     for i, e in enumerate(s.step):
         if e.edit and e.edit.array is not None:
             arr = _file(ls, e.edit.array, "weight array", "step", i, "edit", "array")
@@ -317,6 +319,21 @@ def check_files(ls: LoadedScenario) -> None:
                 np.load(arr, allow_pickle=False)
             except (OSError, ValueError):
                 raise ls.error(f"not a NumPy .npy array file: {e.edit.array}", "step", i, "edit", "array") from None
+
+
+def tune_paths(ls: LoadedScenario) -> dict[str, Path | None]:
+    """The folders and file the ``tune:`` section names, resolved (relative to the scenario, else
+    shipped image folders such as ``shapes``): ``data``, ``calib``, ``space`` (``None`` when absent
+    or given inline).  Raises ``ScenarioError`` at the key's line for one that does not exist."""
+    t = ls.scenario.tune
+    assert t is not None
+    out: dict[str, Path | None] = {"data": resolve_data(ls, t.data, "tune data folder", "tune", "data", dirs=True),
+                                   "calib": None, "space": None}
+    if t.calib is not None:
+        out["calib"] = resolve_data(ls, t.calib, "calibration images folder", "tune", "calib", dirs=True)
+    if isinstance(t.space, str):
+        out["space"] = _file(ls, t.space, "search space file", "tune", "space")
+    return out
 
 
 from golden.genweights import MAX_SYNTHETIC_IMAGES  # noqa: E402 - one bound for commands and scenarios

@@ -3,7 +3,8 @@
 ``report.html`` (self-contained: CSS inline, every plot embedded as a data URI, no script, no
 network), ``summary.json`` (the whole result), ``layers.csv`` (one row per variant × input ×
 mode × layer, with the layer's ``precision`` label and the cycle model's columns joined by layer), ``junit.xml`` (one test case
-per check) and ``plots/`` (the PNGs, also usable on their own).  Which of them are written is
+per check, and the case ``tune`` of a ``tune:`` section), ``tune/`` (that section's own outputs:
+tune.json, the CSV, best.qnet, report.html) and ``plots/`` (the PNGs, also usable on their own).  Which of them are written is
 the scenario's ``report:`` section; ``summary.json`` is always written (regressions read it).
 ``summary.json`` holds no wall time, so the same scenario gives the same bytes in any process
 and with any thread count; the times are in ``timing.json``.
@@ -15,6 +16,7 @@ import csv
 import io
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -83,18 +85,32 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
+def _tune_context(result: ScenarioResult) -> dict[str, Any]:
+    """The tune section's headline and per-layer rows (``dla.tune.report``), from the full tune.json."""
+    if result.tune is None:
+        return {"head": None, "rows": []}
+    from dla.tune.report import headline, layer_rows
+
+    head = headline(result.tune)
+    return {"head": head, "rows": layer_rows(head["point"], head["baseline"])}
+
+
 def report_html(result: ScenarioResult, plots: dict[str, list[Path]]) -> str:
     env = jinja2.Environment(loader=jinja2.PackageLoader("dla.scenario", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
     tpl = env.get_template("report.html.j2")
     return tpl.render(s=result.summary, seconds=result.seconds, plots={k: [_data_uri(p) for p in v] for k, v in plots.items()},
-                      layer_table=_layer_table(result.summary), fmt=_fmt, step_text=_step_text)
+                      layer_table=_layer_table(result.summary), fmt=_fmt, step_text=_step_text,
+                      tune=_tune_context(result))
 
 
 def write_outputs(result: ScenarioResult, out: Path) -> list[str]:
     """Write the reports into ``out`` (an existing, empty directory); returns the names written."""
     rep = result.loaded.scenario.report
     written = []
+    if result.tune_dir is not None:  # tune's own outputs: tune.json, the CSV, best.qnet, report.html
+        shutil.copytree(result.tune_dir, out / "tune")
+        written.append("tune/")
     write_bytes_atomic(out / "summary.json", json_text(result.summary).encode())
     written.append("summary.json")
     write_bytes_atomic(out / "timing.json", (json.dumps(result.seconds, indent=1) + "\n").encode())

@@ -6,6 +6,8 @@
   clipping thresholds ``±127·scale`` of each variant (per-channel weights: the widest channel).
 * ``detections-IMAGE.png`` — FLOAT and each variant's INT (else HYBRID) detections side by side.
 * ``cycles.png``, ``utilization.png``, ``roofline.png`` — from ``dla.cycles.report``.
+* ``tune-pareto_cost.png``, ``tune-pareto_weights.png``, ``tune-sensitivity.png`` — the ``tune:``
+  section's figures (``dla.tune.plots``, the same as in its own ``tune/report.html``).
 """
 from __future__ import annotations
 
@@ -135,7 +137,7 @@ def detection_plot(result: ScenarioResult, image: str, out: Path) -> Path:
 def all_plots(result: ScenarioResult, out: Path) -> dict[str, list[Path]]:
     """Every picture of the report, by section."""
     out.mkdir(parents=True, exist_ok=True)
-    plots: dict[str, list[Path]] = {"sqnr": [], "histograms": [], "detections": [], "cycles": []}
+    plots: dict[str, list[Path]] = {"sqnr": [], "histograms": [], "detections": [], "cycles": [], "tune": []}
     p = sqnr_plot(result, out)
     if p:
         plots["sqnr"].append(p)
@@ -149,4 +151,10 @@ def all_plots(result: ScenarioResult, out: Path) -> dict[str, list[Path]]:
 
         plots["cycles"] = cycle_plots(network_cycles(result.built.net, result.built.hw,
                                                      result.built.first_precisions()), out)
+    if result.tune is not None:
+        from dla.tune.plots import figures
+
+        for name, png in figures(result.tune).items():
+            write_bytes_atomic(out / f"tune-{name}", png)
+            plots["tune"].append(out / f"tune-{name}")
     return plots

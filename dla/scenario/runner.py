@@ -75,6 +75,8 @@ class ScenarioResult:
     seconds: dict[str, float] = field(default_factory=dict)  # wall times: timing.json, not summary.json
     float_runs: dict[str, RunResult] = field(default_factory=dict)  # input name -> FLOAT run
     detections: dict[tuple[str, str, str], list[Detection]] = field(default_factory=dict)  # (input, variant, mode)
+    tune: dict[str, Any] | None = None  # the tune.json of the 'tune:' section (its figures go into the report)
+    tune_dir: Path | None = None  # tune's outputs (in the work folder), copied to the report folder's tune/
 
     @property
     def passed(self) -> bool:
@@ -240,8 +242,17 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
                    for i in built.inputs],
         "layers": layers, "outputs": outputs, "cycles": cycles, "cycles_by_variant": cycles_by_variant, "step": step_log, "cross": cross_log, "rtl": rtl,
     }
+    if s.tune is not None:  # dla/scenario/tune_step.py: after everything else, it is the longest part
+        from dla.scenario.tune_step import run_tune, tune_case, tune_summary
+
+        result.tune_dir = work_dir / "tune"
+        result.tune = run_tune(ls, built, result.tune_dir, progress)
+        summary["tune"] = tune_summary(result.tune)
+        seconds["tune"] = float(result.tune.get("seconds") or 0.0)
     progress("checks")
     summary["checks"] = evaluate_checks(s, summary, net)
+    if result.tune is not None:
+        summary["checks"].append(tune_case(result.tune))
     summary["passed"] = all(c["passed"] for c in summary["checks"])
     seconds["total"] = time.perf_counter() - t0
     result.summary = summary

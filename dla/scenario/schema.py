@@ -320,6 +320,45 @@ class ReportSection(Strict):
         "auto", description="layers whose weight/activation histograms are drawn (auto: first, middle and last conv)")
 
 
+TuneMetric = Literal["map50", "map50_95", "top1", "sqnr"]
+TuneCost = Literal["cycles", "latency", "dram", "weights"]
+
+
+class TuneSection(Strict):
+    """``dla tune`` inside a scenario (docs/tune.md): the cheapest configuration of the search
+    space whose metric stays within ``max_drop`` of FLOAT's, every point measured by INT runs on
+    ``data``.  Its outputs go to the report folder's ``tune/``; the JUnit case ``tune`` fails when
+    no configuration meets the budget (the message gives the shortfall)."""
+
+    data: str = Field(description="a labelled folder (YOLO or COCO labels, as 'dla eval' reads) or plain images "
+                                  "(then scored against FLOAT's own detections: 'agreement' metrics)")
+    calib: str | None = Field(None, description="calibration images folder (default: as 'dla tune')")
+    max_drop: dict[TuneMetric, float] = Field(
+        description="the budget: one metric and the most it may drop below FLOAT, e.g. {map50_95: 0.01}")
+    cost: TuneCost = Field("cycles", description="what the search minimises")
+    space: str | dict[str, Any] | None = Field(
+        None, description="the search space: a YAML path, or its mapping inline (default: tune's defaults)")
+    limit: int | None = Field(None, ge=1, description="score only the first N images of 'data'")
+
+    @field_validator("max_drop")
+    @classmethod
+    def _one_budget(cls, v: dict[str, float]) -> dict[str, float]:
+        if len(v) != 1:
+            raise ValueError(f"give exactly one metric and its drop, e.g. {{map50_95: 0.01}} (got {len(v)})")
+        (metric, drop), = v.items()
+        if drop < 0:
+            raise ValueError(f"{metric}: a drop is at least 0, got {drop}")
+        return v
+
+    @property
+    def metric(self) -> str:
+        return next(iter(self.max_drop))
+
+    @property
+    def drop(self) -> float:
+        return next(iter(self.max_drop.values()))
+
+
 class Scenario(Strict):
     """A study: what to run, on what, with which checks, and which reports to write."""
 
@@ -341,6 +380,8 @@ class Scenario(Strict):
     rtl: list[RtlEntry] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
     report: ReportSection = Field(default_factory=ReportSection)
+    tune: TuneSection | None = Field(None, description="search the cheapest quantization within an accuracy "
+                                                       "budget ('dla tune'), reported as the JUnit case 'tune'")
     matrix: dict[str, list[Any] | dict[str, Any]] | None = Field(
         None, description="for 'dla regress': dotted key -> list of values, or a mapping of names to values "
                           "(the names go into the scenarios' names); one scenario per combination")

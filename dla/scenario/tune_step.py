@@ -1,0 +1,118 @@
+"""The ``tune:`` section of a scenario: ``dla tune`` on the scenario's model and hardware.
+
+``run_tune`` calls ``dla.tune.tune`` with the section's data, calibration folder, budget, cost
+and space, writing tune's own outputs (tune.json, the CSV, best.qnet, report.html) into a
+folder that ``dla.scenario.outputs`` copies to the report folder's ``tune/``.  It runs with one
+worker: a scenario is itself one task of ``dla regress`` (a 1-thread Dask worker, which cannot
+start a cluster of its own), and ``dla run`` keeps to the same work so that both give the
+same summary.
+
+What it adds to the scenario's results:
+
+* ``summary["tune"]`` (``tune_summary``): the deterministic part of tune.json — the budget, the
+  verdict, the chosen (or best) point with its metrics, costs and per-layer choices, the Pareto
+  front — without wall times, worker names or cache counts, so that ``summary.json`` keeps the
+  same bytes in any process;
+* the check case ``tune`` (``tune_case``) in ``summary["checks"]``: passed when the budget is
+  met, a failure whose message gives the shortfall when it is not (JUnit ``<failure>``; a
+  scenario whose tune could not run at all raises ``ScenarioError`` as any other mistake).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dla.scenario.load import LoadedScenario, tune_paths
+from golden.errors import UserInputError
+
+#: tune.json keys copied into summary["tune"] as they are (results, not circumstances).
+SUMMARY_KEYS = ("model", "images", "scoring", "metric", "max_drop", "cost", "float", "met", "shortfall",
+                "relative_cost", "evaluations", "exhaustive", "method", "baseline", "chosen")
+POINT_KEYS = ("id", "phase", "label", "refinements", "metrics", "drop", "cost", "meets", "layers")
+
+
+def _space(ls: LoadedScenario, net: Any, hw: Any, path: Path | None) -> Any:
+    """The search space the section names (a file, an inline mapping, or ``None`` = defaults)."""
+    t = ls.scenario.tune
+    assert t is not None
+    if t.space is None:
+        return None
+    from dla.tune.space import build_space, load_space
+
+    try:
+        if path is not None:
+            return load_space(path, net, hw.supported_pairs())
+        where = f"{ls.path}:{ls.line('tune', 'space')}: tune.space"
+        return build_space(t.space, net, hw.supported_pairs(), where)
+    except UserInputError as exc:
+        raise ls.error(str(exc), "tune", "space") from None
+
+
+def run_tune(ls: LoadedScenario, built: Any, out: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Run the section's search into ``out`` (created); returns the tune.json mapping, also when
+    the budget is not met (tune then writes its outputs and raises ``TuneBudgetNotMet``)."""
+    from dla.tune import TuneBudgetNotMet, TuneRequest, tune
+
+    t = ls.scenario.tune
+    assert t is not None
+    paths = tune_paths(ls)
+    space = _space(ls, built.net, built.hw, paths["space"])
+    out.mkdir(parents=True, exist_ok=True)
+    req = TuneRequest(model=built.model_ref, calib=paths["calib"], data=paths["data"], metric=t.metric,
+                      max_drop=t.drop, cost=t.cost, space=space, hw=built.hw, workers=1, scheduler=None,
+                      out_dir=out, limit=t.limit, quiet=True)
+    progress(f"tune: {t.metric} within {t.drop} of FLOAT at the lowest {t.cost}")
+    try:
+        tune(req).write(out)
+    except TuneBudgetNotMet:
+        pass  # reported by the 'tune' case; tune.json holds the best point and its shortfall
+    except UserInputError as exc:
+        raise ls.error(str(exc), "tune") from None
+    try:
+        return json.loads((out / "tune.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ls.error(f"dla tune wrote no readable tune.json: {exc}", "tune") from None
+
+
+def _point(data: dict[str, Any], pid: Any) -> dict[str, Any] | None:
+    p = next((p for p in data.get("points") or [] if p.get("id") == pid), None)
+    return None if p is None else {k: p.get(k) for k in POINT_KEYS}
+
+
+def tune_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """The deterministic part of a tune.json (see the module docstring)."""
+    from dla.tune.report import best_point
+
+    best = best_point(data)
+    out = {k: data.get(k) for k in SUMMARY_KEYS}
+    out["point"] = _point(data, best.get("id")) if best else None
+    out["pareto"] = [_point(data, i) for i in data.get("pareto") or []]
+    for p in out["pareto"]:
+        if p is not None:
+            p.pop("layers", None)
+    return out
+
+
+def tune_case(data: dict[str, Any]) -> dict[str, Any]:
+    """The check case ``tune`` (the format of ``dla.scenario.checks``)."""
+    from dla.tune.plots import metric_label
+    from dla.tune.report import best_point
+
+    best = best_point(data)
+    drop = best.get("drop") if best else None
+    label = metric_label(data)
+    threshold = f"drop of {label} ≤ {data.get('max_drop')}"
+    if data.get("met"):
+        rel = data.get("relative_cost")
+        rel_text = f", {rel:.3f}× the {data.get('cost')} of all-int8" if isinstance(rel, (int, float)) else ""
+        message = f"{best.get('label') if best else '?'}: drop {drop:.4g}{rel_text} " \
+                  f"({data.get('evaluations')} configurations evaluated)"
+    elif best is None:
+        message = "no configuration was evaluated"
+    else:
+        message = f"budget NOT met: shortfall {data.get('shortfall'):.4g} — the best configuration " \
+                  f"({best.get('label')}) drops {label} by {drop:.4g}, more than {data.get('max_drop')}"
+    return {"name": "tune", "kind": "tune", "variant": None, "passed": bool(data.get("met")),
+            "value": drop, "threshold": threshold, "message": message}

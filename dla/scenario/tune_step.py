@@ -19,7 +19,6 @@ What it adds to the scenario's results:
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,29 +50,28 @@ def _space(ls: LoadedScenario, net: Any, hw: Any, path: Path | None) -> Any:
 
 
 def run_tune(ls: LoadedScenario, built: Any, out: Path, progress: Callable[[str], None]) -> dict[str, Any]:
-    """Run the section's search into ``out`` (created); returns the tune.json mapping, also when
-    the budget is not met (tune then writes its outputs and raises ``TuneBudgetNotMet``)."""
-    from dla.tune import TuneBudgetNotMet, TuneRequest, tune
+    """Run the section's search into ``out`` (created) on the scenario's network and hardware;
+    returns the tune.json mapping, also when the budget is not met (tune.json then holds the
+    best point and its shortfall)."""
+    from dla.resolve import ResolvedModel
+    from dla.tune import TuneRequest, tune
 
     t = ls.scenario.tune
     assert t is not None
     paths = tune_paths(ls)
     space = _space(ls, built.net, built.hw, paths["space"])
-    out.mkdir(parents=True, exist_ok=True)
-    req = TuneRequest(model=built.model_ref, calib=paths["calib"], data=paths["data"], metric=t.metric,
-                      max_drop=t.drop, cost=t.cost, space=space, hw=built.hw, workers=1, scheduler=None,
-                      out_dir=out, limit=t.limit, quiet=True)
-    progress(f"tune: {t.metric} within {t.drop} of FLOAT at the lowest {t.cost}")
+    m = ls.scenario.model
+    label = m.trained or m.qnet or m.cfg or built.net.name
+    model = ResolvedModel(built.net, None, built.hw, "given", built.model_source, label, built.names)
+    req = TuneRequest(model=model, data=paths["data"], metric=t.metric, max_drop=t.drop, cost=t.cost,
+                      calib=paths["calib"], space=space, workers=1, out_dir=out, limit=t.limit, quiet=True)
+    progress(f"tune: {t.metric} within {t.drop:g} of FLOAT at the lowest {t.cost}")
     try:
-        tune(req).write(out)
-    except TuneBudgetNotMet:
-        pass  # reported by the 'tune' case; tune.json holds the best point and its shortfall
+        result = tune(req)
+        result.write(out)
     except UserInputError as exc:
         raise ls.error(str(exc), "tune") from None
-    try:
-        return json.loads((out / "tune.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise ls.error(f"dla tune wrote no readable tune.json: {exc}", "tune") from None
+    return result.to_json()
 
 
 def _point(data: dict[str, Any], pid: Any) -> dict[str, Any] | None:
@@ -95,6 +93,14 @@ def tune_summary(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def _g(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
 def tune_case(data: dict[str, Any]) -> dict[str, Any]:
     """The check case ``tune`` (the format of ``dla.scenario.checks``)."""
     from dla.tune.plots import metric_label
@@ -107,12 +113,12 @@ def tune_case(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("met"):
         rel = data.get("relative_cost")
         rel_text = f", {rel:.3f}× the {data.get('cost')} of all-int8" if isinstance(rel, (int, float)) else ""
-        message = f"{best.get('label') if best else '?'}: drop {drop:.4g}{rel_text} " \
-                  f"({data.get('evaluations')} configurations evaluated)"
+        message = f"{best.get('label') if best else '?'}: drop {_g(drop)}{rel_text} " \
+                  f"({_int(data.get('evaluations')) + _int(data.get('cached'))} configurations measured)"
     elif best is None:
         message = "no configuration was evaluated"
     else:
-        message = f"budget NOT met: shortfall {data.get('shortfall'):.4g} — the best configuration " \
-                  f"({best.get('label')}) drops {label} by {drop:.4g}, more than {data.get('max_drop')}"
+        message = f"budget NOT met: shortfall {_g(data.get('shortfall'))} — the best configuration " \
+                  f"({best.get('label')}) drops {label} by {_g(drop)}, more than {data.get('max_drop')}"
     return {"name": "tune", "kind": "tune", "variant": None, "passed": bool(data.get("met")),
             "value": drop, "threshold": threshold, "message": message}

@@ -37,11 +37,18 @@ MAX_BARS = 30
 
 def metric_label(data: dict[str, Any]) -> str:
     """The chosen metric in words, with "agreement" when it is scored against FLOAT's own
-    detections (``scoring == "agreement"``): never let such a number pass for accuracy on labels."""
-    name = METRIC_NAMES.get(str(data.get("metric")), str(data.get("metric")))
-    if data.get("scoring") == "agreement":
+    detections (``scoring == "agreement"``): never let such a number pass for accuracy on labels.
+    The output SQNR is against FLOAT whatever the scoring, so it never says "agreement"."""
+    metric = str(data.get("metric"))
+    name = METRIC_NAMES.get(metric, metric)
+    if data.get("scoring") == "agreement" and metric != "sqnr":
         return f"agreement {name} (vs FLOAT's detections)"
     return name
+
+
+def metric_key(data: dict[str, Any]) -> str:
+    """The key of ``points[].metrics`` the budget reads (tune.json ``metric_key``: ``sqnr_db`` for ``sqnr``)."""
+    return str(data.get("metric_key") or data.get("metric"))
 
 
 def metric_of(point: dict[str, Any], metric: str) -> float | None:
@@ -59,10 +66,19 @@ def cost_of(point: dict[str, Any], key: str) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
+def reference_of(data: dict[str, Any]) -> float | None:
+    """What drops are measured from: tune.json's ``reference`` (FLOAT's value on the same images;
+    for ``sqnr`` the baseline's output SQNR, FLOAT's own being infinite), else FLOAT's value."""
+    ref = data.get("reference")
+    if isinstance(ref, (int, float)) and not isinstance(ref, bool) and math.isfinite(ref):
+        return float(ref)
+    return metric_of({"metrics": data.get("float") or {}}, metric_key(data))
+
+
 def budget_of(data: dict[str, Any]) -> float | None:
-    """The lowest acceptable metric: FLOAT's value minus ``max_drop`` (``None`` if FLOAT's value
-    is not a finite number, e.g. an infinite SQNR)."""
-    ref = metric_of({"metrics": data.get("float") or {}}, str(data.get("metric")))
+    """The lowest acceptable metric: the reference (``reference_of``) minus ``max_drop``
+    (``None`` without a finite reference)."""
+    ref = reference_of(data)
     drop = data.get("max_drop")
     if ref is None or not math.isfinite(ref) or not isinstance(drop, (int, float)):
         return None
@@ -93,7 +109,7 @@ def _by_id(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def pareto_plot(data: dict[str, Any], x_key: str, x_label: str, given_front: list[str] | None) -> bytes:
     """Accuracy against ``points[].cost[x_key]``.  ``given_front``: the ids of the front to draw
     (tune.json ``pareto``, computed on the chosen cost); ``None`` = recompute it on this axis."""
-    metric = str(data.get("metric"))
+    metric = metric_key(data)
     fig = Figure(figsize=(8, 4.6))
     ax = fig.add_subplot()
     pts = [(p, cost_of(p, x_key), metric_of(p, metric)) for p in data.get("points") or []]
@@ -118,7 +134,8 @@ def pareto_plot(data: dict[str, Any], x_key: str, x_label: str, given_front: lis
     budget = budget_of(data)
     if budget is not None:
         ax.axhline(budget, color="#d62728", ls="--", lw=1,
-                   label=f"budget: FLOAT − {data.get('max_drop')} = {budget:.4g}", zorder=1)
+                   label=f"budget: {'baseline' if metric == 'sqnr_db' else 'FLOAT'} − {data.get('max_drop')} = {budget:.4g}",
+                   zorder=1)
     for key, marker, size, name in (("baseline", "s", 90, "all-int8 baseline"), ("chosen", "*", 260, "chosen")):
         p = by_id.get(str(data.get(key)))
         if p is not None and cost_of(p, x_key) is not None and metric_of(p, metric) is not None:

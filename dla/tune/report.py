@@ -28,7 +28,7 @@ from typing import Any
 import jinja2
 
 from dla.fileio import write_bytes_atomic
-from dla.tune.plots import COST_AXES, budget_of, cost_of, figures, metric_label, metric_of
+from dla.tune.plots import COST_AXES, budget_of, cost_of, figures, metric_key, metric_label, metric_of, reference_of
 from golden.errors import UserInputError
 
 REPORT_NAME = "report.html"
@@ -94,10 +94,15 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
     return {"met": met, "shortfall": data.get("shortfall"), "point": point, "baseline": base,
             "relative_cost": rel, "cost_key": key, "cost_label": COST_AXES.get(str(data.get("cost")),
                                                                                COST_AXES["cycles"])[1],
-            "metric_label": metric_label(data), "budget": budget_of(data),
-            "float_value": metric_of({"metrics": data.get("float") or {}}, str(data.get("metric"))),
-            "value": metric_of(point, str(data.get("metric"))) if point else None,
-            "base_value": metric_of(base, str(data.get("metric"))) if base else None}
+            "metric_label": metric_label(data), "budget": budget_of(data), "float_value": reference_of(data),
+            "reference": "all-int8" if metric_key(data) == "sqnr_db" else "FLOAT",
+            "value": metric_of(point, metric_key(data)) if point else None,
+            "base_value": metric_of(base, metric_key(data)) if base else None,
+            "measured": _int(data.get("evaluations")) + _int(data.get("cached"))}
+
+
+def _int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
 
 
 def layer_rows(point: dict[str, Any] | None, base: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -143,18 +148,18 @@ _TEMPLATE = """<!DOCTYPE html>
 {% if not h.met %}
 <p class="notmet" id="shortfall"><b>No configuration in the search space meets the budget.</b>
 The best point found{% if h.point %} (<code>{{ h.point.id }}</code>, {{ h.point.label }}){% endif %} loses
-<b>{{ fmt(h.point.drop if h.point else none) }}</b> of {{ h.metric_label }} against FLOAT, more than the allowed
+<b>{{ fmt(h.point.drop if h.point else none) }}</b> of {{ h.metric_label }} against {{ h.reference }}, more than the allowed
 {{ fmt(d.max_drop) }}: <b>shortfall {{ fmt(d.shortfall) }}</b>. It is shown below as the best point, not as a result
 that meets the budget; <code>dla tune</code> exited non-zero.</p>
 {% endif %}
 <p id="headline">{% if h.point %}{{ 'Chosen' if h.met else 'Best' }} configuration <code>{{ h.point.id }}</code> ({{ h.point.label }}):
-{{ h.metric_label }} <b>{{ fmt(h.value) }}</b> (FLOAT {{ fmt(h.float_value) }}, drop {{ fmt(h.point.drop) }},
+{{ h.metric_label }} <b>{{ fmt(h.value) }}</b> ({{ h.reference }} {{ fmt(h.float_value) }}, drop {{ fmt(h.point.drop) }},
 budget: drop ≤ {{ fmt(d.max_drop) }}{% if h.budget is not none %}, i.e. ≥ {{ fmt(h.budget) }}{% endif %}) ·
 {{ h.cost_label }} <b>{{ fmt(h.point.cost[h.cost_key] if h.point.cost else none) }}</b>{% if h.relative_cost is not none %}
 = <b>{{ '%.3f'|format(h.relative_cost) }}×</b> all-int8{% endif %}{% if h.baseline %} (all-int8: {{ fmt(h.baseline.cost[h.cost_key] if h.baseline.cost else none) }},
 {{ h.metric_label }} {{ fmt(h.base_value) }}, drop {{ fmt(h.baseline.drop) }}){% endif %}.
 {% else %}No configuration was evaluated.{% endif %}</p>
-<p id="search">{{ fmt(d.evaluations) }} configurations evaluated{% if d.cached %} ({{ fmt(d.cached) }} from the cache){% endif %};
+<p id="search">{{ fmt(h.measured) }} configurations measured{% if d.cached %} ({{ fmt(d.evaluations) }} run now, {{ fmt(d.cached) }} from the cache of an earlier run){% endif %}{% if d.infeasible %}, {{ d.infeasible|length }} refused by the hardware{% endif %};
 an exhaustive search would need {{ fmt(d.exhaustive) }} · method: {{ d.method or '—' }} ·
 {{ '%.1f'|format(d.seconds) if d.seconds is number else '—' }} s on {{ d.workers or '—' }}.</p>
 <p class="muted">Model <code>{{ d.model }}</code> · data <code>{{ d.data }}</code> ({{ fmt(d.images) }} images,
@@ -172,10 +177,10 @@ the step line is the Pareto front (no other point is both cheaper and more accur
 <h2 id="layers">Per-layer choices of the {{ 'chosen' if h.met else 'best' }} configuration</h2>
 {% if rows %}
 <table id="layer-table"><tr><th>layer</th><th class="l">kind</th><th class="l">precision</th><th class="l">activations</th><th class="l">weights</th>
-<th class="l">granularity</th><th class="l">host</th><th>cycles</th><th class="l">all-int8 precision</th><th>all-int8 cycles</th><th>Δ cycles</th></tr>
+<th class="l">granularity</th><th class="l">host</th><th>isolated SQNR (dB)</th><th>cycles</th><th class="l">all-int8 precision</th><th>all-int8 cycles</th><th>Δ cycles</th></tr>
 {% for r in rows %}<tr class="{{ 'chg' if r.changed else '' }}"><td>{{ r.layer }}</td><td class="l">{{ r.kind }}</td><td class="l">{{ r.precision }}</td>
 <td class="l">{{ r.activations or '—' }}</td><td class="l">{{ r.weights or '—' }}</td><td class="l">{{ r.granularity or '—' }}</td><td class="l">{{ 'host' if r.host else '' }}</td>
-<td>{{ fmt(r.cycles) }}</td><td class="l">{{ r.base_precision or '—' }}</td><td>{{ fmt(r.base_cycles) }}</td><td>{{ fmt(r.delta_cycles) }}</td></tr>{% endfor %}
+<td>{{ fmt(r.isolated_sqnr_db) }}</td><td>{{ fmt(r.cycles) }}</td><td class="l">{{ r.base_precision or '—' }}</td><td>{{ fmt(r.base_cycles) }}</td><td>{{ fmt(r.delta_cycles) }}</td></tr>{% endfor %}
 </table>
 <p class="muted">Highlighted: layers whose choice differs from all-int8.</p>
 {% else %}<p class="muted">No per-layer data.</p>{% endif %}
@@ -219,7 +224,7 @@ def report_html(data: dict[str, Any], plots: dict[str, bytes] | None = None) -> 
     return _env().from_string(_TEMPLATE).render(
         d=data, h=h, rows=layer_rows(h["point"], h["baseline"]), plots=uris, points=points,
         pareto={str(i) for i in data.get("pareto") or []}, fmt=_fmt,
-        metric=lambda p: metric_of(p, str(data.get("metric"))))
+        metric=lambda p: metric_of(p, metric_key(data)))
 
 
 def write_report(data: dict[str, Any], out_dir: str | Path) -> Path:

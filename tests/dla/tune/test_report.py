@@ -29,7 +29,7 @@ def test_report_names_the_chosen_point_and_embeds_the_plots(tmp_path):
     assert "0.800×" in head  # 8000 / 10000 cycles
     assert "0.6345" in head and "drop 0.0055" in head
     search = page[page.index('id="search"'):]
-    assert "5 configurations evaluated (1 from the cache)" in search and "3^2 = 9" in search
+    assert "6 configurations measured (5 run now, 1 from the cache of an earlier run)" in search and "3^2 = 9" in search
     assert "12.5 s on local:2" in search
     imgs = _images(page)
     assert len(imgs) == 3  # accuracy vs cycles, vs weight bytes, sensitivity

@@ -109,7 +109,9 @@ def write_outputs(result: ScenarioResult, out: Path) -> list[str]:
     rep = result.loaded.scenario.report
     written = []
     if result.tune_dir is not None:  # tune's own outputs: tune.json, the CSV, best.qnet, report.html
-        shutil.copytree(result.tune_dir, out / "tune")
+        # not its resume cache: a scenario's tune always starts afresh in the run's work folder
+        shutil.copytree(result.tune_dir, out / "tune", ignore=lambda d, names: ["cache"] if Path(d) ==
+                        result.tune_dir else [])
         written.append("tune/")
     write_bytes_atomic(out / "summary.json", json_text(result.summary).encode())
     written.append("summary.json")

@@ -6,8 +6,8 @@
   clipping thresholds ``±127·scale`` of each variant (per-channel weights: the widest channel).
 * ``detections-IMAGE.png`` — FLOAT and each variant's INT (else HYBRID) detections side by side.
 * ``cycles.png``, ``utilization.png``, ``roofline.png`` — from ``dla.cycles.report``.
-* ``tune-pareto_cost.png``, ``tune-pareto_weights.png``, ``tune-sensitivity.png`` — the ``tune:``
-  section's figures (``dla.tune.plots``, the same as in its own ``tune/report.html``).
+* ``tune-pareto_cost.png``, ``tune-pareto_weights.png`` — the ``tune:`` section's Pareto figures
+  (``dla.tune.plots``, the same as in its own ``tune/report.html``).
 """
 from __future__ import annotations
 
@@ -155,6 +155,8 @@ def all_plots(result: ScenarioResult, out: Path) -> dict[str, list[Path]]:
         from dla.tune.plots import figures
 
         for name, png in figures(result.tune).items():
+            if not name.startswith("pareto"):
+                continue  # the sensitivity ranking is in tune/report.html
             write_bytes_atomic(out / f"tune-{name}", png)
             plots["tune"].append(out / f"tune-{name}")
     return plots

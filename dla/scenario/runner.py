@@ -177,6 +177,11 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
             if not 0 <= layer < len(net.layers):
                 raise ls.error(f"layer {layer} is out of range: {net.name} has layers 0..{len(net.layers) - 1}",
                                "report", "histograms", i)
+    tune_space = None
+    if s.tune is not None:  # its mistakes now, not after every other part of the scenario has run
+        from dla.scenario.tune_step import check_tune
+
+        tune_space = check_tune(ls, built)
     seconds["build"] = time.perf_counter() - t0
     result = ScenarioResult(ls, built, {})
     float_engine = Engine(net, None, built.hw)
@@ -246,7 +251,8 @@ def run_scenario(ls: LoadedScenario, work_dir: Path, progress: Progress | None =
         from dla.scenario.tune_step import run_tune, tune_case, tune_summary
 
         result.tune_dir = work_dir / "tune"
-        result.tune = run_tune(ls, built, result.tune_dir, progress)
+        with float_blas():  # its calibration and FLOAT references: the same sums in any process
+            result.tune = run_tune(ls, built, tune_space, result.tune_dir, progress)
         summary["tune"] = tune_summary(result.tune)
         seconds["tune"] = float(result.tune.get("seconds") or 0.0)
     progress("checks")

@@ -49,17 +49,28 @@ def _space(ls: LoadedScenario, net: Any, hw: Any, path: Path | None) -> Any:
         raise ls.error(str(exc), "tune", "space") from None
 
 
-def run_tune(ls: LoadedScenario, built: Any, out: Path, progress: Callable[[str], None]) -> dict[str, Any]:
-    """Run the section's search into ``out`` (created) on the scenario's network and hardware;
-    returns the tune.json mapping, also when the budget is not met (tune.json then holds the
-    best point and its shortfall)."""
+def check_tune(ls: LoadedScenario, built: Any) -> Any:
+    """Before anything runs: the budget's metric is one the network produces, and the space is
+    valid for it; returns the space (``None`` = tune's defaults) for ``run_tune``."""
+    t = ls.scenario.tune
+    assert t is not None
+    if t.metric != "sqnr" and (t.metric == "top1") == built.net.is_detector:
+        what = "a detector: use map50, map50_95 or sqnr" if built.net.is_detector else \
+            "a classifier: use top1 or sqnr"
+        raise ls.error(f"{built.net.name} is {what}", "tune", "max_drop", t.metric)
+    return _space(ls, built.net, built.hw, tune_paths(ls)["space"])
+
+
+def run_tune(ls: LoadedScenario, built: Any, space: Any, out: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Run the section's search into ``out`` (created) on the scenario's network and hardware,
+    in ``space`` (``check_tune``'s); returns the tune.json mapping, also when the budget is not
+    met (tune.json then holds the best point and its shortfall)."""
     from dla.resolve import ResolvedModel
     from dla.tune import TuneRequest, tune
 
     t = ls.scenario.tune
     assert t is not None
     paths = tune_paths(ls)
-    space = _space(ls, built.net, built.hw, paths["space"])
     m = ls.scenario.model
     label = m.trained or m.qnet or m.cfg or built.net.name
     model = ResolvedModel(built.net, None, built.hw, "given", built.model_source, label, built.names)

@@ -15,7 +15,7 @@ import click
 
 from dla.cli.common import UserError
 
-BENCHMARKS = ("float", "int", "calib", "step", "cycles", "regress")
+BENCHMARKS = ("float", "int", "calib", "step", "cycles", "regress", "tune")
 
 
 def bench_dir() -> Path:
@@ -38,6 +38,8 @@ def bench_cmd(name: str, args: tuple[str, ...]) -> None:
     step     Session.step() latency per layer
     cycles   wall time of the whole cycle model
     regress  dla regress -j 1 vs -j N speed-up
+    tune     dla tune -j 1 vs -j 2 on shapes-yolo (configurations, wall times, exhaustive count);
+             INT engine vs golden FLOAT and vs onnxruntime u8s8
     """
     script = bench_dir() / f"{name}_bench.py"
     if not script.is_file():

@@ -80,3 +80,22 @@ def test_without_opencv_it_says_how_to_install_it(name: str, tmp_path: Path) -> 
     assert res.returncode == 2, res.stderr  # as when it was a `dla bench` subcommand
     assert "benchmark needs OpenCV: pip install 'opencv-python-headless<5'" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_tune_bench_needs_two_workers_for_its_second_run() -> None:
+    res = _bench("tune", "-j", "1")
+    assert res.returncode == 2 and "1 is not in the range x>=2" in res.stderr, res.stderr
+
+
+@pytest.mark.slow
+def test_tune_bench_prints_both_runs_and_the_exhaustive_count(tmp_path: Path) -> None:
+    import re
+
+    space = tmp_path / "space.yaml"
+    space.write_text("defaults: {weight_bits: [8], activation_bits: [8]}\nlayers: [{layers: [0], weight_bits: [8, 4]}]\n")
+    res = _bench("tune", "-n", "2", "--space", str(space), "--skip-engine")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "-j 1: 2 configurations measured (0 from a cache)" in out and "-j 2: 2 configurations measured (0 from" in out
+    assert "-j 1 / -j 2 wall time = " in out and "same chosen point: True, same points measured: True" in out
+    assert re.search(r"an exhaustive search would need (2 = )?2 configurations \(this search measured 2\)", out), out

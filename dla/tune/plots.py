@@ -136,7 +136,8 @@ def pareto_plot(data: dict[str, Any], x_key: str, x_label: str, given_front: lis
         ax.axhline(budget, color="#d62728", ls="--", lw=1,
                    label=f"budget: {'baseline' if metric == 'sqnr_db' else 'FLOAT'} − {data.get('max_drop')} = {budget:.4g}",
                    zorder=1)
-    for key, marker, size, name in (("baseline", "s", 90, "all-int8 baseline"), ("chosen", "*", 260, "chosen")):
+    chosen_name = "chosen" if data.get("met") else "best found (budget NOT met)"
+    for key, marker, size, name in (("baseline", "s", 90, "all-int8 baseline"), ("chosen", "*", 260, chosen_name)):
         p = by_id.get(str(data.get(key)))
         if p is not None and cost_of(p, x_key) is not None and metric_of(p, metric) is not None:
             ax.scatter([cost_of(p, x_key)], [metric_of(p, metric)], marker=marker, s=size, facecolor="none"

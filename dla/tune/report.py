@@ -150,7 +150,7 @@ _TEMPLATE = """<!DOCTYPE html>
 The best point found{% if h.point %} (<code>{{ h.point.id }}</code>, {{ h.point.label }}){% endif %} loses
 <b>{{ fmt(h.point.drop if h.point else none) }}</b> of {{ h.metric_label }} against {{ h.reference }}, more than the allowed
 {{ fmt(d.max_drop) }}: <b>shortfall {{ fmt(d.shortfall) }}</b>. It is shown below as the best point, not as a result
-that meets the budget; <code>dla tune</code> exited non-zero.</p>
+that meets the budget (<code>dla tune</code> exits with code 3; a scenario's case <code>tune</code> fails).</p>
 {% endif %}
 <p id="headline">{% if h.point %}{{ 'Chosen' if h.met else 'Best' }} configuration <code>{{ h.point.id }}</code> ({{ h.point.label }}):
 {{ h.metric_label }} <b>{{ fmt(h.value) }}</b> ({{ h.reference }} {{ fmt(h.float_value) }}, drop {{ fmt(h.point.drop) }},
@@ -162,9 +162,9 @@ budget: drop ≤ {{ fmt(d.max_drop) }}{% if h.budget is not none %}, i.e. ≥ {{
 <p id="search">{{ fmt(h.measured) }} configurations measured{% if d.cached %} ({{ fmt(d.evaluations) }} run now, {{ fmt(d.cached) }} from the cache of an earlier run){% endif %}{% if d.infeasible %}, {{ d.infeasible|length }} refused by the hardware{% endif %};
 an exhaustive search would need {{ fmt(d.exhaustive) }} · method: {{ d.method or '—' }} ·
 {{ '%.1f'|format(d.seconds) if d.seconds is number else '—' }} s on {{ d.workers or '—' }}.</p>
-<p class="muted">Model <code>{{ d.model }}</code> · data <code>{{ d.data }}</code> ({{ fmt(d.images) }} images,
+<p class="muted">Model <code>{{ d.model }}</code> · data <code>{{ d.data }}</code> ({{ fmt(d.images) }} images{% if d.calibration_images is number %}, {{ fmt(d.calibration_images) }} calibration images{% endif %},
 {% if d.scoring == 'agreement' %}<b>no labels: scored against FLOAT's own detections ("agreement" metrics)</b>{% else %}scored against labels{% endif %}) ·
-metric {{ d.metric }} · cost {{ d.cost }} · hardware {{ d.hw.rows if d.hw and d.hw.rows is defined else '?' }}×{{ d.hw.cols if d.hw and d.hw.cols is defined else '?' }}
+metric {{ d.metric }}{% if d.reference_note %} (drops against {{ d.reference_note }}){% endif %} · cost {{ d.cost }} · hardware {{ d.hw.rows if d.hw and d.hw.rows is defined else '?' }}×{{ d.hw.cols if d.hw and d.hw.cols is defined else '?' }}
 at {{ d.hw.clock_mhz if d.hw and d.hw.clock_mhz is defined else '?' }} MHz ·
 FLOAT: {% for k, v in (d.float or {}).items() %}{{ k }} {{ fmt(v) }}{{ ' · ' if not loop.last }}{% endfor %}
 {% if h.point and h.point.refinements %} · refinements of the chosen point: {{ h.point.refinements|join(', ') }}{% endif %}</p>

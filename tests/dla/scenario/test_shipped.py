@@ -13,7 +13,7 @@ from dla.scenario.load import shipped_scenarios
 from tests.cli_helpers import ok
 from tests.tools import CHROMIUM, require_browser
 
-SINGLE = ["demo", "granularity", "algorithms", "log2-hw", "acc16-overflow", "rtl-regression", "precision"]
+SINGLE = ["demo", "granularity", "algorithms", "log2-hw", "acc16-overflow", "rtl-regression", "precision", "tune"]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -48,6 +48,10 @@ def test_shipped_scenario_runs_and_passes(name: str, reports: Path) -> None:
             assert [prec[(v, head)]["label"] for v in ("all-int8", "int16-heads", "heads-on-host")] == \
                 ["w8a8", "w8a8>a16", "host"]
             assert prec[("int16-heads", head + 1)]["input_bits"] == [16]  # its yolo layer reads int16
+    if name == "tune":  # the search found a cheaper configuration within the budget, and wrote tune/
+        assert summary["tune"]["met"] and summary["tune"]["relative_cost"] < 1
+        assert [c["name"] for c in summary["checks"]] == ["tune"]
+        assert json.loads((out / "tune" / "tune.json").read_text())["chosen"] == summary["tune"]["chosen"]
 
 
 @pytest.mark.slow

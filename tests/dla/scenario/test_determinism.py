@@ -67,7 +67,7 @@ def test_summary_bytes_equal_with_one_and_two_blas_threads(tmp_path: Path) -> No
     assert json.loads((outs[0] / "timing.json").read_text())["total"] > 0
 
 
-SHIPPED = ["demo", "granularity", "acc16-overflow"]
+SHIPPED = ["demo", "granularity", "acc16-overflow", "tune"]
 
 
 @pytest.mark.slow

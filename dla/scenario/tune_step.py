@@ -29,7 +29,7 @@ from golden.errors import UserInputError
 #: tune.json keys copied into summary["tune"] as they are (results, not circumstances).
 SUMMARY_KEYS = ("model", "images", "scoring", "metric", "max_drop", "cost", "float", "met", "shortfall",
                 "relative_cost", "evaluations", "exhaustive", "method", "baseline", "chosen")
-POINT_KEYS = ("id", "phase", "label", "refinements", "metrics", "drop", "cost", "meets", "layers")
+POINT_KEYS = ("id", "phase", "label", "changes", "refinements", "metrics", "drop", "cost", "meets", "layers")
 
 
 def _space(ls: LoadedScenario, net: Any, hw: Any, path: Path | None) -> Any:

@@ -158,6 +158,7 @@ budget: drop ≤ {{ fmt(d.max_drop) }}{% if h.budget is not none %}, i.e. ≥ {{
 {{ h.cost_label }} <b>{{ fmt(h.point.cost[h.cost_key] if h.point.cost else none) }}</b>{% if h.relative_cost is not none %}
 = <b>{{ '%.3f'|format(h.relative_cost) }}×</b> all-int8{% endif %}{% if h.baseline %} (all-int8: {{ fmt(h.baseline.cost[h.cost_key] if h.baseline.cost else none) }},
 {{ h.metric_label }} {{ fmt(h.base_value) }}, drop {{ fmt(h.baseline.drop) }}){% endif %}.
+{% if h.point.changes is defined %}<br>Changes from all-int8: {% if h.point.changes %}<b>{{ h.point.changes|join(', ') }}</b>{% else %}none{% endif %}.{% endif %}
 {% else %}No configuration was evaluated.{% endif %}</p>
 <p id="search">{{ fmt(h.measured) }} configurations measured{% if d.cached %} ({{ fmt(d.evaluations) }} run now, {{ fmt(d.cached) }} from the cache of an earlier run){% endif %}{% if d.infeasible %}, {{ d.infeasible|length }} refused by the hardware{% endif %};
 an exhaustive search would need {{ fmt(d.exhaustive) }} · method: {{ d.method or '—' }} ·
@@ -197,10 +198,11 @@ the step line is the Pareto front (no other point is both cheaper and more accur
 <h2 id="points">Every evaluated configuration ({{ d.points|length }})</h2>
 <details><summary>table, by {{ h.cost_label }}</summary>
 <table id="points-table"><tr><th class="l">id</th><th class="l">phase</th><th class="l">label</th><th>{{ d.metric }}</th><th>drop</th>
-<th>{{ h.cost_label }}</th><th>weight bytes</th><th class="l">meets</th><th class="l">Pareto</th><th>seconds</th></tr>
+<th>{{ h.cost_label }}</th><th>weight bytes</th><th class="l">meets</th><th class="l">Pareto</th><th>seconds</th><th class="l">changes from all-int8</th></tr>
 {% for p in points %}<tr class="{{ 'chosen' if h.point and p.id == h.point.id else '' }}"><td class="l"><code>{{ p.id }}</code></td><td class="l">{{ p.phase }}</td><td class="l">{{ p.label }}</td>
 <td>{{ fmt(metric(p)) }}</td><td>{{ fmt(p.drop) }}</td><td>{{ fmt(p.cost[h.cost_key] if p.cost else none) }}</td><td>{{ fmt(p.cost.weight_bytes if p.cost else none) }}</td>
-<td class="l">{{ fmt(p.meets) }}</td><td class="l">{{ '✓' if p.id in pareto else '' }}</td><td>{{ fmt(p.seconds, 3) }}</td></tr>{% endfor %}
+<td class="l">{{ fmt(p.meets) }}</td><td class="l">{{ '✓' if p.id in pareto else '' }}</td><td>{{ fmt(p.seconds, 3) }}</td>
+<td class="l">{{ p.changes|join(', ') if p.changes is defined and p.changes else '' }}</td></tr>{% endfor %}
 </table></details>
 <p class="muted">Beside this page: <code>tune.json</code> (everything above), the CSV, <code>best.qnet</code>. dla tune report.</p>
 </body>

@@ -28,6 +28,7 @@ def test_report_names_the_chosen_point_and_embeds_the_plots(tmp_path):
     assert "c0ffee000004" in head and "L0 weight_bits=4 + bias_correction" in head
     assert "0.800×" in head  # 8000 / 10000 cycles
     assert "0.6345" in head and "drop 0.0055" in head
+    assert "Changes from all-int8: <b>L0 weight_bits=4, +bias_correction</b>" in head
     search = page[page.index('id="search"'):]
     assert "6 configurations measured (5 run now, 1 from the cache of an earlier run)" in search and "3^2 = 9" in search
     assert "12.5 s on local:2" in search

@@ -22,7 +22,9 @@ def _layers(precisions: list[str], cycles: list[int], host: int | None = None) -
 def _point(pid: str, phase: str, label: str, m5095: float, cycles: int, wbytes: int, precisions: list[str],
            layer_cycles: list[int], refinements: list[str] | None = None) -> dict[str, Any]:
     drop = round(0.64 - m5095, 6)
-    return {"id": pid, "phase": phase, "label": label, "spec": {"activations": "mse", "overrides": []},
+    changes = [f"L{i} weight_bits=4" for i, p in enumerate(precisions) if p == "w4a8"] + \
+        [f"+{r}" for r in refinements or []]
+    return {"id": pid, "phase": phase, "label": label, "changes": changes, "spec": {"activations": "mse", "overrides": []},
             "refinements": refinements or [], "metrics": {"map50": m5095 + 0.3, "map50_95": m5095},
             "drop": drop, "cost": {"cycles": cycles, "latency_ms": cycles / 1e5, "dram_bytes": 5 * wbytes,
                                    "weight_bytes": wbytes},

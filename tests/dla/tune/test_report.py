@@ -91,6 +91,18 @@ def test_pareto_front_and_budget():
     assert budget_of(tune_json(metric="sqnr", float={"sqnr": "inf"})) is None
 
 
+def test_an_sqnr_budget_is_against_the_baseline():
+    """FLOAT's output SQNR is infinite: tune.json's 'reference' (the baseline's SQNR) is what drops
+    are measured from, and the page says so."""
+    data = tune_json(metric="sqnr", metric_key="sqnr_db", reference=32.5, max_drop=3.0, scoring="agreement",
+                     float={"map50": 0.94, "map50_95": 0.64})
+    assert budget_of(data) == pytest.approx(29.5)
+    assert metric_label(data) == "SQNR (dB)"  # against FLOAT whatever the scoring: never "agreement"
+    h = headline(data)
+    assert h["value"] == pytest.approx(100 * 0.6345 - 30) and h["reference"] == "all-int8"
+    assert "(all-int8 32.5," in report_html(data)
+
+
 def test_figures_for_every_cost_axis():
     for cost in ("cycles", "latency", "dram", "weights"):
         figs = figures(tune_json(cost=cost))

@@ -25,7 +25,7 @@ def _point(pid: str, phase: str, label: str, m5095: float, cycles: int, wbytes: 
     changes = [f"L{i} weight_bits=4" for i, p in enumerate(precisions) if p == "w4a8"] + \
         [f"+{r}" for r in refinements or []]
     return {"id": pid, "phase": phase, "label": label, "changes": changes, "spec": {"activations": "mse", "overrides": []},
-            "refinements": refinements or [], "metrics": {"map50": m5095 + 0.3, "map50_95": m5095},
+            "refinements": refinements or [], "metrics": {"map50": m5095 + 0.3, "map50_95": m5095, "sqnr_db": 100 * m5095 - 30},
             "drop": drop, "cost": {"cycles": cycles, "latency_ms": cycles / 1e5, "dram_bytes": 5 * wbytes,
                                    "weight_bytes": wbytes},
             "layers": _layers(precisions, layer_cycles), "seconds": 1.5, "meets": drop <= 0.01}

@@ -82,3 +82,13 @@ def test_the_summary_extract_holds_no_wall_time() -> None:
     text = repr(s)
     assert "seconds" not in text and "local:2" not in text and "cached" not in text
     assert tune_summary(not_met_json())["point"]["id"] == "c0ffee000004"  # the best point when none meets
+
+
+def test_the_section_offers_what_dla_tune_accepts() -> None:
+    """The scenario's metric and cost choices are dla tune's own (no value one accepts and the other refuses)."""
+    from dla.scenario.schema import TuneCost, TuneMetric
+    from dla.tune.evaluate import COSTS
+    from dla.tune.task import CHOICES
+
+    assert set(TuneMetric.__args__) == set(CHOICES)  # type: ignore[attr-defined]
+    assert set(TuneCost.__args__) == set(COSTS)  # type: ignore[attr-defined]

@@ -5,7 +5,8 @@ holds); the reports are written from it by ``dla.scenario.outputs``.
 Order of work (each stage reported to ``progress``): build (load, calibrate once, quantize per
 variant) → FLOAT once per input → HYBRID/INT per variant per input, compared layer by layer
 with FLOAT → cycle model → step/cross on one ``Session`` (first variant, first input) → RTL
-layers (first variant, first input) → checks.
+layers (first variant, first input) → ``tune:`` (``dla.scenario.tune_step``; its metric and
+space are checked right after the build) → checks (plus the case ``tune``).
 
 Determinism: ``summary`` holds results only, and the same scenario gives the same bytes in
 ``summary.json`` whatever the thread count or process (``dla run`` in a terminal, a 1-thread

@@ -5,9 +5,10 @@
    back, with 1 worker and with J, each into a fresh OUT (no cache hit between them); printed:
    configurations measured, wall time of each and their ratio, whether both chose the same
    point, and the count an exhaustive search would need (tune.json "exhaustive").
-2. The engine tune runs hundreds of times: INT forward against the golden FLOAT forward, and
-   the exact conv stack against onnxruntime's u8s8 QLinearConv (VNNI where the CPU has it), on
-   yolov3-tiny with seeded weights, medians of interleaved repetitions at the same thread count.
+2. The engine tune runs hundreds of times, by ``harness.int_engine_ratios`` (as ``dla bench int``):
+   INT forward against the golden FLOAT forward, and the exact conv stack against onnxruntime's
+   u8s8 QLinearConv (VNNI where the CPU has it), on yolov3-tiny with seeded weights, medians of
+   interleaved repetitions at the same thread count, with the INT backend in use.
    Targets (issue S): INT ≤ 1.0× FLOAT, conv stack ≤ 2× onnxruntime u8s8.
 
 Run from the checkout: python3 bench/tune_bench.py [--help]   (or: dla bench tune [ARGS])
@@ -20,14 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from threadpoolctl import threadpool_limits
-
-from harness import _ort_qlinearconv_session, interleaved_medians, peak_rss_mib, run_main
+from harness import int_engine_ratios, peak_rss_mib, run_main
 from dla.catalog import resolve_cfg
-from golden.engine import forward
-from golden.genweights import random_weights, synthetic_image
-from golden.network import parse_network
 
 
 def at_least(low: int):
@@ -85,46 +80,15 @@ def bench_tune(images: int, jobs: int, metric: str, max_drop: float, space: str 
     return figures
 
 
-def bench_engine(cfg: str | Path, threads: int, repeats: int, seed: int = 0, log=print) -> dict[str, float]:
-    """INT forward vs golden FLOAT; the exact conv stack vs onnxruntime u8s8 (per conv, on the
-    int8 inputs of a real INT run), as ``bench/harness.py``'s ``bench_int`` measures them."""
-    from dla.engine import Engine, quantize_tensor
-    from dla.int_kernels import conv_int
-    from golden.layers import ConvSpec
-    from quant import collect_ranges, quantize
-
-    net = random_weights(parse_network(cfg), seed)
-    x = synthetic_image(net.input_shape, np.random.default_rng(seed + 1))
-    qnet = quantize(net, collect_ranges(net, [x]), "per_channel")
-    engine = Engine(net, qnet)
-    plans = engine.plans()
-    figures: dict[str, float] = {}
-    with threadpool_limits(limits=threads):
-        t_int, t_float = interleaved_medians([lambda: engine.run(x, "int"), lambda: forward(net, x, keep_all=False)],
-                                             repeats)
-        figures.update(int_ms=t_int, float_ms=t_float, int_over_float=t_int / t_float)
-        log(f"{net.name} threads={threads}: INT {t_int:.1f} ms, golden FLOAT {t_float:.1f} ms: "
-            f"INT / FLOAT = {t_int / t_float:.2f}x (target <= 1.0x)")
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            log("onnxruntime not installed (the [bench] extra): conv-stack ratio skipped")
-            return figures
-        run = engine.run(x, "int")
-        ours = u8 = 0.0
-        convs = [s for s in net.layers if isinstance(s, ConvSpec)]
-        for spec in convs:
-            src = spec.inputs[0]
-            xq = run.records[src].output if src >= 0 else quantize_tensor(x, qnet.scales[-1])
-            xu = (xq.astype(np.int16) + 128).astype(np.uint8)
-            sess = _ort_qlinearconv_session(spec, qnet.layers[spec.index].w_q, "uint8", threads)
-            plan = plans[spec.index]
-            a, b = interleaved_medians([lambda: conv_int(spec, [xq], plan, engine.hw),
-                                        lambda: sess.run(None, {"x": xu[None]})], repeats)
-            ours, u8 = ours + a, u8 + b
-        figures.update(conv_stack_ms=ours, ort_u8s8_ms=u8, conv_over_u8s8=ours / u8)
-        log(f"conv stack ({len(convs)} convs): ours {ours:.1f} ms, onnxruntime u8s8 {u8:.1f} ms: "
-            f"ours / u8s8 = {ours / u8:.2f}x (target <= 2.0x)")
+def bench_engine(cfg: str | Path, threads: int, repeats: int, log=print) -> dict[str, float | str]:
+    """INT forward vs golden FLOAT, and the exact conv stack vs onnxruntime u8s8 (and s8s8), by
+    ``bench/harness.py``'s ``int_engine_ratios`` (the figures ``dla bench int`` prints too), then
+    the two ratios the issue sets targets for, on one line."""
+    figures = int_engine_ratios(cfg, threads, repeats, log=log)
+    line = f"ratios: INT / golden FLOAT = {figures['int_vs_float']:.2f}x (target <= 1.0x)"
+    if "conv_vs_u8s8" in figures:
+        line += f", conv stack / onnxruntime u8s8 = {figures['conv_vs_u8s8']:.2f}x (target <= 2.0x)"
+    log(line)
     return figures
 
 

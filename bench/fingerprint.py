@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-SINGLE = ["demo", "granularity", "algorithms", "log2-hw", "acc16-overflow", "rtl-regression", "precision"]
+SINGLE = ["demo", "granularity", "algorithms", "log2-hw", "acc16-overflow", "rtl-regression", "precision", "tune"]
 MATRIX = {"hw-sweep": ["hw-sweep-default", "hw-sweep-small8"]}
 COMPARE_VARIANTS: dict[str, list[str]] = {
     "default": [],

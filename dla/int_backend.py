@@ -14,9 +14,12 @@ on the backend):
   int8 activations as they are (``(K, P)``, padding 0).  onnxruntime returns
   ``Σ (u − 128)·x = Σ w·x`` as ``(N, P)`` int32 — the layout the requantizer reads.  (The other
   orientation, activations as uint8 and prepacked weights, has a faster GEMM but returns
-  ``(P, N)``, whose transposition cost more than it saved.)  Used only for 8-bit activations with
-  weights of at most 8 bits (4-bit weights are int8 values in ±7), and only where no int32
-  partial sum can overflow (:func:`int32_safe`).  Sessions are cached by weight content
+  ``(P, N)``, whose transposition cost more than it saved.)  8-bit activations with weights of at
+  most 8 bits (4-bit weights are int8 values in ±7) run as one such GEMM; a 16-bit operand is
+  split into two int8 digits (:func:`split16`, :class:`WideGemm`: two GEMMs for a16 or w16, four
+  for w16a16, recombined exactly).  Used only where no int32 partial sum of any of those GEMMs
+  can overflow (:func:`int32_safe`), and for a 16-bit operand only where the split pays
+  (:func:`worthwhile`: a large enough ``N·K``; a 16-bit network input stays on float BLAS).  Sessions are cached by weight content
   (:func:`int8_gemm`).
 
 Why a guard is needed: without VNNI, x86 u8s8 GEMMs use ``vpmaddubsw``, which adds *pairs* of
@@ -78,8 +81,10 @@ def int32_safe(k: int) -> bool:
 
 
 def eligible(weight_bits: int, activation_bits: int, k: int) -> bool:
-    """Whether a layer with these operand widths and GEMM depth ``k`` may use the int8 backend."""
-    return weight_bits <= 8 and activation_bits == 8 and int32_safe(k)
+    """Whether a layer with these operand widths and GEMM depth ``k`` may use the int8 backend:
+    8-bit activations with weights of at most 8 bits directly, 16-bit operands through the
+    digit split of :class:`WideGemm`; every int8 GEMM of depth ``k`` int32-safe."""
+    return weight_bits in (4, 8, 16) and activation_bits in (8, 16) and int32_safe(k)
 
 
 def cpu_flags() -> set[str]:
@@ -167,6 +172,85 @@ def int8_gemm(w: np.ndarray) -> Int8Gemm:
     return fn
 
 
+def split16(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two int8 digits of 16-bit integers: ``v = 256·hi + lo + 128`` exactly, with
+    ``hi = v >> 8`` (arithmetic shift, so ``hi ∈ [−128, 127]``) and ``lo = (v & 255) − 128 ∈
+    [−128, 127]`` — both fit the int8 operands of the u8s8 GEMM (as weights: ``u ∈ [0, 255]``)."""
+    v = np.asarray(v).astype(np.int32, copy=False)
+    return (v >> 8).astype(np.int8), ((v & 255) - 128).astype(np.int8)
+
+
+class WideGemm:
+    """``col (K, P) ↦ w @ col`` exactly for 16-bit weights and/or 16-bit activations, from int8
+    GEMMs (:func:`int8_gemm`) and the digit split of :func:`split16`:
+
+    * 16-bit weights ``w = 256·wh + wl + 128``: ``w·x = 256·(wh·x) + wl·x + 128·Σ_k x``;
+    * 16-bit activations ``x = 256·h + l + 128``: ``w·x = 256·(w·h) + w·l + 128·Σ_k w``.
+
+    Each int8 GEMM is exact in int32 (:func:`int32_safe` on its depth); the terms are combined
+    in float64, exact because every value is an integer below 2^53 in magnitude (|w·x| ≤
+    2^15·2^15·K).  Returns ``(N, P)`` float64 holding integers — what the float path returns
+    for these widths, so the requantizer is the same.  Pickles as (weights, width)."""
+
+    def __init__(self, w: np.ndarray, weight_bits: int) -> None:
+        self.w = np.ascontiguousarray(w)
+        self.weight_bits = weight_bits
+        if weight_bits == 16:
+            hi, lo = split16(self.w)
+            self._parts = [(256.0, int8_gemm(hi)), (1.0, int8_gemm(lo))]
+        else:
+            self._parts = [(1.0, int8_gemm(self.w))]
+        self._row_sum = self.w.astype(np.int64).sum(axis=1).astype(np.float64)[:, None]
+
+    def _gemm8(self, col8: np.ndarray) -> np.ndarray:
+        """``w @ col8`` for int8 ``col8``, as float64."""
+        acc = None
+        for scale, gemm in self._parts:
+            part = gemm(col8).astype(np.float64)
+            if scale != 1.0:
+                part *= scale
+            acc = part if acc is None else acc + part
+        if self.weight_bits == 16:
+            acc += 128.0 * col8.sum(axis=0, dtype=np.int64).astype(np.float64)[None, :]
+        return acc
+
+    def __call__(self, col: np.ndarray) -> np.ndarray:
+        if col.dtype == np.int8:
+            return self._gemm8(col)
+        hi, lo = split16(col)
+        acc = self._gemm8(hi)
+        acc *= 256.0
+        acc += self._gemm8(lo)
+        acc += 128.0 * self._row_sum
+        return acc
+
+    def __reduce__(self) -> tuple:
+        return (WideGemm, (self.w, self.weight_bits))
+
+
+WIDE_MIN_INTENSITY = 64
+"""A 16-bit operand takes the digit split only when ``N·K/(N+K)`` (GEMM work per element of the
+split and recombination passes) is at least this.  Measured (2 threads, median of 5, float path
+→ split): w8a16 256×1152×676 64 → 2.6 ms, 512×2304×169 24.5 → 1.8 ms, w16a16 256×1152×676
+54 → 16 ms; but the first layer of yolov3-tiny with a 16-bit input (N·K/(N+K) = 10: 16×27×173056)
+48 → 101 ms, and w16a16 32×144×43264 (26) 60 → 150 ms: there the float GEMM stays."""
+
+
+def worthwhile(weight_bits: int, activation_bits: int, n: int, k: int) -> bool:
+    """Whether the int8 backend is faster than the float path for this layer: always for ≤8-bit
+    weights × 8-bit activations; for a 16-bit operand only above :data:`WIDE_MIN_INTENSITY`."""
+    return (weight_bits <= 8 and activation_bits == 8) or n * k >= WIDE_MIN_INTENSITY * (n + k)
+
+
+def exact_gemm(w: np.ndarray, weight_bits: int, activation_bits: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The int8 backend's exact GEMM of integer weights ``w (N, K)`` for these widths: the
+    direct u8s8 session (int32 result) for ≤8-bit weights × 8-bit activations, else
+    :class:`WideGemm` (float64 result).  Callers check :func:`eligible` first."""
+    if weight_bits <= 8 and activation_bits == 8:
+        return int8_gemm(w)
+    return WideGemm(w, weight_bits)
+
+
 def self_test() -> str | None:
     """Run the u8s8 backend on adversarial operands; ``None`` if every result equals the int64
     reference exactly, else what differed."""
@@ -242,7 +326,7 @@ def _detect(want: str) -> BackendStatus:
 
     how = "forced" if want == ORT else "VNNI"
     return BackendStatus(ORT, f"onnxruntime {onnxruntime.__version__} MatMulInteger u8s8, {how}, self-test exact; "
-                              "8-bit activations with <=8-bit weights, other widths on float BLAS")
+                              "16-bit operands as two int8 digits where that pays")
 
 
 def status() -> BackendStatus:

@@ -213,7 +213,7 @@ def conv_int(spec: ConvSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
     """``acc = Σ x_q·w_q + b_q`` (exact, fitted to acc_bits) → requantize → activation → output width.
 
     The exact sum comes from the int8 backend when the plan has one (``plan.int_gemm`` on
-    :func:`im2col_int8`: ``(N, P)`` int32), else from the float GEMMs of
+    :func:`im2col_int8`: ``(N, P)`` int32, or float64 holding integers for a 16-bit operand), else from the float GEMMs of
     :func:`conv_accumulate`; everything after the sum is the same code."""
     if plan.int_gemm is not None:
         acc = plan.int_gemm(im2col_int8(inputs[0], spec.size, spec.stride_y, spec.stride_x, spec.padding))
@@ -225,7 +225,7 @@ def conv_int(spec: ConvSpec, inputs: Sequence[np.ndarray], plan: LayerPlan,
 
 
 def im2col_int8(x: np.ndarray, size: int, stride_y: int, stride_x: int, padding: int) -> np.ndarray:
-    """``golden.kernels.im2col`` for int8 tensors: ``(C, H, W)`` → ``(C·size·size, OH·OW)`` int8,
+    """``golden.kernels.im2col`` for integer tensors: ``(C, H, W)`` → ``(C·size·size, OH·OW)`` of x's dtype,
     rows ``(c, ky, kx)`` like OIHW weights, padded positions 0 — the int8 backend's operand."""
     c, h, w = x.shape
     oh = (h + 2 * padding - size) // stride_y + 1
@@ -397,15 +397,16 @@ def _activation_plan(spec: LayerSpec, act: str, real: np.ndarray, plan: LayerPla
 def _int8_backend(spec: ConvSpec | ConnectedSpec, w_q: np.ndarray, w_bits: int,
                   in_bits: int) -> Callable[[np.ndarray], np.ndarray] | None:
     """The int8 backend's GEMM for this layer, or ``None`` for the float path: when the active
-    backend is ``float``, the widths are not 8-bit activations × ≤8-bit weights, int32 could
-    overflow, or the conv is grouped (``dla.int_backend``)."""
+    backend is ``float``, an int32 partial sum could overflow, the conv is grouped, or a 16-bit
+    operand's digit split would be slower than the float GEMM (``dla.int_backend.worthwhile``)."""
     n = w_q.shape[0]
     k = w_q[0].size
     if isinstance(spec, ConvSpec) and spec.groups != 1:
         return None
-    if not int_backend.eligible(w_bits, in_bits, k) or int_backend.active() != int_backend.ORT:
+    if not int_backend.eligible(w_bits, in_bits, k) or not int_backend.worthwhile(w_bits, in_bits, n, k) \
+            or int_backend.active() != int_backend.ORT:
         return None
-    return int_backend.int8_gemm(w_q.reshape(n, k))
+    return int_backend.exact_gemm(w_q.reshape(n, k), w_bits, in_bits)
 
 
 def build_plan(spec: LayerSpec, qnet: QuantizedNetwork, hw: HardwareConfig) -> LayerPlan:

@@ -163,22 +163,56 @@ def test_connected_matches_reference_on_each_backend(backend: str) -> None:
 
 
 def test_int32_bound_and_widths() -> None:
-    """|Σ u·x| ≤ 255·128·K must fit int32: K = 65793 does, 65794 does not; only 8-bit activations
-    with ≤ 8-bit weights use the int8 backend."""
+    """|Σ u·x| ≤ 255·128·K must fit int32: K = 65793 does, 65794 does not, at every width pair
+    (16-bit operands run as int8 digits of the same bound)."""
     assert int_backend.int32_safe(65793) and not int_backend.int32_safe(65794)
-    assert int_backend.eligible(8, 8, 4608) and int_backend.eligible(4, 8, 4608)
-    assert not int_backend.eligible(16, 8, 9) and not int_backend.eligible(8, 16, 9)
-    assert not int_backend.eligible(8, 8, 65794)
+    for wb in (4, 8, 16):
+        for ab in (8, 16):
+            assert int_backend.eligible(wb, ab, 4608) and not int_backend.eligible(wb, ab, 65794)
+    # speed, not exactness: the digit split only where the GEMM outweighs the split's passes
+    assert int_backend.worthwhile(8, 8, 16, 27) and int_backend.worthwhile(8, 16, 256, 1152)
+    assert not int_backend.worthwhile(16, 16, 16, 27) and not int_backend.worthwhile(8, 16, 32, 144)
+
+
+def test_split16_is_exact_on_every_int16() -> None:
+    """v = 256·hi + lo + 128 with both digits int8, for all 65536 int16 values."""
+    v = np.arange(-32768, 32768, dtype=np.int16)
+    hi, lo = int_backend.split16(v)
+    assert hi.dtype == lo.dtype == np.int8
+    assert np.array_equal(256 * hi.astype(np.int64) + lo.astype(np.int64) + 128, v.astype(np.int64))
+
+
+@pytest.mark.parametrize("wb,ab", [(8, 16), (4, 16), (16, 8), (16, 16)])
+def test_wide_gemm_equals_int64_on_extreme_operands(wb: int, ab: int) -> None:
+    """The digit-split GEMM equals the int64 product exactly, on the extreme values of each width
+    (±(2^(wb−1)−1) weights, −2^(ab−1) and 2^(ab−1)−1 activations, alternating) and random ones,
+    at a depth of 2304 (3×3×256) and at one column (connected layers)."""
+    use(int_backend.ORT)
+    rng = np.random.default_rng(_seed("wide-gemm", wb, ab))
+    wmax, alo, ahi = (1 << (wb - 1)) - 1, -(1 << (ab - 1)), (1 << (ab - 1)) - 1
+    n, k, p = 24, 2304, 40
+    w = rng.integers(-wmax, wmax + 1, size=(n, k))
+    w[0], w[1], w[2] = wmax, -wmax, np.where(np.arange(k) % 2 == 0, wmax, -wmax)
+    col = rng.integers(alo, ahi + 1, size=(k, p))
+    col[:, 0], col[:, 1], col[:, 2] = ahi, alo, np.where(np.arange(k) % 2 == 0, ahi, alo)
+    wdt, adt = (np.int16 if wb == 16 else np.int8), (np.int16 if ab == 16 else np.int8)
+    gemm = int_backend.exact_gemm(w.astype(wdt), wb, ab)
+    assert isinstance(gemm, int_backend.WideGemm)
+    for c in (col, col[:, :1]):
+        got = gemm(np.ascontiguousarray(c.astype(adt)))
+        want = w.astype(np.int64) @ c.astype(np.int64)
+        assert np.array_equal(got.astype(np.int64), want) and np.array_equal(got, want.astype(np.float64))
 
 
 def test_mixed_widths_network_identical_across_backends() -> None:
-    """A network with int16 heads, a 16-bit first layer and 4-bit body weights: the 8-bit pairs
-    (w4a8 included) run on the int8 backend, the others on float BLAS; every layer's output and
+    """A network with a 16-bit head input, a 16-bit first layer and 4-bit body weights: the 8-bit
+    pairs (w4a8 included) and the head (w8a16, 128×216: the digit split pays) run on the int8
+    backend, the 16-bit first layer (8×27: it does not) on float BLAS; every layer's output and
     counts equal the all-float run."""
     cfg = net_header(3, 24, 24) + "".join(
         f"[convolutional]\nbatch_normalize=1\nfilters={f}\nsize={k}\nstride={s}\npad=1\nactivation=leaky\n"
         for f, k, s in [(8, 3, 1), (16, 3, 2), (16, 1, 1), (24, 3, 1)]) + \
-        "[convolutional]\nfilters=6\nsize=1\nstride=1\nactivation=linear\n"
+        "[convolutional]\nfilters=128\nsize=3\nstride=1\npad=1\nactivation=linear\n"
     net = random_weights(net_from_cfg(cfg), 5)
     x = synthetic_image(net.input_shape, np.random.default_rng(1))
     spec = QuantSpec.from_dict({"granularity": "per_channel", "input_bits": 16, "overrides": [
@@ -191,7 +225,7 @@ def test_mixed_widths_network_identical_across_backends() -> None:
         eng = Engine(net, qnet)
         plans = eng.plans()
         if backend == int_backend.ORT:
-            assert [plans[i].int_gemm is not None for i in range(5)] == [False, True, True, True, False]
+            assert [plans[i].int_gemm is not None for i in range(5)] == [False, True, True, True, True]
         runs[backend] = eng.run(x, "int")
     a, b = runs.values()
     for i, rec in a.records.items():

@@ -40,13 +40,16 @@ def _space(ls: LoadedScenario, net: Any, hw: Any, path: Path | None) -> Any:
         return None
     from dla.tune.space import build_space, load_space
 
+    where = f"{ls.path}:{ls.line('tune', 'space')}: tune.space"
     try:
         if path is not None:
             return load_space(path, net, hw.supported_pairs())
-        where = f"{ls.path}:{ls.line('tune', 'space')}: tune.space"
         return build_space(t.space, net, hw.supported_pairs(), where)
     except UserInputError as exc:
-        raise ls.error(str(exc), "tune", "space") from None
+        # an inline space's message already starts with ``where`` (its source); ls.error adds
+        # the same location, so drop it here to say it once
+        msg = str(exc) if path is not None else str(exc).removeprefix(f"{where}: ")
+        raise ls.error(msg, "tune", "space") from None
 
 
 def check_tune(ls: LoadedScenario, built: Any) -> Any:

@@ -95,6 +95,9 @@ def test_an_inline_space_mistake_names_its_line(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "Traceback" not in res.output, res.output
     line = next(i for i, t in enumerate(p.read_text().splitlines(), 1) if t.strip() == "space:")
     assert f"{p}:{line}: tune.space: " in res.output and "3" in res.output
+    # the location is said once, not "x.yaml:5: tune.space: x.yaml:5: tune.space: defaults: ..."
+    assert f"{p}:{line}: tune.space: defaults: 'weight_bits' option 3 is not valid" in res.output
+    assert res.output.count("tune.space") == 1, res.output
     assert not (tmp_path / "out").exists()
 
 

@@ -107,6 +107,10 @@ def quantize_cmd(cfg: str, weights: str | None, calib: str | None, calib_synthet
         raise UserError(f"{output}: the output must be named *.qnet")
     from dla.catalog import is_trained_name
 
+    if weights is None and str(cfg).endswith(".qnet"):  # --help's "also takes the .qnet" means its output
+        raise UserError(f"{cfg}: a .qnet is already quantized; dla quantize reads the float model: CFG WEIGHTS "
+                        "(or a shipped trained model: shapes-yolo, shapes-cls); to search a .qnet's float "
+                        "network again use 'dla tune MODEL.qnet'")
     if weights is None and not is_trained_name(cfg):  # only a shipped trained model brings its weights
         raise UserError(f"{cfg}: expected CFG WEIGHTS (or the name of a shipped trained model alone: "
                         "shapes-yolo, shapes-cls)")

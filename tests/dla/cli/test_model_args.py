@@ -78,3 +78,15 @@ def test_quantize_takes_a_trained_name_alone(tmp_path: Path) -> None:
     fails("quantize", "yolov3-tiny", "--calib-synthetic", 1, "-o", out,
           needle="yolov3-tiny: expected CFG WEIGHTS (or the name of a shipped trained model alone")
     assert not out.exists()
+
+
+def test_quantize_of_a_qnet_says_it_needs_the_float_model(tmp_path: Path) -> None:
+    # "Every command that takes CFG WEIGHTS also takes the .qnet" (quantize --help) led a user to
+    # re-quantize a .qnet; quantize needs the float model, and the error must say why, not only
+    # "expected CFG WEIGHTS"
+    q = tmp_path / "m.qnet"
+    ok("quantize", "shapes-cls", "--calib-synthetic", 1, "-o", q, "-q")
+    out = tmp_path / "again.qnet"
+    fails("quantize", q, "--calib-synthetic", 1, "--bias-correction", "-o", out,
+          needle=f"{q}: a .qnet is already quantized; dla quantize reads the float model")
+    assert not out.exists()

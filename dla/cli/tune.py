@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from dla.cli.common import UserError
 from golden.errors import UserInputError
 from golden.forks import FORK_CHOICES
 
@@ -114,7 +115,13 @@ def tune_cmd(model: tuple[str, ...], data: str, calib: str | None, calib_images:
         bar.update()
 
     with bar:
-        result = tune(req, on_progress=progress)
+        try:
+            result = tune(req, on_progress=progress)
+        except KeyboardInterrupt:  # docs/tune.md: exit 130, OUT/cache/ kept; say so (not a bare "interrupted")
+            cache = Path(output) / "cache"
+            kept = len(list(cache.glob("*.json"))) if cache.is_dir() else 0
+            raise UserError(f"interrupted: {kept} measured point(s) kept in {cache}; run the same command "
+                            "again to resume", 130) from None
     result.write(output)
     for line in result.table_lines():
         click.echo(line)

@@ -190,3 +190,33 @@ def test_host_fallback_in_the_space_is_flagged_in_the_verdict(planted, tmp_path:
     d = json.loads((tmp_path / "o" / "tune.json").read_text())
     chosen = next(p for p in d["points"] if p["id"] == d["chosen"])
     assert any(row["host"] for row in chosen["layers"]) and "run on the host" in res.output
+
+
+def test_ctrl_c_exits_130_and_says_how_to_resume(planted, tmp_path: Path, monkeypatch) -> None:
+    """docs/tune.md: 130, OUT/cache kept, the next run resumes; the message must say so (it was
+    a bare 'Error: interrupted', which reads as if the work were lost)."""
+    import dla.tune
+
+    real = dla.tune.tune
+
+    def interrupted(req, on_progress=None):  # Ctrl-C after three measured points
+        seen = []
+
+        def stop(ev: dict) -> None:
+            if on_progress:
+                on_progress(ev)
+            if "point" in ev:
+                seen.append(ev)
+                if len(seen) == 3:
+                    raise KeyboardInterrupt
+        return real(req, on_progress=stop)
+
+    monkeypatch.setattr(dla.tune, "tune", interrupted)
+    out = tmp_path / "out"
+    res = fails("tune", *_model(planted), "--data", planted[2], "--max-drop", "sqnr=12", "-q", "-o", out,
+                code=130, needle=f"interrupted: 3 measured point(s) kept in {out / 'cache'}; run the same "
+                                 "command again to resume")
+    assert not (out / "tune.json").exists()
+    monkeypatch.setattr(dla.tune, "tune", real)
+    res = ok("tune", *_model(planted), "--data", planted[2], "--max-drop", "sqnr=12", "-q", "-o", out)
+    assert "3 from the cache" in res.output

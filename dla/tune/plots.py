@@ -137,7 +137,8 @@ def pareto_plot(data: dict[str, Any], x_key: str, x_label: str, given_front: lis
                    label=f"budget: {'baseline' if metric == 'sqnr_db' else 'FLOAT'} − {data.get('max_drop')} = {budget:.4g}",
                    zorder=1)
     chosen_name = "chosen" if data.get("met") else "best found (budget NOT met)"
-    for key, marker, size, name in (("baseline", "s", 90, "all-int8 baseline"), ("chosen", "*", 260, chosen_name)):
+    base_label = "all-int8 baseline" if baseline_name(by_id.get(str(data.get("baseline")))) == "all-int8" else "baseline"
+    for key, marker, size, name in (("baseline", "s", 90, base_label), ("chosen", "*", 260, chosen_name)):
         p = by_id.get(str(data.get(key)))
         if p is not None and cost_of(p, x_key) is not None and metric_of(p, metric) is not None:
             ax.scatter([cost_of(p, x_key)], [metric_of(p, metric)], marker=marker, s=size, facecolor="none"
@@ -174,6 +175,17 @@ def sensitivity_plot(data: dict[str, Any]) -> bytes | None:
            title="sensitivity ranking (most sensitive first)")
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
+
+
+def baseline_name(base: dict[str, Any] | None) -> str:
+    """``"all-int8"`` when the baseline point is the all-int8 network (every layer w8a8 or a8, on
+    the DLA, no refinement: the default space), else ``"the baseline"``: a space whose first
+    options are other widths (e.g. ``weight_bits: [4, 8]``) has another baseline, and calling it
+    all-int8 would misstate every relative cost."""
+    if not base or base.get("refinements"):
+        return "the baseline"
+    labels = {str(r.get("precision")) for r in base.get("layers") or []}
+    return "all-int8" if labels and labels <= {"w8a8", "a8"} else "the baseline"
 
 
 def figures(data: dict[str, Any]) -> dict[str, bytes]:

@@ -28,7 +28,17 @@ from typing import Any
 import jinja2
 
 from dla.fileio import write_bytes_atomic
-from dla.tune.plots import COST_AXES, budget_of, cost_of, figures, metric_key, metric_label, metric_of, reference_of
+from dla.tune.plots import (
+    COST_AXES,
+    baseline_name,
+    budget_of,
+    cost_of,
+    figures,
+    metric_key,
+    metric_label,
+    metric_of,
+    reference_of,
+)
 from golden.errors import UserInputError
 
 REPORT_NAME = "report.html"
@@ -95,7 +105,8 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
             "relative_cost": rel, "cost_key": key, "cost_label": COST_AXES.get(str(data.get("cost")),
                                                                                COST_AXES["cycles"])[1],
             "metric_label": metric_label(data), "budget": budget_of(data), "float_value": reference_of(data),
-            "reference": "all-int8" if metric_key(data) == "sqnr_db" else "FLOAT",
+            "reference": baseline_name(base) if metric_key(data) == "sqnr_db" else "FLOAT",
+            "base_name": baseline_name(base),
             "value": metric_of(point, metric_key(data)) if point else None,
             "base_value": metric_of(base, metric_key(data)) if base else None,
             "measured": _int(data.get("evaluations")) + _int(data.get("cached"))}
@@ -156,9 +167,9 @@ that meets the budget (<code>dla tune</code> exits with code 3; a scenario's cas
 {{ h.metric_label }} <b>{{ fmt(h.value) }}</b> ({{ h.reference }} {{ fmt(h.float_value) }}, drop {{ fmt(h.point.drop) }},
 budget: drop ≤ {{ fmt(d.max_drop) }}{% if h.budget is not none %}, i.e. ≥ {{ fmt(h.budget) }}{% endif %}) ·
 {{ h.cost_label }} <b>{{ fmt(h.point.cost[h.cost_key] if h.point.cost else none) }}</b>{% if h.relative_cost is not none %}
-= <b>{{ '%.3f'|format(h.relative_cost) }}×</b> all-int8{% endif %}{% if h.baseline %} (all-int8: {{ fmt(h.baseline.cost[h.cost_key] if h.baseline.cost else none) }},
+= <b>{{ '%.3f'|format(h.relative_cost) }}×</b> {{ h.base_name }}{% endif %}{% if h.baseline %} ({{ h.base_name }}: {{ fmt(h.baseline.cost[h.cost_key] if h.baseline.cost else none) }},
 {{ h.metric_label }} {{ fmt(h.base_value) }}, drop {{ fmt(h.baseline.drop) }}){% endif %}.
-{% if h.point.changes is defined %}<br>Changes from all-int8: {% if h.point.changes %}<b>{{ h.point.changes|join(', ') }}</b>{% else %}none{% endif %}.{% endif %}
+{% if h.point.changes is defined %}<br>Changes from {{ h.base_name }}: {% if h.point.changes %}<b>{{ h.point.changes|join(', ') }}</b>{% else %}none{% endif %}.{% endif %}
 {% else %}No configuration was evaluated.{% endif %}</p>
 <p id="search">{{ fmt(h.measured) }} configurations measured{% if d.cached %} ({{ fmt(d.evaluations) }} run now, {{ fmt(d.cached) }} from the cache of an earlier run){% endif %}{% if d.infeasible %}, {{ d.infeasible|length }} refused by the hardware{% endif %};
 an exhaustive search would need {{ fmt(d.exhaustive) }} · method: {{ d.method or '—' }} ·
@@ -178,12 +189,12 @@ the step line is the Pareto front (no other point is both cheaper and more accur
 <h2 id="layers">Per-layer choices of the {{ 'chosen' if h.met else 'best' }} configuration</h2>
 {% if rows %}
 <table id="layer-table"><tr><th>layer</th><th class="l">kind</th><th class="l">precision</th><th class="l">activations</th><th class="l">weights</th>
-<th class="l">granularity</th><th class="l">host</th><th>isolated SQNR (dB)</th><th>cycles</th><th class="l">all-int8 precision</th><th>all-int8 cycles</th><th>Δ cycles</th></tr>
+<th class="l">granularity</th><th class="l">host</th><th>isolated SQNR (dB)</th><th>cycles</th><th class="l">{{ h.base_name }} precision</th><th>{{ h.base_name }} cycles</th><th>Δ cycles</th></tr>
 {% for r in rows %}<tr class="{{ 'chg' if r.changed else '' }}"><td>{{ r.layer }}</td><td class="l">{{ r.kind }}</td><td class="l">{{ r.precision }}</td>
 <td class="l">{{ r.activations or '—' }}</td><td class="l">{{ r.weights or '—' }}</td><td class="l">{{ r.granularity or '—' }}</td><td class="l">{{ 'host' if r.host else '' }}</td>
 <td>{{ fmt(r.isolated_sqnr_db) }}</td><td>{{ fmt(r.cycles) }}</td><td class="l">{{ r.base_precision or '—' }}</td><td>{{ fmt(r.base_cycles) }}</td><td>{{ fmt(r.delta_cycles) }}</td></tr>{% endfor %}
 </table>
-<p class="muted">Highlighted: layers whose choice differs from all-int8.</p>
+<p class="muted">Highlighted: layers whose choice differs from {{ h.base_name }}.</p>
 {% else %}<p class="muted">No per-layer data.</p>{% endif %}
 
 <h2 id="sensitivity">Sensitivity ranking</h2>
@@ -198,7 +209,7 @@ the step line is the Pareto front (no other point is both cheaper and more accur
 <h2 id="points">Every evaluated configuration ({{ d.points|length }})</h2>
 <details><summary>table, by {{ h.cost_label }}</summary>
 <table id="points-table"><tr><th class="l">id</th><th class="l">phase</th><th class="l">label</th><th>{{ d.metric }}</th><th>drop</th>
-<th>{{ h.cost_label }}</th><th>weight bytes</th><th class="l">meets</th><th class="l">Pareto</th><th>seconds</th><th class="l">changes from all-int8</th></tr>
+<th>{{ h.cost_label }}</th><th>weight bytes</th><th class="l">meets</th><th class="l">Pareto</th><th>seconds</th><th class="l">changes from {{ h.base_name }}</th></tr>
 {% for p in points %}<tr class="{{ 'chosen' if h.point and p.id == h.point.id else '' }}"><td class="l"><code>{{ p.id }}</code></td><td class="l">{{ p.phase }}</td><td class="l">{{ p.label }}</td>
 <td>{{ fmt(metric(p)) }}</td><td>{{ fmt(p.drop) }}</td><td>{{ fmt(p.cost[h.cost_key] if p.cost else none) }}</td><td>{{ fmt(p.cost.weight_bytes if p.cost else none) }}</td>
 <td class="l">{{ fmt(p.meets) }}</td><td class="l">{{ '✓' if p.id in pareto else '' }}</td><td>{{ fmt(p.seconds, 3) }}</td>

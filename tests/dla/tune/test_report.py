@@ -126,3 +126,21 @@ def test_a_bad_tune_json_is_refused(tmp_path, data, needle):
     with pytest.raises(UserInputError, match=re.escape(needle)):
         write_report(data, tmp_path)
     assert not (tmp_path / "report.html").exists()
+
+
+def test_a_baseline_that_is_not_all_int8_is_not_called_all_int8(tmp_path):
+    """A space whose first option is int4 weights (``weight_bits: [4, 8]``) has an int4 baseline;
+    the page called it "all-int8" (relative cost, per-layer table, changes), which misstates the
+    comparison.  The default baseline keeps the name."""
+    data = tune_json()
+    base = next(p for p in data["points"] if p["id"] == data["baseline"])
+    base["label"] = "baseline"  # as dla tune labels it (the fixture says "all-int8")
+    for row in base["layers"]:
+        if row["precision"] == "w8a8":
+            row["precision"] = "w4a8"
+    page = write_report(data, tmp_path).read_text()
+    assert "all-int8" not in page
+    head = page[page.index('id="headline"'):page.index('id="search"')]
+    assert "0.800×</b> the baseline" in head and "Changes from the baseline" in head
+    assert "the baseline precision" in page
+    assert headline(tune_json())["base_name"] == "all-int8"

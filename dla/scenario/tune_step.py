@@ -115,35 +115,36 @@ def _g(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
 
 
-def _what(point: dict[str, Any] | None) -> str:
-    """A point in a few words: how many layers it changes from all-int8 (tune.json ``changes``),
-    else its search label."""
+def _what(point: dict[str, Any] | None, base: str = "all-int8") -> str:
+    """A point in a few words: how many layers it changes from the baseline ``base`` (all-int8
+    with the default space; tune.json ``changes``), else its search label."""
     if point is None:
         return "?"
     changes = point.get("changes")
     if isinstance(changes, list):
-        return "all-int8 (no change)" if not changes else f"{len(changes)} change(s) from all-int8"
+        return f"{base} (no change)" if not changes else f"{len(changes)} change(s) from {base}"
     return str(point.get("label"))
 
 
 def tune_case(data: dict[str, Any]) -> dict[str, Any]:
     """The check case ``tune`` (the format of ``dla.scenario.checks``)."""
-    from dla.tune.plots import metric_label
+    from dla.tune.plots import baseline_name, metric_label
     from dla.tune.report import best_point
 
     best = best_point(data)
+    base = baseline_name(next((p for p in data.get("points") or [] if p.get("id") == data.get("baseline")), None))
     drop = best.get("drop") if best else None
     label = metric_label(data)
     threshold = f"drop of {label} ≤ {data.get('max_drop')}"
     if data.get("met"):
         rel = data.get("relative_cost")
-        rel_text = f", {rel:.3f}× the {data.get('cost')} of all-int8" if isinstance(rel, (int, float)) else ""
-        message = f"{_what(best)}: drop {_g(drop)}{rel_text} " \
+        rel_text = f", {rel:.3f}× the {data.get('cost')} of {base}" if isinstance(rel, (int, float)) else ""
+        message = f"{_what(best, base)}: drop {_g(drop)}{rel_text} " \
                   f"({_int(data.get('evaluations')) + _int(data.get('cached'))} configurations measured)"
     elif best is None:
         message = "no configuration was evaluated"
     else:
         message = f"budget NOT met: shortfall {_g(data.get('shortfall'))} — the best configuration " \
-                  f"({_what(best)}) drops {label} by {_g(drop)}, more than {data.get('max_drop')}"
+                  f"({_what(best, base)}) drops {label} by {_g(drop)}, more than {data.get('max_drop')}"
     return {"name": "tune", "kind": "tune", "variant": None, "passed": bool(data.get("met")),
             "value": drop, "threshold": threshold, "message": message}

@@ -62,6 +62,16 @@ def test_the_tune_case_passes_when_the_budget_is_met() -> None:
     assert case["threshold"] == "drop of mAP@0.5:0.95 ≤ 0.01"
 
 
+def test_the_tune_case_names_a_baseline_that_is_not_all_int8_as_the_baseline() -> None:
+    # space weight_bits: [4, 8]: the baseline has int4 weights; "0.8x the cycles of all-int8" was false
+    data = tune_json()
+    for row in next(p for p in data["points"] if p["id"] == data["baseline"])["layers"]:
+        row["precision"] = row["precision"].replace("w8", "w4")
+    case = tune_case(data)
+    assert case["message"].startswith("2 change(s) from the baseline: drop 0.0055, 0.800× the cycles of the "
+                                      "baseline (6 "), case["message"]
+
+
 def test_the_tune_case_fails_with_the_shortfall() -> None:
     case = tune_case(not_met_json())
     assert not case["passed"] and not case.get("error")

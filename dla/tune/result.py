@@ -172,7 +172,8 @@ class TuneResult:
             ch = ", ".join(p["changes"]) or "-"
             lines.append(f"{tag} {p['id']:<12}{_num(p['metrics'][key], 4):>24}{p['drop']:>+9.4f}"
                          f"{_cost(p['cost'][ck]):>14}{rel:>8.3f}  {ch if len(ch) < 90 else ch[:87] + '...'}")
-        lines.append("* chosen, b baseline; the other rows are the Pareto front (no point is cheaper and more accurate)")
+        star = "chosen" if d["met"] else "best found (budget NOT met)"  # as report.html: never "chosen" when missed
+        lines.append(f"* {star}, b baseline; the other rows are the Pareto front (no point is cheaper and more accurate)")
         lines.append(f"{d['evaluations']} points measured, {d['cached']} from the cache; an exhaustive search "
                      f"needs {d['exhaustive']}; {d['seconds']:.1f} s on {d['workers']}")
         hosted = [row["layer"] for row in (self.chosen or {}).get("layers", []) if row["host"]]

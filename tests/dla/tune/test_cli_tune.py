@@ -60,6 +60,8 @@ def test_budget_not_met_writes_the_outputs_and_exits_3(shapes, tmp_path: Path) -
     assert d["met"] is False and d["shortfall"] > 0 and d["chosen"] == d["baseline"]
     assert f"{d['shortfall']:.4f} over the budget" in res.output
     assert (out / "best.qnet").is_dir() and (out / "tune.csv").is_file()
+    # the table's legend must not call the best point "chosen" when it misses (the report never does)
+    assert "* chosen," not in res.output and "* best found (budget NOT met)," in res.output
 
 
 @pytest.mark.parametrize("value, needle", [

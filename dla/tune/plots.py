@@ -177,6 +177,14 @@ def sensitivity_plot(data: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
+def ran_on(workers: Any) -> str:
+    """Where the points ran, for a sentence after "N s": ``"in this process"`` for tune.json's
+    ``"in-process"`` (``-j 1``), else ``"on local:2"`` / ``"on tcp://..."``."""
+    if workers == "in-process":
+        return "in this process"
+    return f"on {workers or '—'}"
+
+
 def baseline_name(base: dict[str, Any] | None) -> str:
     """``"all-int8"`` when the baseline point is the all-int8 network (every layer w8a8 or a8, on
     the DLA, no refinement: the default space), else ``"the baseline"``: a space whose first

@@ -37,6 +37,7 @@ from dla.tune.plots import (
     metric_key,
     metric_label,
     metric_of,
+    ran_on,
     reference_of,
 )
 from golden.errors import UserInputError
@@ -107,6 +108,7 @@ def headline(data: dict[str, Any]) -> dict[str, Any]:
             "metric_label": metric_label(data), "budget": budget_of(data), "float_value": reference_of(data),
             "reference": baseline_name(base) if metric_key(data) == "sqnr_db" else "FLOAT",
             "base_name": baseline_name(base),
+            "ran_on": ran_on(data.get("workers")),
             "value": metric_of(point, metric_key(data)) if point else None,
             "base_value": metric_of(base, metric_key(data)) if base else None,
             "measured": _int(data.get("evaluations")) + _int(data.get("cached"))}
@@ -173,7 +175,7 @@ budget: drop ≤ {{ fmt(d.max_drop) }}{% if h.budget is not none %}, i.e. ≥ {{
 {% else %}No configuration was evaluated.{% endif %}</p>
 <p id="search">{{ fmt(h.measured) }} configurations measured{% if d.cached %} ({{ fmt(d.evaluations) }} run now, {{ fmt(d.cached) }} from the cache of an earlier run){% endif %}{% if d.infeasible %}, {{ d.infeasible|length }} refused by the hardware{% endif %};
 an exhaustive search would need {{ fmt(d.exhaustive) }} · method: {{ d.method or '—' }} ·
-{{ '%.1f'|format(d.seconds) if d.seconds is number else '—' }} s on {{ d.workers or '—' }}.</p>
+{{ '%.1f'|format(d.seconds) if d.seconds is number else '—' }} s {{ h.ran_on }}.</p>
 <p class="muted">Model <code>{{ d.model }}</code> · data <code>{{ d.data }}</code> ({{ fmt(d.images) }} images{% if d.calibration_images is number %}, {{ fmt(d.calibration_images) }} calibration images{% endif %},
 {% if d.scoring == 'agreement' %}<b>no labels: scored against FLOAT's own detections ("agreement" metrics)</b>{% else %}scored against labels{% endif %}) ·
 metric {{ d.metric }}{% if d.reference_note %} (drops against {{ d.reference_note }}){% endif %} · cost {{ d.cost }} · hardware {{ d.hw.rows if d.hw and d.hw.rows is defined else '?' }}×{{ d.hw.cols if d.hw and d.hw.cols is defined else '?' }}

@@ -156,6 +156,8 @@ class TuneResult:
 
     def table_lines(self) -> list[str]:
         """The Pareto front (and baseline, chosen) as a text table."""
+        from dla.tune.plots import ran_on  # here: plots imports matplotlib
+
         d = self.data
         key, ck = d["metric_key"], d["cost_key"]
         base = self.point(d["baseline"])
@@ -175,7 +177,7 @@ class TuneResult:
         star = "chosen" if d["met"] else "best found (budget NOT met)"  # as report.html: never "chosen" when missed
         lines.append(f"* {star}, b baseline; the other rows are the Pareto front (no point is cheaper and more accurate)")
         lines.append(f"{d['evaluations']} points measured, {d['cached']} from the cache; an exhaustive search "
-                     f"needs {d['exhaustive']}; {d['seconds']:.1f} s on {d['workers']}")
+                     f"needs {d['exhaustive']}; {d['seconds']:.1f} s {ran_on(d['workers'])}")
         hosted = [row["layer"] for row in (self.chosen or {}).get("layers", []) if row["host"]]
         if hosted:
             lines.append(f"note: layer(s) {', '.join(map(str, hosted))} of the chosen point run on the host; the cycle "

@@ -62,6 +62,7 @@ def test_budget_not_met_writes_the_outputs_and_exits_3(shapes, tmp_path: Path) -
     assert (out / "best.qnet").is_dir() and (out / "tune.csv").is_file()
     # the table's legend must not call the best point "chosen" when it misses (the report never does)
     assert "* chosen," not in res.output and "* best found (budget NOT met)," in res.output
+    assert " s in this process" in res.output and "on in-process" not in res.output
 
 
 @pytest.mark.parametrize("value, needle", [

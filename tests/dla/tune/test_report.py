@@ -144,3 +144,9 @@ def test_a_baseline_that_is_not_all_int8_is_not_called_all_int8(tmp_path):
     assert "0.800×</b> the baseline" in head and "Changes from the baseline" in head
     assert "the baseline precision" in page
     assert headline(tune_json())["base_name"] == "all-int8"
+
+
+def test_the_search_line_says_where_the_points_ran():
+    # it read "12.5 s on in-process" with -j 1
+    page = report_html(tune_json(workers="in-process"))
+    assert "12.5 s in this process." in page and "on in-process" not in page

@@ -97,14 +97,18 @@ def main() -> None:
     ap.add_argument("-n", "--images", type=at_least(1), default=20,
                     help="scored images (and as many calibration images) of the generated set (default: %(default)s)")
     ap.add_argument("-j", "--jobs", type=at_least(2), default=2, help="workers of the second run (default: %(default)s)")
-    ap.add_argument("--metric", default="map50_95", choices=["map50", "map50_95", "sqnr"])
-    ap.add_argument("--max-drop", type=float, default=0.01)
+    ap.add_argument("--metric", default="map50_95", choices=["map50", "map50_95", "sqnr"],
+                    help="the budget's metric, as METRIC in dla tune --max-drop METRIC=VALUE (default: %(default)s)")
+    ap.add_argument("--max-drop", type=float, default=0.01,
+                    help="the budget's VALUE: with --metric, dla tune's --max-drop METRIC=VALUE (default: %(default)s)")
     ap.add_argument("--model", default="yolov3-tiny",
                     help="shipped cfg name or .cfg path of the engine ratios, with seeded weights (default: %(default)s; "
                          "the tune itself is on shapes-yolo)")
     ap.add_argument("--space", help="a search-space YAML for the tune (default: tune's defaults)")
-    ap.add_argument("--threads", type=at_least(1), default=2)
-    ap.add_argument("--repeats", type=at_least(1), default=5)
+    ap.add_argument("--threads", type=at_least(1), default=2,
+                    help="BLAS/onnxruntime threads of the engine measurement (default: %(default)s)")
+    ap.add_argument("--repeats", type=at_least(1), default=5,
+                    help="interleaved repetitions of the engine measurement; medians are printed (default: %(default)s)")
     ap.add_argument("--skip-tune", action="store_true", help="only the engine ratios")
     ap.add_argument("--skip-engine", action="store_true", help="only the -j comparison")
     a = ap.parse_args()

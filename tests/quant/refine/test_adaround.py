@@ -7,9 +7,15 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")  # the 'train' extra; test_adaround_without_torch covers its absence
+from quant.refine.adaround import AdaRoundOptions, TorchMissingError, adaround_weights, require_torch
+from tests.tools import require_module
 
-from quant.refine.adaround import AdaRoundOptions, TorchMissingError, adaround_weights, require_torch  # noqa: E402
+
+@pytest.fixture(autouse=True)
+def _torch() -> None:
+    """torch comes with the 'train' extra ([test] has it): missing in CI is a failure, elsewhere a
+    skip (test_without_torch_a_clear_error and tests/dla/test_refine.py cover the error a user without it gets)."""
+    require_module("torch", "pip install -e '.[test]' (torch comes with the 'train' extra)")
 
 
 @pytest.mark.parametrize("w", [[0.45, 0.3, 0.2], [0.45, 0.35, 0.1, 0.2]])

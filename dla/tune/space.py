@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -137,18 +137,12 @@ class Move:
 
     @property
     def label(self) -> str:
-        if self.layer is None:
-            return f"+{self.value}"
-        v = str(self.value).lower() if isinstance(self.value, bool) else self.value
-        return f"L{self.layer} {self.dim}={v}"
+        return f"+{self.value}" if self.layer is None else f"L{self.layer} {self.option}"
 
     @property
     def option(self) -> str:
         """``"weight_bits=4"``: the dimension and value, without the layer."""
-        if self.layer is None:
-            return f"refinement={self.value}"
-        v = str(self.value).lower() if isinstance(self.value, bool) else self.value
-        return f"{self.dim}={v}"
+        return f"refinement={self.value}" if self.layer is None else f"{self.dim}={_show(self.value)}"
 
 
 @dataclass(frozen=True)
